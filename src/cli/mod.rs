@@ -1,0 +1,449 @@
+//! The command line: argument parsing, passphrase prompts, output formats
+//! and exit codes (0 success, 1 failure with one line on stderr, 2 usage).
+//! Every command is a thin client of the service layer.
+
+mod output;
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Parser, Subcommand};
+use secrecy::SecretString;
+use zeroize::Zeroizing;
+
+use crate::crypto::KdfCost;
+use crate::import::{self, Format};
+use crate::service::{self, Credentials, OnInvalid, Service, ServiceError};
+use crate::store::{LockedStore, NewSlot, StoreError};
+use crate::tui::theme::{ColorDepth, Theme};
+
+const AFTER_HELP: &str = "\
+Environment:
+  STEWARD_STORE        store directory (like --store)
+  STEWARD_PASSPHRASE   passphrase, for scripts (otherwise prompted without echo)
+  STEWARD_IDENTITY     age identity or SSH key file (like --identity)
+  STEWARD_THEME        theme name or path (like --theme)
+  NO_COLOR             no colours (selection stays visible)
+
+Exit codes: 0 success, 1 failure (one line on stderr), 2 usage error.";
+
+/// steward — look after customer data: browse, search and clean up an
+/// encrypted store of customer records from the terminal.
+#[derive(Parser, Debug)]
+#[command(name = "steward", version, about, long_about = None, after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Options every command takes.
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// Store directory [default: $XDG_DATA_HOME/steward/store]
+    #[arg(long, global = true, env = "STEWARD_STORE", value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    /// Steward user to act as [default: the OS user of this process]
+    #[arg(long, global = true, value_name = "NAME")]
+    pub user: Option<String>,
+    /// Unlock with an age identity file or unencrypted SSH private key
+    #[arg(long, global = true, env = "STEWARD_IDENTITY", value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+    /// Colour theme: default, light, high-contrast, colorblind, or a TOML file
+    #[arg(long, global = true, env = "STEWARD_THEME", value_name = "NAME|PATH")]
+    pub theme: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Open the dashboard (the default command)
+    Tui,
+    /// Build a throwaway store from the bundled demo data and open the dashboard on it
+    Demo {
+        /// Build the demo store in DIR and keep it (passphrase `demo`) instead of a temporary one
+        #[arg(long, value_name = "DIR")]
+        keep: Option<PathBuf>,
+        /// Build the store but do not open the dashboard
+        #[arg(long)]
+        no_tui: bool,
+    },
+    /// Create a new store with its first admin
+    Init {
+        /// Name of the first admin [default: the OS user]
+        #[arg(long, value_name = "NAME")]
+        admin: Option<String>,
+        /// Unlock with a key file instead of a passphrase: an `age1...` or `ssh-ed25519 ...` public key
+        #[arg(long, value_name = "PUBKEY")]
+        recipient: Option<String>,
+        /// Passphrase hashing cost; `low` is only for throwaway and test stores
+        #[arg(long, value_enum, default_value_t = Cost::Default)]
+        kdf_cost: Cost,
+    },
+    /// Import customers from a CSV or JSON Lines export (all-or-nothing by default)
+    #[command(after_help = "Headers are matched by synonyms (first_name/given_name/forename, surname/last_name, \
+e-mail, phone/telephone/mobile, zip/postcode, dob/date_of_birth, ...); unknown columns are kept as extra \
+fields. Re-importing the same source ids updates those records instead of duplicating them.")]
+    Import {
+        /// The file to import
+        file: PathBuf,
+        /// Input format [default: from the file extension; .jsonl/.ndjson/.json are JSON Lines]
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+        /// Column holding the source system's id [default: detected: id, customer_id, ...]
+        #[arg(long, value_name = "COL")]
+        id_column: Option<String>,
+        /// Name of the source system, kept as provenance; re-imports match on (source, id)
+        #[arg(long, value_name = "NAME", default_value = service::demo::DEFAULT_SOURCE)]
+        source: String,
+        /// Check and report, write nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Import the valid rows and write the line number and reason of each rejected row to FILE
+        #[arg(long, value_name = "FILE")]
+        skip_invalid: Option<PathBuf>,
+    },
+    /// Counts of what the store holds
+    Stats {
+        /// Print JSON: {"records": N, ...}
+        #[arg(long)]
+        json: bool,
+    },
+    /// List records
+    List {
+        /// JSON Lines, one record per line, each with `id` and `source_id`
+        #[arg(long)]
+        json: bool,
+        /// At most N records
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+    },
+    /// Show one record by steward id, `SOURCE:SOURCE_ID`, or a source id of the default source
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write synthetic customers with planted problems (deterministic)
+    Gen {
+        /// Number of records
+        #[arg(long, default_value_t = 2000)]
+        count: usize,
+        /// Random seed; the same seed gives the same file
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output CSV file (`-` for stdout)
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// Also write the ground truth (customer_id,person) to FILE
+        #[arg(long, value_name = "FILE")]
+        truth: Option<PathBuf>,
+        /// Print what was planted as JSON on stderr
+        #[arg(long)]
+        manifest: bool,
+    },
+    /// Print the key bindings as a Markdown table
+    #[command(hide = true)]
+    Keys,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cost {
+    Default,
+    Low,
+}
+
+/// A failure: printed as `steward: MESSAGE` with exit code 1.
+#[derive(Debug)]
+pub struct Failure(pub String);
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure(e.to_string())
+    }
+}
+
+type Result<T> = std::result::Result<T, Failure>;
+
+/// Parses arguments and runs; returns the process exit code.
+pub fn main() -> i32 {
+    // Nothing we create is for anyone else: store files 0600, dirs 0700.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    match run(cli) {
+        Ok(()) => 0,
+        Err(Failure(msg)) => {
+            eprintln!("steward: {msg}");
+            1
+        }
+    }
+}
+
+fn default_store() -> PathBuf {
+    dirs::data_dir().unwrap_or_else(|| PathBuf::from(".")).join("steward").join("store")
+}
+
+fn user_of(g: &Global) -> String {
+    g.user.clone().unwrap_or_else(service::os_user)
+}
+
+fn theme_of(g: &Global) -> Result<Theme> {
+    Ok(Theme::load(g.theme.as_deref().unwrap_or("default"), ColorDepth::detect())?)
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    let g = cli.global;
+    match cli.command.unwrap_or(Command::Tui) {
+        Command::Tui => {
+            let theme = theme_of(&g)?;
+            let service = open(&g)?;
+            crate::tui::run(Arc::new(service), theme, false)?;
+            Ok(())
+        }
+        Command::Demo { keep, no_tui } => demo(&g, keep, no_tui),
+        Command::Init { admin, recipient, kdf_cost } => init(&g, admin, recipient, kdf_cost),
+        Command::Import { file, format, id_column, source, dry_run, skip_invalid } => {
+            import_cmd(&g, &file, format, id_column, source, dry_run, skip_invalid)
+        }
+        Command::Stats { json } => {
+            let s = open(&g)?.stats()?;
+            if json {
+                println!("{}", serde_json::to_string(&s)?);
+            } else {
+                output::print_stats(&s);
+            }
+            Ok(())
+        }
+        Command::List { json, limit } => {
+            let svc = open(&g)?;
+            let records = svc.records(&mut |_| {})?;
+            let mut out = std::io::stdout().lock();
+            for r in records.iter().take(limit.unwrap_or(usize::MAX)) {
+                let line = if json { serde_json::to_string(&output::RecordJson::from(r))? } else { output::record_line(r) };
+                if writeln!(out, "{line}").is_err() {
+                    break; // closed pipe (e.g. `| head`)
+                }
+            }
+            Ok(())
+        }
+        Command::Show { id, json } => {
+            let r = open(&g)?.find(&id)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&output::RecordJson::from(&r))?);
+            } else {
+                output::print_record(&r);
+            }
+            Ok(())
+        }
+        Command::Gen { count, seed, output, truth, manifest } => gen_cmd(count, seed, &output, truth.as_deref(), manifest),
+        Command::Keys => {
+            print!("{}", crate::tui::actions::markdown_table());
+            Ok(())
+        }
+    }
+}
+
+/// Reads the passphrase: `STEWARD_PASSPHRASE`, else a no-echo prompt.
+fn passphrase(prompt: &str) -> Result<SecretString> {
+    if let Ok(p) = std::env::var("STEWARD_PASSPHRASE") {
+        return Ok(SecretString::from(p));
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure("no passphrase: set STEWARD_PASSPHRASE or run in a terminal".into()));
+    }
+    Ok(SecretString::from(rpassword::prompt_password(prompt)?))
+}
+
+fn credentials(g: &Global, user: &str, locked: &LockedStore) -> Result<Credentials> {
+    if let Some(path) = &g.identity {
+        let bytes = std::fs::read(path).map_err(|e| Failure(format!("cannot read identity {}: {e}", path.display())))?;
+        return Ok(Credentials::Identity(Zeroizing::new(bytes)));
+    }
+    if matches!(locked.slot_kind(user), Some(crate::crypto::SlotKind::Age { .. })) {
+        return Err(Failure(format!("user `{user}` unlocks with a key file: pass --identity FILE")));
+    }
+    Ok(Credentials::Passphrase(passphrase(&format!("Passphrase for {user}: "))?))
+}
+
+/// Locks, asks for credentials, unlocks.
+fn open(g: &Global) -> Result<Service> {
+    let dir = g.store.clone().unwrap_or_else(default_store);
+    let user = user_of(g);
+    let locked = LockedStore::open(&dir, &user)?;
+    let creds = credentials(g, &user, &locked)?;
+    Ok(Service::unlock(locked, &user, creds)?)
+}
+
+fn init(g: &Global, admin: Option<String>, recipient: Option<String>, cost: Cost) -> Result<()> {
+    let dir = g.store.clone().unwrap_or_else(default_store);
+    let user = admin.unwrap_or_else(|| user_of(g));
+    let slot = match recipient {
+        Some(r) => NewSlot::Recipient(r),
+        None => {
+            let p = match std::env::var("STEWARD_PASSPHRASE") {
+                Ok(p) => SecretString::from(p),
+                Err(_) => {
+                    let first = passphrase(&format!("New passphrase for {user}: "))?;
+                    let again = passphrase("Repeat it: ")?;
+                    use secrecy::ExposeSecret;
+                    if first.expose_secret() != again.expose_secret() {
+                        return Err(Failure("the passphrases differ; nothing was created".into()));
+                    }
+                    first
+                }
+            };
+            use secrecy::ExposeSecret;
+            if p.expose_secret().chars().count() < 8 {
+                return Err(Failure("the passphrase must have at least 8 characters; nothing was created".into()));
+            }
+            NewSlot::Passphrase(p, if cost == Cost::Low { KdfCost::LOW } else { KdfCost::DEFAULT })
+        }
+    };
+    let svc = Service::init(&dir, &user, slot)?;
+    println!("created store {} with admin {}", svc.store_dir().display(), user);
+    Ok(())
+}
+
+/// A progress bar on stderr that only appears once work has taken a second.
+struct Progress {
+    bar: indicatif::ProgressBar,
+    start: Instant,
+    shown: std::sync::atomic::AtomicBool,
+}
+
+impl Progress {
+    fn new(len: u64, unit: &str) -> Progress {
+        let bar = indicatif::ProgressBar::with_draw_target(Some(len), indicatif::ProgressDrawTarget::hidden());
+        let style = indicatif::ProgressStyle::with_template(&format!("{{msg}} [{{bar:30}}] {{pos}}/{{len}} {unit} ({{eta}})"))
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+        bar.set_style(style);
+        Progress { bar, start: Instant::now(), shown: false.into() }
+    }
+
+    fn set(&self, msg: &'static str, pos: u64) {
+        use std::sync::atomic::Ordering;
+        if !self.shown.load(Ordering::Relaxed) && self.start.elapsed() > Duration::from_secs(1) && std::io::stderr().is_terminal() {
+            self.shown.store(true, Ordering::Relaxed);
+            self.bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        }
+        self.bar.set_message(msg);
+        self.bar.set_position(pos);
+    }
+}
+
+fn import_cmd(
+    g: &Global,
+    file: &Path,
+    format: Option<Format>,
+    id_column: Option<String>,
+    source: String,
+    dry_run: bool,
+    skip_invalid: Option<PathBuf>,
+) -> Result<()> {
+    let svc = open(g)?;
+    let f = std::fs::File::open(file).map_err(|e| Failure(format!("cannot read {}: {e}", file.display())))?;
+    let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let opts = import::Options {
+        format: format.unwrap_or_else(|| Format::from_path(file)),
+        id_column,
+        source,
+        now: chrono::Utc::now(),
+    };
+    let progress = Progress::new(size, "bytes");
+    let parsed = import::parse(std::io::BufReader::with_capacity(1 << 20, f), &opts, &mut |b| progress.set("reading", b));
+    let rows = parsed.rows.len() as u64;
+    let errors = parsed.errors.clone();
+    progress.bar.set_length(rows);
+    progress.bar.set_position(0);
+    let on_invalid = if skip_invalid.is_some() { OnInvalid::Skip } else { OnInvalid::Refuse };
+    let result = svc.import(parsed, on_invalid, dry_run, &|n| progress.set("sealing", n as u64));
+    progress.bar.finish_and_clear();
+    match result {
+        Err(ServiceError::ImportRejected(errs)) => {
+            for e in &errs {
+                eprintln!("{}: {e}", file.display());
+            }
+            let hint = if errs.iter().any(|e| e.line > 1) { " (--skip-invalid FILE imports the valid rows)" } else { "" };
+            Err(Failure(format!("import refused: {} invalid row(s); nothing was written{hint}", errs.len())))
+        }
+        Err(e) => Err(e.into()),
+        Ok(report) => {
+            if let Some(path) = skip_invalid {
+                let mut w = csv::Writer::from_path(&path).map_err(|e| Failure(format!("cannot write {}: {e}", path.display())))?;
+                w.write_record(["line", "reason"])?;
+                for e in &errors {
+                    w.write_record([e.line.to_string(), e.reason.clone()])?;
+                }
+                w.flush()?;
+            }
+            let verb = if dry_run { "would import" } else { "imported" };
+            println!(
+                "{verb} {} record(s) from {}: {} new, {} updated, {} rejected",
+                report.inserted + report.updated,
+                file.display(),
+                report.inserted,
+                report.updated,
+                report.rejected
+            );
+            if !report.extra_columns.is_empty() {
+                let cols: Vec<&str> = report.extra_columns.values().map(String::as_str).collect();
+                println!("kept as extra fields: {}", cols.join(", "));
+            }
+            let _ = rows;
+            Ok(())
+        }
+    }
+}
+
+fn gen_cmd(count: usize, seed: u64, output: &Path, truth: Option<&Path>, manifest: bool) -> Result<()> {
+    let mut truth_file = match truth {
+        Some(p) => Some(std::io::BufWriter::new(std::fs::File::create(p)?)),
+        None => None,
+    };
+    let truth_w = truth_file.as_mut().map(|w| w as &mut dyn Write);
+    let m = if output == Path::new("-") {
+        crate::synth::generate(count, seed, std::io::stdout().lock(), truth_w)?
+    } else {
+        let f = std::fs::File::create(output).map_err(|e| Failure(format!("cannot write {}: {e}", output.display())))?;
+        crate::synth::generate(count, seed, std::io::BufWriter::new(f), truth_w)?
+    };
+    if let Some(mut t) = truth_file {
+        t.flush()?;
+    }
+    if manifest {
+        eprintln!("{}", serde_json::to_string_pretty(&m)?);
+    }
+    Ok(())
+}
+
+fn demo(g: &Global, keep: Option<PathBuf>, no_tui: bool) -> Result<()> {
+    let theme = theme_of(g)?;
+    let user = user_of(g);
+    let (dir, _tmp) = match keep {
+        Some(d) => (d, None),
+        None => {
+            let t = tempfile::Builder::new().prefix("steward-demo-").tempdir()?;
+            (t.path().join("store"), Some(t))
+        }
+    };
+    let svc = service::demo::build(&dir, &user).map_err(|e| match e {
+        ServiceError::Store(StoreError::Exists(p)) => {
+            Failure(format!("{} already exists; open it with `steward --store {} tui` (passphrase `demo`)", p.display(), p.display()))
+        }
+        other => other.into(),
+    })?;
+    if no_tui {
+        println!("demo store ready at {} (passphrase `{}`)", dir.display(), service::demo::DEMO_PASSPHRASE);
+        return Ok(());
+    }
+    crate::tui::run(Arc::new(svc), theme, true)?;
+    Ok(())
+}

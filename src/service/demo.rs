@@ -1,0 +1,31 @@
+//! The bundled demo: a throwaway store built from `demo-data/`, so that
+//! `steward demo` opens the dashboard on a fresh machine with no set-up.
+
+use std::path::Path;
+
+use secrecy::SecretString;
+
+use super::{OnInvalid, Service, ServiceError};
+use crate::crypto::KdfCost;
+use crate::import::{self, Format, Options};
+use crate::store::NewSlot;
+
+/// Source name used when `--source` is not given.
+pub const DEFAULT_SOURCE: &str = "default";
+
+/// The demo customers, embedded so the binary works from anywhere.
+pub const DEMO_CSV: &str = include_str!("../../demo-data/customers.csv");
+
+/// Passphrase of demo stores (they hold synthetic data only).
+pub const DEMO_PASSPHRASE: &str = "demo";
+
+/// Builds a demo store in `dir` (which must not exist or be empty), owned by
+/// `user`, at a low KDF cost, and imports the demo customers.
+pub fn build(dir: &Path, user: &str) -> Result<Service, ServiceError> {
+    let slot = NewSlot::Passphrase(SecretString::from(DEMO_PASSPHRASE.to_owned()), KdfCost::LOW);
+    let service = Service::init(dir, user, slot)?;
+    let opts = Options { format: Format::Csv, id_column: None, source: "crm".into(), now: chrono::Utc::now() };
+    let parsed = import::parse(DEMO_CSV.as_bytes(), &opts, &mut |_| {});
+    service.import(parsed, OnInvalid::Refuse, false, &|_| {})?;
+    Ok(service)
+}

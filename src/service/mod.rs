@@ -1,0 +1,222 @@
+//! Use cases: the only API the TUI and the CLI call.
+//!
+//! Every call runs as the user who unlocked the store (the session). Import
+//! validates everything before writing anything; writes are flushed before
+//! success is reported. Later layers (findings, audit, roles) hang off this
+//! API, and a daemon could serve the same calls over a socket.
+
+pub mod demo;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::Utc;
+use secrecy::SecretString;
+use zeroize::Zeroizing;
+
+use crate::crypto::{Role, UnlockSecret};
+use crate::import::{self, Parsed, RowError};
+use crate::model::{Record, RecordId};
+use crate::store::{LockedStore, NewSlot, Store, StoreError};
+
+/// Who is acting.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    /// The steward user (the key slot that unlocked the store).
+    pub user: String,
+    /// The operating-system user, from the process uid (not `$USER`).
+    pub os_user: String,
+    pub role: Role,
+}
+
+/// How a user proves who they are.
+pub enum Credentials {
+    Passphrase(SecretString),
+    Identity(Zeroizing<Vec<u8>>),
+}
+
+impl From<Credentials> for UnlockSecret {
+    fn from(c: Credentials) -> Self {
+        match c {
+            Credentials::Passphrase(p) => UnlockSecret::Passphrase(p),
+            Credentials::Identity(b) => UnlockSecret::Identity(b),
+        }
+    }
+}
+
+/// Errors of the use cases: one line each, no personal data.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("import refused: {} invalid row(s); nothing was written", .0.len())]
+    ImportRejected(Vec<RowError>),
+    #[error("no record `{0}`")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// What an import did (or, with `dry_run`, would do).
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct ImportReport {
+    pub inserted: usize,
+    pub updated: usize,
+    pub rejected: usize,
+    pub dry_run: bool,
+    /// File column → extra field name, for columns that matched no known field.
+    pub extra_columns: BTreeMap<String, String>,
+}
+
+/// How to treat invalid rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnInvalid {
+    /// Refuse the whole file (the default).
+    Refuse,
+    /// Import the valid rows; the caller reports the rejects.
+    Skip,
+}
+
+/// Counts for `stats` and the dashboard.
+#[derive(Clone, Debug, Default, serde::Serialize, PartialEq, Eq)]
+pub struct Stats {
+    pub records: usize,
+    pub sources: BTreeMap<String, usize>,
+    pub with_email: usize,
+    pub with_phone: usize,
+    pub with_date_of_birth: usize,
+    pub with_extra_fields: usize,
+    pub countries: BTreeMap<String, usize>,
+}
+
+impl Stats {
+    pub fn of(records: &[Record]) -> Stats {
+        let mut s = Stats { records: records.len(), ..Stats::default() };
+        for r in records {
+            *s.sources.entry(r.provenance.source.clone()).or_default() += 1;
+            s.with_email += usize::from(r.email.is_some());
+            s.with_phone += usize::from(r.phone.is_some());
+            s.with_date_of_birth += usize::from(r.date_of_birth.is_some());
+            s.with_extra_fields += usize::from(!r.extra.is_empty());
+            let c = r.address.country.clone().unwrap_or_else(|| "unknown".into());
+            // Bound the map: country values are customer input.
+            if s.countries.len() < 64 || s.countries.contains_key(&c) {
+                *s.countries.entry(c).or_default() += 1;
+            } else {
+                *s.countries.entry("other".into()).or_default() += 1;
+            }
+        }
+        s
+    }
+}
+
+/// The operating-system user of this process, from its uid.
+pub fn os_user() -> String {
+    crate::os_user()
+}
+
+/// An open store and the session acting on it.
+pub struct Service {
+    store: Store,
+    session: Session,
+}
+
+impl Service {
+    /// Creates a store with `user` as its first admin.
+    pub fn init(dir: &Path, user: &str, slot: NewSlot) -> Result<Service, ServiceError> {
+        let store = Store::create(dir, user, slot)?;
+        Ok(Service::from_store(store))
+    }
+
+    /// Unlocks a locked store as `user`.
+    pub fn unlock(locked: LockedStore, user: &str, creds: Credentials) -> Result<Service, ServiceError> {
+        let store = locked.unlock(user, &creds.into())?;
+        Ok(Service::from_store(store))
+    }
+
+    fn from_store(store: Store) -> Service {
+        let session = Session { user: store.user().to_owned(), os_user: os_user(), role: store.role() };
+        Service { store, session }
+    }
+
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    pub fn store_dir(&self) -> &Path {
+        self.store.dir()
+    }
+
+    pub fn size_on_disk(&self) -> u64 {
+        self.store.size_on_disk()
+    }
+
+    /// Writes parsed rows. Nothing is written if any row is invalid and
+    /// `on_invalid` is `Refuse`, or if the file itself is unusable.
+    pub fn import(
+        &self,
+        mut parsed: Parsed,
+        on_invalid: OnInvalid,
+        dry_run: bool,
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<ImportReport, ServiceError> {
+        let file_level = parsed.errors.iter().any(|e| e.line <= 1 && parsed.rows.is_empty());
+        if !parsed.errors.is_empty() && (on_invalid == OnInvalid::Refuse || file_level) {
+            return Err(ServiceError::ImportRejected(parsed.errors));
+        }
+        let mut report = ImportReport {
+            rejected: parsed.errors.len(),
+            dry_run,
+            extra_columns: import::extra_columns(&parsed),
+            ..ImportReport::default()
+        };
+        for row in &mut parsed.rows {
+            let source = row.record.provenance.source.clone();
+            match self.store.lookup_source(&source, &row.record.source_id)? {
+                Some(id) => {
+                    if let Some(existing) = self.store.get(id)? {
+                        import::carry_over(row, &existing);
+                        row.record.times.updated = Utc::now();
+                    } else {
+                        row.record.id = id;
+                    }
+                    report.updated += 1;
+                }
+                None => report.inserted += 1,
+            }
+        }
+        if !dry_run {
+            let records: Vec<Record> = parsed.rows.into_iter().map(|r| r.record).collect();
+            self.store.put_records(&records, progress)?;
+        }
+        Ok(report)
+    }
+
+    /// Every record, decrypted (in memory only). `progress(done)` between chunks.
+    pub fn records(&self, progress: &mut dyn FnMut(usize)) -> Result<Vec<Record>, ServiceError> {
+        Ok(self.store.load_all(progress)?)
+    }
+
+    /// Number of records, without decrypting them.
+    pub fn count(&self) -> usize {
+        self.store.count()
+    }
+
+    pub fn stats(&self) -> Result<Stats, ServiceError> {
+        Ok(Stats::of(&self.records(&mut |_| {})?))
+    }
+
+    /// A record by steward id, or by source id (`SOURCE:ID` or a bare id in
+    /// the `default` source).
+    pub fn find(&self, key: &str) -> Result<Record, ServiceError> {
+        let not_found = || ServiceError::NotFound(crate::model::text::fit(key, 80));
+        if let Ok(id) = key.parse::<RecordId>()
+            && let Some(r) = self.store.get(id)?
+        {
+            return Ok(r);
+        }
+        let (source, sid) = key.split_once(':').unwrap_or((demo::DEFAULT_SOURCE, key));
+        let id = self.store.lookup_source(source, sid)?.ok_or_else(not_found)?;
+        self.store.get(id)?.ok_or_else(not_found)
+    }
+}

@@ -1,0 +1,453 @@
+//! The encrypted store: sled behind one module, key slots beside it.
+//!
+//! Nothing else in the crate touches sled. Layout of a store directory
+//! (0700, files 0600):
+//!
+//! - `keyslots.json`: the master key wrapped per user (see `crypto::slots`);
+//!   its presence marks a complete steward store.
+//! - `steward.lock`: exclusive lock and who holds it (see [`lock`]).
+//! - `db/`: sled. One tree, keys by prefix, so that any change — records,
+//!   indexes and later its audit entry — is one atomic `apply_batch`:
+//!   - `r` + record id (16 bytes) → sealed record (see [`seal_record`]);
+//!   - `s` + keyed hash of (source, source id) → record id (a blind index:
+//!     no plaintext key ever reaches the disk);
+//!   - `m` + name → store metadata.
+//!
+//! Each record is sealed with XChaCha20-Poly1305 under its own random data
+//! key, the record id bound as associated data; the data key is wrapped by
+//! the master key. Nothing is reported as done before `flush`.
+
+pub mod lock;
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use crate::crypto::{self, Key, KeySlots, Role, UnlockSecret, slots::SlotError};
+use crate::model::{self, Record, RecordId};
+pub use lock::{LockInfo, StoreLock};
+
+/// Version of the store layout written by this build.
+pub const STORE_FORMAT: u32 = 1;
+
+const SLOTS_FILE: &str = "keyslots.json";
+const LOCK_FILE: &str = "steward.lock";
+const DB_DIR: &str = "db";
+
+const P_RECORD: u8 = b'r';
+const P_SOURCE: u8 = b's';
+const P_META: u8 = b'm';
+
+/// Everything that can go wrong opening or using a store. Messages are one
+/// line, name paths but never personal data.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("no steward store at {0} (create one with `steward init`)")]
+    NotFound(PathBuf),
+    #[error("{0} is not a steward store (no {SLOTS_FILE})")]
+    NotAStore(PathBuf),
+    #[error("{0} already exists and is not empty; refusing to create a store there")]
+    Exists(PathBuf),
+    #[error("store format {found} is newer than this steward supports ({supported}); upgrade steward")]
+    TooNew { found: u32, supported: u32 },
+    #[error("store is in use by {0}")]
+    InUse(LockInfo),
+    #[error("store is in use by another steward process (its details could not be read)")]
+    InUseUnknown,
+    #[error("{0}")]
+    Slot(#[from] SlotError),
+    #[error("{what}: {source}")]
+    Io { what: String, source: std::io::Error },
+    #[error("database error: {0}")]
+    Db(String),
+    #[error("store data is corrupt or was sealed with another key: {0}")]
+    Corrupt(String),
+    #[error("{0}")]
+    Decode(#[from] model::DecodeError),
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        match e {
+            sled::Error::Io(io) => StoreError::Io { what: "database I/O".into(), source: io },
+            other => StoreError::Db(other.to_string()),
+        }
+    }
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StoreError {
+    let what = what.into();
+    move |source| StoreError::Io { what, source }
+}
+
+/// A store directory whose lock we hold but which is not unlocked yet: the
+/// point at which to ask for a passphrase.
+#[derive(Debug)]
+pub struct LockedStore {
+    dir: PathBuf,
+    lock: StoreLock,
+    slots: KeySlots,
+}
+
+/// An open, unlocked store.
+pub struct Store {
+    dir: PathBuf,
+    _lock: StoreLock,
+    slots: KeySlots,
+    db: sled::Db,
+    master: Key,
+    index_key: Key,
+    user: String,
+    role: Role,
+}
+
+/// How the first slot of a new store is made.
+pub enum NewSlot {
+    Passphrase(secrecy::SecretString, crypto::KdfCost),
+    Recipient(String),
+}
+
+fn take_lock(dir: &Path, user: &str) -> Result<StoreLock, StoreError> {
+    match StoreLock::acquire(&dir.join(LOCK_FILE), &LockInfo::current(user, "read-write")) {
+        Ok(l) => Ok(l),
+        Err(lock::LockError::Held(Some(info))) => Err(StoreError::InUse(info)),
+        Err(lock::LockError::Held(None)) => Err(StoreError::InUseUnknown),
+        Err(lock::LockError::Io(e)) => Err(StoreError::Io { what: "could not lock the store".into(), source: e }),
+    }
+}
+
+fn read_slots(dir: &Path) -> Result<KeySlots, StoreError> {
+    let path = dir.join(SLOTS_FILE);
+    let bytes = fs::read(&path).map_err(io(format!("could not read {}", path.display())))?;
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        format: u32,
+    }
+    let probe: Probe = serde_json::from_slice(&bytes).map_err(|_| StoreError::NotAStore(dir.to_owned()))?;
+    if probe.format > crypto::slots::SLOTS_FORMAT {
+        return Err(StoreError::TooNew { found: probe.format, supported: crypto::slots::SLOTS_FORMAT });
+    }
+    serde_json::from_slice(&bytes).map_err(|_| StoreError::NotAStore(dir.to_owned()))
+}
+
+/// Writes the key-slot file atomically: temp file, fsync, rename, fsync dir.
+fn write_slots(dir: &Path, slots: &KeySlots) -> Result<(), StoreError> {
+    let tmp = dir.join(format!("{SLOTS_FILE}.tmp"));
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io("could not write key slots"))?;
+    f.write_all(&slots.to_json()).and_then(|_| f.sync_all()).map_err(io("could not write key slots"))?;
+    fs::rename(&tmp, dir.join(SLOTS_FILE)).map_err(io("could not write key slots"))?;
+    fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io("could not sync the store directory"))?;
+    Ok(())
+}
+
+/// Restricts the store directory to its owner: dirs 0700, files 0600.
+fn restrict_permissions(path: &Path) -> Result<(), StoreError> {
+    let meta = fs::symlink_metadata(path).map_err(io("could not set store permissions"))?;
+    if meta.is_dir() {
+        fs::set_permissions(path, fs::Permissions::from_mode(0o700)).map_err(io("could not set store permissions"))?;
+        for entry in fs::read_dir(path).map_err(io("could not set store permissions"))? {
+            restrict_permissions(&entry.map_err(io("could not set store permissions"))?.path())?;
+        }
+    } else if meta.is_file() {
+        fs::set_permissions(path, fs::Permissions::from_mode(0o600)).map_err(io("could not set store permissions"))?;
+    }
+    Ok(())
+}
+
+fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
+    let db = sled::Config::new()
+        .path(dir.join(DB_DIR))
+        .cache_capacity(256 * 1024 * 1024)
+        .mode(sled::Mode::HighThroughput)
+        .open()
+        .map_err(|e| match e {
+            sled::Error::Io(source) if source.kind() == std::io::ErrorKind::WouldBlock => StoreError::InUseUnknown,
+            other => StoreError::from(other),
+        })?;
+    restrict_permissions(dir)?;
+    Ok(db)
+}
+
+fn record_key(id: RecordId) -> [u8; 17] {
+    let mut k = [0u8; 17];
+    k[0] = P_RECORD;
+    k[1..].copy_from_slice(&id.to_bytes());
+    k
+}
+
+fn dek_ad(id: RecordId) -> Vec<u8> {
+    let mut ad = b"steward-dek-v1\0".to_vec();
+    ad.extend_from_slice(&id.to_bytes());
+    ad
+}
+
+fn rec_ad(id: RecordId) -> Vec<u8> {
+    let mut ad = b"steward-rec-v1\0".to_vec();
+    ad.extend_from_slice(&id.to_bytes());
+    ad
+}
+
+/// Seals a record: `[1][u16 LE len][wrapped data key][sealed payload]`.
+pub fn seal_record(master: &Key, record: &Record) -> Vec<u8> {
+    let dek = Key::random_fast();
+    let wrapped = crypto::seal(master, &dek_ad(record.id), dek.as_bytes());
+    let plain = zeroize::Zeroizing::new(model::encode(record));
+    let payload = crypto::seal(&dek, &rec_ad(record.id), &plain);
+    let mut out = Vec::with_capacity(3 + wrapped.len() + payload.len());
+    out.push(1);
+    out.extend_from_slice(&u16::try_from(wrapped.len()).unwrap_or(0).to_le_bytes());
+    out.extend_from_slice(&wrapped);
+    out.extend_from_slice(&payload);
+    out
+}
+
+/// Opens what [`seal_record`] wrote for record `id`.
+pub fn open_record(master: &Key, id: RecordId, value: &[u8]) -> Result<Record, StoreError> {
+    let corrupt = || StoreError::Corrupt(format!("record {id}"));
+    if value.first() != Some(&1) || value.len() < 3 {
+        return Err(corrupt());
+    }
+    let wlen = usize::from(u16::from_le_bytes([value[1], value[2]]));
+    let (wrapped, payload) = value[3..].split_at_checked(wlen).ok_or_else(corrupt)?;
+    let dek_bytes = crypto::open(master, &dek_ad(id), wrapped).map_err(|_| corrupt())?;
+    let dek = Key::from_slice(&dek_bytes).ok_or_else(corrupt)?;
+    let plain = crypto::open(&dek, &rec_ad(id), payload).map_err(|_| corrupt())?;
+    let record = model::decode(&plain)?;
+    if record.id != id {
+        return Err(corrupt());
+    }
+    Ok(record)
+}
+
+impl LockedStore {
+    /// Locks an existing store directory. Fails fast, before any passphrase
+    /// is asked for, when the store is missing, foreign, too new or in use.
+    pub fn open(dir: &Path, user: &str) -> Result<Self, StoreError> {
+        if !dir.exists() {
+            return Err(StoreError::NotFound(dir.to_owned()));
+        }
+        if !dir.join(SLOTS_FILE).exists() {
+            return Err(StoreError::NotAStore(dir.to_owned()));
+        }
+        let slots = read_slots(dir)?;
+        let lock = take_lock(dir, user)?;
+        Ok(Self { dir: dir.to_owned(), lock, slots })
+    }
+
+    /// What kind of secret `user` needs, if they have a slot.
+    pub fn slot_kind(&self, user: &str) -> Option<&crypto::SlotKind> {
+        self.slots.find(user).map(|s| &s.kind)
+    }
+
+    /// Unwraps the master key and opens the database.
+    pub fn unlock(self, user: &str, secret: &UnlockSecret) -> Result<Store, StoreError> {
+        let (master, role) = self.slots.unlock(user, secret)?;
+        let db = open_db(&self.dir)?;
+        let store = Store::assemble(self.dir, self.lock, self.slots, db, master, user, role);
+        store.check_format()?;
+        Ok(store)
+    }
+}
+
+impl Store {
+    fn assemble(
+        dir: PathBuf,
+        lock: StoreLock,
+        slots: KeySlots,
+        db: sled::Db,
+        master: Key,
+        user: &str,
+        role: Role,
+    ) -> Self {
+        let index_key = master.derive("steward 2026 blind index v1");
+        Self { dir, _lock: lock, slots, db, master, index_key, user: user.to_owned(), role }
+    }
+
+    /// Creates a new store in `dir` (which must not exist or be empty) with
+    /// `user` as its first admin.
+    pub fn create(dir: &Path, user: &str, slot: NewSlot) -> Result<Store, StoreError> {
+        if dir.exists() && fs::read_dir(dir).map_err(io("could not read the store directory"))?.next().is_some() {
+            return Err(StoreError::Exists(dir.to_owned()));
+        }
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(io(format!("could not create {}", dir.display())))?;
+        let lock = take_lock(dir, user)?;
+        let master = Key::random();
+        let mut slots = KeySlots::new();
+        match slot {
+            NewSlot::Passphrase(p, cost) => slots.add_passphrase(&master, user, Role::Admin, &p, cost)?,
+            NewSlot::Recipient(r) => slots.add_recipient(&master, user, Role::Admin, &r)?,
+        }
+        let db = open_db(dir)?;
+        db.insert(meta_key("format"), &STORE_FORMAT.to_le_bytes())?;
+        db.flush()?;
+        write_slots(dir, &slots)?;
+        restrict_permissions(dir)?;
+        Ok(Store::assemble(dir.to_owned(), lock, slots, db, master, user, Role::Admin))
+    }
+
+    fn check_format(&self) -> Result<(), StoreError> {
+        let found = self
+            .db
+            .get(meta_key("format"))?
+            .and_then(|v| <[u8; 4]>::try_from(v.as_ref()).ok())
+            .map(u32::from_le_bytes)
+            .ok_or_else(|| StoreError::NotAStore(self.dir.clone()))?;
+        if found > STORE_FORMAT {
+            return Err(StoreError::TooNew { found, supported: STORE_FORMAT });
+        }
+        Ok(())
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    pub fn slots(&self) -> &KeySlots {
+        &self.slots
+    }
+
+    fn source_key(&self, source: &str, source_id: &str) -> [u8; 33] {
+        let h = self.index_key.keyed_hash(&[b"source", source.as_bytes(), source_id.as_bytes()]);
+        let mut k = [0u8; 33];
+        k[0] = P_SOURCE;
+        k[1..].copy_from_slice(&h);
+        k
+    }
+
+    /// The record that holds `source_id` from `source`, if any.
+    pub fn lookup_source(&self, source: &str, source_id: &str) -> Result<Option<RecordId>, StoreError> {
+        Ok(self
+            .db
+            .get(self.source_key(source, source_id))?
+            .and_then(|v| <[u8; 16]>::try_from(v.as_ref()).ok())
+            .map(RecordId::from_bytes))
+    }
+
+    /// One record by id.
+    pub fn get(&self, id: RecordId) -> Result<Option<Record>, StoreError> {
+        match self.db.get(record_key(id))? {
+            Some(v) => open_record(&self.master, id, &v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Number of records.
+    pub fn count(&self) -> usize {
+        self.db.scan_prefix([P_RECORD]).keys().count()
+    }
+
+    /// Writes `records` (new or replacing those with the same id) and their
+    /// source index entries in one atomic batch, then flushes. Sealing runs
+    /// in parallel; `progress` is called with the number sealed so far.
+    pub fn put_records(&self, records: &[Record], progress: &(dyn Fn(usize) + Sync)) -> Result<(), StoreError> {
+        let done = std::sync::atomic::AtomicUsize::new(0);
+        let sealed: Vec<Vec<u8>> = records
+            .par_chunks(4096)
+            .flat_map_iter(|chunk| {
+                let out: Vec<Vec<u8>> = chunk.iter().map(|r| seal_record(&self.master, r)).collect();
+                let n = done.fetch_add(chunk.len(), std::sync::atomic::Ordering::Relaxed) + chunk.len();
+                progress(n);
+                out
+            })
+            .collect();
+        let mut batch = sled::Batch::default();
+        for (r, value) in records.iter().zip(sealed) {
+            batch.insert(&record_key(r.id)[..], value);
+            batch.insert(&self.source_key(&r.provenance.source, &r.source_id)[..], &r.id.to_bytes()[..]);
+        }
+        self.db.apply_batch(batch)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Decrypts every record, in id order. Work is spread over all cores;
+    /// `progress(done, total_estimate)` is called between chunks.
+    pub fn load_all(&self, progress: &mut dyn FnMut(usize)) -> Result<Vec<Record>, StoreError> {
+        const CHUNK: usize = 32 * 1024;
+        let mut out = Vec::new();
+        let mut raw: Vec<(RecordId, sled::IVec)> = Vec::with_capacity(CHUNK);
+        let mut iter = self.db.scan_prefix([P_RECORD]);
+        loop {
+            raw.clear();
+            for item in iter.by_ref().take(CHUNK) {
+                let (k, v) = item?;
+                let id = <[u8; 16]>::try_from(&k[1..]).map_err(|_| StoreError::Corrupt("record key".into()))?;
+                raw.push((RecordId::from_bytes(id), v));
+            }
+            if raw.is_empty() {
+                break;
+            }
+            let chunk: Result<Vec<Record>, StoreError> =
+                raw.par_iter().map(|(id, v)| open_record(&self.master, *id, v)).collect();
+            out.extend(chunk?);
+            progress(out.len());
+        }
+        Ok(out)
+    }
+
+    /// Ids of every record, in id order.
+    pub fn ids(&self) -> Result<Vec<RecordId>, StoreError> {
+        self.db
+            .scan_prefix([P_RECORD])
+            .keys()
+            .map(|k| {
+                let k = k?;
+                <[u8; 16]>::try_from(&k[1..])
+                    .map(RecordId::from_bytes)
+                    .map_err(|_| StoreError::Corrupt("record key".into()))
+            })
+            .collect()
+    }
+
+    /// Bytes used on disk by the database.
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+}
+
+fn meta_key(name: &str) -> Vec<u8> {
+    let mut k = vec![P_META];
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_record_is_bound_to_its_id() {
+        let master = Key::random();
+        let r = Record::new("crm", "1", chrono::Utc::now());
+        let sealed = seal_record(&master, &r);
+        assert_eq!(open_record(&master, r.id, &sealed).ok(), Some(r.clone()));
+        assert!(open_record(&master, RecordId::new(), &sealed).is_err());
+        assert!(open_record(&Key::random(), r.id, &sealed).is_err());
+    }
+}

@@ -1,0 +1,229 @@
+//! The one registry of actions and keys.
+//!
+//! Every action has a name, a description and default keys per mode. The
+//! `?` help overlay, the status-bar hints and the README key table
+//! (`steward keys`) are all generated from [`ACTIONS`]; a test checks that no
+//! two actions share a key in the same mode.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+/// Where a key binding applies. `Global` keys work in every normal-mode
+/// screen; text entry (`Search`) and overlays (`Help`) take keys first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mode {
+    Global,
+    Records,
+    Search,
+    Help,
+}
+
+impl Mode {
+    pub fn title(self) -> &'static str {
+        match self {
+            Mode::Global => "Everywhere",
+            Mode::Records => "Records",
+            Mode::Search => "While searching",
+            Mode::Help => "Help",
+        }
+    }
+}
+
+/// Everything a key can do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    Quit,
+    Help,
+    Search,
+    NextScreen,
+    PrevScreen,
+    Dashboard,
+    Records,
+    Findings,
+    Requests,
+    Audit,
+    Down,
+    Up,
+    PageDown,
+    PageUp,
+    Top,
+    Bottom,
+    ToggleDetail,
+    SortNext,
+    SortReverse,
+    ClearSearch,
+    SearchAccept,
+    SearchCancel,
+    SearchDelete,
+    SearchClear,
+    SearchDown,
+    SearchUp,
+    CloseHelp,
+}
+
+/// One registry entry.
+pub struct ActionSpec {
+    pub action: Action,
+    pub mode: Mode,
+    /// Keys as written in help: `j`, `down`, `ctrl-d`, `G`, `enter`, ...
+    pub keys: &'static [&'static str],
+    pub desc: &'static str,
+    /// Shown in the status bar (short label), if at all.
+    pub hint: Option<&'static str>,
+}
+
+macro_rules! spec {
+    ($a:ident, $m:ident, [$($k:literal),+], $d:literal) => {
+        ActionSpec { action: Action::$a, mode: Mode::$m, keys: &[$($k),+], desc: $d, hint: None }
+    };
+    ($a:ident, $m:ident, [$($k:literal),+], $d:literal, $h:literal) => {
+        ActionSpec { action: Action::$a, mode: Mode::$m, keys: &[$($k),+], desc: $d, hint: Some($h) }
+    };
+}
+
+/// The registry.
+pub const ACTIONS: &[ActionSpec] = &[
+    spec!(Search, Global, ["/"], "Fuzzy-search records by name, email, phone or id", "search"),
+    spec!(Help, Global, ["?"], "Show this help", "help"),
+    spec!(Quit, Global, ["q", "ctrl-c"], "Quit steward", "quit"),
+    spec!(NextScreen, Global, ["tab"], "Next screen"),
+    spec!(PrevScreen, Global, ["backtab"], "Previous screen"),
+    spec!(Dashboard, Global, ["1"], "Dashboard"),
+    spec!(Records, Global, ["2"], "Records"),
+    spec!(Findings, Global, ["3"], "Findings"),
+    spec!(Requests, Global, ["4"], "Requests"),
+    spec!(Audit, Global, ["5"], "Audit trail"),
+    spec!(Down, Records, ["j", "down"], "Next record", "move"),
+    spec!(Up, Records, ["k", "up"], "Previous record"),
+    spec!(PageDown, Records, ["pagedown", "ctrl-d"], "Page down"),
+    spec!(PageUp, Records, ["pageup", "ctrl-u"], "Page up"),
+    spec!(Top, Records, ["g", "home"], "First record"),
+    spec!(Bottom, Records, ["G", "end"], "Last record"),
+    spec!(ToggleDetail, Records, ["enter", "l"], "Open or close the record's details", "details"),
+    spec!(SortNext, Records, ["s"], "Sort by the next column", "sort"),
+    spec!(SortReverse, Records, ["S"], "Reverse the sort order"),
+    spec!(ClearSearch, Records, ["esc"], "Clear the search / close details", "clear"),
+    spec!(SearchAccept, Search, ["enter"], "Keep the results and browse them", "browse"),
+    spec!(SearchCancel, Search, ["esc"], "Clear the search", "cancel"),
+    spec!(SearchDelete, Search, ["backspace"], "Delete a character"),
+    spec!(SearchClear, Search, ["ctrl-u"], "Clear the query"),
+    spec!(SearchDown, Search, ["down", "ctrl-n"], "Next result"),
+    spec!(SearchUp, Search, ["up", "ctrl-p"], "Previous result"),
+    spec!(CloseHelp, Help, ["esc", "?", "q"], "Close help", "close"),
+];
+
+/// Parses a key as written in the registry into (code, modifiers).
+pub fn parse_key(s: &str) -> Option<(KeyCode, KeyModifiers)> {
+    let (mods, rest) = match s.strip_prefix("ctrl-") {
+        Some(r) => (KeyModifiers::CONTROL, r),
+        None => (KeyModifiers::NONE, s),
+    };
+    let code = match rest {
+        "enter" => KeyCode::Enter,
+        "esc" => KeyCode::Esc,
+        "tab" => KeyCode::Tab,
+        "backtab" => KeyCode::BackTab,
+        "backspace" => KeyCode::Backspace,
+        "up" => KeyCode::Up,
+        "down" => KeyCode::Down,
+        "left" => KeyCode::Left,
+        "right" => KeyCode::Right,
+        "home" => KeyCode::Home,
+        "end" => KeyCode::End,
+        "pageup" => KeyCode::PageUp,
+        "pagedown" => KeyCode::PageDown,
+        s if s.chars().count() == 1 => KeyCode::Char(s.chars().next()?),
+        _ => return None,
+    };
+    Some((code, mods))
+}
+
+/// True when `ev` is the key written as `spec`. Shift is ignored for
+/// characters (it is already in the char: `G`), and for back-tab.
+fn matches(ev: &KeyEvent, spec: &str) -> bool {
+    let Some((code, mods)) = parse_key(spec) else { return false };
+    let ev_mods = ev.modifiers - KeyModifiers::SHIFT;
+    let ev_code = match ev.code {
+        KeyCode::Char(c) if ev.modifiers.contains(KeyModifiers::CONTROL) => KeyCode::Char(c.to_ascii_lowercase()),
+        c => c,
+    };
+    ev_code == code && ev_mods == mods
+}
+
+/// The action bound to `ev` in `mode`, if any.
+pub fn lookup(mode: Mode, ev: &KeyEvent) -> Option<Action> {
+    ACTIONS
+        .iter()
+        .filter(|a| a.mode == mode)
+        .find(|a| a.keys.iter().any(|k| matches(ev, k)))
+        .map(|a| a.action)
+}
+
+/// Display form of a key: `↓`, `⏎`, `Ctrl-d`, ...
+pub fn key_label(k: &str) -> String {
+    match k {
+        "down" => "↓".into(),
+        "up" => "↑".into(),
+        "enter" => "Enter".into(),
+        "esc" => "Esc".into(),
+        "tab" => "Tab".into(),
+        "backtab" => "Shift-Tab".into(),
+        "backspace" => "Backspace".into(),
+        "pagedown" => "PgDn".into(),
+        "pageup" => "PgUp".into(),
+        "home" => "Home".into(),
+        "end" => "End".into(),
+        k => match k.strip_prefix("ctrl-") {
+            Some(r) => format!("Ctrl-{r}"),
+            None => k.to_owned(),
+        },
+    }
+}
+
+/// The README key table, as Markdown.
+pub fn markdown_table() -> String {
+    let mut out = String::from("| mode | keys | action |\n|---|---|---|\n");
+    for a in ACTIONS {
+        let keys: Vec<String> = a.keys.iter().map(|k| format!("`{}`", key_label(k))).collect();
+        out.push_str(&format!("| {} | {} | {} |\n", a.mode.title(), keys.join(" "), a.desc));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn no_two_actions_share_a_key_in_a_mode() {
+        let mut seen = HashSet::new();
+        for a in ACTIONS {
+            for k in a.keys {
+                let parsed = parse_key(k).unwrap_or_else(|| panic!("unparsable key {k}"));
+                assert!(seen.insert((a.mode, parsed)), "{k} bound twice in {:?}", a.mode);
+            }
+        }
+    }
+
+    #[test]
+    fn screen_keys_do_not_shadow_globals() {
+        let globals: HashSet<_> =
+            ACTIONS.iter().filter(|a| a.mode == Mode::Global).flat_map(|a| a.keys.iter().filter_map(|k| parse_key(k))).collect();
+        for a in ACTIONS.iter().filter(|a| a.mode == Mode::Records) {
+            for k in a.keys {
+                assert!(!globals.contains(&parse_key(k).unwrap_or((KeyCode::Null, KeyModifiers::NONE))), "{k}");
+            }
+        }
+    }
+
+    #[test]
+    fn lookup_handles_shift_and_ctrl() {
+        let g = KeyEvent::new(KeyCode::Char('G'), KeyModifiers::SHIFT);
+        assert_eq!(lookup(Mode::Records, &g), Some(Action::Bottom));
+        let d = KeyEvent::new(KeyCode::Char('d'), KeyModifiers::CONTROL);
+        assert_eq!(lookup(Mode::Records, &d), Some(Action::PageDown));
+        let j = KeyEvent::new(KeyCode::Char('j'), KeyModifiers::NONE);
+        assert_eq!(lookup(Mode::Records, &j), Some(Action::Down));
+        assert_eq!(lookup(Mode::Global, &j), None);
+    }
+}

@@ -1,0 +1,138 @@
+//! The interactive dashboard (ratatui + crossterm).
+//!
+//! `app` holds state and turns keys into effects; `ui`, `screens`, `popups`
+//! draw it; `terminal` owns the terminal; this module runs the loop: an input
+//! thread, a loader thread (decrypting records after unlock) and a worker
+//! thread (search, sort) post events on one channel, and the UI thread only
+//! updates state and draws. Business rules stay in the service.
+
+pub mod actions;
+pub mod app;
+pub mod popups;
+pub mod screens;
+pub mod terminal;
+pub mod theme;
+pub mod ui;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use app::{App, Data, Effect, Event, SessionInfo};
+use theme::Theme;
+
+use crate::service::Service;
+
+/// Runs the dashboard until the user quits.
+pub fn run(service: Arc<Service>, theme: Theme, demo: bool) -> std::io::Result<()> {
+    let session = service.session().clone();
+    let info = SessionInfo {
+        store: service.store_dir().display().to_string(),
+        user: crate::model::text::sanitize(&session.user),
+        role: session.role.name().to_owned(),
+        size_on_disk: service.size_on_disk(),
+        demo,
+    };
+    let mut app = App::new(info, theme);
+    let (tx, rx) = mpsc::channel::<Event>();
+
+    // Loader: decrypt everything off the UI thread, reporting progress.
+    {
+        let tx = tx.clone();
+        let service = service.clone();
+        std::thread::spawn(move || {
+            let total = service.count();
+            let _ = tx.send(Event::LoadProgress { done: 0, total });
+            let mut last = std::time::Instant::now();
+            let result = service.records(&mut |done| {
+                if last.elapsed() > Duration::from_millis(50) {
+                    last = std::time::Instant::now();
+                    let _ = tx.send(Event::LoadProgress { done, total });
+                }
+            });
+            let _ = match result {
+                Ok(records) => tx.send(Event::Loaded(Arc::new(Data::build(records, chrono::Utc::now())))),
+                Err(e) => tx.send(Event::LoadFailed(e.to_string())),
+            };
+        });
+    }
+
+    // Worker: searches and sorts. A newer search bumps `generation`, which
+    // makes the running one give up between chunks.
+    let generation = Arc::new(AtomicU64::new(0));
+    let (jobs_tx, jobs_rx) = mpsc::channel::<(Arc<Data>, Effect)>();
+    {
+        let tx = tx.clone();
+        let generation = generation.clone();
+        std::thread::spawn(move || {
+            while let Ok(mut job) = jobs_rx.recv() {
+                // Only the newest queued search matters.
+                while let Ok(next) = jobs_rx.try_recv() {
+                    job = next;
+                }
+                let (data, effect) = job;
+                if let Some(ev) = app::run_effect(&data, effect, &generation)
+                    && tx.send(ev).is_err()
+                {
+                    break;
+                }
+            }
+        });
+    }
+
+    // Input: blocking reads on their own thread.
+    {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            loop {
+                match crossterm::event::read() {
+                    Ok(crossterm::event::Event::Key(k)) => {
+                        if tx.send(Event::Key(k)).is_err() {
+                            break;
+                        }
+                    }
+                    Ok(crossterm::event::Event::Resize(..)) => {
+                        if tx.send(Event::Resize).is_err() {
+                            break;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+        });
+    }
+
+    let mut guard = terminal::TerminalGuard::enter()?;
+    guard.terminal.draw(|f| ui::draw(f, &app))?;
+    while !app.quit {
+        let Ok(first) = rx.recv() else { break };
+        let mut events = vec![first];
+        // Coalesce a burst (fast typing, progress) into one frame.
+        while let Ok(ev) = rx.try_recv() {
+            events.push(ev);
+        }
+        for ev in events {
+            for effect in app.update(ev) {
+                if let Effect::Search { generation: g, .. } = &effect {
+                    generation.store(*g, Ordering::Relaxed);
+                }
+                if let Some(data) = &app.data {
+                    let _ = jobs_tx.send((data.clone(), effect));
+                }
+            }
+            if app.quit {
+                break;
+            }
+        }
+        // Keep the in-flight search honest when the query was cleared.
+        generation.store(app.search.generation, Ordering::Relaxed);
+        if app.quit {
+            break;
+        }
+        guard.terminal.draw(|f| ui::draw(f, &app))?;
+    }
+    drop(guard);
+    Ok(())
+}

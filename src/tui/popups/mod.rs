@@ -1,0 +1,3 @@
+//! Overlays drawn above a screen, one file each.
+
+pub mod help;

@@ -1,0 +1,99 @@
+//! Dashboard: what is in the store at a glance.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Bar, BarChart, BarGroup, Block, Borders, Gauge, Paragraph, Sparkline, Wrap};
+
+use crate::model::text::fit;
+use crate::tui::app::App;
+use crate::tui::ui::fmt_count;
+
+fn block<'a>(app: &App, title: &'a str) -> Block<'a> {
+    Block::default()
+        .borders(Borders::ALL)
+        .border_style(app.theme.style("ui.border"))
+        .title(title)
+        .title_style(app.theme.style("ui.title"))
+}
+
+fn pct(n: usize, of: usize) -> String {
+    if of == 0 { "—".into() } else { format!("{:.0}%", 100.0 * n as f64 / of as f64) }
+}
+
+pub fn draw(f: &mut Frame, app: &App, area: Rect) {
+    let Some(data) = &app.data else {
+        draw_loading(f, app, area);
+        return;
+    };
+    let s = &data.stats;
+    let [top, bottom] = Layout::vertical([Constraint::Length(9), Constraint::Min(3)]).areas(area);
+    let [counts, store] = Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(top);
+    let label = app.theme.style("ui.text.dim");
+    let value = app.theme.style("ui.title");
+    let row = |k: &str, v: String| Line::from(vec![Span::styled(format!("{k:<18}"), label), Span::styled(v, value)]);
+    let lines = vec![
+        row("Records", fmt_count(s.records)),
+        row("with email", format!("{} ({})", fmt_count(s.with_email), pct(s.with_email, s.records))),
+        row("with phone", format!("{} ({})", fmt_count(s.with_phone), pct(s.with_phone, s.records))),
+        row("with birth date", format!("{} ({})", fmt_count(s.with_date_of_birth), pct(s.with_date_of_birth, s.records))),
+        row("with extra fields", format!("{} ({})", fmt_count(s.with_extra_fields), pct(s.with_extra_fields, s.records))),
+        row("sources", s.sources.iter().map(|(k, v)| format!("{} {}", fit(k, 16), fmt_count(*v))).collect::<Vec<_>>().join(", ")),
+        Line::from(Span::styled("Findings: not computed by this build", app.theme.style("ui.placeholder"))),
+    ];
+    f.render_widget(Paragraph::new(lines).block(block(app, " Records ")).wrap(Wrap { trim: true }), counts);
+    let mb = app.info.size_on_disk as f64 / (1024.0 * 1024.0);
+    let store_lines = vec![
+        row("store", fit(&app.info.store, 40)),
+        row("user", format!("{} ({})", app.info.user, app.info.role)),
+        row("on disk", format!("{mb:.1} MiB, encrypted")),
+        row("theme", app.theme.name.clone()),
+    ];
+    f.render_widget(Paragraph::new(store_lines).block(block(app, " Store ")).wrap(Wrap { trim: true }), store);
+
+    let [countries, ages] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(bottom);
+    let mut by_country: Vec<(&String, &usize)> = s.countries.iter().collect();
+    by_country.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let max_bars = (countries.width.saturating_sub(2) / 5).max(1) as usize;
+    let bars: Vec<Bar> = by_country
+        .iter()
+        .take(max_bars)
+        .map(|(c, n)| Bar::default().value(**n as u64).label(Line::from(fit(c, 4))).text_value(fmt_count(**n)))
+        .collect();
+    f.render_widget(
+        BarChart::default()
+            .block(block(app, " Records by country "))
+            .bar_width(4)
+            .bar_gap(1)
+            .bar_style(app.theme.style("ui.chart"))
+            .value_style(app.theme.style("ui.statusbar.key"))
+            .data(BarGroup::default().bars(&bars)),
+        countries,
+    );
+    f.render_widget(
+        Sparkline::default()
+            .block(block(app, " Last verified: months ago → (0..24+) "))
+            .style(app.theme.style("ui.chart"))
+            .data(&data.verified_age),
+        ages,
+    );
+}
+
+fn draw_loading(f: &mut Frame, app: &App, area: Rect) {
+    let b = block(app, " Loading ");
+    if let Some(e) = &app.error {
+        f.render_widget(Paragraph::new(fit(e, 200)).style(app.theme.style("ui.error")).block(b), area);
+        return;
+    }
+    let (done, total) = app.loading.unwrap_or((0, 0));
+    let ratio = if total == 0 { 0.0 } else { (done as f64 / total as f64).clamp(0.0, 1.0) };
+    let inner = Rect { height: area.height.min(3), ..area };
+    f.render_widget(
+        Gauge::default()
+            .block(b)
+            .gauge_style(app.theme.style("ui.gauge"))
+            .ratio(ratio)
+            .label(format!("decrypting records {} / {}", fmt_count(done), fmt_count(total))),
+        inner,
+    );
+}

@@ -1,0 +1,182 @@
+//! Records: a virtualised table (only visible rows are built, so it stays
+//! instant at a million records), search highlighting, and a detail pane.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
+
+use crate::model::text::{fit, sanitize};
+use crate::model::{Field, Record};
+use crate::search::match_positions;
+use crate::tui::app::{App, SortKey};
+use crate::tui::ui::fmt_count;
+
+/// Text with the chars at `positions` highlighted, cut to `width`.
+fn highlighted(text: &str, query: &str, width: usize, base: Style, hl: Style) -> Line<'static> {
+    let shown = fit(text, width);
+    if query.trim().is_empty() {
+        return Line::from(Span::styled(shown, base));
+    }
+    let pos = match_positions(&shown, query);
+    if pos.is_empty() {
+        return Line::from(Span::styled(shown, base));
+    }
+    let mut spans = Vec::new();
+    let mut cur = String::new();
+    let mut cur_hl = false;
+    for (i, c) in shown.chars().enumerate() {
+        let h = pos.binary_search(&i).is_ok();
+        if h != cur_hl && !cur.is_empty() {
+            spans.push(Span::styled(std::mem::take(&mut cur), if cur_hl { hl } else { base }));
+        }
+        cur_hl = h;
+        cur.push(c);
+    }
+    if !cur.is_empty() {
+        spans.push(Span::styled(cur, if cur_hl { hl } else { base }));
+    }
+    Line::from(spans)
+}
+
+pub fn draw(f: &mut Frame, app: &App, area: Rect) {
+    let Some(data) = &app.data else {
+        super::dashboard::draw(f, app, area);
+        return;
+    };
+    let (table_area, detail_area) = if app.table.detail {
+        if area.width >= 110 {
+            let [t, d] = Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)]).areas(area);
+            (t, Some(d))
+        } else {
+            let [t, d] = Layout::vertical([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(area);
+            (t, Some(d))
+        }
+    } else {
+        (area, None)
+    };
+    draw_table(f, app, data, table_area);
+    if let Some(d) = detail_area
+        && let Some(r) = app.selected_record()
+    {
+        draw_detail(f, app, r, d);
+    }
+}
+
+fn draw_table(f: &mut Frame, app: &App, data: &crate::tui::app::Data, area: Rect) {
+    let n = app.row_count();
+    let sort = if app.table.sort == SortKey::Imported && !app.table.descending {
+        String::new()
+    } else {
+        format!(" · sorted by {}{}", app.table.sort.label(), if app.table.descending { " ↓" } else { "" })
+    };
+    let title = if app.search.hits.is_some() {
+        format!(" Records · {} of {} match{} ", fmt_count(n), fmt_count(data.records.len()), sort)
+    } else {
+        format!(" Records · {}{} ", fmt_count(n), sort)
+    };
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(app.theme.style("ui.border.focused"))
+        .title(title)
+        .title_style(app.theme.style("ui.title"));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    if inner.height < 2 || inner.width < 4 {
+        return;
+    }
+    let body_rows = (inner.height - 1) as usize;
+    app.table.page.set(body_rows);
+    // Keep the selection in view.
+    let mut offset = app.table.offset.get();
+    let sel = app.table.selected.min(n.saturating_sub(1));
+    if sel < offset {
+        offset = sel;
+    } else if sel >= offset + body_rows {
+        offset = sel + 1 - body_rows;
+    }
+    offset = offset.min(n.saturating_sub(body_rows));
+    app.table.offset.set(offset);
+
+    let w = inner.width as usize;
+    let widths = if w >= 100 {
+        vec![Constraint::Length(26), Constraint::Length(30), Constraint::Length(18), Constraint::Length(4), Constraint::Min(8)]
+    } else {
+        vec![Constraint::Percentage(36), Constraint::Percentage(40), Constraint::Percentage(24)]
+    };
+    let col_w: Vec<usize> = Layout::horizontal(widths.clone())
+        .spacing(1)
+        .split(Rect { x: 0, y: 0, width: inner.width, height: 1 })
+        .iter()
+        .map(|r| r.width as usize)
+        .collect();
+    let header_cells: &[&str] = if w >= 100 { &["Name", "Email", "Phone", "Ctry", "Source id"] } else { &["Name", "Email", "Phone"] };
+    let header = Row::new(header_cells.iter().map(|h| Cell::from(*h))).style(app.theme.style("ui.header"));
+    let base = app.theme.style("ui");
+    let hl = app.theme.style("ui.search.match");
+    let q = &app.search.query;
+    let rows: Vec<Row> = (offset..(offset + body_rows).min(n))
+        .filter_map(|row| {
+            let r = &data.records[app.record_at(row)?];
+            let name = r.display_name();
+            let mut cells = vec![
+                Cell::from(highlighted(if name.is_empty() { "—" } else { &name }, q, col_w[0], base, hl)),
+                Cell::from(highlighted(r.email.as_deref().unwrap_or(""), q, col_w[1], base, hl)),
+                Cell::from(highlighted(r.phone.as_deref().unwrap_or(""), q, col_w[2], base, hl)),
+            ];
+            if col_w.len() > 3 {
+                cells.push(Cell::from(fit(r.address.country.as_deref().unwrap_or(""), col_w[3])));
+                cells.push(Cell::from(highlighted(&r.source_id, q, col_w[4], base, hl)));
+            }
+            let style = if row == sel { app.theme.style("ui.selection") } else { Style::default() };
+            Some(Row::new(cells).style(style))
+        })
+        .collect();
+    let empty = rows.is_empty();
+    f.render_widget(Table::new(rows, widths).header(header).column_spacing(1), inner);
+    if empty {
+        let msg = if app.search.pending {
+            "searching…"
+        } else if app.search.hits.is_some() {
+            "no record matches; Esc clears the search"
+        } else {
+            "no records yet: import some with `steward import FILE`"
+        };
+        let at = Rect { y: inner.y + 2.min(inner.height - 1), height: 1, ..inner };
+        f.render_widget(Paragraph::new(fit(msg, w)).style(app.theme.style("ui.text.dim")), at);
+    }
+}
+
+fn draw_detail(f: &mut Frame, app: &App, r: &Record, area: Rect) {
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(app.theme.style("ui.border"))
+        .title(" Details ")
+        .title_style(app.theme.style("ui.title"));
+    let label = app.theme.style("ui.text.dim");
+    let value = app.theme.style("ui");
+    let vw = (area.width as usize).saturating_sub(2 + 16).max(1);
+    let row = |k: String, v: String| {
+        Line::from(vec![Span::styled(format!("{:<15} ", fit(&k, 15)), label), Span::styled(fit(&v, vw), value)])
+    };
+    let mut lines = vec![
+        row("id".into(), r.id.to_string()),
+        row("source".into(), format!("{} · {}", sanitize(&r.provenance.source), sanitize(&r.source_id))),
+    ];
+    for field in Field::ALL {
+        if let Some(v) = r.get(field) {
+            lines.push(row(field.label().into(), v));
+        }
+    }
+    for (k, v) in &r.extra {
+        lines.push(row(format!("+ {k}"), v.clone()));
+    }
+    let ts = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_else(|| "never".into());
+    lines.push(row("created".into(), ts(Some(r.times.created))));
+    lines.push(row("updated".into(), ts(Some(r.times.updated))));
+    lines.push(row("last verified".into(), ts(r.times.last_verified)));
+    lines.push(row("last activity".into(), ts(r.times.last_activity)));
+    lines.push(row("collected".into(), ts(Some(r.provenance.collected_at))));
+    f.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), area);
+}

@@ -1,0 +1,160 @@
+//! Top-level drawing: tab bar, the current screen, status bar, overlays.
+//! Draws state only; never changes it beyond the table's viewport cells.
+
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Clear, Paragraph};
+
+use super::actions::{self, ACTIONS, Mode};
+use super::app::{App, Screen};
+use super::{popups, screens};
+use crate::model::text::fit;
+
+/// Smallest area the full UI is drawn in.
+pub const MIN_WIDTH: u16 = 40;
+pub const MIN_HEIGHT: u16 = 8;
+
+/// Draws the whole UI.
+pub fn draw(f: &mut Frame, app: &App) {
+    let area = f.area();
+    if area.width == 0 || area.height == 0 {
+        return;
+    }
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        let msg = format!("Terminal too small ({}x{}); need {MIN_WIDTH}x{MIN_HEIGHT}", area.width, area.height);
+        let y = area.y + area.height / 2;
+        let line = Rect { x: area.x, y, width: area.width, height: 1 };
+        f.render_widget(
+            Paragraph::new(fit(&msg, area.width as usize)).style(app.theme.style("ui.warning")).alignment(Alignment::Center),
+            line,
+        );
+        return;
+    }
+    let [tabs, body, status] = Layout::vertical([Constraint::Length(1), Constraint::Min(1), Constraint::Length(1)]).areas(area);
+    draw_tabs(f, app, tabs);
+    match app.screen {
+        Screen::Dashboard => screens::dashboard::draw(f, app, body),
+        Screen::Records => screens::records::draw(f, app, body),
+        Screen::Findings => screens::placeholder::draw(
+            f,
+            app,
+            body,
+            "Findings",
+            "Nothing here yet: this build does not compute findings (stale, duplicate, over-collected ...). \
+             Records can be browsed and searched on screen 2.",
+        ),
+        Screen::Requests => screens::placeholder::draw(
+            f,
+            app,
+            body,
+            "Requests",
+            "Nothing here yet: the data-subject request queue is not part of this build.",
+        ),
+        Screen::Audit => screens::placeholder::draw(
+            f,
+            app,
+            body,
+            "Audit",
+            "Nothing here yet: this build makes no changes to records besides import, and keeps no audit trail yet.",
+        ),
+    }
+    draw_status(f, app, status);
+    if app.mode == Mode::Help {
+        popups::help::draw(f, app, body);
+    }
+}
+
+fn draw_tabs(f: &mut Frame, app: &App, area: Rect) {
+    let mut spans = Vec::new();
+    for (i, s) in Screen::ALL.iter().enumerate() {
+        let style = if *s == app.screen { app.theme.style("ui.tab.active") } else { app.theme.style("ui.tab") };
+        spans.push(Span::styled(format!(" {} {} ", i + 1, s.title()), style));
+    }
+    let left = Line::from(spans);
+    let right = format!(
+        "{}{} · {} ",
+        if app.info.demo { "DEMO · " } else { "" },
+        app.info.user,
+        app.info.role
+    );
+    let rw = (crate::model::text::width(&right) as u16).min(area.width / 3);
+    let [l, r] = Layout::horizontal([Constraint::Min(1), Constraint::Length(rw)]).areas(area);
+    f.render_widget(Paragraph::new(left), l);
+    f.render_widget(
+        Paragraph::new(fit(&right, rw as usize)).style(app.theme.style("ui.text.dim")).alignment(Alignment::Right),
+        r,
+    );
+}
+
+/// Status-bar hints for the current mode, from the action registry.
+pub fn hints(app: &App) -> Vec<(String, &'static str)> {
+    let modes: &[Mode] = match (app.mode, app.screen) {
+        (Mode::Search, _) => &[Mode::Search],
+        (Mode::Help, _) => &[Mode::Help],
+        (_, Screen::Records) => &[Mode::Records, Mode::Global],
+        _ => &[Mode::Global],
+    };
+    modes
+        .iter()
+        .flat_map(|m| ACTIONS.iter().filter(move |a| a.mode == *m))
+        .filter_map(|a| Some((actions::key_label(a.keys.first()?), a.hint?)))
+        .collect()
+}
+
+fn draw_status(f: &mut Frame, app: &App, area: Rect) {
+    f.render_widget(Clear, area);
+    let bar = app.theme.style("ui.statusbar");
+    let key = app.theme.style("ui.statusbar.key");
+    let mut spans: Vec<Span> = Vec::new();
+    if let Some(e) = &app.error {
+        spans.push(Span::styled(fit(e, area.width as usize), app.theme.style("ui.error")));
+    } else if app.mode == Mode::Search || !app.search.query.is_empty() {
+        let input = app.theme.style("ui.search.input");
+        spans.push(Span::styled("/", key));
+        let q = fit(&app.search.query, (area.width as usize).saturating_sub(24).max(1));
+        spans.push(Span::styled(q, input));
+        if app.mode == Mode::Search {
+            spans.push(Span::styled("▏", input));
+        }
+        let count = if app.search.pending {
+            "  searching…".to_owned()
+        } else {
+            match &app.search.hits {
+                Some(h) => format!("  {} match{}", fmt_count(h.len()), if h.len() == 1 { "" } else { "es" }),
+                None => String::new(),
+            }
+        };
+        spans.push(Span::styled(count, bar));
+    }
+    if spans.is_empty() || app.mode != Mode::Search {
+        let mut used: usize = spans.iter().map(|s| s.width()).sum();
+        if used > 0 {
+            spans.push(Span::styled("  ", bar));
+            used += 2;
+        }
+        for (k, label) in hints(app) {
+            let w = k.chars().count() + label.chars().count() + 3;
+            if used + w > area.width as usize {
+                break;
+            }
+            spans.push(Span::styled(format!(" {k}"), key));
+            spans.push(Span::styled(format!(" {label} "), bar));
+            used += w;
+        }
+    }
+    f.render_widget(Paragraph::new(Line::from(spans)).style(bar), area);
+}
+
+/// `1234567` → `1,234,567`.
+pub fn fmt_count(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
