@@ -223,6 +223,11 @@ pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
     Some(d.and_hms_opt(0, 0, 0)?.and_utc())
 }
 
+/// [`parse_timestamp`] cut to whole seconds, the store's resolution.
+fn parse_timestamp_s(s: &str) -> Option<DateTime<Utc>> {
+    parse_timestamp(s).map(crate::model::to_seconds)
+}
+
 /// Builds one record from (target, value) pairs; `Err` holds every reason.
 fn build_record<'a>(
     cells: impl Iterator<Item = (&'a Target, &'a str)>,
@@ -246,7 +251,7 @@ fn build_record<'a>(
             reasons.push(format!("{} is longer than {MAX_FIELD_BYTES} bytes", name()));
             continue;
         }
-        let mut time = |slot: &mut dyn FnMut(DateTime<Utc>)| match parse_timestamp(v) {
+        let mut time = |slot: &mut dyn FnMut(DateTime<Utc>)| match parse_timestamp_s(v) {
             Some(t) => slot(t),
             None => reasons.push(format!("{} is not a date or time (expected ISO 8601 or YYYYMMDD)", name())),
         };
@@ -330,13 +335,65 @@ pub fn parse(input: impl Read, opts: &Options, progress: &mut dyn FnMut(u64)) ->
     }
 }
 
+/// Passes bytes through, tracking whether an odd number of `"` was seen:
+/// at the end of a CSV file that means a quote was never closed (the csv
+/// reader itself accepts it silently).
+struct QuoteParity<R> {
+    inner: R,
+    odd: bool,
+}
+
+impl<R: Read> Read for QuoteParity<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let quotes = buf[..n].iter().filter(|&&b| b == b'"').count();
+        self.odd ^= quotes % 2 == 1;
+        Ok(n)
+    }
+}
+
+/// Rows are built in parallel in batches of this many.
+const BATCH: usize = 8192;
+
+/// Builds buffered CSV rows in parallel and records them in file order.
+fn flush_csv(
+    pending: &mut Vec<(u64, csv::ByteRecord)>,
+    targets: &[Target],
+    opts: &Options,
+    out: &mut Parsed,
+    seen: &mut HashMap<String, u64>,
+) {
+    use rayon::prelude::*;
+    let built: Vec<(u64, Result<(Record, GivenTimes), Vec<String>>)> = pending
+        .par_iter()
+        .map(|(line, rec)| {
+            let fields: Result<Vec<&str>, _> = rec.iter().map(std::str::from_utf8).collect();
+            let result = match fields {
+                Ok(fields) => build_record(targets.iter().zip(fields.iter().copied()), opts),
+                Err(_) => Err(vec!["not valid UTF-8 (convert the file to UTF-8)".to_owned()]),
+            };
+            (*line, result)
+        })
+        .collect();
+    for (line, result) in built {
+        push_row(out, seen, line, result);
+    }
+    pending.clear();
+}
+
 fn parse_csv(input: impl Read, opts: &Options, progress: &mut dyn FnMut(u64)) -> Parsed {
     let mut out = Parsed::default();
-    let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(input);
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(QuoteParity { inner: input, odd: false });
     let mut rec = csv::ByteRecord::new();
+    let mut last_line = 0u64;
     let mut headers: Vec<String> = Vec::new();
     let mut targets: Vec<Target> = Vec::new();
     let mut seen = HashMap::new();
+    let mut pending: Vec<(u64, csv::ByteRecord)> = Vec::with_capacity(BATCH);
     let mut line_of_next = 1u64;
     loop {
         let start_line = rdr.position().line().max(line_of_next);
@@ -351,18 +408,12 @@ fn parse_csv(input: impl Read, opts: &Options, progress: &mut dyn FnMut(u64)) ->
         }
         let line = rec.position().map(|p| p.line()).unwrap_or(start_line);
         line_of_next = line + 1;
-        if line % 4096 == 0 {
-            progress(rec.position().map(|p| p.byte()).unwrap_or(0));
-        }
-        let fields: Result<Vec<&str>, _> = rec.iter().map(std::str::from_utf8).collect();
-        let Ok(fields) = fields else {
-            out.errors.push(RowError { line, reason: "not valid UTF-8 (convert the file to UTF-8)".into() });
-            if headers.is_empty() {
-                break;
-            }
-            continue;
-        };
+        last_line = line;
         if headers.is_empty() {
+            let Ok(fields) = rec.iter().map(std::str::from_utf8).collect::<Result<Vec<&str>, _>>() else {
+                out.errors.push(RowError { line, reason: "not valid UTF-8 (convert the file to UTF-8)".into() });
+                break;
+            };
             headers = fields.iter().map(|s| s.to_string()).collect();
             match plan_columns(&headers, opts.id_column.as_deref()) {
                 Ok(t) => targets = t,
@@ -374,20 +425,30 @@ fn parse_csv(input: impl Read, opts: &Options, progress: &mut dyn FnMut(u64)) ->
             out.columns = headers.iter().cloned().zip(targets.iter().cloned()).collect();
             continue;
         }
-        if fields.len() == 1 && fields[0].is_empty() {
+        if rec.len() == 1 && rec[0].is_empty() {
             continue; // blank line
         }
-        if fields.len() != headers.len() {
-            let hint = if fields.iter().any(|f| f.contains('\n')) { " (an unclosed quote?)" } else { "" };
+        if rec.len() != headers.len() {
+            let hint = if rec.iter().any(|f| f.contains(&b'\n')) { " (an unclosed quote?)" } else { "" };
             out.errors.push(RowError {
                 line,
-                reason: format!("expected {} fields, found {}{hint}", headers.len(), fields.len()),
+                reason: format!("expected {} fields, found {}{hint}", headers.len(), rec.len()),
             });
             continue;
         }
-        let result = build_record(targets.iter().zip(fields.iter().copied()), opts);
-        push_row(&mut out, &mut seen, line, result);
+        pending.push((line, rec.clone()));
+        if pending.len() == BATCH {
+            progress(rec.position().map(|p| p.byte()).unwrap_or(0));
+            flush_csv(&mut pending, &targets, opts, &mut out, &mut seen);
+        }
     }
+    flush_csv(&mut pending, &targets, opts, &mut out, &mut seen);
+    if rdr.get_ref().odd {
+        // The last record swallowed the rest of the file into one field.
+        out.rows.retain(|r| r.line != last_line);
+        out.errors.push(RowError { line: last_line, reason: "unclosed quote: the rest of the file was read as one field".into() });
+    }
+    out.errors.sort_by_key(|e| e.line);
     if headers.is_empty() && out.errors.is_empty() {
         out.errors.push(RowError { line: 0, reason: "the file is empty (a header row is needed)".into() });
     }

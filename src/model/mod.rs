@@ -139,8 +139,19 @@ pub struct Timestamps {
     pub last_activity: Option<DateTime<Utc>>,
 }
 
+/// `t` without its fraction of a second: records keep whole seconds.
+pub fn to_seconds(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
+}
+
+/// The current time in whole seconds.
+pub fn now() -> DateTime<Utc> {
+    to_seconds(Utc::now())
+}
+
 impl Timestamps {
     pub fn at(now: DateTime<Utc>) -> Self {
+        let now = to_seconds(now);
         Self { created: now, updated: now, last_verified: None, last_activity: None }
     }
 }
@@ -185,7 +196,7 @@ impl Record {
             date_of_birth: None,
             extra: BTreeMap::new(),
             times: Timestamps::at(now),
-            provenance: Provenance { source: source.to_owned(), collected_at: now },
+            provenance: Provenance { source: source.to_owned(), collected_at: to_seconds(now) },
         }
     }
 

@@ -1,9 +1,11 @@
 //! Interactive fuzzy search over records, built in memory after unlock.
 //!
-//! Each record contributes one lower-cased haystack (name, email, phone,
-//! source id, steward id). A query is split on whitespace; every term must
-//! match (skim's fuzzy algorithm, as in fzf), and the scores add up. A cheap
-//! in-order character check rejects most records before the matcher runs;
+//! Each record contributes one lower-cased haystack of fields (name, email,
+//! phone, source id, steward id). A query is split on whitespace; every term
+//! must match inside one field (skim's fuzzy algorithm, as in fzf; the random
+//! steward id only by substring, or it would match everything), and the
+//! scores add up. A cheap in-order character check rejects most records
+//! before the matcher runs;
 //! the work is spread over all cores and abandoned as soon as a newer
 //! keystroke supersedes it. Pure: no I/O, no terminal.
 
@@ -27,35 +29,38 @@ pub struct SearchIndex {
     haystacks: Vec<Box<str>>,
 }
 
-/// Bytes of one haystack at most (fields are bounded, but this keeps the
-/// per-keystroke work bounded too).
-const MAX_HAYSTACK: usize = 256;
+/// Bytes of one field at most inside a haystack.
+const MAX_FIELD: usize = 96;
+
+/// Separates fields inside a haystack.
+const SEP: char = '\u{1f}';
 
 fn haystack(r: &Record) -> Box<str> {
     let mut s = String::with_capacity(96);
-    for part in [
-        r.given_name.as_deref(),
-        r.family_name.as_deref(),
-        r.email.as_deref(),
-        r.phone.as_deref(),
-        Some(r.source_id.as_str()),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        s.push_str(part);
-        s.push(' ');
-    }
-    s.push_str(&r.id.to_string());
-    let mut s = s.to_lowercase();
-    if s.len() > MAX_HAYSTACK {
-        let mut cut = MAX_HAYSTACK;
-        while !s.is_char_boundary(cut) {
+    let name = r.display_name();
+    for part in [Some(name.as_str()), r.email.as_deref(), r.phone.as_deref(), Some(r.source_id.as_str())] {
+        let part = part.unwrap_or("");
+        // Bound each field so per-keystroke work stays bounded.
+        let mut cut = part.len().min(MAX_FIELD);
+        while !part.is_char_boundary(cut) {
             cut -= 1;
         }
-        s.truncate(cut);
+        s.push_str(&part[..cut].replace(SEP, " "));
+        s.push(SEP);
     }
-    s.into_boxed_str()
+    s.push_str(&r.id.to_string());
+    s.to_lowercase().into_boxed_str()
+}
+
+/// Score of one term against one haystack: the best field, or `None`.
+fn score_term(matcher: &SkimMatcherV2, hay: &str, term: &str) -> Option<i64> {
+    let mut fields = hay.split(SEP);
+    let id = fields.next_back()?;
+    let mut best = fields.filter(|f| subsequence(f, term)).filter_map(|f| matcher.fuzzy_match(f, term)).max();
+    if term.len() >= 4 && id.contains(term) {
+        best = Some(best.unwrap_or(0).max(10 * term.len() as i64));
+    }
+    best
 }
 
 /// True when every char of `needle` occurs in `hay` in order.
@@ -122,7 +127,7 @@ impl SearchIndex {
                 if !subsequence(hay, t) {
                     return None;
                 }
-                total += matcher.fuzzy_match(hay, t)?;
+                total += score_term(&matcher, hay, t)?;
             }
             Some(Hit { index: i, score: total })
         };
@@ -190,6 +195,12 @@ mod tests {
         assert_eq!(hits[0].index, 2);
         let hits = idx.search("lovelace ada", None, &g, 1).expect("not cancelled");
         assert_eq!(hits.iter().map(|h| h.index).collect::<Vec<_>>(), vec![0]);
+        // A term must match inside one field, not across fields.
+        assert!(idx.search("lovelacex", None, &g, 1).expect("ok").is_empty());
+        // The steward id matches by substring.
+        let id = recs[2].id.to_string();
+        let hits = idx.search(&id[20..], None, &g, 1).expect("ok");
+        assert_eq!(hits.iter().map(|h| h.index).collect::<Vec<_>>(), vec![2]);
         assert!(idx.search("zzzz", None, &g, 1).expect("ok").is_empty());
     }
 

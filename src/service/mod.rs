@@ -10,7 +10,6 @@ pub mod demo;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use chrono::Utc;
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
@@ -170,20 +169,28 @@ impl Service {
             extra_columns: import::extra_columns(&parsed),
             ..ImportReport::default()
         };
-        for row in &mut parsed.rows {
-            let source = row.record.provenance.source.clone();
-            match self.store.lookup_source(&source, &row.record.source_id)? {
-                Some(id) => {
-                    if let Some(existing) = self.store.get(id)? {
-                        import::carry_over(row, &existing);
-                        row.record.times.updated = Utc::now();
-                    } else {
-                        row.record.id = id;
+        let index = self.store.source_index()?;
+        let mut fresh = Vec::new();
+        for (i, row) in parsed.rows.iter_mut().enumerate() {
+            let blind = self.store.blind(&row.record.provenance.source, &row.record.source_id);
+            match index.get(&blind) {
+                Some(&id) => {
+                    match self.store.get(id)? {
+                        Some(existing) => import::carry_over(row, &existing),
+                        None => row.record.id = id,
                     }
+                    row.record.times.updated = crate::model::now();
                     report.updated += 1;
                 }
-                None => report.inserted += 1,
+                None => {
+                    fresh.push(i);
+                    report.inserted += 1;
+                }
             }
+        }
+        // New records get ids above every id in the store, in file order.
+        for (i, id) in fresh.into_iter().zip(self.store.allocate_ids(report.inserted)?) {
+            parsed.rows[i].record.id = id;
         }
         if !dry_run {
             let records: Vec<Record> = parsed.rows.into_iter().map(|r| r.record).collect();

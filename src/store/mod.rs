@@ -8,17 +8,22 @@
 //! - `steward.lock`: exclusive lock and who holds it (see [`lock`]).
 //! - `db/`: sled. One tree, keys by prefix, so that any change — records,
 //!   indexes and later its audit entry — is one atomic `apply_batch`:
-//!   - `r` + record id (16 bytes) → sealed record (see [`seal_record`]);
-//!   - `s` + keyed hash of (source, source id) → record id (a blind index:
-//!     no plaintext key ever reaches the disk);
+//!   - `p` + first record id → a page of up to 16 sealed records
+//!     (see [`page`], [`seal_record`]);
+//!   - `s` + bucket number → blind-index bucket: keyed hash of
+//!     (source, source id) → record id; no plaintext key reaches the disk
+//!     (see [`index`]);
 //!   - `m` + name → store metadata.
 //!
 //! Each record is sealed with XChaCha20-Poly1305 under its own random data
 //! key, the record id bound as associated data; the data key is wrapped by
 //! the master key. Nothing is reported as done before `flush`.
 
+pub mod index;
 pub mod lock;
+pub mod page;
 
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -28,7 +33,10 @@ use rayon::prelude::*;
 
 use crate::crypto::{self, Key, KeySlots, Role, UnlockSecret, slots::SlotError};
 use crate::model::{self, Record, RecordId};
+pub use index::Blind;
+use index::{Bucket, bucket_of};
 pub use lock::{LockInfo, StoreLock};
+use page::{PAGE_CAP, Page};
 
 /// Version of the store layout written by this build.
 pub const STORE_FORMAT: u32 = 1;
@@ -37,7 +45,7 @@ const SLOTS_FILE: &str = "keyslots.json";
 const LOCK_FILE: &str = "steward.lock";
 const DB_DIR: &str = "db";
 
-const P_RECORD: u8 = b'r';
+const P_PAGE: u8 = b'p';
 const P_SOURCE: u8 = b's';
 const P_META: u8 = b'm';
 
@@ -102,6 +110,8 @@ pub struct Store {
     index_key: Key,
     user: String,
     role: Role,
+    /// Highest id handed out by `allocate_ids` in this process.
+    high_water: std::sync::Mutex<u128>,
 }
 
 /// How the first slot of a new store is made.
@@ -177,11 +187,16 @@ fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
     Ok(db)
 }
 
-fn record_key(id: RecordId) -> [u8; 17] {
+fn page_key(first: RecordId) -> [u8; 17] {
     let mut k = [0u8; 17];
-    k[0] = P_RECORD;
-    k[1..].copy_from_slice(&id.to_bytes());
+    k[0] = P_PAGE;
+    k[1..].copy_from_slice(&first.to_bytes());
     k
+}
+
+fn bucket_key(bucket: u16) -> [u8; 3] {
+    let b = bucket.to_be_bytes();
+    [P_SOURCE, b[0], b[1]]
 }
 
 fn dek_ad(id: RecordId) -> Vec<u8> {
@@ -269,7 +284,7 @@ impl Store {
         role: Role,
     ) -> Self {
         let index_key = master.derive("steward 2026 blind index v1");
-        Self { dir, _lock: lock, slots, db, master, index_key, user: user.to_owned(), role }
+        Self { dir, _lock: lock, slots, db, master, index_key, user: user.to_owned(), role, high_water: std::sync::Mutex::new(0) }
     }
 
     /// Creates a new store in `dir` (which must not exist or be empty) with
@@ -327,80 +342,212 @@ impl Store {
         &self.slots
     }
 
-    fn source_key(&self, source: &str, source_id: &str) -> [u8; 33] {
+    /// The blind-index key of (source, source id).
+    pub fn blind(&self, source: &str, source_id: &str) -> Blind {
         let h = self.index_key.keyed_hash(&[b"source", source.as_bytes(), source_id.as_bytes()]);
-        let mut k = [0u8; 33];
-        k[0] = P_SOURCE;
-        k[1..].copy_from_slice(&h);
-        k
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&h[..16]);
+        b
+    }
+
+    fn bucket(&self, n: u16) -> Result<Bucket, StoreError> {
+        match self.db.get(bucket_key(n))? {
+            Some(v) => Bucket::decode(&v).ok_or_else(|| StoreError::Corrupt("source index".into())),
+            None => Ok(Bucket::default()),
+        }
     }
 
     /// The record that holds `source_id` from `source`, if any.
     pub fn lookup_source(&self, source: &str, source_id: &str) -> Result<Option<RecordId>, StoreError> {
-        Ok(self
-            .db
-            .get(self.source_key(source, source_id))?
-            .and_then(|v| <[u8; 16]>::try_from(v.as_ref()).ok())
-            .map(RecordId::from_bytes))
+        let b = self.blind(source, source_id);
+        Ok(self.bucket(bucket_of(&b))?.get(&b))
     }
 
-    /// One record by id.
-    pub fn get(&self, id: RecordId) -> Result<Option<Record>, StoreError> {
-        match self.db.get(record_key(id))? {
-            Some(v) => open_record(&self.master, id, &v).map(Some),
+    /// The whole source index, for bulk imports.
+    pub fn source_index(&self) -> Result<HashMap<Blind, RecordId>, StoreError> {
+        let mut out = HashMap::new();
+        for kv in self.db.scan_prefix([P_SOURCE]) {
+            let (_, v) = kv?;
+            let b = Bucket::decode(&v).ok_or_else(|| StoreError::Corrupt("source index".into()))?;
+            out.extend(b.entries);
+        }
+        Ok(out)
+    }
+
+    /// The page that would hold `id`: the last page keyed at or below it.
+    fn find_page(&self, id: RecordId) -> Result<Option<([u8; 17], Page)>, StoreError> {
+        let lo = page_key(RecordId::from_bytes([0; 16]));
+        match self.db.range(lo..=page_key(id)).next_back() {
+            Some(kv) => {
+                let (k, v) = kv?;
+                let key: [u8; 17] = k.as_ref().try_into().map_err(|_| StoreError::Corrupt("page key".into()))?;
+                let page = Page::decode(&v).map_err(|_| StoreError::Corrupt("record page".into()))?;
+                Ok(Some((key, page)))
+            }
             None => Ok(None),
         }
     }
 
-    /// Number of records.
-    pub fn count(&self) -> usize {
-        self.db.scan_prefix([P_RECORD]).keys().count()
+    /// One record by id.
+    pub fn get(&self, id: RecordId) -> Result<Option<Record>, StoreError> {
+        let Some((_, page)) = self.find_page(id)? else { return Ok(None) };
+        match page.position(id) {
+            Some(i) => open_record(&self.master, id, &page.entries[i].1).map(Some),
+            None => Ok(None),
+        }
     }
 
-    /// Writes `records` (new or replacing those with the same id) and their
-    /// source index entries in one atomic batch, then flushes. Sealing runs
-    /// in parallel; `progress` is called with the number sealed so far.
-    pub fn put_records(&self, records: &[Record], progress: &(dyn Fn(usize) + Sync)) -> Result<(), StoreError> {
-        let done = std::sync::atomic::AtomicUsize::new(0);
-        let sealed: Vec<Vec<u8>> = records
-            .par_chunks(4096)
-            .flat_map_iter(|chunk| {
-                let out: Vec<Vec<u8>> = chunk.iter().map(|r| seal_record(&self.master, r)).collect();
-                let n = done.fetch_add(chunk.len(), std::sync::atomic::Ordering::Relaxed) + chunk.len();
-                progress(n);
-                out
-            })
-            .collect();
-        let mut batch = sled::Batch::default();
-        for (r, value) in records.iter().zip(sealed) {
-            batch.insert(&record_key(r.id)[..], value);
-            batch.insert(&self.source_key(&r.provenance.source, &r.source_id)[..], &r.id.to_bytes()[..]);
+    /// Number of records (kept as a counter; no decryption).
+    pub fn count(&self) -> usize {
+        self.db
+            .get(meta_key("count"))
+            .ok()
+            .flatten()
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map(|b| u64::from_le_bytes(b) as usize)
+            .unwrap_or(0)
+    }
+
+    fn last_page(&self) -> Result<Option<([u8; 17], Page)>, StoreError> {
+        match self.db.scan_prefix([P_PAGE]).next_back() {
+            Some(kv) => {
+                let (k, v) = kv?;
+                let key: [u8; 17] = k.as_ref().try_into().map_err(|_| StoreError::Corrupt("page key".into()))?;
+                Ok(Some((key, Page::decode(&v).map_err(|_| StoreError::Corrupt("record page".into()))?)))
+            }
+            None => Ok(None),
         }
+    }
+
+    /// `n` fresh ids, in increasing order, greater than every id in the
+    /// store (so new records append to the last page).
+    pub fn allocate_ids(&self, n: usize) -> Result<Vec<RecordId>, StoreError> {
+        let last = self.last_page()?.and_then(|(_, p)| p.entries.last().map(|(id, _)| id.0.0)).unwrap_or(0);
+        let mut high = self.high_water.lock().map_err(|_| StoreError::Db("id allocator poisoned".into()))?;
+        let base = ulid::Ulid::new().0.max(last.saturating_add(1)).max(*high);
+        *high = base.saturating_add(n as u128);
+        Ok((0..n as u128).map(|k| RecordId(ulid::Ulid(base.saturating_add(k)))).collect())
+    }
+
+    /// Writes `records` — replacing those whose id is in the store, adding
+    /// the others (whose ids must come from [`Store::allocate_ids`]) — and
+    /// their source-index entries, then flushes. Sealing runs in parallel;
+    /// `progress` gets the number of records sealed so far.
+    pub fn put_records(&self, records: &[Record], progress: &(dyn Fn(usize) + Sync)) -> Result<(), StoreError> {
+        // Sealed values live only as long as one chunk, to bound memory.
+        const CHUNK: usize = 64 * 1024;
+        let mut added = 0;
+        let mut done = 0;
+        for chunk in records.chunks(CHUNK) {
+            added += self.put_chunk(chunk)?;
+            done += chunk.len();
+            progress(done);
+        }
+        // Source index: one rewrite per touched bucket.
+        let mut buckets: BTreeMap<u16, Vec<(Blind, RecordId)>> = BTreeMap::new();
+        for r in records {
+            let b = self.blind(&r.provenance.source, &r.source_id);
+            buckets.entry(bucket_of(&b)).or_default().push((b, r.id));
+        }
+        let mut batch = sled::Batch::default();
+        for (n, entries) in buckets {
+            let mut bucket = self.bucket(n)?;
+            for (b, id) in entries {
+                bucket.set(b, id);
+            }
+            batch.insert(&bucket_key(n)[..], bucket.encode());
+        }
+        batch.insert(meta_key("count"), &((self.count() + added) as u64).to_le_bytes()[..]);
         self.db.apply_batch(batch)?;
         self.db.flush()?;
         Ok(())
     }
 
-    /// Decrypts every record, in id order. Work is spread over all cores;
-    /// `progress(done, total_estimate)` is called between chunks.
+    /// Seals and writes one chunk of records; returns how many were new.
+    fn put_chunk(&self, records: &[Record]) -> Result<usize, StoreError> {
+        let sealed: Vec<Vec<u8>> = records.par_iter().map(|r| seal_record(&self.master, r)).collect();
+        let last = self.last_page()?.and_then(|(_, p)| p.entries.last().map(|(id, _)| *id));
+        // Pages to rewrite, by key; and records new to the store.
+        let mut pages: BTreeMap<[u8; 17], Page> = BTreeMap::new();
+        let mut fresh: Vec<(RecordId, Vec<u8>)> = Vec::new();
+        for (r, value) in records.iter().zip(sealed) {
+            if last.is_some_and(|l| r.id <= l) {
+                let key = match pages.range(..=page_key(r.id)).next_back() {
+                    Some((k, p)) if p.position(r.id).is_some() => *k,
+                    _ => {
+                        let (k, p) = self.find_page(r.id)?.ok_or_else(|| StoreError::Corrupt(format!("record {}", r.id)))?;
+                        pages.entry(k).or_insert(p);
+                        k
+                    }
+                };
+                let page = pages.get_mut(&key).ok_or_else(|| StoreError::Corrupt("page".into()))?;
+                let i = page.position(r.id).ok_or_else(|| StoreError::Corrupt(format!("record {} is not in the store", r.id)))?;
+                page.entries[i].1 = value;
+            } else {
+                fresh.push((r.id, value));
+            }
+        }
+        fresh.sort_by_key(|(id, _)| *id);
+        let added = fresh.len();
+        let mut fresh = fresh.into_iter().peekable();
+        // Top up the last page first, then start new ones.
+        if fresh.peek().is_some()
+            && let Some((k, p)) = self.last_page()?
+            && p.entries.len() < PAGE_CAP
+        {
+            let page = pages.entry(k).or_insert(p);
+            while page.entries.len() < PAGE_CAP {
+                match fresh.next() {
+                    Some(e) => page.entries.push(e),
+                    None => break,
+                }
+            }
+        }
+        loop {
+            let entries: Vec<_> = fresh.by_ref().take(PAGE_CAP).collect();
+            let Some(first) = entries.first().map(|(id, _)| *id) else { break };
+            pages.insert(page_key(first), Page { entries });
+        }
+        let mut batch = sled::Batch::default();
+        for (k, p) in pages {
+            batch.insert(&k[..], p.encode());
+        }
+        self.db.apply_batch(batch)?;
+        Ok(added)
+    }
+
+    /// Decrypts every record, in id order, spread over all cores;
+    /// `progress(done)` is called between chunks.
     pub fn load_all(&self, progress: &mut dyn FnMut(usize)) -> Result<Vec<Record>, StoreError> {
-        const CHUNK: usize = 32 * 1024;
-        let mut out = Vec::new();
-        let mut raw: Vec<(RecordId, sled::IVec)> = Vec::with_capacity(CHUNK);
-        let mut iter = self.db.scan_prefix([P_RECORD]);
+        const CHUNK: usize = 2048; // pages
+        let mut out = Vec::with_capacity(self.count());
+        let mut raw: Vec<sled::IVec> = Vec::with_capacity(CHUNK);
+        let mut iter = self.db.scan_prefix([P_PAGE]);
         loop {
             raw.clear();
             for item in iter.by_ref().take(CHUNK) {
-                let (k, v) = item?;
-                let id = <[u8; 16]>::try_from(&k[1..]).map_err(|_| StoreError::Corrupt("record key".into()))?;
-                raw.push((RecordId::from_bytes(id), v));
+                raw.push(item?.1);
             }
             if raw.is_empty() {
                 break;
             }
-            let chunk: Result<Vec<Record>, StoreError> =
-                raw.par_iter().map(|(id, v)| open_record(&self.master, *id, v)).collect();
-            out.extend(chunk?);
+            let chunk: Result<Vec<Vec<Record>>, StoreError> = raw
+                .par_iter()
+                .map(|v| {
+                    let mut recs = Vec::with_capacity(PAGE_CAP);
+                    let mut err = None;
+                    Page::walk(v, |id, sealed| match open_record(&self.master, id, sealed) {
+                        Ok(r) => recs.push(r),
+                        Err(e) => err = Some(e),
+                    })
+                    .map_err(|_| StoreError::Corrupt("record page".into()))?;
+                    match err {
+                        Some(e) => Err(e),
+                        None => Ok(recs),
+                    }
+                })
+                .collect();
+            out.extend(chunk?.into_iter().flatten());
             progress(out.len());
         }
         Ok(out)
@@ -408,16 +555,12 @@ impl Store {
 
     /// Ids of every record, in id order.
     pub fn ids(&self) -> Result<Vec<RecordId>, StoreError> {
-        self.db
-            .scan_prefix([P_RECORD])
-            .keys()
-            .map(|k| {
-                let k = k?;
-                <[u8; 16]>::try_from(&k[1..])
-                    .map(RecordId::from_bytes)
-                    .map_err(|_| StoreError::Corrupt("record key".into()))
-            })
-            .collect()
+        let mut out = Vec::new();
+        for kv in self.db.scan_prefix([P_PAGE]) {
+            let (_, v) = kv?;
+            Page::walk(&v, |id, _| out.push(id)).map_err(|_| StoreError::Corrupt("record page".into()))?;
+        }
+        Ok(out)
     }
 
     /// Bytes used on disk by the database.
