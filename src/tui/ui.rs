@@ -22,7 +22,16 @@ pub fn draw(f: &mut Frame, app: &App) {
         return;
     }
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
-        let msg = format!("Terminal too small ({}x{}); need {MIN_WIDTH}x{MIN_HEIGHT}", area.width, area.height);
+        let (w, h) = (area.width, area.height);
+        let msg = [
+            format!("Terminal too small ({w}x{h}); need {MIN_WIDTH}x{MIN_HEIGHT}"),
+            format!("Too small: {w}x{h} < {MIN_WIDTH}x{MIN_HEIGHT}"),
+            "Too small".to_owned(),
+            "!".to_owned(),
+        ]
+        .into_iter()
+        .find(|m| crate::model::text::width(m) <= w as usize)
+        .unwrap_or_default();
         let y = area.y + area.height / 2;
         let line = Rect { x: area.x, y, width: area.width, height: 1 };
         f.render_widget(
@@ -66,25 +75,26 @@ pub fn draw(f: &mut Frame, app: &App) {
 }
 
 fn draw_tabs(f: &mut Frame, app: &App, area: Rect) {
+    let right = format!("{}{} · {} ", if app.info.demo { "DEMO · " } else { "" }, app.info.user, app.info.role);
+    let full: usize = Screen::ALL.iter().enumerate().map(|(i, s)| format!(" {} {} ", i + 1, s.title()).len()).sum();
+    let room = area.width as usize;
+    // Full titles when they fit beside the user; else only the active title.
+    let compact = full + crate::model::text::width(&right) > room;
     let mut spans = Vec::new();
     for (i, s) in Screen::ALL.iter().enumerate() {
-        let style = if *s == app.screen { app.theme.style("ui.tab.active") } else { app.theme.style("ui.tab") };
-        spans.push(Span::styled(format!(" {} {} ", i + 1, s.title()), style));
+        let active = *s == app.screen;
+        let style = if active { app.theme.style("ui.tab.active") } else { app.theme.style("ui.tab") };
+        let text = if compact && !active { format!(" {} ", i + 1) } else { format!(" {} {} ", i + 1, s.title()) };
+        spans.push(Span::styled(text, style));
     }
-    let left = Line::from(spans);
-    let right = format!(
-        "{}{} · {} ",
-        if app.info.demo { "DEMO · " } else { "" },
-        app.info.user,
-        app.info.role
-    );
-    let rw = (crate::model::text::width(&right) as u16).min(area.width / 3);
-    let [l, r] = Layout::horizontal([Constraint::Min(1), Constraint::Length(rw)]).areas(area);
-    f.render_widget(Paragraph::new(left), l);
-    f.render_widget(
-        Paragraph::new(fit(&right, rw as usize)).style(app.theme.style("ui.text.dim")).alignment(Alignment::Right),
-        r,
-    );
+    let used: usize = spans.iter().map(|s| s.width()).sum();
+    f.render_widget(Paragraph::new(Line::from(spans)), area);
+    let rest = room.saturating_sub(used);
+    let rw = crate::model::text::width(&right);
+    if rw < rest {
+        let r = Rect { x: area.x + (room - rw) as u16, width: rw as u16, ..area };
+        f.render_widget(Paragraph::new(right).style(app.theme.style("ui.text.dim")), r);
+    }
 }
 
 /// Status-bar hints for the current mode, from the action registry.

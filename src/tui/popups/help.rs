@@ -34,7 +34,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(app.theme.style("ui.border.focused"))
-        .title(" Keys — Esc to close ")
+        .title(" Keys · j/k scroll · Esc closes ")
         .title_style(app.theme.style("ui.title"));
     f.render_widget(Clear, popup);
     f.render_widget(Paragraph::new(lines(app)).block(block).scroll((app.help_scroll, 0)), popup);

@@ -3,7 +3,7 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Bar, BarChart, BarGroup, Block, Borders, Gauge, Paragraph, Sparkline, Wrap};
+use ratatui::widgets::{Bar, BarChart, BarGroup, Block, Borders, Gauge, Paragraph, Sparkline};
 
 use crate::model::text::fit;
 use crate::tui::app::App;
@@ -28,28 +28,47 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     };
     let s = &data.stats;
     let [top, bottom] = Layout::vertical([Constraint::Length(9), Constraint::Min(3)]).areas(area);
-    let [counts, store] = Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(top);
+    let (counts, store) = if area.width >= 70 {
+        let [c, st] = Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(top);
+        (c, Some(st))
+    } else {
+        (top, None)
+    };
     let label = app.theme.style("ui.text.dim");
     let value = app.theme.style("ui.title");
-    let row = |k: &str, v: String| Line::from(vec![Span::styled(format!("{k:<18}"), label), Span::styled(v, value)]);
+    let row = |width: u16, k: &str, v: String| {
+        let inner = width.saturating_sub(2) as usize;
+        let lw = if k.len() <= 7 && width < 60 { 9 } else { 18 }.min(inner / 2);
+        Line::from(vec![
+            Span::styled(format!("{:<lw$}", fit(k, lw.saturating_sub(1))), label),
+            Span::styled(fit(&v, inner.saturating_sub(lw)), value),
+        ])
+    };
+    let w = counts.width;
     let lines = vec![
-        row("Records", fmt_count(s.records)),
-        row("with email", format!("{} ({})", fmt_count(s.with_email), pct(s.with_email, s.records))),
-        row("with phone", format!("{} ({})", fmt_count(s.with_phone), pct(s.with_phone, s.records))),
-        row("with birth date", format!("{} ({})", fmt_count(s.with_date_of_birth), pct(s.with_date_of_birth, s.records))),
-        row("with extra fields", format!("{} ({})", fmt_count(s.with_extra_fields), pct(s.with_extra_fields, s.records))),
-        row("sources", s.sources.iter().map(|(k, v)| format!("{} {}", fit(k, 16), fmt_count(*v))).collect::<Vec<_>>().join(", ")),
-        Line::from(Span::styled("Findings: not computed by this build", app.theme.style("ui.placeholder"))),
+        row(w, "Records", fmt_count(s.records)),
+        row(w, "with email", format!("{} ({})", fmt_count(s.with_email), pct(s.with_email, s.records))),
+        row(w, "with phone", format!("{} ({})", fmt_count(s.with_phone), pct(s.with_phone, s.records))),
+        row(w, "with birth date", format!("{} ({})", fmt_count(s.with_date_of_birth), pct(s.with_date_of_birth, s.records))),
+        row(w, "with extra fields", format!("{} ({})", fmt_count(s.with_extra_fields), pct(s.with_extra_fields, s.records))),
+        row(w, "sources", s.sources.iter().map(|(k, v)| format!("{k} {}", fmt_count(*v))).collect::<Vec<_>>().join(", ")),
+        Line::from(Span::styled(
+            fit("Findings: not computed by this build", w.saturating_sub(2) as usize),
+            app.theme.style("ui.placeholder"),
+        )),
     ];
-    f.render_widget(Paragraph::new(lines).block(block(app, " Records ")).wrap(Wrap { trim: true }), counts);
-    let mb = app.info.size_on_disk as f64 / (1024.0 * 1024.0);
-    let store_lines = vec![
-        row("store", fit(&app.info.store, 40)),
-        row("user", format!("{} ({})", app.info.user, app.info.role)),
-        row("on disk", format!("{mb:.1} MiB, encrypted")),
-        row("theme", app.theme.name.clone()),
-    ];
-    f.render_widget(Paragraph::new(store_lines).block(block(app, " Store ")).wrap(Wrap { trim: true }), store);
+    f.render_widget(Paragraph::new(lines).block(block(app, " Records ")), counts);
+    if let Some(store) = store {
+        let mb = app.info.size_on_disk as f64 / (1024.0 * 1024.0);
+        let w = store.width;
+        let store_lines = vec![
+            row(w, "store", app.info.store.clone()),
+            row(w, "user", format!("{} ({})", app.info.user, app.info.role)),
+            row(w, "on disk", format!("{mb:.1} MiB, encrypted")),
+            row(w, "theme", app.theme.name.clone()),
+        ];
+        f.render_widget(Paragraph::new(store_lines).block(block(app, " Store ")), store);
+    }
 
     let [countries, ages] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(bottom);
     let mut by_country: Vec<(&String, &usize)> = s.countries.iter().collect();
@@ -72,7 +91,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     );
     f.render_widget(
         Sparkline::default()
-            .block(block(app, " Last verified: months ago → (0..24+) "))
+            .block(block(app, " Last verified, months ago: 0 … 24+ "))
             .style(app.theme.style("ui.chart"))
             .data(&data.verified_age),
         ages,

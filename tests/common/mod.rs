@@ -1,0 +1,102 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use secrecy::SecretString;
+use steward::crypto::KdfCost;
+use steward::service::{Credentials, Service};
+use steward::store::{LockedStore, NewSlot};
+
+pub const PASS: &str = "correct horse battery";
+
+/// The built `steward` binary.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_steward"))
+}
+
+/// A `steward --store DIR ...` command with the test passphrase set.
+pub fn steward(store: &Path) -> Command {
+    let mut c = Command::new(bin());
+    c.arg("--store").arg(store).env("STEWARD_PASSPHRASE", PASS).env_remove("STEWARD_STORE").env("NO_COLOR", "1");
+    c
+}
+
+/// Runs and returns (status code, stdout, stderr).
+pub fn run(mut c: Command) -> (i32, String, String) {
+    let Output { status, stdout, stderr } = c.output().expect("run steward");
+    (status.code().unwrap_or(-1), String::from_utf8_lossy(&stdout).into_owned(), String::from_utf8_lossy(&stderr).into_owned())
+}
+
+/// A fresh store (low KDF cost) in a temp dir, created through the CLI.
+pub fn init_store() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = tmp.path().join("store");
+    let (code, _, err) = run({
+        let mut c = steward(&store);
+        c.args(["init", "--kdf-cost", "low", "--admin", "tester"]);
+        c
+    });
+    assert_eq!(code, 0, "init failed: {err}");
+    (tmp, store)
+}
+
+/// `steward --user tester --store S ARGS...`
+pub fn cli(store: &Path, args: &[&str]) -> (i32, String, String) {
+    let mut c = steward(store);
+    c.arg("--user").arg("tester").args(args);
+    run(c)
+}
+
+/// Creates a store through the library.
+pub fn lib_store(dir: &Path) -> Service {
+    Service::init(dir, "tester", NewSlot::Passphrase(SecretString::from(PASS.to_owned()), KdfCost::LOW)).expect("init")
+}
+
+/// Opens a store through the library.
+pub fn lib_open(dir: &Path) -> Service {
+    let locked = LockedStore::open(dir, "tester").expect("lock");
+    Service::unlock(locked, "tester", Credentials::Passphrase(SecretString::from(PASS.to_owned()))).expect("unlock")
+}
+
+/// Writes `content` to `dir/name` and returns the path.
+pub fn write(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, content).expect("write file");
+    p
+}
+
+/// Every regular file below `dir`, read whole.
+pub fn all_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read dir") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((p.clone(), std::fs::read(&p).expect("read file")));
+            }
+        }
+    }
+    out
+}
+
+pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    memchr::memmem::find(hay, needle).is_some()
+}
+
+/// The `records` count from `stats --json`.
+pub fn record_count(store: &Path) -> u64 {
+    let (code, out, err) = cli(store, &["stats", "--json"]);
+    assert_eq!(code, 0, "stats failed: {err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("stats json");
+    v["records"].as_u64().expect("records count")
+}
+
+/// The FEBRL file shipped beside the repository.
+pub fn febrl() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/febrl/dataset1.csv")
+}

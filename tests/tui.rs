@@ -1,0 +1,263 @@
+//! The dashboard on ratatui's TestBackend: snapshots of every screen at
+//! 80x24 and a small size, key flows fed to the app, tiny sizes, and hostile
+//! customer data rendered inert.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use chrono::{TimeZone, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use steward::import::{self, Format, Options};
+use steward::model::{Record, RecordId};
+use steward::tui::app::{App, Data, Event, Screen, SessionInfo, run_effect};
+use steward::tui::theme::{ColorDepth, Theme};
+use steward::tui::ui;
+
+fn now() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).single().expect("date")
+}
+
+/// The demo records with deterministic ids.
+fn demo_records() -> Vec<Record> {
+    let opts = Options { format: Format::Csv, id_column: None, source: "crm".into(), now: now() };
+    let parsed = import::parse(steward::service::demo::DEMO_CSV.as_bytes(), &opts, &mut |_| {});
+    assert!(parsed.errors.is_empty());
+    parsed
+        .rows
+        .into_iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let mut r = row.record;
+            r.id = RecordId::from_bytes(((1u128 << 120) + i as u128).to_be_bytes());
+            r
+        })
+        .collect()
+}
+
+fn app_with(records: Vec<Record>) -> App {
+    let theme = Theme::load("default", ColorDepth::None).expect("theme");
+    let info = SessionInfo {
+        store: "/srv/steward/store".into(),
+        user: "tester".into(),
+        role: "admin".into(),
+        size_on_disk: 2_310_144,
+        demo: false,
+    };
+    let mut app = App::new(info, theme);
+    app.now = now();
+    app.update(Event::Loaded(Arc::new(Data::build(records, now()))));
+    app
+}
+
+fn app() -> App {
+    app_with(demo_records())
+}
+
+fn key(c: KeyCode) -> KeyEvent {
+    KeyEvent::new(c, KeyModifiers::NONE)
+}
+
+/// Feeds a key and runs the effects it asks for, as the worker would.
+fn press(app: &mut App, k: KeyEvent) {
+    let effects = app.update(Event::Key(k));
+    for e in effects {
+        let data = app.data.clone().expect("data loaded");
+        let generation = AtomicU64::new(app.search.generation);
+        if let Some(ev) = run_effect(&data, e, &generation) {
+            app.update(ev);
+        }
+    }
+}
+
+fn type_str(app: &mut App, s: &str) {
+    for c in s.chars() {
+        press(app, key(KeyCode::Char(c)));
+    }
+}
+
+fn render(app: &App, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).expect("terminal");
+    t.draw(|f| ui::draw(f, app)).expect("draw");
+    let buf = t.backend().buffer();
+    let mut out = String::new();
+    for y in 0..h {
+        let mut line = String::new();
+        for x in 0..w {
+            line.push_str(buf[(x, y)].symbol());
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn snapshot_every_screen() {
+    for (w, h) in [(80u16, 24u16), (44, 12)] {
+        let mut a = app();
+        insta::assert_snapshot!(format!("dashboard_{w}x{h}"), render(&a, w, h));
+        for (n, name) in [('2', "records"), ('3', "findings"), ('4', "requests"), ('5', "audit")] {
+            press(&mut a, key(KeyCode::Char(n)));
+            insta::assert_snapshot!(format!("{name}_{w}x{h}"), render(&a, w, h));
+        }
+        press(&mut a, key(KeyCode::Char('2')));
+        press(&mut a, key(KeyCode::Down));
+        press(&mut a, key(KeyCode::Enter));
+        insta::assert_snapshot!(format!("records_detail_{w}x{h}"), render(&a, w, h));
+        press(&mut a, key(KeyCode::Char('?')));
+        insta::assert_snapshot!(format!("help_{w}x{h}"), render(&a, w, h));
+        press(&mut a, key(KeyCode::Esc));
+        press(&mut a, key(KeyCode::Char('/')));
+        type_str(&mut a, "harr");
+        insta::assert_snapshot!(format!("search_{w}x{h}"), render(&a, w, h));
+    }
+}
+
+#[test]
+fn snapshot_wide_records_and_loading() {
+    let mut a = app();
+    press(&mut a, key(KeyCode::Char('2')));
+    press(&mut a, key(KeyCode::Enter));
+    insta::assert_snapshot!("records_detail_140x30", render(&a, 140, 30));
+    let theme = Theme::load("default", ColorDepth::None).expect("theme");
+    let mut loading = App::new(SessionInfo::default(), theme);
+    loading.update(Event::LoadProgress { done: 40_000, total: 100_000 });
+    insta::assert_snapshot!("loading_80x24", render(&loading, 80, 24));
+}
+
+#[test]
+fn slash_and_a_query_select_the_customer() {
+    let mut a = app();
+    let target = a
+        .data
+        .as_ref()
+        .and_then(|d| d.records.iter().find(|r| r.source_id == "C0000097").cloned())
+        .expect("demo record C0000097");
+    let query = format!("{} {}", target.given_name.clone().unwrap_or_default(), target.family_name.clone().unwrap_or_default());
+    press(&mut a, key(KeyCode::Char('/')));
+    assert_eq!(a.screen, Screen::Records);
+    type_str(&mut a, &query.to_lowercase());
+    let hits = a.search.hits.clone().expect("results");
+    assert!(!hits.is_empty() && hits.len() < 10, "{} hits", hits.len());
+    assert_eq!(a.selected_record().map(|r| r.id), Some(target.id));
+    press(&mut a, key(KeyCode::Enter)); // keep the results
+    press(&mut a, key(KeyCode::Enter)); // open details
+    let screen = render(&a, 80, 24);
+    assert!(screen.contains(&target.source_id), "{screen}");
+    // Esc clears the search: the whole table is back.
+    press(&mut a, key(KeyCode::Esc));
+    assert!(a.search.hits.is_none());
+    assert_eq!(a.row_count(), 2000);
+}
+
+#[test]
+fn typing_narrows_and_backspace_widens() {
+    let mut a = app();
+    press(&mut a, key(KeyCode::Char('/')));
+    type_str(&mut a, "har");
+    let wide = a.search.hits.as_ref().map(|h| h.len()).expect("hits");
+    type_str(&mut a, "rington");
+    let narrow = a.search.hits.as_ref().map(|h| h.len()).expect("hits");
+    assert!(narrow < wide, "{narrow} < {wide}");
+    for _ in 0.."rington".len() {
+        press(&mut a, key(KeyCode::Backspace));
+    }
+    assert_eq!(a.search.hits.as_ref().map(|h| h.len()), Some(wide));
+}
+
+#[test]
+fn navigation_and_sorting() {
+    let mut a = app();
+    press(&mut a, key(KeyCode::Char('2')));
+    press(&mut a, KeyEvent::new(KeyCode::Char('G'), KeyModifiers::SHIFT));
+    assert_eq!(a.table.selected, 1999);
+    press(&mut a, key(KeyCode::Char('g')));
+    assert_eq!(a.table.selected, 0);
+    let _ = render(&a, 80, 24); // sets the page size
+    press(&mut a, key(KeyCode::PageDown));
+    assert!(a.table.selected > 10);
+    press(&mut a, key(KeyCode::Char('s'))); // sort by name
+    let names: Vec<String> = (0..50)
+        .filter_map(|i| a.record_at(i))
+        .map(|i| a.data.as_ref().map(|d| d.records[i].family_name.clone().unwrap_or_default().to_lowercase()).unwrap_or_default())
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted);
+    // Tab cycles screens; q quits.
+    press(&mut a, key(KeyCode::Tab));
+    assert_eq!(a.screen, Screen::Findings);
+    press(&mut a, key(KeyCode::Char('q')));
+    assert!(a.quit);
+}
+
+#[test]
+fn key_releases_are_ignored() {
+    let mut a = app();
+    let mut release = key(KeyCode::Char('q'));
+    release.kind = crossterm::event::KeyEventKind::Release;
+    press(&mut a, release);
+    assert!(!a.quit);
+}
+
+#[test]
+fn tiny_sizes_never_panic() {
+    let mut a = app();
+    let mut states: Vec<String> = Vec::new();
+    for step in ['2', '\n', '?', '\u{1b}', '/', 'a', '3', '4', '5', '1'] {
+        let k = match step {
+            '\n' => key(KeyCode::Enter),
+            '\u{1b}' => key(KeyCode::Esc),
+            c => key(KeyCode::Char(c)),
+        };
+        press(&mut a, k);
+        for w in 0..=10u16 {
+            for h in 0..=3u16 {
+                states.push(render(&a, w, h));
+            }
+        }
+        states.push(render(&a, 1, 1));
+        states.push(render(&a, 10, 4));
+        states.push(render(&a, 39, 7));
+    }
+    assert!(render(&a, 10, 4).contains("small") || render(&a, 10, 4).contains("Too"), "{}", render(&a, 10, 4));
+}
+
+#[test]
+fn hostile_names_render_inert() {
+    let mut records = demo_records();
+    records.truncate(3);
+    records[0].given_name = Some("Evil\u{1b}[2J\u{1b}]0;pwned\u{7}".into());
+    records[0].family_name = Some("Bidi\u{202e}gnp.exe".into());
+    records[0].email = Some(format!("{}@x.org", "a".repeat(5000)));
+    records[0].extra.insert("notes".into(), "line1\nline2\r\u{9b}31m".into());
+    let mut a = app_with(records);
+    press(&mut a, key(KeyCode::Char('2')));
+    press(&mut a, key(KeyCode::Enter));
+    for (w, h) in [(80, 24), (140, 30)] {
+        let screen = render(&a, w, h);
+        for bad in ['\u{1b}', '\u{7}', '\u{202e}', '\u{9b}', '\r'] {
+            assert!(!screen.contains(bad), "{bad:?} reached the screen:\n{screen}");
+        }
+        assert!(screen.contains("Evil\u{241b}[2J"), "{screen}");
+        assert!(screen.contains('…'), "long email must be cut: {screen}");
+    }
+}
+
+#[test]
+fn no_color_keeps_the_selection_visible() {
+    let a = app();
+    let mut t = Terminal::new(TestBackend::new(80, 24)).expect("terminal");
+    let mut a = a;
+    press(&mut a, key(KeyCode::Char('2')));
+    t.draw(|f| ui::draw(f, &a)).expect("draw");
+    let buf = t.backend().buffer();
+    // Row 3 is the first data row (tabs, border, header).
+    let cell = &buf[(5, 3)];
+    assert!(cell.modifier.contains(ratatui::style::Modifier::REVERSED));
+    assert_eq!(cell.fg, ratatui::style::Color::Reset);
+}
