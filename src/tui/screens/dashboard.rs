@@ -36,9 +36,9 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     };
     let label = app.theme.style("ui.text.dim");
     let value = app.theme.style("ui.title");
-    let row = |width: u16, k: &str, v: String| {
+    let row = |width: u16, lw: usize, k: &str, v: String| {
         let inner = width.saturating_sub(2) as usize;
-        let lw = if k.len() <= 7 && width < 60 { 9 } else { 18 }.min(inner / 2);
+        let lw = lw.min(inner / 2);
         Line::from(vec![
             Span::styled(format!("{:<lw$}", fit(k, lw.saturating_sub(1))), label),
             Span::styled(fit(&v, inner.saturating_sub(lw)), value),
@@ -46,12 +46,12 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     };
     let w = counts.width;
     let lines = vec![
-        row(w, "Records", fmt_count(s.records)),
-        row(w, "with email", format!("{} ({})", fmt_count(s.with_email), pct(s.with_email, s.records))),
-        row(w, "with phone", format!("{} ({})", fmt_count(s.with_phone), pct(s.with_phone, s.records))),
-        row(w, "with birth date", format!("{} ({})", fmt_count(s.with_date_of_birth), pct(s.with_date_of_birth, s.records))),
-        row(w, "with extra fields", format!("{} ({})", fmt_count(s.with_extra_fields), pct(s.with_extra_fields, s.records))),
-        row(w, "sources", s.sources.iter().map(|(k, v)| format!("{k} {}", fmt_count(*v))).collect::<Vec<_>>().join(", ")),
+        row(w, 18, "Records", fmt_count(s.records)),
+        row(w, 18, "with email", format!("{} ({})", fmt_count(s.with_email), pct(s.with_email, s.records))),
+        row(w, 18, "with phone", format!("{} ({})", fmt_count(s.with_phone), pct(s.with_phone, s.records))),
+        row(w, 18, "with birth date", format!("{} ({})", fmt_count(s.with_date_of_birth), pct(s.with_date_of_birth, s.records))),
+        row(w, 18, "with extra fields", format!("{} ({})", fmt_count(s.with_extra_fields), pct(s.with_extra_fields, s.records))),
+        row(w, 18, "sources", s.sources.iter().map(|(k, v)| format!("{k} {}", fmt_count(*v))).collect::<Vec<_>>().join(", ")),
         Line::from(Span::styled(
             fit("Findings: not computed by this build", w.saturating_sub(2) as usize),
             app.theme.style("ui.placeholder"),
@@ -62,10 +62,10 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         let mb = app.info.size_on_disk as f64 / (1024.0 * 1024.0);
         let w = store.width;
         let store_lines = vec![
-            row(w, "store", app.info.store.clone()),
-            row(w, "user", format!("{} ({})", app.info.user, app.info.role)),
-            row(w, "on disk", format!("{mb:.1} MiB, encrypted")),
-            row(w, "theme", app.theme.name.clone()),
+            row(w, 9, "store", app.info.store.clone()),
+            row(w, 9, "user", format!("{} ({})", app.info.user, app.info.role)),
+            row(w, 9, "on disk", format!("{mb:.1} MiB, encrypted")),
+            row(w, 9, "theme", app.theme.name.clone()),
         ];
         f.render_widget(Paragraph::new(store_lines).block(block(app, " Store ")), store);
     }
