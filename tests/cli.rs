@@ -1,0 +1,148 @@
+//! The command-line contract: help, exit codes, errors on one line,
+//! `gen` determinism, the demo store, and docs generated from the registry.
+
+mod common;
+
+use common::*;
+
+const COMMANDS: &[&str] = &["tui", "demo", "init", "import", "stats", "list", "show", "gen"];
+
+#[test]
+fn help_answers_for_every_command() {
+    let (code, out, _) = run({
+        let mut c = std::process::Command::new(bin());
+        c.arg("--help");
+        c
+    });
+    assert_eq!(code, 0);
+    for cmd in COMMANDS {
+        assert!(out.contains(cmd), "--help lists {cmd}");
+        let (code, out, err) = run({
+            let mut c = std::process::Command::new(bin());
+            c.args([cmd, "--help"]);
+            c
+        });
+        assert_eq!(code, 0, "{cmd} --help: {err}");
+        assert!(out.contains("Usage:"), "{cmd}: {out}");
+    }
+    assert!(out.contains("STEWARD_PASSPHRASE"));
+}
+
+#[test]
+fn usage_errors_exit_2_and_failures_exit_1() {
+    let (code, _, _) = run({
+        let mut c = std::process::Command::new(bin());
+        c.args(["import"]);
+        c
+    });
+    assert_eq!(code, 2);
+    let (code, _, _) = run({
+        let mut c = std::process::Command::new(bin());
+        c.args(["stats", "--no-such-flag"]);
+        c
+    });
+    assert_eq!(code, 2);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (code, out, err) = cli(&tmp.path().join("missing"), &["stats"]);
+    assert_eq!(code, 1);
+    assert!(out.is_empty());
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("steward: no steward store at"), "{err}");
+    // Without a passphrase and without a terminal: a clear refusal.
+    let (_t, store) = init_store();
+    let mut c = steward(&store);
+    c.env_remove("STEWARD_PASSPHRASE").args(["--user", "tester", "stats"]);
+    let (code, _, err) = run(c);
+    assert_eq!(code, 1);
+    assert!(err.contains("STEWARD_PASSPHRASE"), "{err}");
+}
+
+#[test]
+fn short_passphrases_are_refused_at_init() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let store = tmp.path().join("s");
+    let mut c = steward(&store);
+    c.env("STEWARD_PASSPHRASE", "short").args(["init", "--kdf-cost", "low"]);
+    let (code, _, err) = run(c);
+    assert_eq!(code, 1);
+    assert!(err.contains("at least 8"), "{err}");
+    assert!(!store.exists());
+}
+
+#[test]
+fn gen_is_deterministic_and_counts_rows() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let a = tmp.path().join("a.csv");
+    let b = tmp.path().join("b.csv");
+    for p in [&a, &b] {
+        let (code, _, err) = run({
+            let mut c = std::process::Command::new(bin());
+            c.args(["gen", "--count", "500", "--seed", "9", "-o"]).arg(p);
+            c
+        });
+        assert_eq!(code, 0, "{err}");
+    }
+    let bytes = std::fs::read(&a).expect("a");
+    assert_eq!(bytes, std::fs::read(&b).expect("b"));
+    assert_eq!(bytes.iter().filter(|&&c| c == b'\n').count(), 501);
+    // The checked-in demo data is what `gen` makes with the documented arguments.
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo-data/customers.csv");
+    let regen = tmp.path().join("demo.csv");
+    let (code, _, _) = run({
+        let mut c = std::process::Command::new(bin());
+        c.args(["gen", "--count", "2000", "--seed", "2026", "-o"]).arg(&regen);
+        c
+    });
+    assert_eq!(code, 0);
+    assert!(std::fs::read(&regen).expect("regen") == std::fs::read(demo).expect("demo"), "demo-data/customers.csv is stale");
+}
+
+#[test]
+fn demo_store_can_be_kept_and_reopened() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let store = tmp.path().join("demo");
+    let (code, out, err) = run({
+        let mut c = steward(&store);
+        c.args(["--user", "tester", "demo", "--keep"]).arg(&store).arg("--no-tui");
+        c
+    });
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("passphrase `demo`"), "{out}");
+    let mut c = steward(&store);
+    c.env("STEWARD_PASSPHRASE", "demo").args(["--user", "tester", "stats", "--json"]);
+    let (code, out, err) = run(c);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["records"], 2000);
+    // `list --json` is JSON Lines with id and source_id.
+    let mut c = steward(&store);
+    c.env("STEWARD_PASSPHRASE", "demo").args(["--user", "tester", "list", "--json", "--limit", "5"]);
+    let (code, out, _) = run(c);
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().count(), 5);
+    for l in out.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).expect("json line");
+        assert!(v["id"].is_string() && v["source_id"].is_string());
+    }
+}
+
+#[test]
+fn text_output_is_sanitised() {
+    let (tmp, store) = init_store();
+    let f = write(tmp.path(), "evil.csv", b"id,name,email\nx1,\"Eve \x1b[31mRed\x1b[0m\",\"e@x.org\x07\"\n");
+    assert_eq!(cli(&store, &["import", f.to_str().expect("path")]).0, 0);
+    let (code, out, _) = cli(&store, &["show", "x1"]);
+    assert_eq!(code, 0);
+    assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{out:?}");
+    let (_, out, _) = cli(&store, &["list"]);
+    assert!(!out.contains('\u{1b}'), "{out:?}");
+    let (_, out, _) = cli(&store, &["show", "x1", "--json"]);
+    assert!(!out.contains('\u{1b}'), "JSON escapes control characters: {out:?}");
+}
+
+#[test]
+fn readme_key_table_matches_the_registry() {
+    let readme = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).expect("README");
+    let table = steward::tui::actions::markdown_table();
+    assert!(readme.contains(&table), "README key table is out of date; paste `steward keys`:\n{table}");
+}

@@ -1,0 +1,110 @@
+//! End to end: the real binary in a pseudo-terminal, driven like a person
+//! would — open the demo, search a surname, quit — reading the screen with a
+//! terminal emulator (vt100) and checking the terminal is given back.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+
+struct Screen {
+    parser: Mutex<vt100::Parser>,
+    raw: Mutex<Vec<u8>>,
+}
+
+impl Screen {
+    fn text(&self) -> String {
+        self.parser.lock().map(|p| p.screen().contents()).unwrap_or_default()
+    }
+
+    fn wait_for(&self, what: &str, timeout: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let t = self.text();
+            if t.contains(what) {
+                return t;
+            }
+            assert!(start.elapsed() < timeout, "timed out waiting for {what:?}; screen:\n{t}");
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    }
+}
+
+#[test]
+fn demo_search_and_quit_in_a_real_terminal() {
+    let pty = native_pty_system();
+    let pair = pty.openpty(PtySize { rows: 24, cols: 80, pixel_width: 0, pixel_height: 0 }).expect("openpty");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut cmd = CommandBuilder::new(common::bin());
+    cmd.arg("demo");
+    cmd.env("TERM", "xterm-256color");
+    cmd.env("TMPDIR", tmp.path());
+    cmd.env_remove("NO_COLOR");
+    let mut child = pair.slave.spawn_command(cmd).expect("spawn steward");
+    drop(pair.slave);
+    let mut reader = pair.master.try_clone_reader().expect("reader");
+    let mut writer = pair.master.take_writer().expect("writer");
+    let screen = Arc::new(Screen { parser: Mutex::new(vt100::Parser::new(24, 80, 0)), raw: Mutex::new(Vec::new()) });
+    let s2 = screen.clone();
+    let pump = std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if let Ok(mut p) = s2.parser.lock() {
+                        p.process(&buf[..n]);
+                    }
+                    if let Ok(mut r) = s2.raw.lock() {
+                        r.extend_from_slice(&buf[..n]);
+                    }
+                }
+            }
+        }
+    });
+
+    let t = screen.wait_for("Records by country", Duration::from_secs(30));
+    assert!(t.contains("1 Dashboard"), "{t}");
+    assert!(t.contains("2,000"), "{t}");
+    assert!(screen.parser.lock().map(|p| p.screen().alternate_screen()).unwrap_or(false), "alternate screen in use");
+
+    writer.write_all(b"/harrington").expect("type");
+    writer.flush().expect("flush");
+    let t = screen.wait_for("matches", Duration::from_secs(10));
+    assert!(t.contains("/harrington"), "{t}");
+    let rows_with_name = t.lines().filter(|l| l.to_lowercase().contains("harrington")).count();
+    assert!(rows_with_name >= 3, "search results show the surname:\n{t}");
+    assert!(!t.contains("Records by country"), "search switched to the records screen:\n{t}");
+
+    // Enter keeps the results, Enter opens the details of the first one.
+    writer.write_all(b"\r\r").expect("keys");
+    writer.flush().expect("flush");
+    screen.wait_for("Details", Duration::from_secs(10));
+
+    writer.write_all(b"q").expect("quit");
+    writer.flush().expect("flush");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "steward did not quit");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "exit status {status:?}");
+    drop(writer);
+    drop(pair.master);
+    let _ = pump.join();
+    let p = screen.parser.lock().expect("parser");
+    assert!(!p.screen().alternate_screen(), "left the alternate screen");
+    assert!(!p.screen().hide_cursor(), "cursor shown again");
+    let raw = screen.raw.lock().expect("raw");
+    let tail = String::from_utf8_lossy(&raw[raw.len().saturating_sub(64)..]).into_owned();
+    assert!(tail.contains("\u{1b}[?1049l"), "leave-alternate-screen at the end: {tail:?}");
+    // The throwaway demo store is gone.
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).expect("tmp").collect();
+    assert!(left.is_empty(), "demo store left behind: {left:?}");
+}
