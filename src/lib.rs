@@ -15,12 +15,12 @@
 
 pub mod cli;
 pub mod crypto;
-pub mod synth;
 pub mod import;
 pub mod model;
 pub mod search;
 pub mod service;
 pub mod store;
+pub mod synth;
 pub mod tui;
 
 /// The operating-system user of this process, looked up from its uid (so a

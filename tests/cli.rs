@@ -94,7 +94,10 @@ fn gen_is_deterministic_and_counts_rows() {
         c
     });
     assert_eq!(code, 0);
-    assert!(std::fs::read(&regen).expect("regen") == std::fs::read(demo).expect("demo"), "demo-data/customers.csv is stale");
+    assert!(
+        std::fs::read(&regen).expect("regen") == std::fs::read(demo).expect("demo"),
+        "demo-data/customers.csv is stale"
+    );
 }
 
 #[test]
@@ -142,7 +145,8 @@ fn text_output_is_sanitised() {
 
 #[test]
 fn readme_key_table_matches_the_registry() {
-    let readme = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).expect("README");
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).expect("README");
     let table = steward::tui::actions::markdown_table();
     assert!(readme.contains(&table), "README key table is out of date; paste `steward keys`:\n{table}");
 }

@@ -65,7 +65,12 @@ fn non_utf8_is_refused_with_its_line() {
 
 #[test]
 fn wrong_column_count_is_refused() {
-    refused("cols.csv", b"id,name,email\n1,Ann Lee,a@x.org\n2,Bob Day\n3,Cy,c@x.org,extra\n", &[3, 4], "expected 3 fields");
+    refused(
+        "cols.csv",
+        b"id,name,email\n1,Ann Lee,a@x.org\n2,Bob Day\n3,Cy,c@x.org,extra\n",
+        &[3, 4],
+        "expected 3 fields",
+    );
 }
 
 #[test]
@@ -84,7 +89,8 @@ fn skip_invalid_imports_the_rest_and_writes_rejects() {
     let (tmp, store) = init_store();
     let f = write(tmp.path(), "mixed.csv", b"id,name,dob\n1,Ann Lee,1980-02-03\n2,Bob Day,never\n3,Cy Fox,\n");
     let rejects = tmp.path().join("rejects.csv");
-    let (code, out, err) = cli(&store, &["import", f.to_str().expect("path"), "--skip-invalid", rejects.to_str().expect("path")]);
+    let (code, out, err) =
+        cli(&store, &["import", f.to_str().expect("path"), "--skip-invalid", rejects.to_str().expect("path")]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("2 new") && out.contains("1 rejected"), "{out}");
     assert_eq!(record_count(&store), 2);

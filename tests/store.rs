@@ -140,13 +140,13 @@ fn store_is_private_to_its_owner() {
 fn open_errors_are_specific() {
     let tmp = tempfile::tempdir().expect("tmp");
     // Missing.
-    let err = LockedStore::open(&tmp.path().join("nope"), "t").err().expect("missing");
+    let err = LockedStore::open(&tmp.path().join("nope"), "t").expect_err("missing");
     assert!(err.to_string().contains("no steward store"), "{err}");
     // A directory that is something else.
     let other = tmp.path().join("other");
     std::fs::create_dir(&other).expect("mkdir");
     std::fs::write(other.join("notes.txt"), "hello").expect("write");
-    let err = LockedStore::open(&other, "t").err().expect("foreign");
+    let err = LockedStore::open(&other, "t").expect_err("foreign");
     assert!(err.to_string().contains("is not a steward store"), "{err}");
     // A store written by a newer steward.
     let dir = tmp.path().join("s");
@@ -154,7 +154,7 @@ fn open_errors_are_specific() {
     let slots = dir.join("keyslots.json");
     let text = std::fs::read_to_string(&slots).expect("slots");
     std::fs::write(&slots, text.replacen("\"format\": 1", "\"format\": 99", 1)).expect("write");
-    let err = LockedStore::open(&dir, "tester").err().expect("too new");
+    let err = LockedStore::open(&dir, "tester").expect_err("too new");
     assert!(matches!(err, StoreError::TooNew { found: 99, .. }), "{err}");
     assert!(err.to_string().contains("newer than this steward"), "{err}");
     // Init refuses a non-empty directory.

@@ -137,7 +137,8 @@ fn slash_and_a_query_select_the_customer() {
         .as_ref()
         .and_then(|d| d.records.iter().find(|r| r.source_id == "C0000097").cloned())
         .expect("demo record C0000097");
-    let query = format!("{} {}", target.given_name.clone().unwrap_or_default(), target.family_name.clone().unwrap_or_default());
+    let query =
+        format!("{} {}", target.given_name.clone().unwrap_or_default(), target.family_name.clone().unwrap_or_default());
     press(&mut a, key(KeyCode::Char('/')));
     assert_eq!(a.screen, Screen::Records);
     type_str(&mut a, &query.to_lowercase());
@@ -183,7 +184,12 @@ fn navigation_and_sorting() {
     press(&mut a, key(KeyCode::Char('s'))); // sort by name
     let names: Vec<String> = (0..50)
         .filter_map(|i| a.record_at(i))
-        .map(|i| a.data.as_ref().map(|d| d.records[i].family_name.clone().unwrap_or_default().to_lowercase()).unwrap_or_default())
+        .map(|i| {
+            a.data
+                .as_ref()
+                .map(|d| d.records[i].family_name.clone().unwrap_or_default().to_lowercase())
+                .unwrap_or_default()
+        })
         .collect();
     let mut sorted = names.clone();
     sorted.sort();

@@ -227,7 +227,8 @@ pub fn run(cli: Cli) -> Result<()> {
             let records = svc.records(&mut |_| {})?;
             let mut out = std::io::stdout().lock();
             for r in records.iter().take(limit.unwrap_or(usize::MAX)) {
-                let line = if json { serde_json::to_string(&output::RecordJson::from(r))? } else { output::record_line(r) };
+                let line =
+                    if json { serde_json::to_string(&output::RecordJson::from(r))? } else { output::record_line(r) };
                 if writeln!(out, "{line}").is_err() {
                     break; // closed pipe (e.g. `| head`)
                 }
@@ -243,7 +244,9 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Gen { count, seed, output, truth, manifest } => gen_cmd(count, seed, &output, truth.as_deref(), manifest),
+        Command::Gen { count, seed, output, truth, manifest } => {
+            gen_cmd(count, seed, &output, truth.as_deref(), manifest)
+        }
         Command::Keys => {
             print!("{}", crate::tui::actions::markdown_table());
             Ok(())
@@ -264,7 +267,8 @@ fn passphrase(prompt: &str) -> Result<SecretString> {
 
 fn credentials(g: &Global, user: &str, locked: &LockedStore) -> Result<Credentials> {
     if let Some(path) = &g.identity {
-        let bytes = std::fs::read(path).map_err(|e| Failure(format!("cannot read identity {}: {e}", path.display())))?;
+        let bytes =
+            std::fs::read(path).map_err(|e| Failure(format!("cannot read identity {}: {e}", path.display())))?;
         return Ok(Credentials::Identity(Zeroizing::new(bytes)));
     }
     if matches!(locked.slot_kind(user), Some(crate::crypto::SlotKind::Age { .. })) {
@@ -322,15 +326,19 @@ struct Progress {
 impl Progress {
     fn new(len: u64, unit: &str) -> Progress {
         let bar = indicatif::ProgressBar::with_draw_target(Some(len), indicatif::ProgressDrawTarget::hidden());
-        let style = indicatif::ProgressStyle::with_template(&format!("{{msg}} [{{bar:30}}] {{pos}}/{{len}} {unit} ({{eta}})"))
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+        let style =
+            indicatif::ProgressStyle::with_template(&format!("{{msg}} [{{bar:30}}] {{pos}}/{{len}} {unit} ({{eta}})"))
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
         bar.set_style(style);
         Progress { bar, start: Instant::now(), shown: false.into() }
     }
 
     fn set(&self, msg: &'static str, pos: u64) {
         use std::sync::atomic::Ordering;
-        if !self.shown.load(Ordering::Relaxed) && self.start.elapsed() > Duration::from_secs(1) && std::io::stderr().is_terminal() {
+        if !self.shown.load(Ordering::Relaxed)
+            && self.start.elapsed() > Duration::from_secs(1)
+            && std::io::stderr().is_terminal()
+        {
             self.shown.store(true, Ordering::Relaxed);
             self.bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
         }
@@ -348,8 +356,9 @@ fn import_cmd(
     dry_run: bool,
     skip_invalid: Option<PathBuf>,
 ) -> Result<()> {
-    let svc = open(g)?;
+    // Check the file before asking for a passphrase.
     let f = std::fs::File::open(file).map_err(|e| Failure(format!("cannot read {}: {e}", file.display())))?;
+    let svc = open(g)?;
     let size = f.metadata().map(|m| m.len()).unwrap_or(0);
     let opts = import::Options {
         format: format.unwrap_or_else(|| Format::from_path(file)),
@@ -358,7 +367,8 @@ fn import_cmd(
         now: chrono::Utc::now(),
     };
     let progress = Progress::new(size, "bytes");
-    let parsed = import::parse(std::io::BufReader::with_capacity(1 << 20, f), &opts, &mut |b| progress.set("reading", b));
+    let parsed =
+        import::parse(std::io::BufReader::with_capacity(1 << 20, f), &opts, &mut |b| progress.set("reading", b));
     let rows = parsed.rows.len() as u64;
     let errors = parsed.errors.clone();
     progress.bar.set_length(rows);
@@ -371,13 +381,15 @@ fn import_cmd(
             for e in &errs {
                 eprintln!("{}: {e}", file.display());
             }
-            let hint = if errs.iter().any(|e| e.line > 1) { " (--skip-invalid FILE imports the valid rows)" } else { "" };
+            let hint =
+                if errs.iter().any(|e| e.line > 1) { " (--skip-invalid FILE imports the valid rows)" } else { "" };
             Err(Failure(format!("import refused: {} invalid row(s); nothing was written{hint}", errs.len())))
         }
         Err(e) => Err(e.into()),
         Ok(report) => {
             if let Some(path) = skip_invalid {
-                let mut w = csv::Writer::from_path(&path).map_err(|e| Failure(format!("cannot write {}: {e}", path.display())))?;
+                let mut w = csv::Writer::from_path(&path)
+                    .map_err(|e| Failure(format!("cannot write {}: {e}", path.display())))?;
                 w.write_record(["line", "reason"])?;
                 for e in &errors {
                     w.write_record([e.line.to_string(), e.reason.clone()])?;
@@ -412,7 +424,8 @@ fn gen_cmd(count: usize, seed: u64, output: &Path, truth: Option<&Path>, manifes
     let m = if output == Path::new("-") {
         crate::synth::generate(count, seed, std::io::stdout().lock(), truth_w)?
     } else {
-        let f = std::fs::File::create(output).map_err(|e| Failure(format!("cannot write {}: {e}", output.display())))?;
+        let f =
+            std::fs::File::create(output).map_err(|e| Failure(format!("cannot write {}: {e}", output.display())))?;
         crate::synth::generate(count, seed, std::io::BufWriter::new(f), truth_w)?
     };
     if let Some(mut t) = truth_file {
@@ -435,9 +448,11 @@ fn demo(g: &Global, keep: Option<PathBuf>, no_tui: bool) -> Result<()> {
         }
     };
     let svc = service::demo::build(&dir, &user).map_err(|e| match e {
-        ServiceError::Store(StoreError::Exists(p)) => {
-            Failure(format!("{} already exists; open it with `steward --store {} tui` (passphrase `demo`)", p.display(), p.display()))
-        }
+        ServiceError::Store(StoreError::Exists(p)) => Failure(format!(
+            "{} already exists; open it with `steward --store {} tui` (passphrase `demo`)",
+            p.display(),
+            p.display()
+        )),
         other => other.into(),
     })?;
     if no_tui {

@@ -91,10 +91,7 @@ pub fn seal(key: &Key, ad: &[u8], plaintext: &[u8]) -> Vec<u8> {
 pub fn open(key: &Key, ad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, OpenError> {
     let (nonce, ct) = sealed.split_at_checked(NONCE_LEN).ok_or(OpenError)?;
     let cipher = XChaCha20Poly1305::new(key.as_bytes().into());
-    cipher
-        .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: ad })
-        .map(Zeroizing::new)
-        .map_err(|_| OpenError)
+    cipher.decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: ad }).map(Zeroizing::new).map_err(|_| OpenError)
 }
 
 #[cfg(test)]

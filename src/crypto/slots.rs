@@ -129,7 +129,8 @@ fn slot_ad(store_id: &str, user: &str, role: Role) -> Vec<u8> {
 }
 
 fn kdf(pass: &SecretString, salt: &[u8], cost: KdfCost) -> Result<Key, SlotError> {
-    let params = argon2::Params::new(cost.m_kib, cost.t, cost.p, Some(32)).map_err(|e| SlotError::Kdf(e.to_string()))?;
+    let params =
+        argon2::Params::new(cost.m_kib, cost.t, cost.p, Some(32)).map_err(|e| SlotError::Kdf(e.to_string()))?;
     let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
     let mut out = Zeroizing::new([0u8; 32]);
     argon
@@ -214,7 +215,9 @@ impl KeySlots {
             .map_err(|e| SlotError::Recipient(e.to_string()))?;
         let mut out = Vec::new();
         let mut w = enc.wrap_output(&mut out).map_err(|e| SlotError::Recipient(e.to_string()))?;
-        w.write_all(master.as_bytes()).and_then(|_| w.write_all(&bound)).map_err(|e| SlotError::Recipient(e.to_string()))?;
+        w.write_all(master.as_bytes())
+            .and_then(|_| w.write_all(&bound))
+            .map_err(|e| SlotError::Recipient(e.to_string()))?;
         w.finish().map_err(|e| SlotError::Recipient(e.to_string()))?;
         self.put(Slot {
             user: user.to_owned(),
@@ -328,13 +331,9 @@ mod tests {
         let id = age::x25519::Identity::generate();
         let master = Key::random();
         let mut slots = KeySlots::new();
-        slots
-            .add_recipient(&master, "ops", Role::Admin, &id.to_public().to_string())
-            .expect("slot");
+        slots.add_recipient(&master, "ops", Role::Admin, &id.to_public().to_string()).expect("slot");
         let file = format!("{}\n", secrecy::ExposeSecret::expose_secret(&id.to_string()));
-        let (k, _) = slots
-            .unlock("ops", &UnlockSecret::Identity(Zeroizing::new(file.into_bytes())))
-            .expect("unlock");
+        let (k, _) = slots.unlock("ops", &UnlockSecret::Identity(Zeroizing::new(file.into_bytes()))).expect("unlock");
         assert_eq!(k.as_bytes(), master.as_bytes());
         let other = age::x25519::Identity::generate();
         let file = format!("{}\n", secrecy::ExposeSecret::expose_secret(&other.to_string()));

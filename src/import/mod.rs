@@ -69,11 +69,7 @@ pub struct RowError {
 
 impl std::fmt::Display for RowError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.line == 0 {
-            write!(f, "{}", self.reason)
-        } else {
-            write!(f, "line {}: {}", self.line, self.reason)
-        }
+        if self.line == 0 { write!(f, "{}", self.reason) } else { write!(f, "line {}: {}", self.line, self.reason) }
     }
 }
 
@@ -101,15 +97,14 @@ pub struct Parsed {
     pub errors: Vec<RowError>,
     /// Column → target, in file order (CSV) or first-seen order (JSONL).
     pub columns: Vec<(String, Target)>,
+    /// The file as a whole is unusable (empty, bad header): nothing can be
+    /// imported, whatever `--skip-invalid` says.
+    pub unusable: bool,
 }
 
 /// Lower-cases and drops everything but letters and digits: `E-Mail` → `email`.
 fn normalise_header(h: &str) -> String {
-    h.trim_start_matches('\u{feff}')
-        .chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect()
+    h.trim_start_matches('\u{feff}').chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
 }
 
 /// Maps a header to its target through the synonym table.
@@ -352,6 +347,9 @@ impl<R: Read> Read for QuoteParity<R> {
     }
 }
 
+/// A built row, or every reason it could not be built.
+type Built = Result<(Record, GivenTimes), Vec<String>>;
+
 /// Rows are built in parallel in batches of this many.
 const BATCH: usize = 8192;
 
@@ -364,7 +362,7 @@ fn flush_csv(
     seen: &mut HashMap<String, u64>,
 ) {
     use rayon::prelude::*;
-    let built: Vec<(u64, Result<(Record, GivenTimes), Vec<String>>)> = pending
+    let built: Vec<(u64, Built)> = pending
         .par_iter()
         .map(|(line, rec)| {
             let fields: Result<Vec<&str>, _> = rec.iter().map(std::str::from_utf8).collect();
@@ -403,6 +401,7 @@ fn parse_csv(input: impl Read, opts: &Options, progress: &mut dyn FnMut(u64)) ->
             Err(e) => {
                 let line = e.position().map(|p| p.line()).unwrap_or(start_line);
                 out.errors.push(RowError { line, reason: "unreadable CSV (check the quoting)".into() });
+                out.unusable = true;
                 break;
             }
         }
@@ -412,6 +411,7 @@ fn parse_csv(input: impl Read, opts: &Options, progress: &mut dyn FnMut(u64)) ->
         if headers.is_empty() {
             let Ok(fields) = rec.iter().map(std::str::from_utf8).collect::<Result<Vec<&str>, _>>() else {
                 out.errors.push(RowError { line, reason: "not valid UTF-8 (convert the file to UTF-8)".into() });
+                out.unusable = true;
                 break;
             };
             headers = fields.iter().map(|s| s.to_string()).collect();
@@ -419,6 +419,7 @@ fn parse_csv(input: impl Read, opts: &Options, progress: &mut dyn FnMut(u64)) ->
                 Ok(t) => targets = t,
                 Err(e) => {
                     out.errors.push(e);
+                    out.unusable = true;
                     return out;
                 }
             }
@@ -446,11 +447,15 @@ fn parse_csv(input: impl Read, opts: &Options, progress: &mut dyn FnMut(u64)) ->
     if rdr.get_ref().odd {
         // The last record swallowed the rest of the file into one field.
         out.rows.retain(|r| r.line != last_line);
-        out.errors.push(RowError { line: last_line, reason: "unclosed quote: the rest of the file was read as one field".into() });
+        out.errors.push(RowError {
+            line: last_line,
+            reason: "unclosed quote: the rest of the file was read as one field".into(),
+        });
     }
     out.errors.sort_by_key(|e| e.line);
     if headers.is_empty() && out.errors.is_empty() {
         out.errors.push(RowError { line: 0, reason: "the file is empty (a header row is needed)".into() });
+        out.unusable = true;
     }
     out
 }
@@ -474,11 +479,12 @@ fn parse_jsonl(input: impl Read, opts: &Options, progress: &mut dyn FnMut(u64)) 
             Ok(n) => bytes += n as u64,
             Err(_) => {
                 out.errors.push(RowError { line: line + 1, reason: "read error".into() });
+                out.unusable = true;
                 break;
             }
         }
         line += 1;
-        if line % 4096 == 0 {
+        if line.is_multiple_of(4096) {
             progress(bytes);
         }
         let Ok(text) = std::str::from_utf8(&buf) else {
@@ -538,15 +544,13 @@ fn parse_jsonl(input: impl Read, opts: &Options, progress: &mut dyn FnMut(u64)) 
         if extras > MAX_EXTRA_FIELDS {
             bad.push(format!("{extras} unknown keys; at most {MAX_EXTRA_FIELDS} are kept"));
         }
-        let result = if bad.is_empty() {
-            build_record(cells.iter().map(|(t, v)| (t, v.as_str())), opts)
-        } else {
-            Err(bad)
-        };
+        let result =
+            if bad.is_empty() { build_record(cells.iter().map(|(t, v)| (t, v.as_str())), opts) } else { Err(bad) };
         push_row(&mut out, &mut seen, line, result);
     }
     if line == 0 {
         out.errors.push(RowError { line: 0, reason: "the file is empty".into() });
+        out.unusable = true;
     }
     out
 }

@@ -350,10 +350,7 @@ impl fmt::Display for Field {
 impl FromStr for Field {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Field::ALL
-            .into_iter()
-            .find(|f| f.name() == s)
-            .ok_or_else(|| format!("unknown field `{s}`"))
+        Field::ALL.into_iter().find(|f| f.name() == s).ok_or_else(|| format!("unknown field `{s}`"))
     }
 }
 

@@ -20,9 +20,7 @@ fn placeholder(c: char) -> Option<char> {
         // C1 controls (CSI, OSC, ...), which some terminals obey.
         '\u{80}'..='\u{9f}' => Some(REPLACEMENT),
         // Bidirectional embeddings, overrides, isolates and marks.
-        '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => {
-            Some(REPLACEMENT)
-        }
+        '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => Some(REPLACEMENT),
         // Zero-width and invisible formatting characters that hide text.
         '\u{200b}'..='\u{200d}' | '\u{2060}'..='\u{2064}' | '\u{feff}' => Some(REPLACEMENT),
         _ => None,

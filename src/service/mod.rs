@@ -159,8 +159,7 @@ impl Service {
         dry_run: bool,
         progress: &(dyn Fn(usize) + Sync),
     ) -> Result<ImportReport, ServiceError> {
-        let file_level = parsed.errors.iter().any(|e| e.line <= 1 && parsed.rows.is_empty());
-        if !parsed.errors.is_empty() && (on_invalid == OnInvalid::Refuse || file_level) {
+        if !parsed.errors.is_empty() && (on_invalid == OnInvalid::Refuse || parsed.unusable) {
             return Err(ServiceError::ImportRejected(parsed.errors));
         }
         let mut report = ImportReport {

@@ -34,7 +34,7 @@ impl Bucket {
     }
 
     pub fn decode(bytes: &[u8]) -> Option<Bucket> {
-        if bytes.len() % 32 != 0 {
+        if !bytes.len().is_multiple_of(32) {
             return None;
         }
         let entries = bytes

@@ -68,7 +68,7 @@ pub struct StoreLock {
 #[derive(Debug)]
 pub enum LockError {
     /// Someone else holds it; what they wrote, if it could be read.
-    Held(Option<LockInfo>),
+    Held(Option<Box<LockInfo>>),
     Io(std::io::Error),
 }
 
@@ -88,7 +88,7 @@ impl StoreLock {
             Err(TryLockError::WouldBlock) => {
                 let mut s = String::new();
                 let _ = file.read_to_string(&mut s);
-                return Err(LockError::Held(serde_json::from_str(&s).ok()));
+                return Err(LockError::Held(serde_json::from_str(&s).ok().map(Box::new)));
             }
             Err(TryLockError::Error(e)) => return Err(LockError::Io(e)),
         }

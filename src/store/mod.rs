@@ -62,7 +62,7 @@ pub enum StoreError {
     #[error("store format {found} is newer than this steward supports ({supported}); upgrade steward")]
     TooNew { found: u32, supported: u32 },
     #[error("store is in use by {0}")]
-    InUse(LockInfo),
+    InUse(Box<LockInfo>),
     #[error("store is in use by another steward process (its details could not be read)")]
     InUseUnknown,
     #[error("{0}")]
@@ -284,7 +284,17 @@ impl Store {
         role: Role,
     ) -> Self {
         let index_key = master.derive("steward 2026 blind index v1");
-        Self { dir, _lock: lock, slots, db, master, index_key, user: user.to_owned(), role, high_water: std::sync::Mutex::new(0) }
+        Self {
+            dir,
+            _lock: lock,
+            slots,
+            db,
+            master,
+            index_key,
+            user: user.to_owned(),
+            role,
+            high_water: std::sync::Mutex::new(0),
+        }
     }
 
     /// Creates a new store in `dir` (which must not exist or be empty) with
@@ -475,13 +485,16 @@ impl Store {
                 let key = match pages.range(..=page_key(r.id)).next_back() {
                     Some((k, p)) if p.position(r.id).is_some() => *k,
                     _ => {
-                        let (k, p) = self.find_page(r.id)?.ok_or_else(|| StoreError::Corrupt(format!("record {}", r.id)))?;
+                        let (k, p) =
+                            self.find_page(r.id)?.ok_or_else(|| StoreError::Corrupt(format!("record {}", r.id)))?;
                         pages.entry(k).or_insert(p);
                         k
                     }
                 };
                 let page = pages.get_mut(&key).ok_or_else(|| StoreError::Corrupt("page".into()))?;
-                let i = page.position(r.id).ok_or_else(|| StoreError::Corrupt(format!("record {} is not in the store", r.id)))?;
+                let i = page
+                    .position(r.id)
+                    .ok_or_else(|| StoreError::Corrupt(format!("record {} is not in the store", r.id)))?;
                 page.entries[i].1 = value;
             } else {
                 fresh.push((r.id, value));

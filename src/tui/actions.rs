@@ -151,11 +151,7 @@ fn matches(ev: &KeyEvent, spec: &str) -> bool {
 
 /// The action bound to `ev` in `mode`, if any.
 pub fn lookup(mode: Mode, ev: &KeyEvent) -> Option<Action> {
-    ACTIONS
-        .iter()
-        .filter(|a| a.mode == mode)
-        .find(|a| a.keys.iter().any(|k| matches(ev, k)))
-        .map(|a| a.action)
+    ACTIONS.iter().filter(|a| a.mode == mode).find(|a| a.keys.iter().any(|k| matches(ev, k))).map(|a| a.action)
 }
 
 /// Display form of a key: `↓`, `⏎`, `Ctrl-d`, ...
@@ -207,8 +203,11 @@ mod tests {
 
     #[test]
     fn screen_keys_do_not_shadow_globals() {
-        let globals: HashSet<_> =
-            ACTIONS.iter().filter(|a| a.mode == Mode::Global).flat_map(|a| a.keys.iter().filter_map(|k| parse_key(k))).collect();
+        let globals: HashSet<_> = ACTIONS
+            .iter()
+            .filter(|a| a.mode == Mode::Global)
+            .flat_map(|a| a.keys.iter().filter_map(|k| parse_key(k)))
+            .collect();
         for a in ACTIONS.iter().filter(|a| a.mode == Mode::Records) {
             for k in a.keys {
                 assert!(!globals.contains(&parse_key(k).unwrap_or((KeyCode::Null, KeyModifiers::NONE))), "{k}");

@@ -24,7 +24,8 @@ pub enum Screen {
 }
 
 impl Screen {
-    pub const ALL: [Screen; 5] = [Screen::Dashboard, Screen::Records, Screen::Findings, Screen::Requests, Screen::Audit];
+    pub const ALL: [Screen; 5] =
+        [Screen::Dashboard, Screen::Records, Screen::Findings, Screen::Requests, Screen::Audit];
 
     pub fn title(self) -> &'static str {
         match self {

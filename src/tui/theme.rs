@@ -147,7 +147,15 @@ fn dist(a: (u8, u8, u8), b: (u8, u8, u8)) -> u32 {
 
 /// Nearest colour of the xterm 256-colour cube or grey ramp.
 fn to_256(rgb: (u8, u8, u8)) -> Color {
-    let level = |v: u8| -> u8 { if v < 48 { 0 } else if v < 115 { 1 } else { (v - 35) / 40 } };
+    let level = |v: u8| -> u8 {
+        if v < 48 {
+            0
+        } else if v < 115 {
+            1
+        } else {
+            (v - 35) / 40
+        }
+    };
     let steps = [0u8, 95, 135, 175, 215, 255];
     let (r, g, b) = (level(rgb.0), level(rgb.1), level(rgb.2));
     let cube = (steps[r as usize], steps[g as usize], steps[b as usize]);
@@ -185,8 +193,8 @@ fn find(name: &str) -> Result<(ThemeFile, String), ThemeError> {
     }
     let path = Path::new(name);
     if path.extension().is_some() || name.contains('/') {
-        let src = std::fs::read_to_string(path)
-            .map_err(|e| ThemeError::Parse(path.display().to_string(), e.to_string()))?;
+        let src =
+            std::fs::read_to_string(path).map_err(|e| ThemeError::Parse(path.display().to_string(), e.to_string()))?;
         return Ok((load_file(&src, &path.display().to_string())?, path.display().to_string()));
     }
     Err(ThemeError::Unknown(name.to_owned()))
@@ -241,8 +249,11 @@ impl Theme {
 
     /// The embedded default theme; never fails.
     pub fn fallback() -> Theme {
-        Theme::load("default", ColorDepth::detect())
-            .unwrap_or(Theme { name: "default".into(), styles: HashMap::new(), depth: ColorDepth::None })
+        Theme::load("default", ColorDepth::detect()).unwrap_or(Theme {
+            name: "default".into(),
+            styles: HashMap::new(),
+            depth: ColorDepth::None,
+        })
     }
 
     /// The style for a slot, falling back through its parents.

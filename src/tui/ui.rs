@@ -35,12 +35,15 @@ pub fn draw(f: &mut Frame, app: &App) {
         let y = area.y + area.height / 2;
         let line = Rect { x: area.x, y, width: area.width, height: 1 };
         f.render_widget(
-            Paragraph::new(fit(&msg, area.width as usize)).style(app.theme.style("ui.warning")).alignment(Alignment::Center),
+            Paragraph::new(fit(&msg, area.width as usize))
+                .style(app.theme.style("ui.warning"))
+                .alignment(Alignment::Center),
             line,
         );
         return;
     }
-    let [tabs, body, status] = Layout::vertical([Constraint::Length(1), Constraint::Min(1), Constraint::Length(1)]).areas(area);
+    let [tabs, body, status] =
+        Layout::vertical([Constraint::Length(1), Constraint::Min(1), Constraint::Length(1)]).areas(area);
     draw_tabs(f, app, tabs);
     match app.screen {
         Screen::Dashboard => screens::dashboard::draw(f, app, body),
@@ -161,7 +164,7 @@ pub fn fmt_count(n: usize) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

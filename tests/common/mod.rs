@@ -26,7 +26,11 @@ pub fn steward(store: &Path) -> Command {
 /// Runs and returns (status code, stdout, stderr).
 pub fn run(mut c: Command) -> (i32, String, String) {
     let Output { status, stdout, stderr } = c.output().expect("run steward");
-    (status.code().unwrap_or(-1), String::from_utf8_lossy(&stdout).into_owned(), String::from_utf8_lossy(&stderr).into_owned())
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
 }
 
 /// A fresh store (low KDF cost) in a temp dir, created through the CLI.

@@ -49,9 +49,24 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         row(w, 18, "Records", fmt_count(s.records)),
         row(w, 18, "with email", format!("{} ({})", fmt_count(s.with_email), pct(s.with_email, s.records))),
         row(w, 18, "with phone", format!("{} ({})", fmt_count(s.with_phone), pct(s.with_phone, s.records))),
-        row(w, 18, "with birth date", format!("{} ({})", fmt_count(s.with_date_of_birth), pct(s.with_date_of_birth, s.records))),
-        row(w, 18, "with extra fields", format!("{} ({})", fmt_count(s.with_extra_fields), pct(s.with_extra_fields, s.records))),
-        row(w, 18, "sources", s.sources.iter().map(|(k, v)| format!("{k} {}", fmt_count(*v))).collect::<Vec<_>>().join(", ")),
+        row(
+            w,
+            18,
+            "with birth date",
+            format!("{} ({})", fmt_count(s.with_date_of_birth), pct(s.with_date_of_birth, s.records)),
+        ),
+        row(
+            w,
+            18,
+            "with extra fields",
+            format!("{} ({})", fmt_count(s.with_extra_fields), pct(s.with_extra_fields, s.records)),
+        ),
+        row(
+            w,
+            18,
+            "sources",
+            s.sources.iter().map(|(k, v)| format!("{k} {}", fmt_count(*v))).collect::<Vec<_>>().join(", "),
+        ),
         Line::from(Span::styled(
             fit("Findings: not computed by this build", w.saturating_sub(2) as usize),
             app.theme.style("ui.placeholder"),
@@ -108,11 +123,11 @@ fn draw_loading(f: &mut Frame, app: &App, area: Rect) {
     let ratio = if total == 0 { 0.0 } else { (done as f64 / total as f64).clamp(0.0, 1.0) };
     let inner = Rect { height: area.height.min(3), ..area };
     f.render_widget(
-        Gauge::default()
-            .block(b)
-            .gauge_style(app.theme.style("ui.gauge"))
-            .ratio(ratio)
-            .label(format!("decrypting records {} / {}", fmt_count(done), fmt_count(total))),
+        Gauge::default().block(b).gauge_style(app.theme.style("ui.gauge")).ratio(ratio).label(format!(
+            "decrypting records {} / {}",
+            fmt_count(done),
+            fmt_count(total)
+        )),
         inner,
     );
 }

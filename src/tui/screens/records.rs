@@ -101,7 +101,13 @@ fn draw_table(f: &mut Frame, app: &App, data: &crate::tui::app::Data, area: Rect
 
     let w = inner.width as usize;
     let widths = if w >= 100 {
-        vec![Constraint::Length(26), Constraint::Length(30), Constraint::Length(18), Constraint::Length(4), Constraint::Min(8)]
+        vec![
+            Constraint::Length(26),
+            Constraint::Length(30),
+            Constraint::Length(18),
+            Constraint::Length(4),
+            Constraint::Min(8),
+        ]
     } else {
         vec![Constraint::Percentage(36), Constraint::Percentage(40), Constraint::Percentage(24)]
     };
@@ -111,7 +117,8 @@ fn draw_table(f: &mut Frame, app: &App, data: &crate::tui::app::Data, area: Rect
         .iter()
         .map(|r| r.width as usize)
         .collect();
-    let header_cells: &[&str] = if w >= 100 { &["Name", "Email", "Phone", "Ctry", "Source id"] } else { &["Name", "Email", "Phone"] };
+    let header_cells: &[&str] =
+        if w >= 100 { &["Name", "Email", "Phone", "Ctry", "Source id"] } else { &["Name", "Email", "Phone"] };
     let header = Row::new(header_cells.iter().map(|h| Cell::from(*h))).style(app.theme.style("ui.header"));
     let base = app.theme.style("ui");
     let hl = app.theme.style("ui.search.match");
@@ -172,7 +179,9 @@ fn draw_detail(f: &mut Frame, app: &App, r: &Record, area: Rect) {
     for (k, v) in &r.extra {
         lines.push(row(format!("+ {k}"), v.clone()));
     }
-    let ts = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_else(|| "never".into());
+    let ts = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_else(|| "never".into())
+    };
     lines.push(row("created".into(), ts(Some(r.times.created))));
     lines.push(row("updated".into(), ts(Some(r.times.updated))));
     lines.push(row("last verified".into(), ts(r.times.last_verified)));
