@@ -683,3 +683,55 @@ mod tests {
         assert!(p.rows.is_empty());
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn field() -> impl Strategy<Value = String> {
+        // Printable text with commas, quotes and spaces, as a CRM holds it.
+        proptest::string::string_regex("[ a-zA-Z0-9,\"'éü.@+-]{0,20}").expect("regex")
+    }
+
+    proptest! {
+        /// Whatever the csv writer produces, import reads back (trimmed).
+        #[test]
+        fn csv_round_trips(rows in proptest::collection::vec((field(), field(), field()), 1..20)) {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            w.write_record(["id", "given_name", "email", "notes"]).expect("header");
+            for (i, (g, e, n)) in rows.iter().enumerate() {
+                w.write_record([format!("r{i}"), g.clone(), e.clone(), n.clone()]).expect("row");
+            }
+            let bytes = w.into_inner().expect("bytes");
+            let opts = Options { format: Format::Csv, id_column: None, source: "p".into(), now: Utc::now() };
+            let p = parse(&bytes[..], &opts, &mut |_| {});
+            for (i, (g, e, n)) in rows.iter().enumerate() {
+                let has_identity = !g.trim().is_empty() || !e.trim().is_empty();
+                let row = p.rows.iter().find(|r| r.record.source_id == format!("r{i}"));
+                prop_assert_eq!(row.is_some(), has_identity);
+                if let Some(r) = row {
+                    let opt = |s: &str| { let t = s.trim(); (!t.is_empty()).then(|| t.to_owned()) };
+                    prop_assert_eq!(r.record.given_name.clone(), opt(g));
+                    prop_assert_eq!(r.record.email.clone(), opt(e));
+                    prop_assert_eq!(r.record.extra.get("notes").cloned(), opt(n));
+                }
+            }
+            prop_assert_eq!(p.rows.len() + p.errors.len(), rows.len());
+        }
+
+        /// Arbitrary bytes never panic, and rows and errors never overlap.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let opts = Options { format: Format::Csv, id_column: None, source: "p".into(), now: Utc::now() };
+            let mut input = b"id,name,dob\n".to_vec();
+            input.extend_from_slice(&bytes);
+            let p = parse(&input[..], &opts, &mut |_| {});
+            for r in &p.rows {
+                prop_assert!(!p.errors.iter().any(|e| e.line == r.line));
+            }
+            let o = Options { format: Format::Jsonl, ..opts };
+            let _ = parse(&bytes[..], &o, &mut |_| {});
+        }
+    }
+}
