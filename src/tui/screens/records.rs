@@ -7,7 +7,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
 
-use crate::model::text::{fit, sanitize};
+use crate::model::text::fit;
 use crate::model::{Field, Record};
 use crate::search::match_positions;
 use crate::tui::app::{App, SortKey};
@@ -50,7 +50,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             let [t, d] = Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)]).areas(area);
             (t, Some(d))
         } else {
-            let [t, d] = Layout::vertical([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(area);
+            let [t, d] = Layout::vertical([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(area);
             (t, Some(d))
         }
     } else {
@@ -169,23 +169,44 @@ fn draw_detail(f: &mut Frame, app: &App, r: &Record, area: Rect) {
     };
     let mut lines = vec![
         row("id".into(), r.id.to_string()),
-        row("source".into(), format!("{} · {}", sanitize(&r.provenance.source), sanitize(&r.source_id))),
+        row("source".into(), format!("{} · {}", r.provenance.source, r.source_id)),
     ];
-    for field in Field::ALL {
-        if let Some(v) = r.get(field) {
-            lines.push(row(field.label().into(), v));
+    let name = r.display_name();
+    if !name.is_empty() {
+        lines.push(row("name".into(), name));
+    }
+    for (label, value) in [("email", &r.email), ("phone", &r.phone)] {
+        if let Some(v) = value {
+            lines.push(row(label.into(), v.clone()));
         }
     }
-    for (k, v) in &r.extra {
-        lines.push(row(format!("+ {k}"), v.clone()));
+    let a = &r.address;
+    let street = [a.street_number.as_deref(), a.line1.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" ");
+    let address: Vec<&str> = [
+        Some(street.as_str()),
+        a.line2.as_deref(),
+        a.locality.as_deref(),
+        a.region.as_deref(),
+        a.postcode.as_deref(),
+        a.country.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|s| !s.is_empty())
+    .collect();
+    if !address.is_empty() {
+        lines.push(row("address".into(), address.join(", ")));
+    }
+    if let Some(d) = r.date_of_birth {
+        lines.push(row(Field::DateOfBirth.name().replace('_', " "), d.to_string()));
     }
     let ts = |t: Option<chrono::DateTime<chrono::Utc>>| {
         t.map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_else(|| "never".into())
     };
-    lines.push(row("created".into(), ts(Some(r.times.created))));
-    lines.push(row("updated".into(), ts(Some(r.times.updated))));
-    lines.push(row("last verified".into(), ts(r.times.last_verified)));
-    lines.push(row("last activity".into(), ts(r.times.last_activity)));
-    lines.push(row("collected".into(), ts(Some(r.provenance.collected_at))));
+    lines.push(row("created".into(), format!("{} · updated {}", ts(Some(r.times.created)), ts(Some(r.times.updated)))));
+    lines.push(row("verified".into(), format!("{} · active {}", ts(r.times.last_verified), ts(r.times.last_activity))));
+    for (k, v) in &r.extra {
+        lines.push(row(format!("+ {k}"), v.clone()));
+    }
     f.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), area);
 }
