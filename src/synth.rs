@@ -512,23 +512,29 @@ pub fn generate(count: usize, seed: u64, out: impl Write, truth: Option<&mut dyn
     let bots = if count >= 200 { (count / 100).clamp(5, 500) } else { 0 };
     let mut rows: Vec<(usize, Vec<String>)> = Vec::with_capacity(count);
     let mut person_id = 0usize;
+    let mut used_emails = std::collections::HashSet::new();
     while rows.len() + bots < count {
         let c = rng.gen_range(0..COUNTRIES.len());
         let country = &COUNTRIES[c];
         let given = GIVEN[rng.gen_range(0..GIVEN.len())].to_owned();
         let family = FAMILY[rng.gen_range(0..FAMILY.len())].to_owned();
         let sep = [".", "", "_"][rng.gen_range(0..3)];
-        let email_local = format!(
+        let mut email_local = format!(
             "{}{sep}{}{}",
             ascii_fold(&given),
             ascii_fold(&family).replace('.', ""),
             if rng.gen_bool(0.5) { rng.gen_range(1..99).to_string() } else { String::new() }
         );
+        // Two people never share a mailbox: make the address unique.
+        let domain = DOMAINS[rng.gen_range(0..DOMAINS.len())].to_owned();
+        while !used_emails.insert(format!("{}@{domain}", email_local.replace('.', ""))) {
+            email_local.push(char::from(b'0' + rng.gen_range(0..10u8)));
+        }
         let p = Person {
             given,
             family,
             email_local,
-            domain: DOMAINS[rng.gen_range(0..DOMAINS.len())].to_owned(),
+            domain,
             phone_digits: phone_digits(&mut rng, country.code),
             country: c,
             street_no: rng.gen_range(1..250),
