@@ -447,6 +447,7 @@ fn parse_csv(input: impl Read, opts: &Options, progress: &mut dyn FnMut(u64)) ->
     if rdr.get_ref().odd {
         // The last record swallowed the rest of the file into one field.
         out.rows.retain(|r| r.line != last_line);
+        out.errors.retain(|e| e.line != last_line);
         out.errors.push(RowError {
             line: last_line,
             reason: "unclosed quote: the rest of the file was read as one field".into(),
@@ -648,8 +649,13 @@ mod tests {
     #[test]
     fn unclosed_quote_is_an_error() {
         let p = csv("id,name\n1,\"Ann\n2,Bob\n");
-        assert!(!p.errors.is_empty());
+        assert_eq!(p.errors.len(), 1, "{:?}", p.errors);
         assert_eq!(p.errors[0].line, 2);
+        assert!(p.errors[0].reason.contains("unclosed quote"));
+        // Also when the swallowed rest gives a wrong field count: one error.
+        let p = csv("id,name,email\n1,Ann,a@x\n2,\"Bob,b@x\n3,Cy\n");
+        assert_eq!(p.errors.len(), 1, "{:?}", p.errors);
+        assert_eq!(p.errors[0].line, 3);
     }
 
     #[test]

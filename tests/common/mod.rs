@@ -100,7 +100,16 @@ pub fn record_count(store: &Path) -> u64 {
     v["records"].as_u64().expect("records count")
 }
 
-/// The FEBRL file shipped beside the repository.
+/// The FEBRL benchmark file, which lives beside the repository in
+/// `../shared/data/febrl/` (or where `STEWARD_FEBRL` points).
 pub fn febrl() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/febrl/dataset1.csv")
+    let path = std::env::var_os("STEWARD_FEBRL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/febrl/dataset1.csv"));
+    assert!(
+        path.exists(),
+        "FEBRL data not found at {}: check out shared/ beside the repository or set STEWARD_FEBRL",
+        path.display()
+    );
+    path
 }

@@ -163,9 +163,11 @@ fn draw_detail(f: &mut Frame, app: &App, r: &Record, area: Rect) {
         .title_style(app.theme.style("ui.title"));
     let label = app.theme.style("ui.text.dim");
     let value = app.theme.style("ui");
-    let vw = (area.width as usize).saturating_sub(2 + 16).max(1);
+    // Wide enough: room for extra-field names such as `marketing_consent`.
+    let lw = if area.width >= 70 { 20 } else { 15 };
+    let vw = (area.width as usize).saturating_sub(2 + lw + 1).max(1);
     let row = |k: String, v: String| {
-        Line::from(vec![Span::styled(format!("{:<15} ", fit(&k, 15)), label), Span::styled(fit(&v, vw), value)])
+        Line::from(vec![Span::styled(format!("{:<lw$} ", fit(&k, lw)), label), Span::styled(fit(&v, vw), value)])
     };
     let mut lines = vec![
         row("id".into(), r.id.to_string()),
