@@ -15,8 +15,10 @@
 
 pub mod cli;
 pub mod crypto;
+pub mod findings;
 pub mod import;
 pub mod model;
+pub mod policy;
 pub mod search;
 pub mod service;
 pub mod store;

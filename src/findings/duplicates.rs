@@ -1,0 +1,601 @@
+//! Duplicate people: blocking, field comparison, a Fellegi-Sunter model
+//! estimated from the data being scanned, and clustering that does not
+//! chain unrelated people together.
+//!
+//! 1. Each record is normalised ([`Features`]): names folded (case,
+//!    accents, punctuation, nicknames), canonical email and phone, compact
+//!    postcode, date parts.
+//! 2. Blocking: several keys per record (email, phone, date of birth with an
+//!    initial, phonetic name pair — order-free, so swapped names meet —
+//!    postcode with street number). Records sharing any key become a
+//!    candidate pair; oversized blocks are skipped and counted.
+//! 3. Each candidate pair gets a comparison vector: one level per field
+//!    (exact / very similar / similar / different / missing; dates also
+//!    "close" for swapped day-month or one typo'd part).
+//! 4. Fellegi-Sunter: the u-probabilities (how often a level occurs between
+//!    unrelated records) come from random record pairs; the m-probabilities
+//!    (how often it occurs between true duplicates) and the match share are
+//!    estimated by EM over the candidate pairs. No labels, no constants
+//!    fitted to one file.
+//! 5. Pairs above the match probability seed clusters; two clusters join
+//!    only if every pair across them reaches the cluster probability, so
+//!    A~B and B~C do not make A~C unless A~C holds too.
+//!
+//! Pure: no I/O.
+
+use std::collections::HashMap;
+
+use rayon::prelude::*;
+use strsim::jaro_winkler;
+
+use super::normalize;
+use crate::model::{DateParts, Record, RecordId};
+
+/// Comparison fields, in vector order.
+pub const FIELDS: [&str; 9] = [
+    "given_name",
+    "family_name",
+    "date_of_birth",
+    "email",
+    "phone",
+    "postcode",
+    "street_number",
+    "address_1",
+    "locality",
+];
+const NF: usize = FIELDS.len();
+/// Levels per field: 0 missing, 1 different, 2 similar, 3 very similar / close, 4 exact.
+const NL: usize = 5;
+
+/// Normalised features of one record.
+#[derive(Clone, Debug, Default)]
+pub struct Features {
+    given: String,
+    given_formal: String,
+    family: String,
+    dob: Option<DateParts>,
+    email: Option<String>,
+    phone: Option<String>,
+    postcode: String,
+    street_no: String,
+    street: String,
+    locality: String,
+}
+
+impl Features {
+    pub fn of(r: &Record) -> Features {
+        let given = r.given_name.as_deref().map(normalize::name).unwrap_or_default();
+        let given_formal = normalize::formal_given(&given).to_owned();
+        let country = r.address.country.as_deref();
+        Features {
+            given_formal,
+            given,
+            family: r.family_name.as_deref().map(normalize::name).unwrap_or_default(),
+            dob: r.date_of_birth,
+            email: r.email.as_deref().and_then(normalize::email),
+            phone: r.phone.as_deref().and_then(|p| normalize::phone(p, country)).map(|p| {
+                // The last 9 digits: robust to a missing or doubled country code.
+                p[p.len().saturating_sub(9)..].to_owned()
+            }),
+            postcode: r.address.postcode.as_deref().map(normalize::postcode).unwrap_or_default(),
+            street_no: r.address.street_number.as_deref().map(normalize::name).unwrap_or_default(),
+            street: r.address.line1.as_deref().map(normalize::name).unwrap_or_default(),
+            locality: r.address.locality.as_deref().map(normalize::name).unwrap_or_default(),
+        }
+    }
+
+    /// Blocking keys: records sharing any key are compared.
+    fn keys(&self) -> Vec<String> {
+        let mut k = Vec::with_capacity(6);
+        if let Some(e) = &self.email {
+            k.push(format!("e{e}"));
+        }
+        if let Some(p) = &self.phone {
+            k.push(format!("p{p}"));
+        }
+        if let Some(d) = self.dob {
+            let d = format!("{:04}{:02}{:02}", d.year, d.month, d.day);
+            if let Some(c) = self.given_formal.chars().next() {
+                k.push(format!("d{d}{c}"));
+            }
+            if let Some(c) = self.family.chars().next() {
+                k.push(format!("d{d}{c}"));
+            }
+        }
+        let (a, b) = (normalize::soundex(&self.given_formal), normalize::soundex(&self.family));
+        if !a.is_empty() && !b.is_empty() {
+            let (x, y) = if a <= b { (&a, &b) } else { (&b, &a) };
+            k.push(format!("n{x}{y}"));
+        }
+        if !self.postcode.is_empty() && !self.street_no.is_empty() {
+            k.push(format!("a{}#{}", self.postcode, self.street_no));
+        }
+        if !b.is_empty() && !self.locality.is_empty() && !self.street.is_empty() {
+            // Same family name sound, place and street: catches given-name
+            // changes with typos in postcode and birth date.
+            let place: String = self.locality.chars().take(6).collect();
+            let street: String = self.street.split(' ').next().unwrap_or("").chars().take(4).collect();
+            k.push(format!("l{b}#{place}#{street}"));
+        }
+        if !self.family.is_empty() && !self.postcode.is_empty() {
+            k.push(format!("f{}#{}", self.postcode, self.family.chars().take(3).collect::<String>()));
+        }
+        k.dedup();
+        k
+    }
+}
+
+fn str_level(a: &str, b: &str) -> (u8, f64) {
+    if a.is_empty() || b.is_empty() {
+        return (0, 0.0);
+    }
+    if a == b {
+        return (4, 1.0);
+    }
+    let s = jaro_winkler(a, b);
+    let level = if s >= 0.94 {
+        3
+    } else if s >= 0.85 {
+        2
+    } else {
+        1
+    };
+    (level, s)
+}
+
+fn exact_level(a: Option<&str>, b: Option<&str>) -> (u8, f64) {
+    match (a, b) {
+        (Some(a), Some(b)) if !a.is_empty() && !b.is_empty() => {
+            if a == b {
+                (4, 1.0)
+            } else {
+                (1, 0.0)
+            }
+        }
+        _ => (0, 0.0),
+    }
+}
+
+fn digits_differ_by_one(a: u32, b: u32, width: usize) -> bool {
+    let (a, b) = (format!("{a:0width$}"), format!("{b:0width$}"));
+    let diff = a.bytes().zip(b.bytes()).filter(|(x, y)| x != y).count();
+    diff == 1 || (diff == 2 && strsim::damerau_levenshtein(&a, &b) == 1)
+}
+
+fn date_level(a: Option<DateParts>, b: Option<DateParts>) -> (u8, f64) {
+    let (Some(a), Some(b)) = (a, b) else { return (0, 0.0) };
+    if a == b {
+        return (4, 1.0);
+    }
+    let swapped = a.year == b.year && a.month == b.day && a.day == b.month;
+    let same = [a.year == b.year, a.month == b.month, a.day == b.day];
+    let two_same = same.iter().filter(|s| **s).count() == 2;
+    let one_typo = two_same
+        && ((a.year != b.year && digits_differ_by_one(a.year.into(), b.year.into(), 4))
+            || (a.month != b.month && digits_differ_by_one(a.month.into(), b.month.into(), 2))
+            || (a.day != b.day && digits_differ_by_one(a.day.into(), b.day.into(), 2)));
+    if swapped || one_typo { (3, 0.9) } else { (1, 0.0) }
+}
+
+fn postcode_level(a: &str, b: &str) -> (u8, f64) {
+    if a.is_empty() || b.is_empty() {
+        return (0, 0.0);
+    }
+    if a == b {
+        return (4, 1.0);
+    }
+    if strsim::damerau_levenshtein(a, b) == 1 { (3, 0.9) } else { (1, 0.0) }
+}
+
+/// Levels and similarities of one pair, field by field.
+fn compare(a: &Features, b: &Features) -> ([u8; NF], [f64; NF]) {
+    let given = |x: &Features, y: &Features| {
+        if !x.given_formal.is_empty() && x.given_formal == y.given_formal {
+            (4, 1.0)
+        } else {
+            str_level(&x.given, &y.given)
+        }
+    };
+    // Names as written, or swapped (given <-> family), whichever agrees more.
+    let straight = (given(a, b), str_level(&a.family, &b.family));
+    let crossed = (str_level(&a.given, &b.family), str_level(&a.family, &b.given));
+    let total = |p: &((u8, f64), (u8, f64))| p.0.1 + p.1.1;
+    let ((g, gs), (f, fs)) = if total(&crossed) > total(&straight) + 0.2 { crossed } else { straight };
+    let (d, ds) = date_level(a.dob, b.dob);
+    let (e, es) = exact_level(a.email.as_deref(), b.email.as_deref());
+    let (p, ps) = exact_level(a.phone.as_deref(), b.phone.as_deref());
+    let (pc, pcs) = postcode_level(&a.postcode, &b.postcode);
+    let (n, ns) = exact_level(Some(&a.street_no), Some(&b.street_no));
+    let (s, ss) = str_level(&a.street, &b.street);
+    let (l, ls) = str_level(&a.locality, &b.locality);
+    ([g, f, d, e, p, pc, n, s, l], [gs, fs, ds, es, ps, pcs, ns, ss, ls])
+}
+
+fn pack(levels: &[u8; NF]) -> u32 {
+    levels.iter().enumerate().fold(0, |acc, (i, l)| acc | (u32::from(*l) << (3 * i)))
+}
+
+fn unpack(p: u32) -> [u8; NF] {
+    let mut out = [0u8; NF];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = ((p >> (3 * i)) & 7) as u8;
+    }
+    out
+}
+
+/// The estimated model: per field and level, m and u probabilities.
+#[derive(Clone, Debug)]
+pub struct Model {
+    m: [[f64; NL]; NF],
+    u: [[f64; NL]; NF],
+    /// Share of candidate pairs that are matches.
+    pub lambda: f64,
+}
+
+impl Model {
+    /// Log-likelihood ratio of a comparison vector (missing fields add 0).
+    fn weight(&self, levels: &[u8; NF]) -> f64 {
+        levels
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| **l != 0)
+            .map(|(f, l)| (self.m[f][*l as usize] / self.u[f][*l as usize]).ln())
+            .sum()
+    }
+
+    /// Posterior match probability of a comparison vector.
+    pub fn probability(&self, levels: &[u8; NF]) -> f64 {
+        let prior = (self.lambda / (1.0 - self.lambda)).ln();
+        let w = self.weight(levels) + prior;
+        1.0 / (1.0 + (-w).exp())
+    }
+}
+
+/// u-probabilities from random record pairs (almost all non-matches).
+fn estimate_u(features: &[Features], samples: usize, seed: u64) -> [[f64; NL]; NF] {
+    let n = features.len() as u64;
+    let mut counts = [[1.0f64; NL]; NF]; // add-one smoothing
+    if n < 2 {
+        return counts.map(|row| row.map(|c| c / NL as f64));
+    }
+    // A small deterministic generator (SplitMix64): the scan must not vary run to run.
+    let mut state = seed;
+    let mut next = || {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let pairs: Vec<(usize, usize)> = (0..samples)
+        .filter_map(|_| {
+            let a = (next() % n) as usize;
+            let b = (next() % n) as usize;
+            (a != b).then_some((a, b))
+        })
+        .collect();
+    let levels: Vec<[u8; NF]> = pairs.par_iter().map(|&(a, b)| compare(&features[a], &features[b]).0).collect();
+    for l in levels {
+        for (f, lvl) in l.iter().enumerate() {
+            counts[f][*lvl as usize] += 1.0;
+        }
+    }
+    distribution(&counts)
+}
+
+/// Per field, the counts of the present levels turned into probabilities
+/// (the "missing" level is neutral: 1).
+fn distribution(counts: &[[f64; NL]; NF]) -> [[f64; NL]; NF] {
+    counts.map(|row| {
+        let present: f64 = row[1..].iter().sum();
+        let mut out = row.map(|c| c / present);
+        out[0] = 1.0;
+        out
+    })
+}
+
+/// EM over the distinct comparison patterns of the candidate pairs,
+/// estimating m and the match share with u held fixed.
+fn estimate_m(patterns: &HashMap<u32, u64>, u: [[f64; NL]; NF]) -> Model {
+    // Start: matches mostly agree exactly.
+    let mut m = [[0.0; NL]; NF];
+    for row in m.iter_mut() {
+        *row = [1.0, 0.05, 0.05, 0.1, 0.8];
+    }
+    let mut model = Model { m, u, lambda: 0.1 };
+    let pats: Vec<([u8; NF], f64)> = patterns.iter().map(|(p, c)| (unpack(*p), *c as f64)).collect();
+    let total: f64 = pats.iter().map(|(_, c)| c).sum();
+    for _ in 0..50 {
+        let mut mc = [[0.1f64; NL]; NF]; // smoothing keeps every level possible
+        let mut matched = 0.0;
+        for (levels, count) in &pats {
+            let p = model.probability(levels) * count;
+            matched += p;
+            for (f, l) in levels.iter().enumerate() {
+                if *l != 0 {
+                    mc[f][*l as usize] += p;
+                }
+            }
+        }
+        let lambda = (matched / total).clamp(1e-6, 0.999);
+        model.m = distribution(&mc);
+        let done = (lambda - model.lambda).abs() < 1e-7;
+        model.lambda = lambda;
+        if done {
+            break;
+        }
+    }
+    model
+}
+
+/// How one field of two records compares, for explanations.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct FieldComparison {
+    pub field: &'static str,
+    /// `same`, `similar`, `close` (dates), `different` or `missing`.
+    pub status: &'static str,
+    pub similarity: f64,
+}
+
+/// Explains a pair field by field.
+pub fn explain(a: &Features, b: &Features) -> Vec<FieldComparison> {
+    let (levels, sims) = compare(a, b);
+    FIELDS
+        .iter()
+        .zip(levels.iter().zip(sims))
+        .map(|(field, (l, s))| FieldComparison {
+            field,
+            status: match (field, l) {
+                (_, 0) => "missing",
+                (_, 1) => "different",
+                (&"date_of_birth" | &"postcode", 3) => "close",
+                (_, 4) => "same",
+                _ => "similar",
+            },
+            similarity: (s * 100.0).round() / 100.0,
+        })
+        .collect()
+}
+
+/// A cluster of records that are the same person.
+#[derive(Clone, Debug)]
+pub struct Cluster {
+    /// Indices into the scanned records, ascending.
+    pub members: Vec<u32>,
+    /// The weakest pairwise match probability inside the cluster.
+    pub score: f64,
+}
+
+/// Statistics of a duplicate scan.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct DuplicateStats {
+    pub candidate_pairs: usize,
+    pub skipped_blocks: usize,
+    pub matched_pairs: usize,
+    pub match_share: f64,
+}
+
+/// Settings of a duplicate scan.
+#[derive(Clone, Copy, Debug)]
+pub struct Settings {
+    pub match_probability: f64,
+    pub cluster_probability: f64,
+    /// Blocks larger than this are skipped (too common to be informative).
+    pub max_block: usize,
+}
+
+/// Candidate pairs from blocking, sorted and unique.
+pub fn candidate_pairs(features: &[Features], max_block: usize) -> (Vec<(u32, u32)>, usize) {
+    let mut blocks: HashMap<String, Vec<u32>> = HashMap::new();
+    let keys: Vec<Vec<String>> = features.par_iter().map(Features::keys).collect();
+    for (i, ks) in keys.into_iter().enumerate() {
+        for k in ks {
+            blocks.entry(k).or_default().push(i as u32);
+        }
+    }
+    let skipped = blocks.values().filter(|v| v.len() > max_block).count();
+    let mut pairs: Vec<u64> = blocks
+        .into_par_iter()
+        .filter(|(_, v)| v.len() > 1 && v.len() <= max_block)
+        .flat_map_iter(|(_, v)| {
+            let mut out = Vec::with_capacity(v.len() * (v.len() - 1) / 2);
+            for (x, &a) in v.iter().enumerate() {
+                for &b in &v[x + 1..] {
+                    let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+                    out.push((u64::from(lo) << 32) | u64::from(hi));
+                }
+            }
+            out
+        })
+        .collect();
+    pairs.par_sort_unstable();
+    pairs.dedup();
+    (pairs.into_iter().map(|p| ((p >> 32) as u32, p as u32)).collect(), skipped)
+}
+
+/// Finds clusters of duplicates among `features`.
+pub fn find(features: &[Features], settings: Settings) -> (Vec<Cluster>, DuplicateStats, Option<Model>) {
+    let (pairs, skipped) = candidate_pairs(features, settings.max_block);
+    let mut stats = DuplicateStats { candidate_pairs: pairs.len(), skipped_blocks: skipped, ..Default::default() };
+    if pairs.is_empty() {
+        return (Vec::new(), stats, None);
+    }
+    let packed: Vec<u32> =
+        pairs.par_iter().map(|&(a, b)| pack(&compare(&features[a as usize], &features[b as usize]).0)).collect();
+    let mut patterns: HashMap<u32, u64> = HashMap::new();
+    for p in &packed {
+        *patterns.entry(*p).or_default() += 1;
+    }
+    let u = estimate_u(features, 200_000.min(features.len() * 50).max(1000), 0x5eed);
+    let model = estimate_m(&patterns, u);
+    stats.match_share = model.lambda;
+    let prob: HashMap<u32, f64> = patterns.keys().map(|p| (*p, model.probability(&unpack(*p)))).collect();
+    let mut links: HashMap<(u32, u32), f64> = HashMap::new();
+    let mut seeds: Vec<(f64, u32, u32)> = Vec::new();
+    for (&(a, b), p) in pairs.iter().zip(&packed) {
+        let pr = prob.get(p).copied().unwrap_or(0.0);
+        if pr >= settings.cluster_probability {
+            links.insert((a, b), pr);
+        }
+        if pr >= settings.match_probability {
+            seeds.push((pr, a, b));
+        }
+    }
+    stats.matched_pairs = seeds.len();
+    seeds.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2)));
+    // Constrained agglomeration: join two clusters only when every pair
+    // across them is linked (directly compared or compared now).
+    let mut cluster_of: HashMap<u32, usize> = HashMap::new();
+    let mut clusters: Vec<Vec<u32>> = Vec::new();
+    let pair_prob = |a: u32, b: u32, links: &HashMap<(u32, u32), f64>| -> f64 {
+        let key = if a < b { (a, b) } else { (b, a) };
+        match links.get(&key) {
+            Some(p) => *p,
+            None => model.probability(&compare(&features[a as usize], &features[b as usize]).0),
+        }
+    };
+    for (_, a, b) in seeds {
+        let ca = cluster_of.get(&a).copied();
+        let cb = cluster_of.get(&b).copied();
+        if ca.is_some() && ca == cb {
+            continue;
+        }
+        let ma = ca.map(|c| clusters[c].clone()).unwrap_or_else(|| vec![a]);
+        let mb = cb.map(|c| clusters[c].clone()).unwrap_or_else(|| vec![b]);
+        let ok = ma.iter().all(|&x| mb.iter().all(|&y| pair_prob(x, y, &links) >= settings.cluster_probability));
+        if !ok {
+            continue;
+        }
+        let target = match (ca, cb) {
+            (Some(c), Some(d)) => {
+                let moved = std::mem::take(&mut clusters[d]);
+                for &x in &moved {
+                    cluster_of.insert(x, c);
+                }
+                clusters[c].extend(moved);
+                c
+            }
+            (Some(c), None) => {
+                clusters[c].push(b);
+                cluster_of.insert(b, c);
+                c
+            }
+            (None, Some(d)) => {
+                clusters[d].push(a);
+                cluster_of.insert(a, d);
+                d
+            }
+            (None, None) => {
+                clusters.push(vec![a, b]);
+                let c = clusters.len() - 1;
+                cluster_of.insert(a, c);
+                cluster_of.insert(b, c);
+                c
+            }
+        };
+        let _ = target;
+    }
+    let mut out: Vec<Cluster> = clusters
+        .into_iter()
+        .filter(|c| c.len() > 1)
+        .map(|mut members| {
+            members.sort_unstable();
+            let mut score: f64 = 1.0;
+            for (i, &x) in members.iter().enumerate() {
+                for &y in &members[i + 1..] {
+                    score = score.min(pair_prob(x, y, &links));
+                }
+            }
+            Cluster { members, score }
+        })
+        .collect();
+    out.sort_by_key(|c| c.members[0]);
+    (out, stats, Some(model))
+}
+
+/// Stable id of a cluster: a hash of its members' record ids.
+pub fn cluster_id(ids: &mut [RecordId]) -> String {
+    ids.sort();
+    let mut h = blake3::Hasher::new();
+    for id in ids.iter() {
+        h.update(&id.to_bytes());
+    }
+    let hex: String = h.finalize().as_bytes()[..6].iter().map(|b| format!("{b:02x}")).collect();
+    format!("dup-{hex}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+
+    fn rec(g: &str, f: &str, dob: &str, email: &str) -> Record {
+        let mut r = Record::new("t", g, Utc::now());
+        r.given_name = Some(g.into());
+        r.family_name = Some(f.into());
+        r.date_of_birth = DateParts::parse(dob);
+        if !email.is_empty() {
+            r.email = Some(email.into());
+        }
+        r
+    }
+
+    #[test]
+    fn comparison_levels() {
+        let a = Features::of(&rec("William", "Harrington", "1980-02-03", "w.harrington@example.com"));
+        let b = Features::of(&rec("Bill", "Harington", "1980-03-02", "W.Harrington@Example.com"));
+        let (l, _) = compare(&a, &b);
+        assert_eq!(l[0], 4, "nickname is the same given name");
+        assert_eq!(l[1], 3, "one letter missing is very similar");
+        assert_eq!(l[2], 3, "swapped day and month is close");
+        assert_eq!(l[3], 4, "emails canonical");
+        assert_eq!(l[4], 0, "no phones");
+        let c = Features::of(&rec("Harrington", "William", "1980-02-03", ""));
+        let (l, _) = compare(&a, &c);
+        assert_eq!((l[0], l[1]), (4, 4), "swapped names compare crosswise");
+    }
+
+    #[test]
+    fn dates_with_one_typo_are_close() {
+        let d = |s: &str| DateParts::parse(s);
+        assert_eq!(date_level(d("1980-02-03"), d("1981-02-03")).0, 3);
+        assert_eq!(date_level(d("1980-02-03"), d("1908-02-03")).0, 3, "transposed digits");
+        assert_eq!(date_level(d("1980-02-03"), d("1975-06-21")).0, 1);
+        assert_eq!(date_level(d("1980-02-03"), None).0, 0);
+    }
+
+    #[test]
+    fn clusters_do_not_chain() {
+        // Realistic unrelated people, so that u is estimated sensibly.
+        let mut csv = Vec::new();
+        crate::synth::generate(600, 11, &mut csv, None).expect("generate");
+        let opts = crate::import::Options {
+            format: crate::import::Format::Csv,
+            id_column: None,
+            source: "t".into(),
+            now: Utc::now(),
+        };
+        let mut recs: Vec<Record> =
+            crate::import::parse(&csv[..], &opts, &mut |_| {}).rows.into_iter().map(|r| r.record).collect();
+        // a~b: same person, new email. b~c: c took over b's mailbox, but is
+        // clearly someone else than a.
+        let base = recs.len() as u32;
+        recs.push(rec("Annabel", "Quixley", "1980-01-01", "annabel@x.org"));
+        recs.push(rec("Annabel", "Quixley", "1980-01-01", "aq@y.org"));
+        recs.push(rec("Zebedee", "Moncrieff", "1955-07-30", "aq@y.org"));
+        let f: Vec<Features> = recs.iter().map(Features::of).collect();
+        let settings = Settings { match_probability: 0.9, cluster_probability: 0.5, max_block: 1000 };
+        let (clusters, _, _) = find(&f, settings);
+        assert!(clusters.iter().any(|c| c.members.contains(&base) && c.members.contains(&(base + 1))), "a~b found");
+        for c in &clusters {
+            assert!(!(c.members.contains(&base) && c.members.contains(&(base + 2))), "chained: {c:?}");
+        }
+    }
+
+    #[test]
+    fn cluster_ids_are_order_free() {
+        let (a, b) = (RecordId::new(), RecordId::new());
+        assert_eq!(cluster_id(&mut [a, b]), cluster_id(&mut [b, a]));
+        assert_ne!(cluster_id(&mut [a, b]), cluster_id(&mut [a]));
+    }
+}

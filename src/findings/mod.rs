@@ -1,0 +1,454 @@
+//! What is wrong with the data, and why: pure rules over records and the
+//! policy. No I/O, no terminal; the service runs them off the UI thread.
+//!
+//! Kinds: `stale`, `expired`, `duplicate`, `overcollected`, `pii`,
+//! `invalid`, `suspect`, `consent` (see [`Kind`]). Every finding names its
+//! record(s), the field where relevant, a severity and human-readable
+//! reasons — which never contain the personal data itself beyond what a
+//! masked excerpt shows (a card number is shown as its first 6 and last 4
+//! digits at most).
+
+pub mod duplicates;
+pub mod normalize;
+pub mod pii;
+pub mod validate;
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::model::{Field, Record};
+use crate::policy::{LegalBasis, Policy};
+
+/// The kinds of finding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Stale,
+    Expired,
+    Duplicate,
+    Overcollected,
+    Pii,
+    Invalid,
+    Suspect,
+    Consent,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 8] = [
+        Kind::Duplicate,
+        Kind::Pii,
+        Kind::Expired,
+        Kind::Overcollected,
+        Kind::Invalid,
+        Kind::Suspect,
+        Kind::Consent,
+        Kind::Stale,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Stale => "stale",
+            Kind::Expired => "expired",
+            Kind::Duplicate => "duplicate",
+            Kind::Overcollected => "overcollected",
+            Kind::Pii => "pii",
+            Kind::Invalid => "invalid",
+            Kind::Suspect => "suspect",
+            Kind::Consent => "consent",
+        }
+    }
+
+    /// A short badge for tables (a non-colour cue).
+    pub fn badge(self) -> &'static str {
+        match self {
+            Kind::Stale => "S",
+            Kind::Expired => "X",
+            Kind::Duplicate => "D",
+            Kind::Overcollected => "O",
+            Kind::Pii => "P",
+            Kind::Invalid => "I",
+            Kind::Suspect => "B",
+            Kind::Consent => "C",
+        }
+    }
+
+    pub fn bit(self) -> u16 {
+        1 << (self as u16)
+    }
+
+    pub fn from_name(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.name() == s)
+    }
+}
+
+/// How urgent a finding is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Danger,
+}
+
+/// One finding.
+#[derive(Clone, Debug, Serialize)]
+pub struct Finding {
+    pub kind: Kind,
+    /// Indices into the scanned records.
+    pub records: Vec<u32>,
+    pub field: Option<String>,
+    pub category: Option<pii::Category>,
+    pub score: Option<f64>,
+    pub severity: Severity,
+    pub reasons: Vec<String>,
+    /// Stable id of a duplicate cluster.
+    pub cluster: Option<String>,
+}
+
+impl Finding {
+    fn one(kind: Kind, index: u32, severity: Severity, field: Option<&str>, reason: String) -> Finding {
+        Finding {
+            kind,
+            records: vec![index],
+            field: field.map(str::to_owned),
+            category: None,
+            score: None,
+            severity,
+            reasons: vec![reason],
+            cluster: None,
+        }
+    }
+}
+
+/// The result of a scan.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    pub findings: Vec<Finding>,
+    /// Per record, a bit per [`Kind`] it has findings of.
+    pub kinds: Vec<u16>,
+    pub duplicates: duplicates::DuplicateStats,
+    pub policy_is_default: bool,
+}
+
+impl Report {
+    /// Findings per kind.
+    pub fn summary(&self) -> BTreeMap<Kind, usize> {
+        let mut s: BTreeMap<Kind, usize> = Kind::ALL.iter().map(|k| (*k, 0)).collect();
+        for f in &self.findings {
+            *s.entry(f.kind).or_default() += 1;
+        }
+        s
+    }
+
+    /// Data-quality score, 0-100: the share of records without findings,
+    /// where a record with only `stale`/`consent` findings counts half.
+    pub fn quality(&self) -> f64 {
+        if self.kinds.is_empty() {
+            return 100.0;
+        }
+        let soft = Kind::Stale.bit() | Kind::Consent.bit();
+        let penalty: f64 = self
+            .kinds
+            .iter()
+            .map(|k| match *k {
+                0 => 0.0,
+                k if k & !soft == 0 => 0.5,
+                _ => 1.0,
+            })
+            .sum();
+        (100.0 * (1.0 - penalty / self.kinds.len() as f64) * 10.0).round() / 10.0
+    }
+}
+
+/// Values that mean a consent was withdrawn.
+const WITHDRAWN: [&str; 5] = ["withdrawn", "revoked", "opt-out", "opted out", "unsubscribed"];
+
+/// Names of extra columns that are free text even when the policy does not say so.
+fn looks_free_text(name: &str) -> bool {
+    ["note", "comment", "remark", "memo", "description", "message", "text"].iter().any(|w| name.contains(w))
+}
+
+/// Days between two instants.
+fn days(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
+    (to - from).num_days()
+}
+
+/// The non-empty fields of a record: (name, value).
+fn present(r: &Record) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> =
+        Field::ALL.iter().filter_map(|f| r.get(*f).map(|v| (f.name().to_owned(), v))).collect();
+    out.extend(r.extra.iter().filter(|(_, v)| !v.trim().is_empty()).map(|(k, v)| (k.clone(), v.clone())));
+    out
+}
+
+/// Checks that look at one record alone.
+pub fn record_findings(r: &Record, index: u32, policy: &Policy, now: DateTime<Utc>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let country = r.address.country.as_deref();
+    // stale
+    let touched = r.times.last_verified.map_or(r.times.updated, |v| v.max(r.times.updated));
+    let idle = days(touched, now);
+    let window = i64::from(policy.settings.stale_after_days);
+    if idle > window {
+        out.push(Finding::one(
+            Kind::Stale,
+            index,
+            Severity::Warning,
+            None,
+            format!("not verified or updated for {idle} days (policy: {window})"),
+        ));
+    }
+    // expired and over-collected
+    let fields = present(r);
+    let activity = r.times.last_activity.unwrap_or(r.times.updated);
+    let inactive = days(activity, now);
+    let mut purposes: BTreeMap<&str, Option<u32>> = BTreeMap::new();
+    for (name, _) in &fields {
+        for (p, purpose) in policy.purposes_of(name) {
+            purposes.insert(p, purpose.retention_days);
+        }
+    }
+    let past = |ret: &Option<u32>| ret.is_some_and(|d| inactive > i64::from(d));
+    let expired = !purposes.is_empty() && purposes.values().all(past);
+    if expired {
+        let list: Vec<String> = purposes.iter().map(|(p, d)| format!("{p} ({} days)", d.unwrap_or(0))).collect();
+        out.push(Finding::one(
+            Kind::Expired,
+            index,
+            Severity::Danger,
+            None,
+            format!("past the retention of every purpose: {}; last activity {inactive} days ago", list.join(", ")),
+        ));
+    }
+    for (name, _) in &fields {
+        let declared: Vec<_> = policy.purposes_of(name).collect();
+        if declared.is_empty() {
+            out.push(Finding::one(
+                Kind::Overcollected,
+                index,
+                Severity::Warning,
+                Some(name),
+                format!("`{name}` serves no declared purpose"),
+            ));
+        } else if !expired && declared.iter().all(|(_, p)| past(&p.retention_days)) {
+            let list: Vec<&str> = declared.iter().map(|(n, _)| *n).collect();
+            out.push(Finding::one(
+                Kind::Overcollected,
+                index,
+                Severity::Warning,
+                Some(name),
+                format!(
+                    "`{name}` is past the retention of its purposes ({}); last activity {inactive} days ago",
+                    list.join(", ")
+                ),
+            ));
+        }
+    }
+    // pii in free text
+    for (name, value) in &r.extra {
+        let free = policy.field(name).map_or_else(|| looks_free_text(name), |f| f.free_text);
+        if !free {
+            continue;
+        }
+        for m in pii::scan(value, country) {
+            let mut f = Finding::one(
+                Kind::Pii,
+                index,
+                if matches!(m.category, pii::Category::CreditCard | pii::Category::UsSsn | pii::Category::Iban) {
+                    Severity::Danger
+                } else {
+                    Severity::Warning
+                },
+                Some(name),
+                format!("{} {} in free text `{name}`", m.category.label(), m.masked),
+            );
+            f.category = Some(m.category);
+            out.push(f);
+        }
+    }
+    // invalid
+    if let Some(e) = &r.email {
+        if let Some(why) = validate::email(e) {
+            out.push(Finding::one(Kind::Invalid, index, Severity::Warning, Some("email"), why.to_owned()));
+        } else if validate::is_disposable(e) {
+            out.push(Finding::one(
+                Kind::Invalid,
+                index,
+                Severity::Warning,
+                Some("email"),
+                "email uses a disposable-mailbox domain".to_owned(),
+            ));
+        }
+    }
+    if let Some(p) = &r.phone
+        && let Some(why) = validate::phone(p, country)
+    {
+        out.push(Finding::one(Kind::Invalid, index, Severity::Warning, Some("phone"), why.to_owned()));
+    }
+    if let Some(pc) = &r.address.postcode
+        && let Some(why) = validate::postcode(pc, country)
+    {
+        out.push(Finding::one(Kind::Invalid, index, Severity::Warning, Some("postcode"), why));
+    }
+    if let Some(d) = r.date_of_birth
+        && let Some(why) = validate::date_of_birth(d, now.date_naive())
+    {
+        out.push(Finding::one(Kind::Invalid, index, Severity::Warning, Some("date_of_birth"), why.to_owned()));
+    }
+    // consent
+    for (pname, purpose) in &policy.purposes {
+        if purpose.legal_basis != LegalBasis::Consent {
+            continue;
+        }
+        let used = fields.iter().any(|(n, _)| policy.purposes_of(n).any(|(p, _)| p == pname));
+        let Some(cf) = &purpose.consent_field else { continue };
+        if !used {
+            continue;
+        }
+        let value = r.extra.get(cf).map(|v| v.trim().to_lowercase()).filter(|v| !v.is_empty());
+        match value {
+            None => out.push(Finding::one(
+                Kind::Consent,
+                index,
+                Severity::Warning,
+                Some(cf),
+                format!("data is held for `{pname}`, which needs consent, and no consent is recorded"),
+            )),
+            Some(v) if WITHDRAWN.contains(&v.as_str()) => out.push(Finding::one(
+                Kind::Consent,
+                index,
+                Severity::Danger,
+                Some(cf),
+                format!("consent for `{pname}` was withdrawn, but data is still held for it"),
+            )),
+            Some(_) => {}
+        }
+    }
+    out
+}
+
+/// Bot-like sign-ups: bursts of sign-ups minutes apart whose emails share a
+/// prefix and run in sequence (`user4512@`, `user4513@` ...).
+pub fn suspect_bursts(records: &[Record]) -> Vec<Finding> {
+    const GAP_SECONDS: i64 = 300;
+    const MIN_BURST: usize = 5;
+    let mut order: Vec<u32> = (0..records.len() as u32).collect();
+    order.sort_by_key(|&i| records[i as usize].times.created);
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < order.len() {
+        let mut end = start + 1;
+        while end < order.len()
+            && days_seconds(&records[order[end - 1] as usize], &records[order[end] as usize]) <= GAP_SECONDS
+        {
+            end += 1;
+        }
+        if end - start >= MIN_BURST {
+            // Group the burst's emails by (prefix, domain) and look for runs of numbers.
+            let mut groups: HashMap<(String, String), Vec<(u64, u32)>> = HashMap::new();
+            for &i in &order[start..end] {
+                if let Some((prefix, n, domain)) = records[i as usize].email.as_deref().and_then(split_numbered) {
+                    groups.entry((prefix, domain)).or_default().push((n, i));
+                }
+            }
+            for ((prefix, domain), mut members) in groups {
+                members.sort_unstable();
+                let sequential = members.windows(2).filter(|w| w[1].0 - w[0].0 <= 3).count() + 1;
+                if members.len() >= MIN_BURST && sequential * 10 >= members.len() * 8 {
+                    let first = &records[members[0].1 as usize].times.created;
+                    let last = &records[members[members.len() - 1].1 as usize].times.created;
+                    let minutes = (*last - *first).num_minutes().abs().max(1);
+                    let mut recs: Vec<u32> = members.iter().map(|(_, i)| *i).collect();
+                    recs.sort_unstable();
+                    out.push(Finding {
+                        kind: Kind::Suspect,
+                        records: recs,
+                        field: Some("email".into()),
+                        category: None,
+                        score: None,
+                        severity: Severity::Warning,
+                        reasons: vec![format!(
+                            "{} sign-ups within {minutes} minutes with sequential emails {prefix}<N>@{domain}",
+                            members.len()
+                        )],
+                        cluster: None,
+                    });
+                }
+            }
+        }
+        start = end;
+    }
+    out
+}
+
+fn days_seconds(a: &Record, b: &Record) -> i64 {
+    (b.times.created - a.times.created).num_seconds().abs()
+}
+
+/// `user4512@x.org` → ("user", 4512, "x.org").
+fn split_numbered(email: &str) -> Option<(String, u64, String)> {
+    let (local, domain) = email.trim().to_lowercase().rsplit_once('@').map(|(l, d)| (l.to_owned(), d.to_owned()))?;
+    let digits_at = local.find(|c: char| c.is_ascii_digit())?;
+    let (prefix, num) = local.split_at(digits_at);
+    if prefix.is_empty() || !num.chars().all(|c| c.is_ascii_digit()) || num.len() > 12 {
+        return None;
+    }
+    Some((prefix.to_owned(), num.parse().ok()?, domain))
+}
+
+/// Scans everything. `progress(stage)` reports the stage being run.
+pub fn scan(records: &[Record], policy: &Policy, now: DateTime<Utc>, progress: &(dyn Fn(&str) + Sync)) -> Report {
+    progress("checking records");
+    let mut findings: Vec<Finding> =
+        records.par_iter().enumerate().flat_map_iter(|(i, r)| record_findings(r, i as u32, policy, now)).collect();
+    progress("looking for bot sign-ups");
+    findings.extend(suspect_bursts(records));
+    progress("looking for duplicates");
+    let features: Vec<duplicates::Features> = records.par_iter().map(duplicates::Features::of).collect();
+    let settings = duplicates::Settings {
+        match_probability: policy.settings.duplicates.match_probability,
+        cluster_probability: policy.settings.duplicates.cluster_probability,
+        max_block: 500,
+    };
+    let (clusters, dup_stats, _) = duplicates::find(&features, settings);
+    for c in clusters {
+        let mut ids: Vec<_> = c.members.iter().map(|&i| records[i as usize].id).collect();
+        let cluster = duplicates::cluster_id(&mut ids);
+        let anchor = &features[c.members[0] as usize];
+        let mut reasons = vec![format!("{} records of one person (weakest link {:.3})", c.members.len(), c.score)];
+        for &m in &c.members[1..] {
+            let parts: Vec<String> = duplicates::explain(anchor, &features[m as usize])
+                .into_iter()
+                .filter(|e| e.status != "missing")
+                .map(|e| match e.status {
+                    "similar" => format!("{} similar {:.2}", e.field, e.similarity),
+                    s => format!("{} {s}", e.field),
+                })
+                .collect();
+            reasons.push(parts.join(", "));
+        }
+        findings.push(Finding {
+            kind: Kind::Duplicate,
+            records: c.members,
+            field: None,
+            category: None,
+            score: Some((c.score * 1000.0).round() / 1000.0),
+            severity: Severity::Danger,
+            reasons,
+            cluster: Some(cluster),
+        });
+    }
+    let mut kinds = vec![0u16; records.len()];
+    for f in &findings {
+        for &r in &f.records {
+            if let Some(k) = kinds.get_mut(r as usize) {
+                *k |= f.kind.bit();
+            }
+        }
+    }
+    findings.sort_by(|a, b| a.kind.cmp(&b.kind).then(a.records.cmp(&b.records)));
+    Report { findings, kinds, duplicates: dup_stats, policy_is_default: false }
+}

@@ -1,0 +1,143 @@
+//! The findings engine measured on data with ground truth: FEBRL dataset 1
+//! (pairwise precision and recall of the duplicate clusters) and the demo
+//! data (every planted kind, at the promised counts).
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+
+use steward::findings::{self, Kind};
+use steward::import::{self, Format, Options};
+use steward::model::Record;
+use steward::policy::Policy;
+
+fn parse(path: &std::path::Path, id_column: Option<&str>) -> Vec<Record> {
+    let opts = Options {
+        format: Format::Csv,
+        id_column: id_column.map(str::to_owned),
+        source: "t".into(),
+        now: chrono::Utc::now(),
+    };
+    let bytes = std::fs::read(path).expect("read data");
+    let p = import::parse(&bytes[..], &opts, &mut |_| {});
+    assert!(p.errors.is_empty(), "{:?}", &p.errors[..p.errors.len().min(3)]);
+    p.rows.into_iter().map(|r| r.record).collect()
+}
+
+/// (precision, recall, true pairs found, pairs reported) of the duplicate
+/// clusters against `truth` (source id → person).
+fn pairwise(
+    records: &[Record],
+    report: &findings::Report,
+    truth: &HashMap<String, String>,
+) -> (f64, f64, usize, usize) {
+    let mut true_pairs = 0usize;
+    let mut by_person: HashMap<&str, usize> = HashMap::new();
+    for r in records {
+        *by_person.entry(truth[&r.source_id].as_str()).or_default() += 1;
+    }
+    for n in by_person.values() {
+        true_pairs += n * (n - 1) / 2;
+    }
+    let mut reported = 0;
+    let mut correct = 0;
+    let mut seen = HashSet::new();
+    for f in report.findings.iter().filter(|f| f.kind == Kind::Duplicate) {
+        for (i, &a) in f.records.iter().enumerate() {
+            for &b in &f.records[i + 1..] {
+                if !seen.insert((a.min(b), a.max(b))) {
+                    continue;
+                }
+                reported += 1;
+                if truth[&records[a as usize].source_id] == truth[&records[b as usize].source_id] {
+                    correct += 1;
+                }
+            }
+        }
+    }
+    let precision = if reported == 0 { 1.0 } else { correct as f64 / reported as f64 };
+    (precision, correct as f64 / true_pairs as f64, correct, reported)
+}
+
+fn febrl_truth(records: &[Record]) -> HashMap<String, String> {
+    records
+        .iter()
+        .map(|r| {
+            let person = r.source_id.split('-').take(2).collect::<Vec<_>>().join("-");
+            (r.source_id.clone(), person)
+        })
+        .collect()
+}
+
+#[test]
+fn febrl_dataset1_precision_and_recall() {
+    let records = parse(&common::febrl(), Some("rec_id"));
+    assert_eq!(records.len(), 1000);
+    let report = findings::scan(&records, &Policy::default(), chrono::Utc::now(), &|_| {});
+    let truth = febrl_truth(&records);
+    let (p, r, correct, reported) = pairwise(&records, &report, &truth);
+    eprintln!(
+        "FEBRL dataset1: precision {p:.4} recall {r:.4} ({correct} true of {reported} reported pairs); {:?}",
+        report.duplicates
+    );
+    assert!(p >= 0.999, "precision {p:.4}");
+    assert!(r >= 0.98, "recall {r:.4}");
+}
+
+#[test]
+fn febrl_without_the_national_id_still_finds_them() {
+    let mut records = parse(&common::febrl(), Some("rec_id"));
+    for r in &mut records {
+        r.extra.remove("soc_sec_id");
+    }
+    let report = findings::scan(&records, &Policy::default(), chrono::Utc::now(), &|_| {});
+    let (p, r, _, _) = pairwise(&records, &report, &febrl_truth(&records));
+    assert!(p >= 0.999 && r >= 0.98, "precision {p:.4} recall {r:.4}");
+}
+
+fn demo_truth() -> HashMap<String, String> {
+    let text =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo-data/customers.truth.csv"))
+            .expect("truth file");
+    text.lines().skip(1).filter_map(|l| l.split_once(',')).map(|(a, b)| (a.to_owned(), b.to_owned())).collect()
+}
+
+/// Share of true pairs that blocking puts in front of the comparison.
+fn blocking_completeness(records: &[Record], truth: &HashMap<String, String>) -> f64 {
+    let features: Vec<_> = records.iter().map(findings::duplicates::Features::of).collect();
+    let (pairs, _) = findings::duplicates::candidate_pairs(&features, 500);
+    let found = pairs
+        .iter()
+        .filter(|(a, b)| truth[&records[*a as usize].source_id] == truth[&records[*b as usize].source_id])
+        .count();
+    let mut by_person: HashMap<&str, usize> = HashMap::new();
+    for r in records {
+        *by_person.entry(truth[&r.source_id].as_str()).or_default() += 1;
+    }
+    let all: usize = by_person.values().map(|n| n * (n - 1) / 2).sum();
+    found as f64 / all as f64
+}
+
+#[test]
+fn demo_duplicates_are_found_precisely() {
+    let records = parse(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo-data/customers.csv"), None);
+    let truth = demo_truth();
+    let report = findings::scan(&records, &Policy::default(), chrono::Utc::now(), &|_| {});
+    let (p, r, correct, reported) = pairwise(&records, &report, &truth);
+    let bc = blocking_completeness(&records, &truth);
+    eprintln!(
+        "demo: precision {p:.4} recall {r:.4} ({correct} of {reported}); blocking completeness {bc:.4}; {:?}",
+        report.duplicates
+    );
+    assert!(p >= 0.99, "precision {p:.4}");
+    assert!(r >= 0.9, "recall {r:.4}");
+    assert!(bc >= 0.97, "blocking completeness {bc:.4}");
+}
+
+#[test]
+fn febrl_blocking_keeps_the_true_pairs() {
+    let records = parse(&common::febrl(), Some("rec_id"));
+    let bc = blocking_completeness(&records, &febrl_truth(&records));
+    eprintln!("FEBRL blocking completeness {bc:.4}");
+    assert!(bc >= 0.99, "{bc:.4}");
+}
