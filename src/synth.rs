@@ -23,7 +23,16 @@ pub struct Manifest {
     pub duplicate_clusters: usize,
     pub duplicate_records: usize,
     pub stale: usize,
-    pub inactive: usize,
+    /// Last activity past every purpose's retention (expired).
+    pub expired: usize,
+    /// Last activity past the support and marketing retention, not orders'.
+    pub dormant: usize,
+    /// Last activity past the marketing retention only.
+    pub lapsed: usize,
+    /// Records holding a consent value past the marketing retention (not expired).
+    pub consent_past_retention: usize,
+    /// Records holding notes past the support retention (not expired).
+    pub notes_past_retention: usize,
     pub fax: usize,
     pub pager: usize,
     pub national_id: usize,
@@ -38,6 +47,8 @@ pub struct Manifest {
     pub impossible_dob: usize,
     pub bots: usize,
     pub no_consent: usize,
+    pub withdrawn_consent: usize,
+    pub invalid_phone: usize,
 }
 
 const GIVEN: &[&str] = &[
@@ -268,6 +279,19 @@ const FAMILY: &[&str] = &[
     "greco",
 ];
 
+const FAMILY_HEAD: &[&str] = &[
+    "ash", "black", "brad", "brook", "cald", "carr", "cole", "cran", "dal", "elm", "fair", "fern", "gold", "green",
+    "hal", "hart", "hay", "hol", "kings", "lang", "lind", "marsh", "mer", "mill", "mor", "new", "north", "oak", "pen",
+    "red", "ros", "sand", "shel", "stan", "stock", "thorn", "ward", "wes", "whit", "wood", "berg", "eich", "fal",
+    "kemp", "lau", "ried", "rot", "stein", "vand", "wil",
+];
+
+const FAMILY_TAIL: &[&str] = &[
+    "ford", "ley", "ton", "wood", "field", "well", "worth", "by", "dale", "ham", "man", "mont", "ridge", "son",
+    "stone", "wick", "away", "brook", "croft", "hurst", "mann", "berger", "hofer", "inger", "ner", "ert", "ing", "sen",
+    "strom", "quist",
+];
+
 const STREETS: &[&str] = &[
     "high street",
     "station road",
@@ -321,6 +345,11 @@ const COUNTRIES: &[Country] = &[
 const DOMAINS: &[&str] = &["example.com", "example.org", "example.net", "mail.example", "post.example"];
 const DISPOSABLE: &[&str] = &["mailinator.com", "10minutemail.com", "guerrillamail.com", "yopmail.com"];
 const LETTERS: &[u8] = b"ABCDEFGHJKLMNPRSTUVWXY";
+
+/// The generator's "today": every age it plants is relative to this instant.
+pub fn as_of() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).single().unwrap_or_default()
+}
 
 /// Column order of the generated CSV.
 pub const HEADER: &[&str] = &[
@@ -399,22 +428,52 @@ fn postcode(rng: &mut ChaCha8Rng, country: &str) -> String {
         "AU" => format!("{:04}", rng.gen_range(2000..7999)),
         "DE" => format!("{:05}", rng.gen_range(1067..99998)),
         "FR" => format!("{:05}", rng.gen_range(1000..95999)),
-        "CA" => format!("{}{}{} {}{}{}", l(rng), d(rng), l(rng), d(rng), l(rng), d(rng)),
+        "CA" => {
+            const FIRST: &[u8] = b"ABCEGHJKLMNPRSTVXY";
+            const REST: &[u8] = b"ABCEGHJKLMNPRSTVWXYZ";
+            let pick = |rng: &mut ChaCha8Rng, set: &[u8]| set[rng.gen_range(0..set.len())] as char;
+            format!("{}{}{} {}{}{}", pick(rng, FIRST), d(rng), pick(rng, REST), d(rng), pick(rng, REST), d(rng))
+        }
         _ => format!("{} {}{}", rng.gen_range(1000..9999), l(rng), l(rng)),
     }
 }
 
-/// A national-format phone for the country (digits only, no trunk prefix).
+/// Area codes in use, so that generated numbers are valid ones.
+const US_AREAS: &[u32] = &[206, 212, 303, 305, 312, 415, 503, 512, 608, 617, 702, 808];
+const CA_AREAS: &[u32] = &[403, 416, 514, 604, 613, 902];
+
+/// A valid mobile (or, in North America, geographic) number for the
+/// country: digits only, national significant number without trunk prefix.
+/// Candidates are checked against libphonenumber's metadata, so that only
+/// the planted invalid numbers are invalid.
 fn phone_digits(rng: &mut ChaCha8Rng, country: &str) -> String {
+    loop {
+        let d = phone_candidate(rng, country);
+        if crate::findings::validate::phone(&format!("0{d}"), Some(country)).is_none()
+            || (matches!(country, "US" | "CA") && crate::findings::validate::phone(&d, Some(country)).is_none())
+        {
+            return d;
+        }
+    }
+}
+
+fn phone_candidate(rng: &mut ChaCha8Rng, country: &str) -> String {
     match country {
-        "GB" => format!("7{:09}", rng.gen_range(0..1_000_000_000u64)),
+        "GB" => format!("7{}{:08}", [4, 5, 7, 8, 9][rng.gen_range(0..5)], rng.gen_range(0..100_000_000u64)),
         "US" | "CA" => {
-            format!("{}{:03}{:04}", rng.gen_range(201..990), rng.gen_range(200..999), rng.gen_range(0..10000))
+            let areas = if country == "US" { US_AREAS } else { CA_AREAS };
+            format!(
+                "{}{}{:02}{:04}",
+                areas[rng.gen_range(0..areas.len())],
+                rng.gen_range(2..10),
+                rng.gen_range(20..100),
+                rng.gen_range(0..10000)
+            )
         }
         "AU" => format!("4{:08}", rng.gen_range(0..100_000_000u64)),
-        "DE" => format!("15{:09}", rng.gen_range(0..1_000_000_000u64)),
-        "FR" => format!("6{:08}", rng.gen_range(0..100_000_000u64)),
-        _ => format!("6{:08}", rng.gen_range(0..100_000_000u64)),
+        "DE" => format!("17{}{:07}", rng.gen_range(0..10), rng.gen_range(0..10_000_000u64)),
+        "FR" => format!("6{}{:07}", [0, 1, 2, 4, 5, 6, 7, 8][rng.gen_range(0..8)], rng.gen_range(0..10_000_000u64)),
+        _ => format!("6{}{:07}", rng.gen_range(1..6), rng.gen_range(0..10_000_000u64)),
     }
 }
 
@@ -423,7 +482,7 @@ fn format_phone(rng: &mut ChaCha8Rng, digits: &str, dial: &str) -> String {
     match rng.gen_range(0..4) {
         0 => format!("+{dial}{digits}"),
         1 => format!("+{dial} {} {}", &digits[..digits.len() / 2], &digits[digits.len() / 2..]),
-        2 if dial == "1" => format!("({}) {}-{}", &digits[..3], &digits[3..6], &digits[6..]),
+        _ if dial == "1" => format!("({}) {}-{}", &digits[..3], &digits[3..6], &digits[6..]),
         _ => format!("0{digits}"),
     }
 }
@@ -505,7 +564,7 @@ fn gibberish(rng: &mut ChaCha8Rng, len: usize) -> String {
 /// planted. With `truth`, writes `customer_id,person` pairs there.
 pub fn generate(count: usize, seed: u64, out: impl Write, truth: Option<&mut dyn Write>) -> std::io::Result<Manifest> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let as_of = Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).single().unwrap_or_default();
+    let as_of = as_of();
     let mut m = Manifest::default();
 
     // Bot burst: about 1% of records, at least a handful.
@@ -517,7 +576,17 @@ pub fn generate(count: usize, seed: u64, out: impl Write, truth: Option<&mut dyn
         let c = rng.gen_range(0..COUNTRIES.len());
         let country = &COUNTRIES[c];
         let given = GIVEN[rng.gen_range(0..GIVEN.len())].to_owned();
-        let family = FAMILY[rng.gen_range(0..FAMILY.len())].to_owned();
+        let family = if rng.gen_bool(0.4) {
+            FAMILY[rng.gen_range(0..FAMILY.len())].to_owned()
+        } else {
+            // Invented but plausible surnames, so that names are as diverse
+            // as in a real customer base.
+            format!(
+                "{}{}",
+                FAMILY_HEAD[rng.gen_range(0..FAMILY_HEAD.len())],
+                FAMILY_TAIL[rng.gen_range(0..FAMILY_TAIL.len())]
+            )
+        };
         let sep = [".", "", "_"][rng.gen_range(0..3)];
         let mut email_local = format!(
             "{}{sep}{}{}",
@@ -574,7 +643,7 @@ pub fn generate(count: usize, seed: u64, out: impl Write, truth: Option<&mut dyn
                 String::new(),
                 cap(&gibberish(&mut rng, 7)),
                 cap(&gibberish(&mut rng, 9)),
-                format!("user{}@{}", base + i, DISPOSABLE[i % 2]),
+                format!("user{}@{}", base + i, DISPOSABLE[0]),
                 String::new(),
                 String::new(),
                 String::new(),
@@ -640,7 +709,15 @@ fn person_row(rng: &mut ChaCha8Rng, p: &Person, copy: usize, as_of: DateTime<Utc
                 }
                 3 => std::mem::swap(&mut given, &mut family),
                 4 => email = email.to_uppercase(),
-                5 => email = email.replacen('.', "", 1),
+                5 => {
+                    // Drop a dot from the local part (as Gmail ignores them).
+                    match email.split_once('@') {
+                        Some((local, domain)) if local.contains('.') => {
+                            email = format!("{}@{domain}", local.replacen('.', "", 1));
+                        }
+                        _ => email = email.to_uppercase(),
+                    }
+                }
                 6 => postcode = postcode.replace(' ', "").to_lowercase(),
                 7 => dob = p.dob.format("%Y%m%d").to_string(),
                 _ => street = format!("{} {}", p.street_no, typo(rng, p.street)),
@@ -676,29 +753,54 @@ fn person_row(rng: &mut ChaCha8Rng, p: &Person, copy: usize, as_of: DateTime<Utc
         dob = format!("{}-{:02}-{:02}", p.dob.format("%Y"), rng.gen_range(13..20), rng.gen_range(1..29));
         m.impossible_dob += 1;
     }
-    // Time: created 0-10 years ago; verification and activity may lag far behind.
-    let created = as_of - Duration::days(rng.gen_range(30..3650));
-    let age_days = (as_of - created).num_days().max(1);
-    let verified = if rng.gen_bool(0.18) {
+    // Time, in days before `as_of`, planted around the demo policy's windows
+    // (stale after 730 days; retention: marketing 730, support 1095, orders
+    // 2190) with margins, so the demo's counts do not depend on the day.
+    let activity_age: i64 = match rng.gen_range(0..100) {
+        0..=3 => {
+            m.expired += 1;
+            rng.gen_range(2300..3500)
+        }
+        4..=8 => {
+            m.dormant += 1;
+            rng.gen_range(1150..2100)
+        }
+        9..=14 => {
+            m.lapsed += 1;
+            rng.gen_range(800..1050)
+        }
+        _ => rng.gen_range(0..700),
+    };
+    let verified_age: i64 = if rng.gen_bool(0.18) {
         m.stale += 1;
-        created + Duration::days(rng.gen_range(0..=(age_days / 3).max(1)).min(age_days))
+        rng.gen_range(760..2800)
     } else {
-        as_of - Duration::days(rng.gen_range(0..=age_days.min(600)))
+        rng.gen_range(0..600)
     };
-    let activity = if rng.gen_bool(0.1) {
-        m.inactive += 1;
-        as_of - Duration::days(rng.gen_range(1200..3650).min(age_days))
-    } else {
-        as_of - Duration::days(rng.gen_range(0..=age_days.min(700)))
-    };
-    let consent = match rng.gen_range(0..10) {
-        0 => {
+    let created_age = activity_age.max(verified_age) + rng.gen_range(0..400);
+    let created = as_of - Duration::days(created_age);
+    let verified = as_of - Duration::days(verified_age);
+    let activity = as_of - Duration::days(activity_age);
+    let consent = match rng.gen_range(0..100) {
+        0..=8 => {
             m.no_consent += 1;
             ""
         }
-        1..=3 => "no",
+        9..=10 => {
+            m.withdrawn_consent += 1;
+            "withdrawn"
+        }
+        11..=39 => "no",
         _ => "yes",
     };
+    if !consent.is_empty() && activity_age > 730 && activity_age <= 2190 {
+        m.consent_past_retention += 1;
+    }
+    if rng.gen_bool(0.01) && !phone.is_empty() {
+        // Cut short, as web forms let through.
+        phone = format!("+{} {}", country.dial, &p.phone_digits[..4]);
+        m.invalid_phone += 1;
+    }
     let fax = if rng.gen_bool(0.08) {
         m.fax += 1;
         format!("+{} {}", country.dial, phone_digits(rng, country.code))
@@ -750,6 +852,9 @@ fn person_row(rng: &mut ChaCha8Rng, p: &Person, copy: usize, as_of: DateTime<Utc
         201..=260 => "prefers email".to_owned(),
         _ => String::new(),
     };
+    if !notes.is_empty() && activity_age > 1095 && activity_age <= 2190 {
+        m.notes_past_retention += 1;
+    }
     vec![
         String::new(),
         cap(&given),
@@ -796,6 +901,20 @@ mod tests {
         assert_eq!(lines, 1001);
         assert!(m.duplicate_clusters > 10);
         assert_eq!(m.bots, 10);
+    }
+
+    #[test]
+    fn generated_phones_and_postcodes_are_valid_unless_planted() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        for c in COUNTRIES {
+            for _ in 0..300 {
+                let d = phone_digits(&mut rng, c.code);
+                let formatted = format_phone(&mut rng, &d, c.dial);
+                assert_eq!(crate::findings::validate::phone(&formatted, Some(c.code)), None, "{} {formatted}", c.code);
+                let pc = postcode(&mut rng, c.code);
+                assert_eq!(crate::findings::validate::postcode(&pc, Some(c.code)), None, "{} {pc}", c.code);
+            }
+        }
     }
 
     #[test]

@@ -141,3 +141,77 @@ fn febrl_blocking_keeps_the_true_pairs() {
     eprintln!("FEBRL blocking completeness {bc:.4}");
     assert!(bc >= 0.99, "{bc:.4}");
 }
+
+/// The demo's "today": the generator plants ages relative to it.
+fn demo_now() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339("2026-11-01T12:00:00Z").expect("time").with_timezone(&chrono::Utc)
+}
+
+#[test]
+fn demo_scan_finds_exactly_what_was_planted() {
+    let records = parse(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo-data/customers.csv"), None);
+    let policy = Policy::from_toml(include_str!("../demo-data/policy.toml")).expect("policy");
+    let report = findings::scan(&records, &policy, demo_now(), &|_| {});
+    let m = steward::synth::generate(2000, 2026, std::io::sink(), None).expect("manifest");
+    let count = |kind: Kind, what: Option<&str>| {
+        report
+            .findings
+            .iter()
+            .filter(|f| f.kind == kind)
+            .filter(|f| match what {
+                None => true,
+                Some(w) => f.category.map(|c| c.name()) == Some(w) || f.field.as_deref() == Some(w),
+            })
+            .count()
+    };
+    let expected = [
+        (Kind::Duplicate, None, m.duplicate_clusters),
+        (Kind::Stale, None, m.stale),
+        (Kind::Expired, None, m.expired),
+        (Kind::Overcollected, Some("fax"), m.fax),
+        (Kind::Overcollected, Some("pager"), m.pager),
+        (Kind::Overcollected, Some("national_id"), m.national_id),
+        (Kind::Overcollected, Some("marketing_consent"), m.consent_past_retention),
+        (Kind::Overcollected, Some("notes"), m.notes_past_retention),
+        (Kind::Pii, Some("credit_card"), m.notes_card),
+        (Kind::Pii, Some("iban"), m.notes_iban),
+        (Kind::Pii, Some("us_ssn"), m.notes_ssn),
+        (Kind::Pii, Some("email"), m.notes_email),
+        (Kind::Pii, Some("phone"), m.notes_phone),
+        (Kind::Invalid, Some("email"), m.invalid_email + m.disposable_email + m.bots),
+        (Kind::Invalid, Some("phone"), m.invalid_phone),
+        (Kind::Invalid, Some("postcode"), m.invalid_postcode),
+        (Kind::Invalid, Some("date_of_birth"), m.impossible_dob),
+        (Kind::Suspect, None, 1),
+        (Kind::Consent, None, m.no_consent + m.withdrawn_consent),
+    ];
+    for (kind, what, n) in expected {
+        assert_eq!(count(kind, what), n, "{} {}", kind.name(), what.unwrap_or(""));
+    }
+    let bots = report.findings.iter().find(|f| f.kind == Kind::Suspect).map(|f| f.records.len());
+    assert_eq!(bots, Some(m.bots));
+    let dup_records: usize =
+        report.findings.iter().filter(|f| f.kind == Kind::Duplicate).map(|f| f.records.len()).sum();
+    assert_eq!(dup_records, m.duplicate_records);
+    // Nothing is found that was not planted.
+    assert_eq!(report.findings.len(), expected.iter().map(|e| e.2).sum::<usize>());
+}
+
+#[test]
+fn reasons_never_hold_a_full_card_number() {
+    let records = parse(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo-data/customers.csv"), None);
+    let policy = Policy::from_toml(include_str!("../demo-data/policy.toml")).expect("policy");
+    let report = findings::scan(&records, &policy, demo_now(), &|_| {});
+    for f in &report.findings {
+        for reason in &f.reasons {
+            let digits: String = reason.chars().filter(char::is_ascii_digit).collect();
+            assert!(
+                !records.iter().any(|r| r.extra.get("notes").is_some_and(|n| n.contains("card") && {
+                    let d: String = n.chars().filter(char::is_ascii_digit).collect();
+                    d.len() >= 16 && digits.contains(&d[..16])
+                })),
+                "full card number in a reason: {reason}"
+            );
+        }
+    }
+}

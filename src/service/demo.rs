@@ -25,7 +25,26 @@ pub fn build(dir: &Path, user: &str) -> Result<Service, ServiceError> {
     let slot = NewSlot::Passphrase(SecretString::from(DEMO_PASSPHRASE.to_owned()), KdfCost::LOW);
     let service = Service::init(dir, user, slot)?;
     let opts = Options { format: Format::Csv, id_column: None, source: "crm".into(), now: chrono::Utc::now() };
-    let parsed = import::parse(DEMO_CSV.as_bytes(), &opts, &mut |_| {});
+    let mut parsed = import::parse(DEMO_CSV.as_bytes(), &opts, &mut |_| {});
+    // The generator planted ages relative to its own "today"; move every
+    // timestamp so that day is today, and the demo finds the same things
+    // whenever it is run.
+    let shift = chrono::Utc::now() - crate::synth::as_of();
+    for row in &mut parsed.rows {
+        let t = &mut row.record.times;
+        t.created += shift;
+        t.updated += shift;
+        t.last_verified = t.last_verified.map(|v| v + shift);
+        t.last_activity = t.last_activity.map(|v| v + shift);
+        row.record.provenance.collected_at += shift;
+        row.record.times = crate::model::Timestamps {
+            created: crate::model::to_seconds(t.created),
+            updated: crate::model::to_seconds(t.updated),
+            last_verified: t.last_verified.map(crate::model::to_seconds),
+            last_activity: t.last_activity.map(crate::model::to_seconds),
+        };
+        row.record.provenance.collected_at = crate::model::to_seconds(row.record.provenance.collected_at);
+    }
     service.import(parsed, OnInvalid::Refuse, false, &|_| {})?;
     Ok(service)
 }
