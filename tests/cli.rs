@@ -150,3 +150,54 @@ fn readme_key_table_matches_the_registry() {
     let table = steward::tui::actions::markdown_table();
     assert!(readme.contains(&table), "README key table is out of date; paste `steward keys`:\n{table}");
 }
+
+#[test]
+fn scan_json_on_the_demo_store_reports_the_planted_counts() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let store = tmp.path().join("demo");
+    let (code, _, err) = run({
+        let mut c = steward(&store);
+        c.args(["--user", "tester", "demo", "--keep"]).arg(&store).arg("--no-tui");
+        c
+    });
+    assert_eq!(code, 0, "{err}");
+    let mut c = steward(&store);
+    c.env("STEWARD_PASSPHRASE", "demo").args(["--user", "tester", "scan", "--json"]);
+    let (code, out, err) = run(c);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("scan json");
+    let m = steward::synth::generate(2000, 2026, std::io::sink(), None).expect("manifest");
+    let s = &v["summary"];
+    assert_eq!(s["duplicate"], m.duplicate_clusters);
+    assert_eq!(s["stale"], m.stale);
+    assert_eq!(s["expired"], m.expired);
+    assert_eq!(s["suspect"], 1);
+    assert_eq!(s["consent"], m.no_consent + m.withdrawn_consent);
+    assert_eq!(s["pii"], m.notes_card + m.notes_iban + m.notes_ssn + m.notes_email + m.notes_phone);
+    assert_eq!(s["overcollected"], m.fax + m.pager + m.national_id + m.consent_past_retention + m.notes_past_retention);
+    assert_eq!(
+        s["invalid"],
+        m.invalid_email + m.disposable_email + m.bots + m.invalid_phone + m.invalid_postcode + m.impossible_dob
+    );
+    // Schema: every finding has kind, records with id and source_id, reasons.
+    let findings = v["findings"].as_array().expect("findings");
+    for f in findings {
+        assert!(f["kind"].is_string());
+        assert!(f["reasons"].as_array().is_some_and(|r| !r.is_empty()));
+        for r in f["records"].as_array().expect("records") {
+            assert!(r["id"].is_string() && r["source_id"].is_string());
+        }
+    }
+    let dup = findings.iter().find(|f| f["kind"] == "duplicate").expect("a duplicate");
+    assert!(dup["score"].as_f64().is_some_and(|s| s > 0.5) && dup["records"].as_array().is_some_and(|r| r.len() >= 2));
+    let pii = findings.iter().find(|f| f["category"] == "credit_card").expect("a card");
+    assert_eq!(pii["field"], "notes");
+    // --kind filters.
+    let mut c = steward(&store);
+    c.env("STEWARD_PASSPHRASE", "demo").args(["--user", "tester", "scan", "--json", "--kind", "pii"]);
+    let (_, out, _) = run(c);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert!(v["findings"].as_array().is_some_and(|f| f.iter().all(|f| f["kind"] == "pii")));
+    // No full card number anywhere in the output.
+    assert!(!out.contains("4111111111111111") && !out.contains("4111 1111 1111 1111"));
+}

@@ -144,9 +144,37 @@ fields. Re-importing the same source ids updates those records instead of duplic
         #[arg(long)]
         manifest: bool,
     },
+    /// Find what is wrong: stale, expired, duplicate, over-collected, personal data in free text, invalid, suspect, missing consent
+    #[command(
+        after_help = "With --json, prints {\"findings\": [...], \"summary\": {kind: count}, ...}; the README documents the schema."
+    )]
+    Scan {
+        /// Print JSON (schema in the README)
+        #[arg(long)]
+        json: bool,
+        /// Only findings of this kind
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(["stale", "expired", "duplicate", "overcollected", "pii", "invalid", "suspect", "consent"]))]
+        kind: Option<String>,
+    },
+    /// The data inventory and purpose register (policy)
+    Policy {
+        #[command(subcommand)]
+        action: PolicyAction,
+    },
     /// Print the key bindings as a Markdown table
     #[command(hide = true)]
     Keys,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PolicyAction {
+    /// Validate a policy TOML file and make it the policy in force (a new version)
+    Import { file: PathBuf },
+    /// Print the policy in force (the built-in default if none was imported)
+    Show {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -246,6 +274,49 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Gen { count, seed, output, truth, manifest } => {
             gen_cmd(count, seed, &output, truth.as_deref(), manifest)
+        }
+        Command::Scan { json, kind } => {
+            let svc = open(&g)?;
+            let records = svc.records(&mut |_| {})?;
+            let report = svc.scan(&records, &|_| {})?;
+            let kind = kind.as_deref().and_then(crate::findings::Kind::from_name);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&output::scan_json(&records, &report, kind))?);
+            } else {
+                let r = output::print_scan(&mut std::io::stdout().lock(), &records, &report, kind);
+                match r {
+                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                    other => other?,
+                }
+            }
+            Ok(())
+        }
+        Command::Policy { action: PolicyAction::Import { file } } => {
+            let text =
+                std::fs::read_to_string(&file).map_err(|e| Failure(format!("cannot read {}: {e}", file.display())))?;
+            let info = open(&g)?.import_policy(&text)?;
+            println!("policy revision {} is now in force", info.revision);
+            Ok(())
+        }
+        Command::Policy { action: PolicyAction::Show { json } } => {
+            let (policy, info) = open(&g)?.policy()?;
+            if json {
+                let v = serde_json::json!({"revision": info.revision, "imported_at": info.imported_at, "imported_by": info.imported_by, "policy": policy});
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                if info.revision == 0 {
+                    println!("# No policy imported: the built-in default is in force (see README).");
+                } else {
+                    println!(
+                        "# Policy revision {}, imported {} by {}",
+                        info.revision,
+                        info.imported_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                        crate::model::text::sanitize(info.imported_by.as_deref().unwrap_or("?"))
+                    );
+                }
+                print!("{}", crate::model::text::sanitize(&info.source).replace('\u{240a}', "\n"));
+            }
+            Ok(())
         }
         Command::Keys => {
             print!("{}", crate::tui::actions::markdown_table());

@@ -3,9 +3,12 @@
 //! control characters by itself.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 
 use serde::Serialize;
 
+use crate::findings::pii::mask_cards;
+use crate::findings::{Kind, Report};
 use crate::model::text::sanitize;
 use crate::model::{Field, Record};
 use crate::service::Stats;
@@ -28,7 +31,8 @@ pub struct RecordJson<'a> {
     pub postcode: Option<&'a str>,
     pub country: Option<&'a str>,
     pub date_of_birth: Option<String>,
-    pub extra: &'a BTreeMap<String, String>,
+    /// Extra fields; card numbers in them are masked (first 6, last 4).
+    pub extra: BTreeMap<String, String>,
     pub created: String,
     pub updated: String,
     pub last_verified: Option<String>,
@@ -55,7 +59,7 @@ impl<'a> From<&'a Record> for RecordJson<'a> {
             postcode: a.postcode.as_deref(),
             country: a.country.as_deref(),
             date_of_birth: r.date_of_birth.map(|d| d.to_string()),
-            extra: &r.extra,
+            extra: r.extra.iter().map(|(k, v)| (k.clone(), mask_cards(v).into_owned())).collect(),
             created: r.times.created.to_rfc3339(),
             updated: r.times.updated.to_rfc3339(),
             last_verified: r.times.last_verified.map(|t| t.to_rfc3339()),
@@ -85,7 +89,7 @@ pub fn print_record(r: &Record) {
         }
     }
     for (k, v) in &r.extra {
-        println!("{:<15} {}", sanitize(k), sanitize(v));
+        println!("{:<15} {}", sanitize(k), sanitize(&mask_cards(v)));
     }
     println!("{:<15} {}", "created", r.times.created.to_rfc3339());
     println!("{:<15} {}", "updated", r.times.updated.to_rfc3339());
@@ -106,4 +110,68 @@ pub fn print_stats(s: &Stats) {
     for (k, v) in &s.sources {
         println!("source {:<10} {}", sanitize(k), v);
     }
+}
+
+/// The stable JSON of a scan (documented in the README).
+pub fn scan_json(records: &[Record], report: &Report, kind: Option<Kind>) -> serde_json::Value {
+    let findings: Vec<serde_json::Value> = report
+        .findings
+        .iter()
+        .filter(|f| kind.is_none_or(|k| f.kind == k))
+        .map(|f| {
+            let recs: Vec<serde_json::Value> = f
+                .records
+                .iter()
+                .filter_map(|&i| records.get(i as usize))
+                .map(|r| serde_json::json!({"id": r.id.to_string(), "source_id": r.source_id}))
+                .collect();
+            serde_json::json!({
+                "kind": f.kind,
+                "records": recs,
+                "field": f.field,
+                "category": f.category,
+                "score": f.score,
+                "severity": f.severity,
+                "reasons": f.reasons,
+                "cluster": f.cluster,
+            })
+        })
+        .collect();
+    let summary: serde_json::Map<String, serde_json::Value> =
+        report.summary().into_iter().map(|(k, n)| (k.name().to_owned(), n.into())).collect();
+    serde_json::json!({
+        "findings": findings,
+        "summary": summary,
+        "records": records.len(),
+        "quality": report.quality(),
+        "duplicates": report.duplicates,
+        "policy": if report.policy_is_default { "default" } else { "imported" },
+    })
+}
+
+/// Findings as text: a summary, then one line per finding.
+pub fn print_scan(out: &mut dyn Write, records: &[Record], report: &Report, kind: Option<Kind>) -> std::io::Result<()> {
+    if report.policy_is_default {
+        writeln!(out, "(no policy imported: using the built-in default; see `steward policy import`)")?;
+    }
+    writeln!(out, "{} records, data quality {:.1}/100", records.len(), report.quality())?;
+    for (k, n) in report.summary() {
+        writeln!(out, "  {:<14} {n}", k.name())?;
+    }
+    for f in report.findings.iter().filter(|f| kind.is_none_or(|k| f.kind == k)) {
+        let ids: Vec<String> =
+            f.records.iter().filter_map(|&i| records.get(i as usize)).map(|r| sanitize(&r.source_id)).collect();
+        let mut line = format!("{:<14} {}", f.kind.name(), ids.join(","));
+        if let Some(field) = &f.field {
+            line.push_str(&format!(" [{}]", sanitize(field)));
+        }
+        if let Some(s) = f.score {
+            line.push_str(&format!(" score {s:.3}"));
+        }
+        if let Some(r) = f.reasons.first() {
+            line.push_str(&format!(" — {}", sanitize(r)));
+        }
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
 }

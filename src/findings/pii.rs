@@ -177,15 +177,19 @@ pub fn mask_email(e: &str) -> String {
     }
 }
 
-/// Masks a phone: the country code and the last 3 digits stay.
+/// Masks a phone: a written-out country code and the last 3 digits stay.
 pub fn mask_phone(p: &str) -> String {
+    let p = p.trim();
     let digits: Vec<char> = p.chars().filter(char::is_ascii_digit).collect();
     let tail: String = digits.iter().rev().take(3).rev().collect();
-    if p.trim_start().starts_with('+') {
-        let cc: String = digits.iter().take(2).collect();
-        format!("+{cc} **** ***{tail}")
-    } else {
-        format!("**** ***{tail}")
+    match p.strip_prefix('+') {
+        Some(rest) => match rest.split_once(' ') {
+            Some((cc, _)) if (1..=3).contains(&cc.len()) && cc.chars().all(|c| c.is_ascii_digit()) => {
+                format!("+{cc} **** ***{tail}")
+            }
+            _ => format!("+** **** ***{tail}"),
+        },
+        None => format!("**** ***{tail}"),
     }
 }
 
@@ -364,6 +368,9 @@ mod tests {
         assert_eq!(cats("call 07911 123456 after 5", Some("GB")), vec![Category::Phone]);
         let m = scan("mail ann.lee@example.com", None);
         assert_eq!(m[0].masked, "a***@example.com");
+        assert_eq!(mask_phone("+44 7911 123456"), "+44 **** ***456");
+        assert_eq!(mask_phone("+447911123456"), "+** **** ***456");
+        assert_eq!(mask_phone("07911 123456"), "**** ***456");
     }
 
     #[test]

@@ -16,6 +16,9 @@ pub const DEFAULT_SOURCE: &str = "default";
 /// The demo customers, embedded so the binary works from anywhere.
 pub const DEMO_CSV: &str = include_str!("../../demo-data/customers.csv");
 
+/// The demo shop's data inventory, imported into every demo store.
+pub const DEMO_POLICY: &str = include_str!("../../demo-data/policy.toml");
+
 /// Passphrase of demo stores (they hold synthetic data only).
 pub const DEMO_PASSPHRASE: &str = "demo";
 
@@ -24,6 +27,7 @@ pub const DEMO_PASSPHRASE: &str = "demo";
 pub fn build(dir: &Path, user: &str) -> Result<Service, ServiceError> {
     let slot = NewSlot::Passphrase(SecretString::from(DEMO_PASSPHRASE.to_owned()), KdfCost::LOW);
     let service = Service::init(dir, user, slot)?;
+    service.import_policy(DEMO_POLICY)?;
     let opts = Options { format: Format::Csv, id_column: None, source: "crm".into(), now: chrono::Utc::now() };
     let mut parsed = import::parse(DEMO_CSV.as_bytes(), &opts, &mut |_| {});
     // The generator planted ages relative to its own "today"; move every

@@ -14,8 +14,10 @@ use secrecy::SecretString;
 use zeroize::Zeroizing;
 
 use crate::crypto::{Role, UnlockSecret};
+use crate::findings::{self, Report};
 use crate::import::{self, Parsed, RowError};
 use crate::model::{Record, RecordId};
+use crate::policy::{Policy, PolicyError};
 use crate::store::{LockedStore, NewSlot, Store, StoreError};
 
 /// Who is acting.
@@ -54,6 +56,19 @@ pub enum ServiceError {
     NotFound(String),
     #[error("{0}")]
     Invalid(String),
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+}
+
+/// The policy in force and where it came from.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct PolicyInfo {
+    /// 1 for the first imported policy, then counting up; 0: the built-in default.
+    pub revision: u32,
+    pub imported_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub imported_by: Option<String>,
+    /// The policy file as imported.
+    pub source: String,
 }
 
 /// What an import did (or, with `dry_run`, would do).
@@ -210,6 +225,46 @@ impl Service {
 
     pub fn stats(&self) -> Result<Stats, ServiceError> {
         Ok(Stats::of(&self.records(&mut |_| {})?))
+    }
+
+    /// The policy in force: the imported one, or the built-in default.
+    pub fn policy(&self) -> Result<(Policy, PolicyInfo), ServiceError> {
+        match self.store.meta("policy")? {
+            Some(bytes) => {
+                let info: PolicyInfo = serde_json::from_slice(&bytes)
+                    .map_err(|_| ServiceError::Invalid("the stored policy is unreadable; import it again".into()))?;
+                let policy = Policy::from_toml(&info.source)?;
+                Ok((policy, info))
+            }
+            None => {
+                let policy = Policy::default();
+                let info = PolicyInfo { revision: 0, imported_at: None, imported_by: None, source: policy.to_toml() };
+                Ok((policy, info))
+            }
+        }
+    }
+
+    /// Validates and stores a new policy version.
+    pub fn import_policy(&self, text: &str) -> Result<PolicyInfo, ServiceError> {
+        Policy::from_toml(text)?;
+        let (_, current) = self.policy()?;
+        let info = PolicyInfo {
+            revision: current.revision + 1,
+            imported_at: Some(crate::model::now()),
+            imported_by: Some(self.session.user.clone()),
+            source: text.to_owned(),
+        };
+        let bytes = serde_json::to_vec(&info).map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        self.store.set_meta("policy", &bytes)?;
+        Ok(info)
+    }
+
+    /// Runs every check over `records` under the policy in force.
+    pub fn scan(&self, records: &[Record], progress: &(dyn Fn(&str) + Sync)) -> Result<Report, ServiceError> {
+        let (policy, info) = self.policy()?;
+        let mut report = findings::scan(records, &policy, crate::model::now(), progress);
+        report.policy_is_default = info.revision == 0;
+        Ok(report)
     }
 
     /// A record by steward id, or by source id (`SOURCE:ID` or a bare id in

@@ -576,6 +576,18 @@ impl Store {
         Ok(out)
     }
 
+    /// A metadata value (not personal data: settings, the policy).
+    pub fn meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db.get(meta_key(name))?.map(|v| v.to_vec()))
+    }
+
+    /// Writes a metadata value and flushes.
+    pub fn set_meta(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.db.insert(meta_key(name), value)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
     /// Bytes used on disk by the database.
     pub fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)

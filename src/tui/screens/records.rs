@@ -208,7 +208,8 @@ fn draw_detail(f: &mut Frame, app: &App, r: &Record, area: Rect) {
     lines.push(row("created".into(), format!("{} · updated {}", ts(Some(r.times.created)), ts(Some(r.times.updated)))));
     lines.push(row("verified".into(), format!("{} · active {}", ts(r.times.last_verified), ts(r.times.last_activity))));
     for (k, v) in &r.extra {
-        lines.push(row(format!("+ {k}"), v.clone()));
+        // Card numbers are never shown whole.
+        lines.push(row(format!("+ {k}"), crate::findings::pii::mask_cards(v).into_owned()));
     }
     f.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), area);
 }
