@@ -67,6 +67,10 @@ fn draw(app: &App, t: &mut Terminal<TestBackend>) {
 
 fn main() {
     let n: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(100_000);
+    if std::env::args().any(|a| a == "scan-only") {
+        scan_only(n);
+        return;
+    }
     if std::env::args().any(|a| a == "search-only") {
         search_only(n);
         return;
@@ -210,4 +214,34 @@ fn search(app: &mut App, data: &Arc<Data>) {
     let t = Instant::now();
     let _ = steward::tui::app::sort_order(data, steward::tui::app::SortKey::Name);
     println!("| sort by name (worker thread) | {} |", ms(t.elapsed()));
+}
+
+/// The findings scan alone (no store): time per stage and memory.
+fn scan_only(n: usize) {
+    let mut csv = Vec::new();
+    steward::synth::generate(n, 1, &mut csv, None).expect("generate");
+    let opts = Options { format: Format::Csv, id_column: None, source: "gen".into(), now: chrono::Utc::now() };
+    let parsed = import::parse(&csv[..], &opts, &mut |_| {});
+    drop(csv);
+    let records: Vec<_> = parsed.rows.into_iter().map(|r| r.record).collect();
+    let policy = steward::policy::Policy::from_toml(steward::service::demo::DEMO_POLICY).expect("policy");
+    let (before, _) = memory();
+    let now = steward::synth::as_of();
+    let stage = std::sync::Mutex::new(Instant::now());
+    let t = Instant::now();
+    let report = steward::findings::scan(&records, &policy, now, &|name| {
+        if let Ok(mut s) = stage.lock() {
+            eprintln!("  {:>8} ms  then {name}", s.elapsed().as_millis());
+            *s = Instant::now();
+        }
+    });
+    let total = t.elapsed();
+    let (after, peak) = memory();
+    println!(
+        "| full scan of {n} generated records | {:.2} s ({} findings, {} candidate pairs) |",
+        total.as_secs_f64(),
+        report.findings.len(),
+        report.duplicates.candidate_pairs
+    );
+    println!("| memory: RSS before / after / peak | {before} / {after} / {peak} MiB |");
 }

@@ -49,7 +49,11 @@ fn app_with(records: Vec<Record>) -> App {
     };
     let mut app = App::new(info, theme);
     app.now = now();
-    app.update(Event::Loaded(Arc::new(Data::build(records, now()))));
+    let data = Arc::new(Data::build(records, now()));
+    app.update(Event::Loaded(data.clone()));
+    let policy = steward::policy::Policy::from_toml(steward::service::demo::DEMO_POLICY).expect("policy");
+    let report = steward::findings::scan(&data.records, &policy, steward::synth::as_of(), &|_| {});
+    app.update(Event::Scanned(Arc::new(report)));
     app
 }
 
@@ -127,6 +131,96 @@ fn snapshot_wide_records_and_loading() {
     let mut loading = App::new(SessionInfo::default(), theme);
     loading.update(Event::LoadProgress { done: 40_000, total: 100_000 });
     insta::assert_snapshot!("loading_80x24", render(&loading, 80, 24));
+}
+
+#[test]
+fn snapshot_findings_screens() {
+    let mut a = app();
+    press(&mut a, key(KeyCode::Char('3')));
+    insta::assert_snapshot!("findings_list_80x24", render(&a, 80, 24));
+    press(&mut a, key(KeyCode::Enter));
+    insta::assert_snapshot!("findings_duplicate_80x24", render(&a, 80, 24));
+    insta::assert_snapshot!("findings_duplicate_120x30", render(&a, 120, 30));
+    press(&mut a, key(KeyCode::Esc));
+    // The first pii finding.
+    let report = a.report.clone().expect("report");
+    let first_pii = report.findings.iter().position(|f| f.kind == steward::findings::Kind::Pii).expect("pii");
+    for _ in 0..first_pii {
+        press(&mut a, key(KeyCode::Char('j')));
+    }
+    press(&mut a, key(KeyCode::Enter));
+    insta::assert_snapshot!("findings_pii_80x24", render(&a, 80, 24));
+    press(&mut a, key(KeyCode::Esc));
+    press(&mut a, key(KeyCode::Char('2')));
+    press(&mut a, key(KeyCode::Char('f')));
+    insta::assert_snapshot!("records_filtered_80x24", render(&a, 80, 24));
+}
+
+#[test]
+fn an_opened_duplicate_explains_itself_field_by_field() {
+    let mut a = app();
+    press(&mut a, key(KeyCode::Char('3')));
+    press(&mut a, key(KeyCode::Enter));
+    let screen = render(&a, 100, 30);
+    for label in ["given name", "family name", "date of birth", "email", "postcode", "record 2 vs 1"] {
+        assert!(screen.contains(label), "{label} missing:\n{screen}");
+    }
+    assert!(screen.contains("= "), "per-field marks:\n{screen}");
+    assert!(screen.contains("weakest link"), "{screen}");
+}
+
+#[test]
+fn the_kind_filter_keeps_only_matching_records() {
+    let mut a = app();
+    press(&mut a, key(KeyCode::Char('2')));
+    press(&mut a, key(KeyCode::Char('f')));
+    let kind = a.filter.expect("a filter");
+    let report = a.report.clone().expect("report");
+    let n = a.row_count();
+    assert!(n > 0 && n < 2000);
+    for row in 0..n {
+        let i = a.record_at(row).expect("row");
+        assert!(report.kinds[i] & kind.bit() != 0);
+    }
+    press(&mut a, key(KeyCode::Esc));
+    assert_eq!(a.row_count(), 2000);
+}
+
+#[test]
+fn no_full_card_number_on_any_screen() {
+    let mut a = app();
+    let cards: Vec<String> = a
+        .data
+        .as_ref()
+        .map(|d| {
+            d.records
+                .iter()
+                .filter_map(|r| r.extra.get("notes"))
+                .filter(|n| n.contains("paid by card"))
+                .map(|n| n.chars().filter(char::is_ascii_digit).take(16).collect())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(!cards.is_empty());
+    press(&mut a, key(KeyCode::Char('2')));
+    press(&mut a, key(KeyCode::Enter));
+    let mut screens = Vec::new();
+    for _ in 0..200 {
+        press(&mut a, key(KeyCode::Char('j')));
+        screens.push(render(&a, 140, 30));
+    }
+    press(&mut a, key(KeyCode::Char('3')));
+    for _ in 0..400 {
+        press(&mut a, key(KeyCode::Char('j')));
+    }
+    press(&mut a, key(KeyCode::Enter));
+    screens.push(render(&a, 140, 30));
+    for s in &screens {
+        let digits: String = s.chars().filter(char::is_ascii_digit).collect();
+        for c in &cards {
+            assert!(!digits.contains(c.as_str()), "a full card number reached the screen");
+        }
+    }
 }
 
 #[test]

@@ -449,6 +449,8 @@ pub fn scan(records: &[Record], policy: &Policy, now: DateTime<Utc>, progress: &
             }
         }
     }
-    findings.sort_by(|a, b| a.kind.cmp(&b.kind).then(a.records.cmp(&b.records)));
+    // Most urgent kinds first (the order of `Kind::ALL`), then by record.
+    let rank = |k: Kind| Kind::ALL.iter().position(|x| *x == k).unwrap_or(usize::MAX);
+    findings.sort_by(|a, b| rank(a.kind).cmp(&rank(b.kind)).then(a.records.cmp(&b.records)));
     Report { findings, kinds, duplicates: dup_stats, policy_is_default: false }
 }

@@ -13,6 +13,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 pub enum Mode {
     Global,
     Records,
+    Findings,
     Search,
     Help,
 }
@@ -22,6 +23,7 @@ impl Mode {
         match self {
             Mode::Global => "Everywhere",
             Mode::Records => "Records",
+            Mode::Findings => "Findings",
             Mode::Search => "While searching",
             Mode::Help => "Help",
         }
@@ -50,6 +52,9 @@ pub enum Action {
     ToggleDetail,
     SortNext,
     SortReverse,
+    FilterKind,
+    OpenFinding,
+    CloseFinding,
     ClearSearch,
     SearchAccept,
     SearchCancel,
@@ -101,7 +106,16 @@ pub const ACTIONS: &[ActionSpec] = &[
     spec!(ToggleDetail, Records, ["enter", "l"], "Open or close the record's details", "details"),
     spec!(SortNext, Records, ["s"], "Sort by the next column", "sort"),
     spec!(SortReverse, Records, ["S"], "Reverse the sort order"),
-    spec!(ClearSearch, Records, ["esc"], "Clear the search / close details", "clear"),
+    spec!(FilterKind, Records, ["f"], "Show only records with findings of the next kind", "filter"),
+    spec!(ClearSearch, Records, ["esc"], "Clear the search and filter / close details", "clear"),
+    spec!(Down, Findings, ["j", "down"], "Next finding", "move"),
+    spec!(Up, Findings, ["k", "up"], "Previous finding"),
+    spec!(PageDown, Findings, ["pagedown", "ctrl-d"], "Page down"),
+    spec!(PageUp, Findings, ["pageup", "ctrl-u"], "Page up"),
+    spec!(Top, Findings, ["g", "home"], "First finding"),
+    spec!(Bottom, Findings, ["G", "end"], "Last finding"),
+    spec!(OpenFinding, Findings, ["enter", "l"], "Open the finding: records side by side, field by field", "open"),
+    spec!(CloseFinding, Findings, ["esc", "h"], "Back to the list", "back"),
     spec!(SearchAccept, Search, ["enter"], "Keep the results and browse them", "browse"),
     spec!(SearchCancel, Search, ["esc"], "Clear the search", "cancel"),
     spec!(SearchDelete, Search, ["backspace"], "Delete a character"),
@@ -208,7 +222,7 @@ mod tests {
             .filter(|a| a.mode == Mode::Global)
             .flat_map(|a| a.keys.iter().filter_map(|k| parse_key(k)))
             .collect();
-        for a in ACTIONS.iter().filter(|a| a.mode == Mode::Records) {
+        for a in ACTIONS.iter().filter(|a| matches!(a.mode, Mode::Records | Mode::Findings)) {
             for k in a.keys {
                 assert!(!globals.contains(&parse_key(k).unwrap_or((KeyCode::Null, KeyModifiers::NONE))), "{k}");
             }

@@ -9,6 +9,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::actions::{self, Action, Mode};
 use super::theme::Theme;
+use crate::findings::{Kind, Report};
 use crate::model::Record;
 use crate::search::{Hit, SearchIndex};
 use crate::service::Stats;
@@ -114,6 +115,8 @@ pub enum Event {
     LoadProgress { done: usize, total: usize },
     Loaded(Arc<Data>),
     LoadFailed(String),
+    ScanProgress(String),
+    Scanned(Arc<Report>),
     SearchDone { generation: u64, query: String, hits: Arc<Vec<Hit>> },
     SortDone { generation: u64, order: Arc<Vec<u32>> },
 }
@@ -171,6 +174,16 @@ impl Default for TableState {
     }
 }
 
+/// The findings screen's state.
+#[derive(Default)]
+pub struct FindingsState {
+    pub selected: usize,
+    pub offset: Cell<usize>,
+    pub page: Cell<usize>,
+    /// The selected finding is open (records side by side).
+    pub open: bool,
+}
+
 /// The whole UI state.
 pub struct App {
     pub screen: Screen,
@@ -181,6 +194,15 @@ pub struct App {
     pub table: TableState,
     pub search: SearchState,
     pub help_scroll: u16,
+    /// Findings of the last scan, when it has finished.
+    pub report: Option<Arc<Report>>,
+    /// What the background scan is doing, while it runs.
+    pub scan_stage: Option<String>,
+    /// Records screen: only records with findings of this kind.
+    pub filter: Option<Kind>,
+    /// The rows shown while `filter` is set.
+    pub filtered: Option<Arc<Vec<u32>>>,
+    pub findings: FindingsState,
     pub info: SessionInfo,
     pub theme: Theme,
     pub quit: bool,
@@ -198,6 +220,11 @@ impl App {
             table: TableState::default(),
             search: SearchState::default(),
             help_scroll: 0,
+            report: None,
+            scan_stage: None,
+            filter: None,
+            filtered: None,
+            findings: FindingsState::default(),
             info,
             theme,
             quit: false,
@@ -207,6 +234,9 @@ impl App {
 
     /// Number of rows in the records table as it stands (filter applied).
     pub fn row_count(&self) -> usize {
+        if let Some(f) = &self.filtered {
+            return f.len();
+        }
         match (&self.search.hits, &self.data) {
             (Some(h), _) => h.len(),
             (None, Some(d)) => d.records.len(),
@@ -216,6 +246,14 @@ impl App {
 
     /// Record index shown at table row `row`.
     pub fn record_at(&self, row: usize) -> Option<usize> {
+        if let Some(f) = &self.filtered {
+            return f.get(row).map(|i| *i as usize);
+        }
+        self.unfiltered_at(row)
+    }
+
+    /// Record index at `row` of the table before the kind filter.
+    fn unfiltered_at(&self, row: usize) -> Option<usize> {
         let data = self.data.as_ref()?;
         let idx = match &self.search.hits {
             Some(h) => h.get(row)?.index as usize,
@@ -233,6 +271,37 @@ impl App {
             },
         };
         (idx < data.records.len()).then_some(idx)
+    }
+
+    /// Rebuilds the filtered rows after the filter, search, sort or
+    /// findings changed.
+    fn refilter(&mut self) {
+        self.filtered = None;
+        let (Some(kind), Some(report), Some(data)) = (self.filter, &self.report, &self.data) else { return };
+        let n = match &self.search.hits {
+            Some(h) => h.len(),
+            None => data.records.len(),
+        };
+        let bit = kind.bit();
+        let rows: Vec<u32> = (0..n)
+            .filter_map(|row| self.unfiltered_at(row))
+            .filter(|&i| report.kinds.get(i).is_some_and(|k| k & bit != 0))
+            .map(|i| i as u32)
+            .collect();
+        self.filtered = Some(Arc::new(rows));
+        self.table.selected = 0;
+        self.table.offset.set(0);
+    }
+
+    /// Kinds present in the report, for the filter cycle.
+    fn next_filter(&self) -> Option<Kind> {
+        let report = self.report.as_ref()?;
+        let summary = report.summary();
+        let present: Vec<Kind> = Kind::ALL.into_iter().filter(|k| summary.get(k).copied().unwrap_or(0) > 0).collect();
+        match self.filter {
+            None => present.first().copied(),
+            Some(cur) => present.iter().skip_while(|k| **k != cur).nth(1).copied(),
+        }
     }
 
     /// The selected record, if any.
@@ -258,7 +327,18 @@ impl App {
             }
             Event::LoadFailed(e) => {
                 self.loading = None;
+                self.scan_stage = None;
                 self.error = Some(e);
+                Vec::new()
+            }
+            Event::ScanProgress(stage) => {
+                self.scan_stage = Some(stage);
+                Vec::new()
+            }
+            Event::Scanned(report) => {
+                self.report = Some(report);
+                self.scan_stage = None;
+                self.refilter();
                 Vec::new()
             }
             Event::SearchDone { generation, query, hits } => {
@@ -267,6 +347,7 @@ impl App {
                     self.search.pending = false;
                     self.table.selected = 0;
                     self.table.offset.set(0);
+                    self.refilter();
                 }
                 self.search.last = Some((query, hits));
                 Vec::new()
@@ -274,6 +355,7 @@ impl App {
             Event::SortDone { generation, order } => {
                 if generation == self.table.sort_generation {
                     self.table.order = Some(order);
+                    self.refilter();
                 }
                 Vec::new()
             }
@@ -306,6 +388,11 @@ impl App {
                     && let Some(a) = actions::lookup(Mode::Records, &k)
                 {
                     return self.records_action(a);
+                }
+                if self.screen == Screen::Findings
+                    && let Some(a) = actions::lookup(Mode::Findings, &k)
+                {
+                    self.findings_action(a);
                 }
                 Vec::new()
             }
@@ -365,10 +452,18 @@ impl App {
             Action::SortReverse => {
                 self.table.descending = !self.table.descending;
                 self.table.selected = 0;
+                self.refilter();
+            }
+            Action::FilterKind => {
+                self.filter = self.next_filter();
+                self.refilter();
+                self.table.selected = 0;
             }
             Action::ClearSearch => {
-                if self.search.hits.is_some() || !self.search.query.is_empty() {
+                if self.search.hits.is_some() || !self.search.query.is_empty() || self.filter.is_some() {
                     self.clear_search();
+                    self.filter = None;
+                    self.filtered = None;
                 } else {
                     self.table.detail = false;
                 }
@@ -376,6 +471,23 @@ impl App {
             _ => {}
         }
         Vec::new()
+    }
+
+    fn findings_action(&mut self, a: Action) {
+        let n = self.report.as_ref().map_or(0, |r| r.findings.len());
+        let page = self.findings.page.get().max(1);
+        let f = &mut self.findings;
+        match a {
+            Action::Down => f.selected = (f.selected + 1).min(n.saturating_sub(1)),
+            Action::Up => f.selected = f.selected.saturating_sub(1),
+            Action::PageDown => f.selected = (f.selected + page).min(n.saturating_sub(1)),
+            Action::PageUp => f.selected = f.selected.saturating_sub(page),
+            Action::Top => f.selected = 0,
+            Action::Bottom => f.selected = n.saturating_sub(1),
+            Action::OpenFinding => f.open = n > 0,
+            Action::CloseFinding => f.open = false,
+            _ => {}
+        }
     }
 
     fn start_sort(&mut self) -> Vec<Effect> {
@@ -395,6 +507,7 @@ impl App {
         self.search.generation += 1;
         self.table.selected = 0;
         self.table.offset.set(0);
+        self.refilter();
     }
 
     fn on_search_key(&mut self, k: KeyEvent) -> Vec<Effect> {

@@ -51,9 +51,21 @@ pub fn run(service: Arc<Service>, theme: Theme, demo: bool) -> std::io::Result<(
                     let _ = tx.send(Event::LoadProgress { done, total });
                 }
             });
-            let _ = match result {
-                Ok(records) => tx.send(Event::Loaded(Arc::new(Data::build(records, chrono::Utc::now())))),
-                Err(e) => tx.send(Event::LoadFailed(e.to_string())),
+            let data = match result {
+                Ok(records) => Arc::new(Data::build(records, chrono::Utc::now())),
+                Err(e) => {
+                    let _ = tx.send(Event::LoadFailed(e.to_string()));
+                    return;
+                }
+            };
+            let _ = tx.send(Event::Loaded(data.clone()));
+            // Then the findings, in the background too.
+            let progress = |stage: &str| {
+                let _ = tx.send(Event::ScanProgress(stage.to_owned()));
+            };
+            let _ = match service.scan(&data.records, &progress) {
+                Ok(report) => tx.send(Event::Scanned(Arc::new(report))),
+                Err(e) => tx.send(Event::LoadFailed(format!("scan failed: {e}"))),
             };
         });
     }

@@ -48,14 +48,7 @@ pub fn draw(f: &mut Frame, app: &App) {
     match app.screen {
         Screen::Dashboard => screens::dashboard::draw(f, app, body),
         Screen::Records => screens::records::draw(f, app, body),
-        Screen::Findings => screens::placeholder::draw(
-            f,
-            app,
-            body,
-            "Findings",
-            "Nothing here yet: this build does not compute findings (stale, duplicate, over-collected ...). \
-             Records can be browsed and searched on screen 2.",
-        ),
+        Screen::Findings => screens::findings::draw(f, app, body),
         Screen::Requests => screens::placeholder::draw(
             f,
             app,
@@ -106,6 +99,7 @@ pub fn hints(app: &App) -> Vec<(String, &'static str)> {
         (Mode::Search, _) => &[Mode::Search],
         (Mode::Help, _) => &[Mode::Help],
         (_, Screen::Records) => &[Mode::Records, Mode::Global],
+        (_, Screen::Findings) => &[Mode::Findings, Mode::Global],
         _ => &[Mode::Global],
     };
     modes

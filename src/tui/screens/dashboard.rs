@@ -67,10 +67,14 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             "sources",
             s.sources.iter().map(|(k, v)| format!("{k} {}", fmt_count(*v))).collect::<Vec<_>>().join(", "),
         ),
-        Line::from(Span::styled(
-            fit("Findings: not computed by this build", w.saturating_sub(2) as usize),
-            app.theme.style("ui.placeholder"),
-        )),
+        match (&app.report, &app.scan_stage) {
+            (Some(r), _) => row(w, 18, "data quality", format!("{:.1} / 100", r.quality())),
+            (None, Some(stage)) => Line::from(Span::styled(
+                fit(&format!("scanning… {stage}"), w.saturating_sub(2) as usize),
+                app.theme.style("ui.placeholder"),
+            )),
+            (None, None) => Line::from(Span::styled("scanning…", app.theme.style("ui.placeholder"))),
+        },
     ];
     f.render_widget(Paragraph::new(lines).block(block(app, " Records ")), counts);
     if let Some(store) = store {
@@ -86,6 +90,51 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     }
 
     let [countries, ages] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(bottom);
+    if let Some(report) = &app.report {
+        draw_findings_chart(f, app, report, countries);
+    } else {
+        draw_countries(f, app, s, countries);
+    }
+    f.render_widget(
+        Sparkline::default()
+            .block(block(app, " Last verified, months ago: 0 … 24+ "))
+            .style(app.theme.style("ui.chart"))
+            .data(&data.verified_age),
+        ages,
+    );
+}
+
+/// Findings per kind, as bars labelled with the kind's badge.
+fn draw_findings_chart(f: &mut Frame, app: &App, report: &crate::findings::Report, area: Rect) {
+    let summary = report.summary();
+    let bars: Vec<Bar> = crate::findings::Kind::ALL
+        .iter()
+        .map(|k| {
+            let n = summary.get(k).copied().unwrap_or(0);
+            Bar::default().value(n as u64).label(Line::from(k.badge())).text_value(fmt_count(n)).style(if n > 0 {
+                app.theme.style("finding.warning")
+            } else {
+                app.theme.style("ui.text.dim")
+            })
+        })
+        .collect();
+    let legend =
+        crate::findings::Kind::ALL.iter().map(|k| format!("{} {}", k.badge(), k.name())).collect::<Vec<_>>().join(" ");
+    let [chart, key] = Layout::vertical([Constraint::Min(3), Constraint::Length(1)]).areas(area);
+    let width = ((chart.width.saturating_sub(2)) / 8).saturating_sub(1).clamp(1, 6);
+    f.render_widget(
+        BarChart::default()
+            .block(block(app, " Findings by kind · screen 3 "))
+            .bar_width(width)
+            .bar_gap(1)
+            .value_style(app.theme.style("ui.statusbar.key"))
+            .data(BarGroup::default().bars(&bars)),
+        chart,
+    );
+    f.render_widget(Paragraph::new(fit(&legend, key.width as usize)).style(app.theme.style("ui.text.dim")), key);
+}
+
+fn draw_countries(f: &mut Frame, app: &App, s: &crate::service::Stats, countries: Rect) {
     let mut by_country: Vec<(&String, &usize)> = s.countries.iter().collect();
     by_country.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
     let max_bars = (countries.width.saturating_sub(2) / 5).max(1) as usize;
@@ -103,13 +152,6 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             .value_style(app.theme.style("ui.statusbar.key"))
             .data(BarGroup::default().bars(&bars)),
         countries,
-    );
-    f.render_widget(
-        Sparkline::default()
-            .block(block(app, " Last verified, months ago: 0 … 24+ "))
-            .style(app.theme.style("ui.chart"))
-            .data(&data.verified_age),
-        ages,
     );
 }
 

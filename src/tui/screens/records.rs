@@ -40,6 +40,29 @@ fn highlighted(text: &str, query: &str, width: usize, base: Style, hl: Style) ->
     Line::from(spans)
 }
 
+/// The finding badges of a record (a letter per kind — a cue that does not
+/// depend on colour), coloured by the worst kind.
+fn badges(app: &App, index: usize, width: usize) -> Cell<'static> {
+    use crate::findings::Kind;
+    let Some(bits) = app.report.as_ref().and_then(|r| r.kinds.get(index).copied()) else {
+        return Cell::from("");
+    };
+    let kinds: Vec<Kind> = Kind::ALL.into_iter().filter(|k| bits & k.bit() != 0).collect();
+    if kinds.is_empty() {
+        return Cell::from("");
+    }
+    let text: String = kinds.iter().map(|k| k.badge()).collect();
+    let danger = kinds.iter().any(|k| matches!(k, Kind::Duplicate | Kind::Pii | Kind::Expired));
+    let slot = if danger {
+        "finding.danger"
+    } else if kinds.contains(&Kind::Stale) && kinds.len() == 1 {
+        "record.stale"
+    } else {
+        "finding.warning"
+    };
+    Cell::from(Span::styled(fit(&text, width), app.theme.style(slot)))
+}
+
 pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let Some(data) = &app.data else {
         super::dashboard::draw(f, app, area);
@@ -71,8 +94,9 @@ fn draw_table(f: &mut Frame, app: &App, data: &crate::tui::app::Data, area: Rect
     } else {
         format!(" · sorted by {}{}", app.table.sort.label(), if app.table.descending { " ↓" } else { "" })
     };
-    let title = if app.search.hits.is_some() {
-        format!(" Records · {} of {} match{} ", fmt_count(n), fmt_count(data.records.len()), sort)
+    let filter = app.filter.map(|k| format!(" · only {} (f: next, Esc: all)", k.name())).unwrap_or_default();
+    let title = if app.search.hits.is_some() || app.filter.is_some() {
+        format!(" Records · {} of {} match{}{} ", fmt_count(n), fmt_count(data.records.len()), sort, filter)
     } else {
         format!(" Records · {}{} ", fmt_count(n), sort)
     };
@@ -102,6 +126,7 @@ fn draw_table(f: &mut Frame, app: &App, data: &crate::tui::app::Data, area: Rect
     let w = inner.width as usize;
     let widths = if w >= 100 {
         vec![
+            Constraint::Length(4),
             Constraint::Length(26),
             Constraint::Length(30),
             Constraint::Length(18),
@@ -109,7 +134,7 @@ fn draw_table(f: &mut Frame, app: &App, data: &crate::tui::app::Data, area: Rect
             Constraint::Min(8),
         ]
     } else {
-        vec![Constraint::Percentage(36), Constraint::Percentage(40), Constraint::Percentage(24)]
+        vec![Constraint::Length(3), Constraint::Percentage(34), Constraint::Percentage(40), Constraint::Percentage(26)]
     };
     let col_w: Vec<usize> = Layout::horizontal(widths.clone())
         .spacing(1)
@@ -118,7 +143,7 @@ fn draw_table(f: &mut Frame, app: &App, data: &crate::tui::app::Data, area: Rect
         .map(|r| r.width as usize)
         .collect();
     let header_cells: &[&str] =
-        if w >= 100 { &["Name", "Email", "Phone", "Ctry", "Source id"] } else { &["Name", "Email", "Phone"] };
+        if w >= 100 { &["!", "Name", "Email", "Phone", "Ctry", "Source id"] } else { &["!", "Name", "Email", "Phone"] };
     let header = Row::new(header_cells.iter().map(|h| Cell::from(*h))).style(app.theme.style("ui.header"));
     let base = app.theme.style("ui");
     let hl = app.theme.style("ui.search.match");
@@ -127,14 +152,16 @@ fn draw_table(f: &mut Frame, app: &App, data: &crate::tui::app::Data, area: Rect
         .filter_map(|row| {
             let r = &data.records[app.record_at(row)?];
             let name = r.display_name();
+            let index = app.record_at(row)?;
             let mut cells = vec![
-                Cell::from(highlighted(if name.is_empty() { "—" } else { &name }, q, col_w[0], base, hl)),
-                Cell::from(highlighted(r.email.as_deref().unwrap_or(""), q, col_w[1], base, hl)),
-                Cell::from(highlighted(r.phone.as_deref().unwrap_or(""), q, col_w[2], base, hl)),
+                badges(app, index, col_w[0]),
+                Cell::from(highlighted(if name.is_empty() { "—" } else { &name }, q, col_w[1], base, hl)),
+                Cell::from(highlighted(r.email.as_deref().unwrap_or(""), q, col_w[2], base, hl)),
+                Cell::from(highlighted(r.phone.as_deref().unwrap_or(""), q, col_w[3], base, hl)),
             ];
-            if col_w.len() > 3 {
-                cells.push(Cell::from(fit(r.address.country.as_deref().unwrap_or(""), col_w[3])));
-                cells.push(Cell::from(highlighted(&r.source_id, q, col_w[4], base, hl)));
+            if col_w.len() > 4 {
+                cells.push(Cell::from(fit(r.address.country.as_deref().unwrap_or(""), col_w[4])));
+                cells.push(Cell::from(highlighted(&r.source_id, q, col_w[5], base, hl)));
             }
             let style = if row == sel { app.theme.style("ui.selection") } else { Style::default() };
             Some(Row::new(cells).style(style))
