@@ -67,6 +67,14 @@ fn draw(app: &App, t: &mut Terminal<TestBackend>) {
 
 fn main() {
     let n: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(100_000);
+    if std::env::args().any(|a| a == "blocks") {
+        blocks(n);
+        return;
+    }
+    if std::env::args().any(|a| a == "febrl") {
+        febrl();
+        return;
+    }
     if std::env::args().any(|a| a == "scan-only") {
         scan_only(n);
         return;
@@ -244,4 +252,49 @@ fn scan_only(n: usize) {
         report.duplicates.candidate_pairs
     );
     println!("| memory: RSS before / after / peak | {before} / {after} / {peak} MiB |");
+}
+
+/// Duplicate scan of the FEBRL file beside the repository (median of 5).
+fn febrl() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/febrl/dataset1.csv");
+    let bytes = std::fs::read(&path).expect("FEBRL file beside the repository");
+    let opts = Options {
+        format: Format::Csv,
+        id_column: Some("rec_id".into()),
+        source: "febrl".into(),
+        now: chrono::Utc::now(),
+    };
+    let records: Vec<_> = import::parse(&bytes[..], &opts, &mut |_| {}).rows.into_iter().map(|r| r.record).collect();
+    let policy = steward::policy::Policy::default();
+    let runs: Vec<Duration> = (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            let r = steward::findings::scan(&records, &policy, chrono::Utc::now(), &|_| {});
+            assert!(r.findings.len() > 400);
+            t.elapsed()
+        })
+        .collect();
+    println!("| full scan of FEBRL dataset1 ({} records), median of 5 | {} |", records.len(), ms(median(runs)));
+}
+
+/// Block sizes per blocking key type (diagnostics).
+#[allow(dead_code)]
+fn blocks(n: usize) {
+    let mut csv = Vec::new();
+    steward::synth::generate(n, 1, &mut csv, None).expect("generate");
+    let opts = Options { format: Format::Csv, id_column: None, source: "gen".into(), now: chrono::Utc::now() };
+    let records: Vec<_> = import::parse(&csv[..], &opts, &mut |_| {}).rows.into_iter().map(|r| r.record).collect();
+    let features: Vec<_> = records.iter().map(steward::findings::duplicates::Features::of).collect();
+    let mut by_type: std::collections::HashMap<char, std::collections::HashMap<String, usize>> = Default::default();
+    for f in &features {
+        for k in f.keys() {
+            let t = k.chars().next().unwrap_or('?');
+            *by_type.entry(t).or_default().entry(k).or_default() += 1;
+        }
+    }
+    for (t, blocks) in by_type {
+        let pairs: usize = blocks.values().filter(|&&s| s <= 500).map(|s| s * (s - 1) / 2).sum();
+        let max = blocks.values().max().copied().unwrap_or(0);
+        println!("key {t}: {} blocks, largest {max}, pairs {pairs}", blocks.len());
+    }
 }

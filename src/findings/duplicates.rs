@@ -85,7 +85,7 @@ impl Features {
     }
 
     /// Blocking keys: records sharing any key are compared.
-    fn keys(&self) -> Vec<String> {
+    pub fn keys(&self) -> Vec<String> {
         let mut k = Vec::with_capacity(6);
         if let Some(e) = &self.email {
             k.push(format!("e{e}"));
@@ -104,8 +104,12 @@ impl Features {
         }
         let (a, b) = (normalize::soundex(&self.given_formal), normalize::soundex(&self.family));
         if !a.is_empty() && !b.is_empty() {
+            // The sound of the name pair, in either order (swapped names
+            // meet), within a place when there is one: common names would
+            // otherwise make blocks of thousands at a million records.
             let (x, y) = if a <= b { (&a, &b) } else { (&b, &a) };
-            k.push(format!("n{x}{y}"));
+            let place: String = self.locality.chars().take(4).collect();
+            k.push(format!("n{x}{y}#{place}"));
         }
         if !self.postcode.is_empty() && !self.street_no.is_empty() {
             k.push(format!("a{}#{}", self.postcode, self.street_no));
@@ -198,9 +202,14 @@ fn compare(a: &Features, b: &Features) -> ([u8; NF], [f64; NF]) {
     };
     // Names as written, or swapped (given <-> family), whichever agrees more.
     let straight = (given(a, b), str_level(&a.family, &b.family));
-    let crossed = (str_level(&a.given, &b.family), str_level(&a.family, &b.given));
     let total = |p: &((u8, f64), (u8, f64))| p.0.1 + p.1.1;
-    let ((g, gs), (f, fs)) = if total(&crossed) > total(&straight) + 0.2 { crossed } else { straight };
+    // Compare crosswise only when the names as written disagree.
+    let ((g, gs), (f, fs)) = if total(&straight) < 1.8 {
+        let crossed = (str_level(&a.given, &b.family), str_level(&a.family, &b.given));
+        if total(&crossed) > total(&straight) + 0.2 { crossed } else { straight }
+    } else {
+        straight
+    };
     let (d, ds) = date_level(a.dob, b.dob);
     let (e, es) = exact_level(a.email.as_deref(), b.email.as_deref());
     let (p, ps) = exact_level(a.phone.as_deref(), b.phone.as_deref());
@@ -251,12 +260,13 @@ impl Model {
     }
 }
 
-/// u-probabilities from random record pairs (almost all non-matches).
-fn estimate_u(features: &[Features], samples: usize, seed: u64) -> [[f64; NL]; NF] {
+/// u-probabilities from random record pairs (almost all non-matches), and
+/// the comparison patterns of those pairs.
+fn estimate_u(features: &[Features], samples: usize, seed: u64) -> ([[f64; NL]; NF], HashMap<u32, u64>) {
     let n = features.len() as u64;
     let mut counts = [[1.0f64; NL]; NF]; // add-one smoothing
     if n < 2 {
-        return counts.map(|row| row.map(|c| c / NL as f64));
+        return (counts.map(|row| row.map(|c| c / NL as f64)), HashMap::new());
     }
     // A small deterministic generator (SplitMix64): the scan must not vary run to run.
     let mut state = seed;
@@ -275,12 +285,14 @@ fn estimate_u(features: &[Features], samples: usize, seed: u64) -> [[f64; NL]; N
         })
         .collect();
     let levels: Vec<[u8; NF]> = pairs.par_iter().map(|&(a, b)| compare(&features[a], &features[b]).0).collect();
+    let mut patterns: HashMap<u32, u64> = HashMap::new();
     for l in levels {
         for (f, lvl) in l.iter().enumerate() {
             counts[f][*lvl as usize] += 1.0;
         }
+        *patterns.entry(pack(&l)).or_default() += 1;
     }
-    distribution(&counts)
+    (distribution(&counts), patterns)
 }
 
 /// Per field, the counts of the present levels turned into probabilities
@@ -386,18 +398,36 @@ pub struct Settings {
 
 /// Candidate pairs from blocking, sorted and unique.
 pub fn candidate_pairs(features: &[Features], max_block: usize) -> (Vec<(u32, u32)>, usize) {
-    let mut blocks: HashMap<String, Vec<u32>> = HashMap::new();
-    let keys: Vec<Vec<String>> = features.par_iter().map(Features::keys).collect();
-    for (i, ks) in keys.into_iter().enumerate() {
-        for k in ks {
-            blocks.entry(k).or_default().push(i as u32);
+    // Keys are hashed to 64 bits (collisions only add a few candidate pairs,
+    // which the comparison then rejects): far cheaper than string keys at a
+    // million records.
+    let hashed: Vec<(u64, u32)> = features
+        .par_iter()
+        .enumerate()
+        .flat_map_iter(|(i, f)| {
+            f.keys().into_iter().map(move |k| {
+                let h = blake3::hash(k.as_bytes());
+                let b = h.as_bytes();
+                (u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]), i as u32)
+            })
+        })
+        .collect();
+    let mut hashed = hashed;
+    hashed.par_sort_unstable();
+    let mut blocks: Vec<&[(u64, u32)]> = Vec::new();
+    let mut start = 0;
+    for i in 1..=hashed.len() {
+        if i == hashed.len() || hashed[i].0 != hashed[start].0 {
+            blocks.push(&hashed[start..i]);
+            start = i;
         }
     }
-    let skipped = blocks.values().filter(|v| v.len() > max_block).count();
+    let skipped = blocks.iter().filter(|v| v.len() > max_block).count();
     let mut pairs: Vec<u64> = blocks
         .into_par_iter()
-        .filter(|(_, v)| v.len() > 1 && v.len() <= max_block)
-        .flat_map_iter(|(_, v)| {
+        .filter(|v| v.len() > 1 && v.len() <= max_block)
+        .flat_map_iter(|v| {
+            let v: Vec<u32> = v.iter().map(|(_, i)| *i).collect();
             let mut out = Vec::with_capacity(v.len() * (v.len() - 1) / 2);
             for (x, &a) in v.iter().enumerate() {
                 for &b in &v[x + 1..] {
@@ -415,19 +445,39 @@ pub fn candidate_pairs(features: &[Features], max_block: usize) -> (Vec<(u32, u3
 
 /// Finds clusters of duplicates among `features`.
 pub fn find(features: &[Features], settings: Settings) -> (Vec<Cluster>, DuplicateStats, Option<Model>) {
+    let trace = std::env::var_os("STEWARD_TRACE").is_some();
+    let t0 = std::time::Instant::now();
+    let lap = |what: &str| {
+        if trace {
+            eprintln!("    {:>7} ms  {what}", t0.elapsed().as_millis());
+        }
+    };
     let (pairs, skipped) = candidate_pairs(features, settings.max_block);
+    lap("candidate pairs");
     let mut stats = DuplicateStats { candidate_pairs: pairs.len(), skipped_blocks: skipped, ..Default::default() };
     if pairs.is_empty() {
         return (Vec::new(), stats, None);
     }
     let packed: Vec<u32> =
         pairs.par_iter().map(|&(a, b)| pack(&compare(&features[a as usize], &features[b as usize]).0)).collect();
+    lap("compared");
     let mut patterns: HashMap<u32, u64> = HashMap::new();
     for p in &packed {
         *patterns.entry(*p).or_default() += 1;
     }
-    let u = estimate_u(features, 200_000.min(features.len() * 50).max(1000), 0x5eed);
-    let model = estimate_m(&patterns, u);
+    let (u, random) = estimate_u(features, 200_000.min(features.len() * 50).max(1000), 0x5eed);
+    // EM learns the m-probabilities from the candidates and the random pairs
+    // together: when blocking is very precise the candidates are almost all
+    // matches, and without the random pairs EM could not tell a match from
+    // a non-match at all. The match share it estimates is then a
+    // conservative prior for the candidates.
+    let mut training = patterns.clone();
+    for (p, c) in random {
+        *training.entry(p).or_default() += c;
+    }
+    lap("u estimated");
+    let model = estimate_m(&training, u);
+    lap("m estimated");
     stats.match_share = model.lambda;
     let prob: HashMap<u32, f64> = patterns.keys().map(|p| (*p, model.probability(&unpack(*p)))).collect();
     let mut links: HashMap<(u32, u32), f64> = HashMap::new();
@@ -442,6 +492,7 @@ pub fn find(features: &[Features], settings: Settings) -> (Vec<Cluster>, Duplica
         }
     }
     stats.matched_pairs = seeds.len();
+    lap("scored");
     seeds.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2)));
     // Constrained agglomeration: join two clusters only when every pair
     // across them is linked (directly compared or compared now).
@@ -495,6 +546,7 @@ pub fn find(features: &[Features], settings: Settings) -> (Vec<Cluster>, Duplica
         };
         let _ = target;
     }
+    lap("clustered");
     let mut out: Vec<Cluster> = clusters
         .into_iter()
         .filter(|c| c.len() > 1)

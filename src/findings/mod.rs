@@ -184,8 +184,60 @@ fn present(r: &Record) -> Vec<(String, String)> {
     out
 }
 
+/// Phone verdicts shared by one scan. libphonenumber's validation is
+/// costly (regexes behind one lock), and whether a number is valid is
+/// decided by its country, length and leading digits; so each class of
+/// (country, first 6 digits with country code, length) is validated once,
+/// on the first number of that class, and the verdict reused.
+#[derive(Default)]
+pub struct PhoneVerdicts(HashMap<(String, String, usize), Option<&'static str>>);
+
+fn phone_class(phone: &str, country: Option<&str>) -> Option<(String, String, usize)> {
+    let digits = normalize::phone(phone, country)?;
+    // Text around the digits (letters, extensions) is judged number by number.
+    if phone.chars().any(|c| c.is_alphabetic()) {
+        return None;
+    }
+    Some((country.unwrap_or("").to_owned(), digits.chars().take(6).collect(), digits.len()))
+}
+
+impl PhoneVerdicts {
+    /// Validates one representative of every class among `records`' phones.
+    pub fn for_records(records: &[Record]) -> PhoneVerdicts {
+        let mut reps: HashMap<(String, String, usize), (&str, Option<&str>)> = HashMap::new();
+        for r in records {
+            if let Some(p) = &r.phone {
+                let country = r.address.country.as_deref();
+                if let Some(class) = phone_class(p, country) {
+                    reps.entry(class).or_insert((p.as_str(), country));
+                }
+            }
+        }
+        let reps: Vec<_> = reps.into_iter().collect();
+        PhoneVerdicts(reps.into_par_iter().map(|(class, (p, c))| (class, validate::phone(p, c))).collect())
+    }
+
+    fn verdict(&self, phone: &str, country: Option<&str>) -> Option<&'static str> {
+        match phone_class(phone, country).and_then(|c| self.0.get(&c).copied()) {
+            Some(v) => v,
+            None => validate::phone(phone, country),
+        }
+    }
+}
+
 /// Checks that look at one record alone.
 pub fn record_findings(r: &Record, index: u32, policy: &Policy, now: DateTime<Utc>) -> Vec<Finding> {
+    record_findings_with(r, index, policy, now, &PhoneVerdicts::default())
+}
+
+/// [`record_findings`] with the phone verdicts of a whole scan.
+pub fn record_findings_with(
+    r: &Record,
+    index: u32,
+    policy: &Policy,
+    now: DateTime<Utc>,
+    phones: &PhoneVerdicts,
+) -> Vec<Finding> {
     let mut out = Vec::new();
     let country = r.address.country.as_deref();
     // stale
@@ -284,7 +336,7 @@ pub fn record_findings(r: &Record, index: u32, policy: &Policy, now: DateTime<Ut
         }
     }
     if let Some(p) = &r.phone
-        && let Some(why) = validate::phone(p, country)
+        && let Some(why) = phones.verdict(p, country)
     {
         out.push(Finding::one(Kind::Invalid, index, Severity::Warning, Some("phone"), why.to_owned()));
     }
@@ -401,9 +453,14 @@ fn split_numbered(email: &str) -> Option<(String, u64, String)> {
 
 /// Scans everything. `progress(stage)` reports the stage being run.
 pub fn scan(records: &[Record], policy: &Policy, now: DateTime<Utc>, progress: &(dyn Fn(&str) + Sync)) -> Report {
+    progress("checking phone numbers");
+    let phones = PhoneVerdicts::for_records(records);
     progress("checking records");
-    let mut findings: Vec<Finding> =
-        records.par_iter().enumerate().flat_map_iter(|(i, r)| record_findings(r, i as u32, policy, now)).collect();
+    let mut findings: Vec<Finding> = records
+        .par_iter()
+        .enumerate()
+        .flat_map_iter(|(i, r)| record_findings_with(r, i as u32, policy, now, &phones))
+        .collect();
     progress("looking for bot sign-ups");
     findings.extend(suspect_bursts(records));
     progress("looking for duplicates");
