@@ -26,6 +26,7 @@
 use std::collections::HashMap;
 
 use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 use strsim::jaro_winkler;
 
 use super::normalize;
@@ -378,6 +379,9 @@ pub struct Cluster {
     pub score: f64,
 }
 
+/// Largest cluster reported.
+pub const MAX_CLUSTER: usize = 12;
+
 /// Statistics of a duplicate scan.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct DuplicateStats {
@@ -479,8 +483,8 @@ pub fn find(features: &[Features], settings: Settings) -> (Vec<Cluster>, Duplica
     let model = estimate_m(&training, u);
     lap("m estimated");
     stats.match_share = model.lambda;
-    let prob: HashMap<u32, f64> = patterns.keys().map(|p| (*p, model.probability(&unpack(*p)))).collect();
-    let mut links: HashMap<(u32, u32), f64> = HashMap::new();
+    let prob: FxHashMap<u32, f64> = patterns.keys().map(|p| (*p, model.probability(&unpack(*p)))).collect();
+    let mut links: FxHashMap<(u32, u32), f64> = FxHashMap::default();
     let mut seeds: Vec<(f64, u32, u32)> = Vec::new();
     for (&(a, b), p) in pairs.iter().zip(&packed) {
         let pr = prob.get(p).copied().unwrap_or(0.0);
@@ -496,9 +500,9 @@ pub fn find(features: &[Features], settings: Settings) -> (Vec<Cluster>, Duplica
     seeds.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2)));
     // Constrained agglomeration: join two clusters only when every pair
     // across them is linked (directly compared or compared now).
-    let mut cluster_of: HashMap<u32, usize> = HashMap::new();
+    let mut cluster_of: FxHashMap<u32, usize> = FxHashMap::default();
     let mut clusters: Vec<Vec<u32>> = Vec::new();
-    let pair_prob = |a: u32, b: u32, links: &HashMap<(u32, u32), f64>| -> f64 {
+    let pair_prob = |a: u32, b: u32, links: &FxHashMap<(u32, u32), f64>| -> f64 {
         let key = if a < b { (a, b) } else { (b, a) };
         match links.get(&key) {
             Some(p) => *p,
@@ -511,8 +515,16 @@ pub fn find(features: &[Features], settings: Settings) -> (Vec<Cluster>, Duplica
         if ca.is_some() && ca == cb {
             continue;
         }
-        let ma = ca.map(|c| clusters[c].clone()).unwrap_or_else(|| vec![a]);
-        let mb = cb.map(|c| clusters[c].clone()).unwrap_or_else(|| vec![b]);
+        let (ma, mb): (&[u32], &[u32]) = (
+            ca.map_or(std::slice::from_ref(&a), |c| &clusters[c][..]),
+            cb.map_or(std::slice::from_ref(&b), |c| &clusters[c][..]),
+        );
+        // One person rarely has more than a handful of records; a cluster
+        // growing past MAX_CLUSTER is more likely a chain of look-alikes
+        // (and checking every pair inside it would cost quadratic time).
+        if ma.len() + mb.len() > MAX_CLUSTER {
+            continue;
+        }
         let ok = ma.iter().all(|&x| mb.iter().all(|&y| pair_prob(x, y, &links) >= settings.cluster_probability));
         if !ok {
             continue;

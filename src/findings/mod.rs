@@ -471,6 +471,7 @@ pub fn scan(records: &[Record], policy: &Policy, now: DateTime<Utc>, progress: &
         max_block: 500,
     };
     let (clusters, dup_stats, _) = duplicates::find(&features, settings);
+    progress("explaining duplicate clusters");
     for c in clusters {
         let mut ids: Vec<_> = c.members.iter().map(|&i| records[i as usize].id).collect();
         let cluster = duplicates::cluster_id(&mut ids);
@@ -498,6 +499,7 @@ pub fn scan(records: &[Record], policy: &Policy, now: DateTime<Utc>, progress: &
             cluster: Some(cluster),
         });
     }
+    progress("summing up");
     let mut kinds = vec![0u16; records.len()];
     for f in &findings {
         for &r in &f.records {

@@ -9,6 +9,21 @@ use unicode_normalization::char::is_combining_mark;
 /// dropped, runs of white space collapsed: `"  Zoë O'Brien-Smith "` →
 /// `"zoe obriensmith"`.
 pub fn name(s: &str) -> String {
+    if s.is_ascii() {
+        // The common case, in one pass.
+        let mut out = String::with_capacity(s.len());
+        for w in s.split(char::is_whitespace) {
+            let word: String =
+                w.bytes().filter(u8::is_ascii_alphanumeric).map(|b| char::from(b.to_ascii_lowercase())).collect();
+            if !word.is_empty() {
+                if !out.is_empty() {
+                    out.push(' ');
+                }
+                out.push_str(&word);
+            }
+        }
+        return out;
+    }
     // Lower-casing can create new combining marks (and decomposing can
     // create new capitals), so repeat until nothing changes.
     let mut cur = name_once(s);
@@ -247,6 +262,11 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn ascii_fast_path_agrees_with_the_general_one(s in "[\\x00-\\x7f]{0,30}") {
+            prop_assert_eq!(name(&s), name_once(&s));
+        }
+
         #[test]
         fn normal_forms_are_idempotent(s in any::<String>()) {
             let n = name(&s);
