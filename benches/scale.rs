@@ -227,7 +227,13 @@ fn search(app: &mut App, data: &Arc<Data>) {
 /// The findings scan alone (no store): time per stage and memory.
 fn scan_only(n: usize) {
     let mut csv = Vec::new();
-    steward::synth::generate(n, 1, &mut csv, None).expect("generate");
+    let mut truth_csv = Vec::new();
+    steward::synth::generate(n, 1, &mut csv, Some(&mut truth_csv)).expect("generate");
+    let truth: std::collections::HashMap<String, String> = String::from_utf8_lossy(&truth_csv)
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(',').map(|(a, b)| (a.to_owned(), b.to_owned())))
+        .collect();
     let opts = Options { format: Format::Csv, id_column: None, source: "gen".into(), now: chrono::Utc::now() };
     let parsed = import::parse(&csv[..], &opts, &mut |_| {});
     drop(csv);
@@ -237,7 +243,7 @@ fn scan_only(n: usize) {
     let now = steward::synth::as_of();
     let stage = std::sync::Mutex::new(Instant::now());
     let t = Instant::now();
-    let report = steward::findings::scan(&records, &policy, now, &|name| {
+    let mut state = steward::findings::scan_state(&records, &policy, now, &|name| {
         if let Ok(mut s) = stage.lock() {
             eprintln!("  {:>8} ms  then {name}", s.elapsed().as_millis());
             *s = Instant::now();
@@ -245,6 +251,39 @@ fn scan_only(n: usize) {
     });
     let total = t.elapsed();
     let (after, peak) = memory();
+    // Incremental: edit one record (new email and surname) and rescan it, 20 times.
+    let mut records = records;
+    let rescans: Vec<Duration> = (0..20)
+        .map(|k| {
+            let i = (k * 7919 + n / 3) % n;
+            records[i].email = Some(format!("changed{k}@example.org"));
+            records[i].family_name = Some(format!("Changed{k}"));
+            let t = Instant::now();
+            state.rescan_record(&records, i as u32);
+            t.elapsed()
+        })
+        .collect();
+    let report = &state.report;
+    // Pairwise precision and recall of the duplicate clusters.
+    let mut sizes: std::collections::HashMap<&str, usize> = Default::default();
+    for r in records.iter() {
+        *sizes.entry(truth[&r.source_id].as_str()).or_default() += 1;
+    }
+    let true_pairs: usize = sizes.values().map(|k| k * (k - 1) / 2).sum();
+    let (mut reported, mut correct) = (0usize, 0usize);
+    for f in report.findings.iter().filter(|f| f.kind == steward::findings::Kind::Duplicate) {
+        for (x, &a) in f.records.iter().enumerate() {
+            for &b in &f.records[x + 1..] {
+                reported += 1;
+                correct += usize::from(truth[&records[a as usize].source_id] == truth[&records[b as usize].source_id]);
+            }
+        }
+    }
+    println!(
+        "| duplicate quality | precision {:.4}, recall {:.4} ({correct} true of {reported} reported pairs; {true_pairs} true pairs) |",
+        correct as f64 / reported.max(1) as f64,
+        correct as f64 / true_pairs.max(1) as f64
+    );
     println!(
         "| full scan of {n} generated records | {:.2} s ({} findings, {} candidate pairs) |",
         total.as_secs_f64(),
@@ -252,6 +291,12 @@ fn scan_only(n: usize) {
         report.duplicates.candidate_pairs
     );
     println!("| memory: RSS before / after / peak | {before} / {after} / {peak} MiB |");
+    println!("| duplicate search | {:?} |", report.duplicates);
+    println!(
+        "| incremental rescan after editing one record (median / max of 20) | {} / {} |",
+        ms(median(rescans.clone())),
+        ms(pct(rescans, 1.0))
+    );
 }
 
 /// Duplicate scan of the FEBRL file beside the repository (median of 5).

@@ -307,8 +307,8 @@ fn distribution(counts: &[[f64; NL]; NF]) -> [[f64; NL]; NF] {
     })
 }
 
-/// EM over the distinct comparison patterns of the candidate pairs,
-/// estimating m and the match share with u held fixed.
+/// EM over the distinct comparison patterns (candidates and weighted
+/// random pairs), estimating m, u and the match share.
 fn estimate_m(patterns: &HashMap<u32, u64>, u: [[f64; NL]; NF]) -> Model {
     // Start: matches mostly agree exactly.
     let mut m = [[0.0; NL]; NF];
@@ -320,18 +320,27 @@ fn estimate_m(patterns: &HashMap<u32, u64>, u: [[f64; NL]; NF]) -> Model {
     let total: f64 = pats.iter().map(|(_, c)| c).sum();
     for _ in 0..50 {
         let mut mc = [[0.1f64; NL]; NF]; // smoothing keeps every level possible
+        let mut uc = [[0.1f64; NL]; NF];
         let mut matched = 0.0;
         for (levels, count) in &pats {
-            let p = model.probability(levels) * count;
+            let post = model.probability(levels);
+            let p = post * count;
+            let q = (1.0 - post) * count;
             matched += p;
             for (f, l) in levels.iter().enumerate() {
                 if *l != 0 {
                     mc[f][*l as usize] += p;
+                    uc[f][*l as usize] += q;
                 }
             }
         }
         let lambda = (matched / total).clamp(1e-6, 0.999);
         model.m = distribution(&mc);
+        // u is learned too (it starts from the random pairs): non-matches
+        // that blocking brought together agree on the blocking fields more
+        // often than random pairs do, and that agreement must not count as
+        // evidence of a match.
+        model.u = distribution(&uc);
         let done = (lambda - model.lambda).abs() < 1e-7;
         model.lambda = lambda;
         if done {
@@ -401,23 +410,73 @@ pub struct Settings {
 }
 
 /// Candidate pairs from blocking, sorted and unique.
+/// A blocking key hashed to 64 bits (collisions only add a few candidate
+/// pairs, which the comparison then rejects): far cheaper than string keys
+/// at a million records.
+fn hash_key(k: &str) -> u64 {
+    let h = blake3::hash(k.as_bytes());
+    let b = h.as_bytes();
+    u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+}
+
+/// Every record under each of its blocking keys, kept after a scan so one
+/// changed record can be compared with its blocks alone.
+#[derive(Clone, Debug, Default)]
+pub struct BlockIndex {
+    /// (key hash, record), sorted.
+    sorted: Vec<(u64, u32)>,
+    /// Keys of records changed since the index was built.
+    added: Vec<(u64, u32)>,
+}
+
+impl BlockIndex {
+    pub fn build(features: &[Features]) -> BlockIndex {
+        let mut sorted: Vec<(u64, u32)> = features
+            .par_iter()
+            .enumerate()
+            .flat_map_iter(|(i, f)| f.keys().into_iter().map(move |k| (hash_key(&k), i as u32)))
+            .collect();
+        sorted.par_sort_unstable();
+        BlockIndex { sorted, added: Vec::new() }
+    }
+
+    /// Records sharing a blocking key with `f` (which is record `me`),
+    /// skipping blocks larger than `max_block`.
+    pub fn neighbours(&mut self, me: u32, f: &Features, max_block: usize) -> Vec<u32> {
+        let mut out = Vec::new();
+        for k in f.keys() {
+            let h = hash_key(&k);
+            let lo = self.sorted.partition_point(|(x, _)| *x < h);
+            let hi = self.sorted.partition_point(|(x, _)| *x <= h);
+            let block: Vec<u32> = self.sorted[lo..hi]
+                .iter()
+                .chain(self.added.iter().filter(|(x, _)| *x == h))
+                .map(|(_, i)| *i)
+                .filter(|i| *i != me)
+                .collect();
+            if block.len() < max_block {
+                out.extend(block);
+            }
+            if !self.added.contains(&(h, me)) {
+                self.added.push((h, me));
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
+/// Match probability of two records under a model.
+pub fn probability(model: &Model, a: &Features, b: &Features) -> f64 {
+    model.probability(&compare(a, b).0)
+}
+
 pub fn candidate_pairs(features: &[Features], max_block: usize) -> (Vec<(u32, u32)>, usize) {
-    // Keys are hashed to 64 bits (collisions only add a few candidate pairs,
-    // which the comparison then rejects): far cheaper than string keys at a
-    // million records.
-    let hashed: Vec<(u64, u32)> = features
-        .par_iter()
-        .enumerate()
-        .flat_map_iter(|(i, f)| {
-            f.keys().into_iter().map(move |k| {
-                let h = blake3::hash(k.as_bytes());
-                let b = h.as_bytes();
-                (u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]), i as u32)
-            })
-        })
-        .collect();
-    let mut hashed = hashed;
-    hashed.par_sort_unstable();
+    pairs_from(&BlockIndex::build(features).sorted, max_block)
+}
+
+fn pairs_from(hashed: &[(u64, u32)], max_block: usize) -> (Vec<(u32, u32)>, usize) {
     let mut blocks: Vec<&[(u64, u32)]> = Vec::new();
     let mut start = 0;
     for i in 1..=hashed.len() {
@@ -449,6 +508,15 @@ pub fn candidate_pairs(features: &[Features], max_block: usize) -> (Vec<(u32, u3
 
 /// Finds clusters of duplicates among `features`.
 pub fn find(features: &[Features], settings: Settings) -> (Vec<Cluster>, DuplicateStats, Option<Model>) {
+    let (clusters, stats, model, _) = find_indexed(features, settings);
+    (clusters, stats, model)
+}
+
+/// [`find`], also returning the block index for later incremental rescans.
+pub fn find_indexed(
+    features: &[Features],
+    settings: Settings,
+) -> (Vec<Cluster>, DuplicateStats, Option<Model>, BlockIndex) {
     let trace = std::env::var_os("STEWARD_TRACE").is_some();
     let t0 = std::time::Instant::now();
     let lap = |what: &str| {
@@ -456,11 +524,12 @@ pub fn find(features: &[Features], settings: Settings) -> (Vec<Cluster>, Duplica
             eprintln!("    {:>7} ms  {what}", t0.elapsed().as_millis());
         }
     };
-    let (pairs, skipped) = candidate_pairs(features, settings.max_block);
+    let index = BlockIndex::build(features);
+    let (pairs, skipped) = pairs_from(&index.sorted, settings.max_block);
     lap("candidate pairs");
     let mut stats = DuplicateStats { candidate_pairs: pairs.len(), skipped_blocks: skipped, ..Default::default() };
     if pairs.is_empty() {
-        return (Vec::new(), stats, None);
+        return (Vec::new(), stats, None, index);
     }
     let packed: Vec<u32> =
         pairs.par_iter().map(|&(a, b)| pack(&compare(&features[a as usize], &features[b as usize]).0)).collect();
@@ -475,9 +544,13 @@ pub fn find(features: &[Features], settings: Settings) -> (Vec<Cluster>, Duplica
     // matches, and without the random pairs EM could not tell a match from
     // a non-match at all. The match share it estimates is then a
     // conservative prior for the candidates.
+    // The random pairs stand for all the pairs blocking did not propose, so
+    // they must never be outnumbered by the candidates: weight them up.
+    let sampled: u64 = random.values().sum();
+    let weight = (pairs.len() as u64 * 4).div_ceil(sampled.max(1)).max(1);
     let mut training = patterns.clone();
     for (p, c) in random {
-        *training.entry(p).or_default() += c;
+        *training.entry(p).or_default() += c * weight;
     }
     lap("u estimated");
     let model = estimate_m(&training, u);
@@ -574,7 +647,7 @@ pub fn find(features: &[Features], settings: Settings) -> (Vec<Cluster>, Duplica
         })
         .collect();
     out.sort_by_key(|c| c.members[0]);
-    (out, stats, Some(model))
+    (out, stats, Some(model), index)
 }
 
 /// Stable id of a cluster: a hash of its members' record ids.

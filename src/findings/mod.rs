@@ -451,8 +451,66 @@ fn split_numbered(email: &str) -> Option<(String, u64, String)> {
     Some((prefix.to_owned(), num.parse().ok()?, domain))
 }
 
+/// Position of a kind in the report's order (most urgent first).
+fn rank(k: Kind) -> usize {
+    Kind::ALL.iter().position(|x| *x == k).unwrap_or(usize::MAX)
+}
+
+/// A duplicate finding for a cluster: every record, the weakest link as
+/// score, and a field-by-field explanation of each record against the first.
+fn duplicate_finding(records: &[Record], features: &[duplicates::Features], members: Vec<u32>, score: f64) -> Finding {
+    let mut ids: Vec<_> = members.iter().map(|&i| records[i as usize].id).collect();
+    let cluster = duplicates::cluster_id(&mut ids);
+    let anchor = &features[members[0] as usize];
+    let mut reasons = vec![format!("{} records of one person (weakest link {score:.3})", members.len())];
+    for &m in &members[1..] {
+        let parts: Vec<String> = duplicates::explain(anchor, &features[m as usize])
+            .into_iter()
+            .filter(|e| e.status != "missing")
+            .map(|e| match e.status {
+                "similar" => format!("{} similar {:.2}", e.field, e.similarity),
+                s => format!("{} {s}", e.field),
+            })
+            .collect();
+        reasons.push(parts.join(", "));
+    }
+    Finding {
+        kind: Kind::Duplicate,
+        records: members,
+        field: None,
+        category: None,
+        score: Some((score * 1000.0).round() / 1000.0),
+        severity: Severity::Danger,
+        reasons,
+        cluster: Some(cluster),
+    }
+}
+
+/// What a full scan keeps so that one changed record is rescanned without
+/// scanning the world: the findings, every record's normalised features,
+/// the blocking index and the estimated duplicate model.
+pub struct ScanState {
+    pub report: Report,
+    features: Vec<duplicates::Features>,
+    blocks: duplicates::BlockIndex,
+    model: Option<duplicates::Model>,
+    settings: duplicates::Settings,
+    policy: Policy,
+    now: DateTime<Utc>,
+}
+
 /// Scans everything. `progress(stage)` reports the stage being run.
 pub fn scan(records: &[Record], policy: &Policy, now: DateTime<Utc>, progress: &(dyn Fn(&str) + Sync)) -> Report {
+    scan_state(records, policy, now, progress).report
+}
+
+/// [`scan`], keeping what [`ScanState::rescan_record`] needs.
+pub fn scan_state(
+    records: &[Record],
+    policy: &Policy,
+    now: DateTime<Utc>,
+    progress: &(dyn Fn(&str) + Sync),
+) -> ScanState {
     progress("checking phone numbers");
     let phones = PhoneVerdicts::for_records(records);
     progress("checking records");
@@ -464,41 +522,19 @@ pub fn scan(records: &[Record], policy: &Policy, now: DateTime<Utc>, progress: &
     progress("looking for bot sign-ups");
     findings.extend(suspect_bursts(records));
     progress("looking for duplicates");
+    let t = std::time::Instant::now();
     let features: Vec<duplicates::Features> = records.par_iter().map(duplicates::Features::of).collect();
+    if std::env::var_os("STEWARD_TRACE").is_some() {
+        eprintln!("    {:>7} ms  features", t.elapsed().as_millis());
+    }
     let settings = duplicates::Settings {
         match_probability: policy.settings.duplicates.match_probability,
         cluster_probability: policy.settings.duplicates.cluster_probability,
         max_block: 500,
     };
-    let (clusters, dup_stats, _) = duplicates::find(&features, settings);
+    let (clusters, dup_stats, model, blocks) = duplicates::find_indexed(&features, settings);
     progress("explaining duplicate clusters");
-    for c in clusters {
-        let mut ids: Vec<_> = c.members.iter().map(|&i| records[i as usize].id).collect();
-        let cluster = duplicates::cluster_id(&mut ids);
-        let anchor = &features[c.members[0] as usize];
-        let mut reasons = vec![format!("{} records of one person (weakest link {:.3})", c.members.len(), c.score)];
-        for &m in &c.members[1..] {
-            let parts: Vec<String> = duplicates::explain(anchor, &features[m as usize])
-                .into_iter()
-                .filter(|e| e.status != "missing")
-                .map(|e| match e.status {
-                    "similar" => format!("{} similar {:.2}", e.field, e.similarity),
-                    s => format!("{} {s}", e.field),
-                })
-                .collect();
-            reasons.push(parts.join(", "));
-        }
-        findings.push(Finding {
-            kind: Kind::Duplicate,
-            records: c.members,
-            field: None,
-            category: None,
-            score: Some((c.score * 1000.0).round() / 1000.0),
-            severity: Severity::Danger,
-            reasons,
-            cluster: Some(cluster),
-        });
-    }
+    findings.extend(clusters.into_iter().map(|c| duplicate_finding(records, &features, c.members, c.score)));
     progress("summing up");
     let mut kinds = vec![0u16; records.len()];
     for f in &findings {
@@ -509,7 +545,104 @@ pub fn scan(records: &[Record], policy: &Policy, now: DateTime<Utc>, progress: &
         }
     }
     // Most urgent kinds first (the order of `Kind::ALL`), then by record.
-    let rank = |k: Kind| Kind::ALL.iter().position(|x| *x == k).unwrap_or(usize::MAX);
-    findings.sort_by(|a, b| rank(a.kind).cmp(&rank(b.kind)).then(a.records.cmp(&b.records)));
-    Report { findings, kinds, duplicates: dup_stats, policy_is_default: false }
+    findings.par_sort_by(|a, b| rank(a.kind).cmp(&rank(b.kind)).then(a.records.cmp(&b.records)));
+    ScanState {
+        report: Report { findings, kinds, duplicates: dup_stats, policy_is_default: false },
+        features,
+        blocks,
+        model,
+        settings,
+        policy: policy.clone(),
+        now,
+    }
+}
+
+impl ScanState {
+    /// Updates the findings after record `index` changed: its own checks
+    /// run again, and it is compared with the records of its blocks only
+    /// (under the model of the full scan). Bot bursts are not re-examined
+    /// (they depend on sign-up times, which edits do not change).
+    pub fn rescan_record(&mut self, records: &[Record], index: u32) {
+        let Some(r) = records.get(index as usize) else { return };
+        let findings = &mut self.report.findings;
+        let mut touched = vec![index];
+        findings.retain(|f| f.records != [index] || matches!(f.kind, Kind::Duplicate | Kind::Suspect));
+        let mut fresh = record_findings(r, index, &self.policy, self.now);
+        // Take the record out of its duplicate cluster.
+        self.features[index as usize] = duplicates::Features::of(r);
+        let model = self.model.clone();
+        let features = &self.features;
+        let weakest = |members: &[u32], model: &duplicates::Model| -> f64 {
+            let mut s: f64 = 1.0;
+            for (i, &a) in members.iter().enumerate() {
+                for &b in &members[i + 1..] {
+                    s = s.min(duplicates::probability(model, &features[a as usize], &features[b as usize]));
+                }
+            }
+            s
+        };
+        if let Some(pos) = findings.iter().position(|f| f.kind == Kind::Duplicate && f.records.contains(&index)) {
+            let mut old = findings.remove(pos);
+            old.records.retain(|&i| i != index);
+            touched.extend(&old.records);
+            if old.records.len() >= 2
+                && let Some(m) = &model
+            {
+                let score = weakest(&old.records, m);
+                fresh.push(duplicate_finding(records, features, old.records, score));
+            }
+        }
+        // Join the best match among the records of its blocks.
+        if let Some(m) = &model {
+            let me = &features[index as usize];
+            let best = self
+                .blocks
+                .neighbours(index, me, self.settings.max_block)
+                .into_iter()
+                .map(|c| (duplicates::probability(m, me, &features[c as usize]), c))
+                .filter(|(p, _)| *p >= self.settings.match_probability)
+                .max_by(|a, b| a.0.total_cmp(&b.0));
+            if let Some((_, c)) = best {
+                let mut members =
+                    match findings.iter().position(|f| f.kind == Kind::Duplicate && f.records.contains(&c)) {
+                        Some(pos) => findings.remove(pos).records,
+                        None => vec![c],
+                    };
+                let fits = members.len() < duplicates::MAX_CLUSTER
+                    && members.iter().all(|&x| {
+                        duplicates::probability(m, me, &features[x as usize]) >= self.settings.cluster_probability
+                    });
+                if fits {
+                    members.push(index);
+                    members.sort_unstable();
+                }
+                touched.extend(&members);
+                if members.len() >= 2 {
+                    let score = weakest(&members, m);
+                    fresh.push(duplicate_finding(records, features, members, score));
+                }
+            }
+        }
+        for f in fresh {
+            let key = (rank(f.kind), f.records.clone());
+            let pos = findings.partition_point(|g| (rank(g.kind), &g.records) < (key.0, &key.1));
+            findings.insert(pos, f);
+        }
+        touched.sort_unstable();
+        touched.dedup();
+        for &t in &touched {
+            if let Some(k) = self.report.kinds.get_mut(t as usize) {
+                *k = 0;
+            }
+        }
+        for f in findings.iter() {
+            for &rec in &f.records {
+                if touched.binary_search(&rec).is_ok()
+                    && let Some(k) = self.report.kinds.get_mut(rec as usize)
+                {
+                    *k |= f.kind.bit();
+                }
+            }
+        }
+    }
 }
