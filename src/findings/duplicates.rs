@@ -95,12 +95,20 @@ impl Features {
             k.push(format!("p{p}"));
         }
         if let Some(d) = self.dob {
+            // Birth date with both initials, in either order (swapped names
+            // meet); with one initial only when the other name is missing.
             let d = format!("{:04}{:02}{:02}", d.year, d.month, d.day);
-            if let Some(c) = self.given_formal.chars().next() {
-                k.push(format!("d{d}{c}"));
+            let mut initials: Vec<char> =
+                [self.given_formal.chars().next(), self.family.chars().next()].into_iter().flatten().collect();
+            initials.sort_unstable();
+            let initials: String = initials.into_iter().collect();
+            k.push(format!("d{d}{initials}"));
+            // Birth date with the place: catches changed or missing names.
+            if !self.postcode.is_empty() {
+                k.push(format!("D{d}#{}", self.postcode));
             }
-            if let Some(c) = self.family.chars().next() {
-                k.push(format!("d{d}{c}"));
+            if !self.family.is_empty() {
+                k.push(format!("F{d}#{}", self.family));
             }
         }
         let (a, b) = (normalize::soundex(&self.given_formal), normalize::soundex(&self.family));
