@@ -204,19 +204,9 @@ pub fn scan(text: &str, country: Option<&str>) -> Vec<Match> {
             out.push(Match { category: Category::Iban, start: m.start(), end: m.end(), masked });
         }
     }
-    for m in CARD.find_iter(text) {
-        let digits: Vec<u8> = m.as_str().bytes().filter(u8::is_ascii_digit).collect();
-        if (13..=19).contains(&digits.len())
-            && card_issuer(&digits)
-            && luhn(&digits)
-            && !taken(&out, m.start(), m.end())
-        {
-            out.push(Match {
-                category: Category::CreditCard,
-                start: m.start(),
-                end: m.end(),
-                masked: mask_card(m.as_str()),
-            });
+    for m in cards(text, true) {
+        if !taken(&out, m.start, m.end) {
+            out.push(m);
         }
     }
     for c in SSN.captures_iter(text) {
@@ -270,7 +260,8 @@ pub fn scan(text: &str, country: Option<&str>) -> Vec<Match> {
 
 /// `text` with every card number masked (for display anywhere).
 pub fn mask_cards(text: &str) -> std::borrow::Cow<'_, str> {
-    let cards: Vec<Match> = scan_cards(text);
+    // Any Luhn-valid number is masked for display, issuer prefix or not.
+    let cards: Vec<Match> = cards(text, false);
     if cards.is_empty() {
         return std::borrow::Cow::Borrowed(text);
     }
@@ -285,14 +276,16 @@ pub fn mask_cards(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
-fn scan_cards(text: &str) -> Vec<Match> {
+/// Card numbers in `text`: 13-19 digits (spaces and dashes allowed) that
+/// pass Luhn and, with `issuer`, start like a real scheme's numbers.
+fn cards(text: &str, issuer: bool) -> Vec<Match> {
     if text.bytes().filter(u8::is_ascii_digit).count() < 13 {
         return Vec::new();
     }
     CARD.find_iter(text)
         .filter_map(|m| {
             let digits: Vec<u8> = m.as_str().bytes().filter(u8::is_ascii_digit).collect();
-            ((13..=19).contains(&digits.len()) && luhn(&digits)).then(|| Match {
+            ((13..=19).contains(&digits.len()) && (!issuer || card_issuer(&digits)) && luhn(&digits)).then(|| Match {
                 category: Category::CreditCard,
                 start: m.start(),
                 end: m.end(),
