@@ -51,38 +51,46 @@ const NL: usize = 5;
 /// Normalised features of one record.
 #[derive(Clone, Debug, Default)]
 pub struct Features {
-    given: String,
-    given_formal: String,
-    family: String,
+    // Boxed strings: a million of these are held during a scan.
+    given: Box<str>,
+    /// The formal given name when `given` is a nickname (`bill` → `william`).
+    given_formal: Option<&'static str>,
+    family: Box<str>,
     dob: Option<DateParts>,
-    email: Option<String>,
-    phone: Option<String>,
-    postcode: String,
-    street_no: String,
-    street: String,
-    locality: String,
+    email: Option<Box<str>>,
+    phone: Option<Box<str>>,
+    postcode: Box<str>,
+    street_no: Box<str>,
+    street: Box<str>,
+    locality: Box<str>,
 }
 
 impl Features {
     pub fn of(r: &Record) -> Features {
         let given = r.given_name.as_deref().map(normalize::name).unwrap_or_default();
-        let given_formal = normalize::formal_given(&given).to_owned();
+        let given_formal = normalize::formal_nickname(&given);
         let country = r.address.country.as_deref();
+        let boxed = |s: Option<String>| s.unwrap_or_default().into_boxed_str();
         Features {
             given_formal,
-            given,
-            family: r.family_name.as_deref().map(normalize::name).unwrap_or_default(),
+            given: given.into_boxed_str(),
+            family: boxed(r.family_name.as_deref().map(normalize::name)),
             dob: r.date_of_birth,
-            email: r.email.as_deref().and_then(normalize::email),
+            email: r.email.as_deref().and_then(normalize::email).map(String::into_boxed_str),
             phone: r.phone.as_deref().and_then(|p| normalize::phone(p, country)).map(|p| {
                 // The last 9 digits: robust to a missing or doubled country code.
-                p[p.len().saturating_sub(9)..].to_owned()
+                p[p.len().saturating_sub(9)..].into()
             }),
-            postcode: r.address.postcode.as_deref().map(normalize::postcode).unwrap_or_default(),
-            street_no: r.address.street_number.as_deref().map(normalize::name).unwrap_or_default(),
-            street: r.address.line1.as_deref().map(normalize::name).unwrap_or_default(),
-            locality: r.address.locality.as_deref().map(normalize::name).unwrap_or_default(),
+            postcode: boxed(r.address.postcode.as_deref().map(normalize::postcode)),
+            street_no: boxed(r.address.street_number.as_deref().map(normalize::name)),
+            street: boxed(r.address.line1.as_deref().map(normalize::name)),
+            locality: boxed(r.address.locality.as_deref().map(normalize::name)),
         }
+    }
+
+    /// The given name in its formal form.
+    fn formal(&self) -> &str {
+        self.given_formal.unwrap_or(&self.given)
     }
 
     /// Blocking keys: records sharing any key are compared.
@@ -99,7 +107,7 @@ impl Features {
             // meet); with one initial only when the other name is missing.
             let d = format!("{:04}{:02}{:02}", d.year, d.month, d.day);
             let mut initials: Vec<char> =
-                [self.given_formal.chars().next(), self.family.chars().next()].into_iter().flatten().collect();
+                [self.formal().chars().next(), self.family.chars().next()].into_iter().flatten().collect();
             initials.sort_unstable();
             let initials: String = initials.into_iter().collect();
             k.push(format!("d{d}{initials}"));
@@ -111,7 +119,7 @@ impl Features {
                 k.push(format!("F{d}#{}", self.family));
             }
         }
-        let (a, b) = (normalize::soundex(&self.given_formal), normalize::soundex(&self.family));
+        let (a, b) = (normalize::soundex(self.formal()), normalize::soundex(&self.family));
         if !a.is_empty() && !b.is_empty() {
             // The sound of the name pair, in either order (swapped names
             // meet), within a place when there is one: common names would
@@ -203,11 +211,7 @@ fn postcode_level(a: &str, b: &str) -> (u8, f64) {
 /// Levels and similarities of one pair, field by field.
 fn compare(a: &Features, b: &Features) -> ([u8; NF], [f64; NF]) {
     let given = |x: &Features, y: &Features| {
-        if !x.given_formal.is_empty() && x.given_formal == y.given_formal {
-            (4, 1.0)
-        } else {
-            str_level(&x.given, &y.given)
-        }
+        if !x.given.is_empty() && x.formal() == y.formal() { (4, 1.0) } else { str_level(&x.given, &y.given) }
     };
     // Names as written, or swapped (given <-> family), whichever agrees more.
     let straight = (given(a, b), str_level(&a.family, &b.family));

@@ -185,10 +185,12 @@ const NICKNAMES: &[(&str, &str)] = &[
 
 /// The formal form of a (normalised) given name, or the name itself.
 pub fn formal_given(n: &str) -> &str {
-    match NICKNAMES.binary_search_by(|(nick, _)| nick.cmp(&n)) {
-        Ok(i) => NICKNAMES[i].1,
-        Err(_) => n,
-    }
+    formal_nickname(n).unwrap_or(n)
+}
+
+/// The formal form when `n` is a known nickname.
+pub fn formal_nickname(n: &str) -> Option<&'static str> {
+    NICKNAMES.binary_search_by(|(nick, _)| nick.cmp(&n)).ok().map(|i| NICKNAMES[i].1)
 }
 
 /// A compact phonetic code (Soundex) of a normalised name, for blocking.

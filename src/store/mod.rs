@@ -176,7 +176,7 @@ fn restrict_permissions(path: &Path) -> Result<(), StoreError> {
 fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
     let db = sled::Config::new()
         .path(dir.join(DB_DIR))
-        .cache_capacity(256 * 1024 * 1024)
+        .cache_capacity(64 * 1024 * 1024)
         .mode(sled::Mode::HighThroughput)
         .open()
         .map_err(|e| match e {
