@@ -100,8 +100,8 @@ fn gen_is_deterministic_and_counts_rows() {
     );
 }
 
-#[test]
-fn demo_store_can_be_kept_and_reopened() {
+/// `steward demo --keep DIR --no-tui`: the temp dir, the store, stdout.
+fn kept_demo() -> (tempfile::TempDir, std::path::PathBuf, String) {
     let tmp = tempfile::tempdir().expect("tmp");
     let store = tmp.path().join("demo");
     let (code, out, err) = run({
@@ -110,6 +110,12 @@ fn demo_store_can_be_kept_and_reopened() {
         c
     });
     assert_eq!(code, 0, "{err}");
+    (tmp, store, out)
+}
+
+#[test]
+fn demo_store_can_be_kept_and_reopened() {
+    let (_tmp, store, out) = kept_demo();
     assert!(out.contains("passphrase `demo`"), "{out}");
     let mut c = steward(&store);
     c.env("STEWARD_PASSPHRASE", "demo").args(["--user", "tester", "stats", "--json"]);
@@ -153,14 +159,7 @@ fn readme_key_table_matches_the_registry() {
 
 #[test]
 fn scan_json_on_the_demo_store_reports_the_planted_counts() {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let store = tmp.path().join("demo");
-    let (code, _, err) = run({
-        let mut c = steward(&store);
-        c.args(["--user", "tester", "demo", "--keep"]).arg(&store).arg("--no-tui");
-        c
-    });
-    assert_eq!(code, 0, "{err}");
+    let (_tmp, store, _) = kept_demo();
     let mut c = steward(&store);
     c.env("STEWARD_PASSPHRASE", "demo").args(["--user", "tester", "scan", "--json"]);
     let (code, out, err) = run(c);
@@ -190,6 +189,13 @@ fn scan_json_on_the_demo_store_reports_the_planted_counts() {
     }
     let dup = findings.iter().find(|f| f["kind"] == "duplicate").expect("a duplicate");
     assert!(dup["score"].as_f64().is_some_and(|s| s > 0.5) && dup["records"].as_array().is_some_and(|r| r.len() >= 2));
+    let explained = dup["explanation"].as_array().expect("explanation");
+    assert_eq!(explained.len() + 1, dup["records"].as_array().map_or(0, Vec::len));
+    assert!(
+        explained[0]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|c| c["field"] == "family_name" && c["status"].is_string()))
+    );
     let pii = findings.iter().find(|f| f["category"] == "credit_card").expect("a card");
     assert_eq!(pii["field"], "notes");
     // --kind filters.

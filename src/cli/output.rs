@@ -134,6 +134,7 @@ pub fn scan_json(records: &[Record], report: &Report, kind: Option<Kind>) -> ser
                 "severity": f.severity,
                 "reasons": f.reasons,
                 "cluster": f.cluster,
+                "explanation": f.explanation,
             })
         })
         .collect();

@@ -106,6 +106,9 @@ pub struct Finding {
     pub reasons: Vec<String>,
     /// Stable id of a duplicate cluster.
     pub cluster: Option<String>,
+    /// Duplicates: for each record after the first, how each field compares
+    /// with the first record's.
+    pub explanation: Vec<Vec<duplicates::FieldComparison>>,
 }
 
 impl Finding {
@@ -119,6 +122,7 @@ impl Finding {
             severity,
             reasons: vec![reason],
             cluster: None,
+            explanation: Vec::new(),
         }
     }
 }
@@ -427,6 +431,7 @@ pub fn suspect_bursts(records: &[Record]) -> Vec<Finding> {
                             members.len()
                         )],
                         cluster: None,
+                        explanation: Vec::new(),
                     });
                 }
             }
@@ -463,9 +468,11 @@ fn duplicate_finding(records: &[Record], features: &[duplicates::Features], memb
     let cluster = duplicates::cluster_id(&mut ids);
     let anchor = &features[members[0] as usize];
     let mut reasons = vec![format!("{} records of one person (weakest link {score:.3})", members.len())];
-    for &m in &members[1..] {
-        let parts: Vec<String> = duplicates::explain(anchor, &features[m as usize])
-            .into_iter()
+    let explanation: Vec<Vec<duplicates::FieldComparison>> =
+        members[1..].iter().map(|&m| duplicates::explain(anchor, &features[m as usize])).collect();
+    for fields in &explanation {
+        let parts: Vec<String> = fields
+            .iter()
             .filter(|e| e.status != "missing")
             .map(|e| match e.status {
                 "similar" => format!("{} similar {:.2}", e.field, e.similarity),
@@ -483,6 +490,7 @@ fn duplicate_finding(records: &[Record], features: &[duplicates::Features], memb
         severity: Severity::Danger,
         reasons,
         cluster: Some(cluster),
+        explanation,
     }
 }
 

@@ -34,20 +34,14 @@ pub fn build(dir: &Path, user: &str) -> Result<Service, ServiceError> {
     // timestamp so that day is today, and the demo finds the same things
     // whenever it is run.
     let shift = chrono::Utc::now() - crate::synth::as_of();
+    let moved = |t: chrono::DateTime<chrono::Utc>| crate::model::to_seconds(t + shift);
     for row in &mut parsed.rows {
         let t = &mut row.record.times;
-        t.created += shift;
-        t.updated += shift;
-        t.last_verified = t.last_verified.map(|v| v + shift);
-        t.last_activity = t.last_activity.map(|v| v + shift);
-        row.record.provenance.collected_at += shift;
-        row.record.times = crate::model::Timestamps {
-            created: crate::model::to_seconds(t.created),
-            updated: crate::model::to_seconds(t.updated),
-            last_verified: t.last_verified.map(crate::model::to_seconds),
-            last_activity: t.last_activity.map(crate::model::to_seconds),
-        };
-        row.record.provenance.collected_at = crate::model::to_seconds(row.record.provenance.collected_at);
+        t.created = moved(t.created);
+        t.updated = moved(t.updated);
+        t.last_verified = t.last_verified.map(moved);
+        t.last_activity = t.last_activity.map(moved);
+        row.record.provenance.collected_at = moved(row.record.provenance.collected_at);
     }
     service.import(parsed, OnInvalid::Refuse, false, &|_| {})?;
     Ok(service)

@@ -8,7 +8,6 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
 
-use crate::findings::duplicates::{Features, explain};
 use crate::findings::{Finding, Kind, Severity, pii};
 use crate::model::Record;
 use crate::model::text::fit;
@@ -185,15 +184,12 @@ fn value(r: &Record, field: &str) -> String {
 /// `=` same, `≈` similar or close, `≠` different).
 fn draw_side_by_side(f: &mut Frame, app: &App, records: &[Record], fd: &Finding, area: Rect) {
     let recs: Vec<&Record> = fd.records.iter().filter_map(|&i| records.get(i as usize)).collect();
-    let Some(anchor) = recs.first() else { return };
+    if recs.is_empty() {
+        return;
+    }
     let label_w = 14u16;
     let cols = ((area.width.saturating_sub(label_w)) / 18).clamp(1, recs.len() as u16) as usize;
     let col_w = ((area.width.saturating_sub(label_w)) as usize / cols).saturating_sub(1).max(4);
-    let anchor_f = Features::of(anchor);
-    let explanations: Vec<Vec<(&'static str, &'static str, f64)>> = recs
-        .iter()
-        .map(|r| explain(&anchor_f, &Features::of(r)).into_iter().map(|e| (e.field, e.status, e.similarity)).collect())
-        .collect();
     let mut widths = vec![Constraint::Length(label_w)];
     widths.extend(std::iter::repeat_n(Constraint::Length(col_w as u16), cols));
     let rows: Vec<Row> = ROWS
@@ -202,7 +198,12 @@ fn draw_side_by_side(f: &mut Frame, app: &App, records: &[Record], fd: &Finding,
             let mut cells = vec![Cell::from(Span::styled(*label, app.theme.style("ui.text.dim")))];
             for (k, r) in recs.iter().take(cols).enumerate() {
                 let v = value(r, field);
-                let status = explanations[k].iter().find(|(fname, _, _)| fname == field).map(|(_, s, sim)| (*s, *sim));
+                // The explanation was computed by the scan (record k vs the first).
+                let status = k
+                    .checked_sub(1)
+                    .and_then(|e| fd.explanation.get(e))
+                    .and_then(|fields| fields.iter().find(|c| c.field == *field))
+                    .map(|c| (c.status, c.similarity));
                 let (mark, style) = match (k, status) {
                     (0, _) | (_, None) => ("", app.theme.style("ui")),
                     (_, Some(("same", _))) => ("= ", app.theme.style("ui.ok")),
