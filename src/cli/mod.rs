@@ -2,6 +2,7 @@
 //! and exit codes (0 success, 1 failure with one line on stderr, 2 usage).
 //! Every command is a thin client of the service layer.
 
+mod actions;
 mod output;
 
 use std::io::{IsTerminal, Write};
@@ -15,6 +16,7 @@ use zeroize::Zeroizing;
 
 use crate::crypto::KdfCost;
 use crate::import::{self, Format};
+use crate::service::actions::{Located, Strategy};
 use crate::service::{self, Credentials, OnInvalid, Service, ServiceError};
 use crate::store::{LockedStore, NewSlot, StoreError};
 use crate::tui::theme::{ColorDepth, Theme};
@@ -161,9 +163,157 @@ fields. Re-importing the same source ids updates those records instead of duplic
         #[command(subcommand)]
         action: PolicyAction,
     },
+    /// Rectify fields of a record: FIELD=VALUE (empty VALUE clears), validated like the findings
+    #[command(after_help = "Fields: given_name family_name email phone street_number address_1 address_2 locality \
+region postcode country date_of_birth, or any extra field name. Invalid values are refused with the rule they \
+break; nothing changes. Example: steward update 01J... email=ann@example.com phone= --reason \"customer called\"")]
+    Update {
+        /// Record: steward id, SOURCE:SOURCE_ID, or a source id of the default source
+        id: String,
+        /// FIELD=VALUE pairs
+        #[arg(required = true, value_name = "FIELD=VALUE")]
+        edits: Vec<String>,
+        /// Why (kept in the audit trail)
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+    },
+    /// Merge duplicate records into one; the others become redirects (undo with --undo)
+    #[command(after_help = "Each field takes the most recently verified non-empty value; emails and phones that \
+lose are kept as secondary_email / secondary_phone. Prints the merge id, needed for --undo.")]
+    Merge {
+        /// Records to merge (two or more)
+        #[arg(value_name = "ID", required_unless_present = "undo")]
+        ids: Vec<String>,
+        /// The record that survives [default: the most recently verified]
+        #[arg(long, value_name = "ID")]
+        into: Option<String>,
+        /// Undo an earlier merge: restores the exact records from before it
+        #[arg(long, value_name = "MERGE_ID", conflicts_with_all = ["ids", "into"])]
+        undo: Option<String>,
+        /// Why (kept in the audit trail)
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+        /// Print {"merge_id": ..., "survivor": ..., "merged": [...]}
+        #[arg(long)]
+        json: bool,
+    },
+    /// Erase a record (right to erasure): crypto-shredding, then key rotation; prints the receipt as JSON
+    #[command(after_help = "Also erases the records merged into it, their redirects and merge undo snapshots. \
+Fields under a legal hold in the policy are kept, and the receipt says why. The receipt holds no personal data. \
+Encrypted backups made earlier still hold the record until they expire.")]
+    Erase {
+        /// Records to erase
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<String>,
+        /// delete: everything goes; anonymize: country and sign-up month stay for statistics
+        #[arg(long, value_enum, default_value_t = Strategy::Delete)]
+        strategy: Strategy,
+        /// Why (kept in the audit trail)
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+        /// Reference of the customer's request
+        #[arg(long, value_name = "REF")]
+        request: Option<String>,
+        /// Confirm: without it, only the plan is printed
+        #[arg(long)]
+        yes: bool,
+        /// Do not rotate the data key afterwards (run `steward rekey` later, e.g. after a batch)
+        #[arg(long)]
+        no_rekey: bool,
+    },
+    /// Export everything held about records, encrypted with age (for access and portability requests)
+    #[command(after_help = "The JSON document (schema steward-export/1) is documented in the README. It is \
+streamed into age and written to a temporary file that is renamed when complete; plaintext never touches the \
+disk. Decrypt with: age -d -i KEY FILE. With --passphrase, STEWARD_EXPORT_PASSPHRASE is read if set.")]
+    Export {
+        /// Records to export
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<String>,
+        #[command(flatten)]
+        to: EncryptTo,
+        /// Output file (must not exist)
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+    },
+    /// Rotate the data key: re-wraps surviving record keys and destroys the old key
+    Rekey {
+        /// Why (kept in the audit trail)
+        #[arg(long, value_name = "TEXT", default_value = "")]
+        reason: String,
+    },
+    /// The audit trail
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
+    /// Write an encrypted backup of the whole store
+    #[command(after_help = "A backup holds every record as it is now, erased later or not, until the backup \
+itself expires or is destroyed. Restore with `steward restore FILE`.")]
+    Backup {
+        #[command(flatten)]
+        to: EncryptTo,
+        /// Output file (must not exist)
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+    },
+    /// Restore a backup into an empty store directory (--store)
+    #[command(after_help = "Decrypts with --identity FILE, or with --passphrase (STEWARD_BACKUP_PASSPHRASE or a \
+prompt). The restored store opens with the passphrases it had when the backup was made.")]
+    Restore {
+        /// The backup file
+        file: PathBuf,
+        /// The backup was encrypted to a passphrase
+        #[arg(long)]
+        passphrase: bool,
+    },
     /// Print the key bindings as a Markdown table
     #[command(hide = true)]
     Keys,
+}
+
+/// Whom an export or backup is encrypted to.
+#[derive(Args, Debug, Clone)]
+#[group(required = true, multiple = true)]
+pub struct EncryptTo {
+    /// Public key: age1..., ssh-ed25519 ..., ssh-rsa ... (repeatable)
+    #[arg(short, long, value_name = "PUBKEY")]
+    recipient: Vec<String>,
+    /// File of public keys, one per line (# comments)
+    #[arg(short = 'R', long, value_name = "FILE")]
+    recipients_file: Vec<PathBuf>,
+    /// Encrypt to a passphrase instead (prompted twice, or STEWARD_EXPORT_PASSPHRASE)
+    #[arg(long, conflicts_with_all = ["recipient", "recipients_file"])]
+    passphrase: bool,
+    /// scrypt work factor for --passphrase (log2 N, 10-22)
+    #[arg(long, value_name = "N", default_value_t = crate::service::export::DEFAULT_WORK_FACTOR, requires = "passphrase")]
+    work_factor: u8,
+    /// ASCII-armored output (PEM-like text)
+    #[arg(short, long)]
+    armor: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditAction {
+    /// List entries (oldest first)
+    List {
+        /// JSON Lines, one entry per line
+        #[arg(long)]
+        json: bool,
+        /// Only this action (prefix: `merge` also matches `merge-undo`)
+        #[arg(long, value_name = "ACTION")]
+        action: Option<String>,
+        /// Only entries by this steward or OS user
+        #[arg(long, value_name = "NAME")]
+        user: Option<String>,
+        /// Only entries about this record id
+        #[arg(long, value_name = "ID")]
+        record: Option<String>,
+    },
+    /// Check the hash chain; exit 1 naming the first broken entry
+    Verify {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -264,7 +414,20 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Show { id, json } => {
-            let r = open(&g)?.find(&id)?;
+            let r = match open(&g)?.locate(&id)? {
+                Located::Record(r) => r,
+                Located::Merged { from, merge, record } => {
+                    eprintln!("steward: {from} was merged into {} ({merge}); showing that record", record.id);
+                    record
+                }
+                Located::Erased { id, tombstone } => {
+                    return Err(Failure(format!(
+                        "record {id} was erased on {} (receipt {})",
+                        tombstone.erased_at.format("%Y-%m-%d %H:%M UTC"),
+                        tombstone.receipt
+                    )));
+                }
+            };
             if json {
                 println!("{}", serde_json::to_string_pretty(&output::RecordJson::from(&r))?);
             } else {
@@ -318,11 +481,29 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Update { id, edits, reason } => actions::update(&g, &id, &edits, &reason),
+        Command::Merge { ids, into, undo, reason, json } => actions::merge(&g, &ids, into, undo, &reason, json),
+        Command::Erase { ids, strategy, reason, request, yes, no_rekey } => {
+            actions::erase(&g, &ids, strategy, &reason, request.as_deref(), yes, !no_rekey)
+        }
+        Command::Export { ids, to, output } => actions::export(&g, &ids, &to, &output),
+        Command::Rekey { reason } => actions::rekey(&g, &reason),
+        Command::Audit { action } => actions::audit(&g, action),
+        Command::Backup { to, output } => actions::backup(&g, &to, &output),
+        Command::Restore { file, passphrase } => actions::restore(&g, &file, passphrase),
         Command::Keys => {
             print!("{}", crate::tui::actions::markdown_table());
             Ok(())
         }
     }
+}
+
+/// Prompts without echo (no environment variable consulted).
+fn passphrase_prompt(prompt: &str) -> Result<SecretString> {
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure("no passphrase: set the environment variable or run in a terminal".into()));
+    }
+    Ok(SecretString::from(rpassword::prompt_password(prompt)?))
 }
 
 /// Reads the passphrase: `STEWARD_PASSPHRASE`, else a no-echo prompt.

@@ -93,12 +93,36 @@ pub struct Slot {
 }
 
 /// The whole key-slot file.
+///
+/// Slots wrap the store's long-lived *root key*. The root key in turn seals
+/// the *data key* that wraps every record's own key; `rekey` replaces the
+/// data key here, so once this file is overwritten no passphrase can recover
+/// the old one. The audit chain head is sealed here too, out of reach of
+/// anyone who can edit sled but not this file's sealed values.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct KeySlots {
     pub format: u32,
     /// Random id of this store, bound into every wrapping.
     pub store_id: String,
     pub slots: Vec<Slot>,
+    /// The data key in force, sealed by the root key. Absent in stores made
+    /// before key rotation existed: their data key is the root key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_key: Option<SealedKey>,
+    /// Set while a rekey is under way (so an interrupted one can finish).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_data_key: Option<SealedKey>,
+    /// The audit chain head, sealed by the root key (see `store::audit`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_head: Option<String>,
+}
+
+/// A key sealed by the root key, with its generation.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SealedKey {
+    pub epoch: u32,
+    /// Base64 of the sealed key.
+    pub sealed: String,
 }
 
 /// What the user presents to unlock.
@@ -116,6 +140,8 @@ pub enum SlotError {
     WrongSecret(String),
     #[error("this user's slot needs {0}; pass {1}")]
     WrongKind(&'static str, &'static str),
+    #[error("key-slot file: {0}")]
+    Corrupt(String),
     #[error("identity file not usable: {0}")]
     Identity(String),
     #[error("recipient not usable: {0}")]
@@ -177,7 +203,54 @@ impl KeySlots {
     pub fn new() -> Self {
         let mut id = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut id);
-        Self { format: SLOTS_FORMAT, store_id: hex(&id), slots: Vec::new() }
+        Self {
+            format: SLOTS_FORMAT,
+            store_id: hex(&id),
+            slots: Vec::new(),
+            data_key: None,
+            next_data_key: None,
+            audit_head: None,
+        }
+    }
+
+    fn sealed_key_ad(&self, what: &str, epoch: u32) -> Vec<u8> {
+        format!("steward {what} v1\0{}\0{epoch}", self.store_id).into_bytes()
+    }
+
+    /// Seals `key` (generation `epoch`) under the root key.
+    pub fn seal_key(&self, root: &Key, key: &Key, epoch: u32) -> SealedKey {
+        SealedKey { epoch, sealed: B64.encode(seal(root, &self.sealed_key_ad("data key", epoch), key.as_bytes())) }
+    }
+
+    /// Opens a key sealed by [`KeySlots::seal_key`].
+    pub fn open_key(&self, root: &Key, sealed: &SealedKey) -> Result<Key, SlotError> {
+        let bad = || SlotError::Corrupt("the sealed data key does not open with this store's root key".into());
+        let bytes = B64.decode(&sealed.sealed).map_err(|_| bad())?;
+        let k = open(root, &self.sealed_key_ad("data key", sealed.epoch), &bytes).map_err(|OpenError| bad())?;
+        Key::from_slice(&k).ok_or_else(bad)
+    }
+
+    /// The data key in force and its generation.
+    pub fn current_data_key(&self, root: &Key) -> Result<(Key, u32), SlotError> {
+        match &self.data_key {
+            Some(s) => Ok((self.open_key(root, s)?, s.epoch)),
+            None => Ok((Key::from_slice(root.as_bytes()).ok_or_else(|| SlotError::Corrupt("root key".into()))?, 0)),
+        }
+    }
+
+    /// Seals the audit chain head (opaque bytes) under the root key.
+    pub fn set_audit_head(&mut self, root: &Key, head: &[u8]) {
+        let ad = self.sealed_key_ad("audit head", 0);
+        self.audit_head = Some(B64.encode(seal(root, &ad, head)));
+    }
+
+    /// The sealed audit chain head, if one was written. An unreadable head is
+    /// an error: someone changed it.
+    pub fn audit_head(&self, root: &Key) -> Result<Option<Zeroizing<Vec<u8>>>, SlotError> {
+        let Some(h) = &self.audit_head else { return Ok(None) };
+        let bad = || SlotError::Corrupt("the sealed audit head was altered".into());
+        let bytes = B64.decode(h).map_err(|_| bad())?;
+        open(root, &self.sealed_key_ad("audit head", 0), &bytes).map(Some).map_err(|OpenError| bad())
     }
 
     pub fn find(&self, user: &str) -> Option<&Slot> {

@@ -99,6 +99,20 @@ pub struct Policy {
     pub purposes: BTreeMap<String, Purpose>,
     #[serde(default)]
     pub fields: BTreeMap<String, FieldPolicy>,
+    /// Legal holds: fields kept through an erasure because a law requires it.
+    #[serde(default)]
+    pub holds: BTreeMap<String, Hold>,
+}
+
+/// A legal hold: when a record has a value in one of `fields`, erasing it
+/// keeps those fields (and only those), and the receipt says why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hold {
+    /// Field names (core fields or extra columns).
+    pub fields: Vec<String>,
+    /// Why, in words the receipt can quote (e.g. "invoices are kept 6 years for tax law").
+    pub reason: String,
 }
 
 /// A policy file that cannot be used; says where and why.
@@ -145,7 +159,7 @@ impl Default for Policy {
                 )
             })
             .collect();
-        Policy { version: POLICY_FORMAT, settings: Settings::default(), purposes, fields }
+        Policy { version: POLICY_FORMAT, settings: Settings::default(), purposes, fields, holds: BTreeMap::new() }
     }
 }
 
@@ -209,6 +223,11 @@ impl Policy {
     /// The inventory entry of a field (core field name or extra column).
     pub fn field(&self, name: &str) -> Option<&FieldPolicy> {
         self.fields.get(name)
+    }
+
+    /// The hold (name, hold) that keeps field `name`, if any.
+    pub fn hold_of(&self, name: &str) -> Option<(&str, &Hold)> {
+        self.holds.iter().find(|(_, h)| h.fields.iter().any(|f| f == name)).map(|(k, h)| (k.as_str(), h))
     }
 
     /// The purposes a field serves (empty: none declared).

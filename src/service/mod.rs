@@ -5,7 +5,9 @@
 //! success is reported. Later layers (findings, audit, roles) hang off this
 //! API, and a daemon could serve the same calls over a socket.
 
+pub mod actions;
 pub mod demo;
+pub mod export;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -56,6 +58,9 @@ pub enum ServiceError {
     NotFound(String),
     #[error("{0}")]
     Invalid(String),
+    /// Refused (and audited): the role does not allow it or a rule forbids it.
+    #[error("refused: {0}")]
+    Denied(String),
     #[error(transparent)]
     Policy(#[from] PolicyError),
 }
@@ -190,7 +195,17 @@ impl Service {
             match index.get(&blind) {
                 Some(&id) => {
                     match self.store.get(id)? {
-                        Some(existing) => import::carry_over(row, &existing),
+                        Some(existing) => {
+                            import::carry_over(row, &existing);
+                            // A merged-away source id: the row updates the
+                            // survivor, which keeps its own identity.
+                            if existing.source_id != row.record.source_id
+                                || existing.provenance.source != row.record.provenance.source
+                            {
+                                row.record.source_id = existing.source_id.clone();
+                                row.record.provenance = existing.provenance.clone();
+                            }
+                        }
                         None => row.record.id = id,
                     }
                     row.record.times.updated = crate::model::now();
@@ -208,7 +223,15 @@ impl Service {
         }
         if !dry_run {
             let records: Vec<Record> = parsed.rows.into_iter().map(|r| r.record).collect();
-            self.store.put_records(&records, progress)?;
+            let mut draft = self.draft("import", &[]);
+            draft.detail = Some(format!(
+                "{} new, {} updated, {} rejected, source {}",
+                report.inserted,
+                report.updated,
+                report.rejected,
+                records.first().map(|r| crate::model::text::fit(&r.provenance.source, 40)).unwrap_or_default()
+            ));
+            self.store.put_records(&records, draft, progress)?;
         }
         Ok(report)
     }

@@ -3,8 +3,9 @@
 //! Nothing else in the crate touches sled. Layout of a store directory
 //! (0700, files 0600):
 //!
-//! - `keyslots.json`: the master key wrapped per user (see `crypto::slots`);
-//!   its presence marks a complete steward store.
+//! - `keyslots.json`: the root key wrapped per user, the data key sealed by
+//!   the root key, the sealed audit chain head (see `crypto::slots`); its
+//!   presence marks a complete steward store.
 //! - `steward.lock`: exclusive lock and who holds it (see [`lock`]).
 //! - `db/`: sled. One tree, keys by prefix, so that any change — records,
 //!   indexes and later its audit entry — is one atomic `apply_batch`:
@@ -13,26 +14,40 @@
 //!   - `s` + bucket number → blind-index bucket: keyed hash of
 //!     (source, source id) → record id; no plaintext key reaches the disk
 //!     (see [`index`]);
+//!   - `a` + sequence number → sealed audit entry (see [`audit`]);
+//!   - `r` + record id → sealed redirect of a merged-away record;
+//!   - `u` + merge id → sealed undo snapshot of a merge;
+//!   - `t` + record id → tombstone of an erased record (no personal data);
+//!   - `x` + receipt id → erasure receipt (no personal data);
 //!   - `m` + name → store metadata.
 //!
-//! Each record is sealed with XChaCha20-Poly1305 under its own random data
-//! key, the record id bound as associated data; the data key is wrapped by
-//! the master key. Nothing is reported as done before `flush`.
+//! Each record is sealed with XChaCha20-Poly1305 under its own random record
+//! key, the record id bound as associated data; the record key is wrapped by
+//! the store's data key. Erasing a record removes its wrapped key; `rekey`
+//! replaces the data key, so the copies sled keeps on disk become
+//! undecryptable (see [`rekey`]). Every change and its audit entry are one
+//! sled batch (see [`change`]), and nothing is reported as done before
+//! `flush`.
 
+pub mod audit;
+mod change;
 pub mod index;
 pub mod lock;
 pub mod page;
+mod rekey;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, RwLock};
 
 use rayon::prelude::*;
 
 use crate::crypto::{self, Key, KeySlots, Role, UnlockSecret, slots::SlotError};
 use crate::model::{self, Record, RecordId};
+pub use change::{Change, Redirect};
 pub use index::Blind;
 use index::{Bucket, bucket_of};
 pub use lock::{LockInfo, StoreLock};
@@ -48,6 +63,14 @@ const DB_DIR: &str = "db";
 const P_PAGE: u8 = b'p';
 const P_SOURCE: u8 = b's';
 const P_META: u8 = b'm';
+const P_AUDIT: u8 = b'a';
+const P_REDIRECT: u8 = b'r';
+const P_UNDO: u8 = b'u';
+const P_TOMB: u8 = b't';
+const P_RECEIPT: u8 = b'x';
+
+/// Meta key set while an import's new pages are being written.
+const IMPORT_PENDING: &str = "import-pending";
 
 /// Everything that can go wrong opening or using a store. Messages are one
 /// line, name paths but never personal data.
@@ -104,14 +127,38 @@ pub struct LockedStore {
 pub struct Store {
     dir: PathBuf,
     _lock: StoreLock,
-    slots: KeySlots,
+    slots: Mutex<KeySlots>,
     db: sled::Db,
-    master: Key,
-    index_key: Key,
+    /// Long-lived key the slots wrap; seals the data key and the audit trail.
+    root: Key,
+    audit_key: Key,
+    keys: RwLock<DataKeys>,
     user: String,
     role: Role,
     /// Highest id handed out by `allocate_ids` in this process.
-    high_water: std::sync::Mutex<u128>,
+    high_water: Mutex<u128>,
+    /// Serialises changes: the audit chain has one head.
+    head: Mutex<audit::Head>,
+}
+
+/// The keys that change with `rekey`.
+#[derive(Clone)]
+struct DataKeys {
+    /// Wraps every record key.
+    master: Key,
+    epoch: u32,
+    /// Blind index of source ids.
+    index: Key,
+    /// Keyed digests of record state in audit entries.
+    state: Key,
+}
+
+impl DataKeys {
+    fn new(master: Key, epoch: u32) -> Self {
+        let index = master.derive("steward 2026 blind index v1");
+        let state = master.derive("steward 2026 audit state digest v1");
+        Self { master, epoch, index, state }
+    }
 }
 
 /// How the first slot of a new store is made.
@@ -211,12 +258,12 @@ fn rec_ad(id: RecordId) -> Vec<u8> {
     ad
 }
 
-/// Seals a record: `[1][u16 LE len][wrapped data key][sealed payload]`.
-pub fn seal_record(master: &Key, record: &Record) -> Vec<u8> {
+/// Seals `plain` in an envelope: `[1][u16 LE len][wrapped key][sealed payload]`,
+/// with a fresh key of its own wrapped by `master`.
+fn seal_enveloped(master: &Key, key_ad: &[u8], ad: &[u8], plain: &[u8]) -> Vec<u8> {
     let dek = Key::random_fast();
-    let wrapped = crypto::seal(master, &dek_ad(record.id), dek.as_bytes());
-    let plain = zeroize::Zeroizing::new(model::encode(record));
-    let payload = crypto::seal(&dek, &rec_ad(record.id), &plain);
+    let wrapped = crypto::seal(master, key_ad, dek.as_bytes());
+    let payload = crypto::seal(&dek, ad, plain);
     let mut out = Vec::with_capacity(3 + wrapped.len() + payload.len());
     out.push(1);
     out.extend_from_slice(&u16::try_from(wrapped.len()).unwrap_or(0).to_le_bytes());
@@ -225,17 +272,46 @@ pub fn seal_record(master: &Key, record: &Record) -> Vec<u8> {
     out
 }
 
+/// The wrapped key and the sealed payload of an envelope.
+fn split_envelope(value: &[u8]) -> Option<(&[u8], &[u8])> {
+    if value.first() != Some(&1) || value.len() < 3 {
+        return None;
+    }
+    let wlen = usize::from(u16::from_le_bytes([value[1], value[2]]));
+    value[3..].split_at_checked(wlen)
+}
+
+/// Opens an envelope made by [`seal_enveloped`].
+fn open_enveloped(master: &Key, key_ad: &[u8], ad: &[u8], value: &[u8]) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+    let (wrapped, payload) = split_envelope(value)?;
+    let dek = Key::from_slice(&crypto::open(master, key_ad, wrapped).ok()?)?;
+    crypto::open(&dek, ad, payload).ok()
+}
+
+/// Re-wraps an envelope's own key under `to`, trying each key of `from`
+/// (the payload is not touched). `None` when no key opens it.
+fn rewrap_enveloped(from: &[&Key], to: &Key, key_ad: &[u8], value: &[u8]) -> Option<Vec<u8>> {
+    let (wrapped, payload) = split_envelope(value)?;
+    let dek = from.iter().find_map(|k| crypto::open(k, key_ad, wrapped).ok())?;
+    let rewrapped = crypto::seal(to, key_ad, &dek);
+    let mut out = Vec::with_capacity(3 + rewrapped.len() + payload.len());
+    out.push(1);
+    out.extend_from_slice(&u16::try_from(rewrapped.len()).unwrap_or(0).to_le_bytes());
+    out.extend_from_slice(&rewrapped);
+    out.extend_from_slice(payload);
+    Some(out)
+}
+
+/// Seals a record under its own key, wrapped by `master`.
+pub fn seal_record(master: &Key, record: &Record) -> Vec<u8> {
+    let plain = zeroize::Zeroizing::new(model::encode(record));
+    seal_enveloped(master, &dek_ad(record.id), &rec_ad(record.id), &plain)
+}
+
 /// Opens what [`seal_record`] wrote for record `id`.
 pub fn open_record(master: &Key, id: RecordId, value: &[u8]) -> Result<Record, StoreError> {
     let corrupt = || StoreError::Corrupt(format!("record {id}"));
-    if value.first() != Some(&1) || value.len() < 3 {
-        return Err(corrupt());
-    }
-    let wlen = usize::from(u16::from_le_bytes([value[1], value[2]]));
-    let (wrapped, payload) = value[3..].split_at_checked(wlen).ok_or_else(corrupt)?;
-    let dek_bytes = crypto::open(master, &dek_ad(id), wrapped).map_err(|_| corrupt())?;
-    let dek = Key::from_slice(&dek_bytes).ok_or_else(corrupt)?;
-    let plain = crypto::open(&dek, &rec_ad(id), payload).map_err(|_| corrupt())?;
+    let plain = open_enveloped(master, &dek_ad(id), &rec_ad(id), value).ok_or_else(corrupt)?;
     let record = model::decode(&plain)?;
     if record.id != id {
         return Err(corrupt());
@@ -265,10 +341,11 @@ impl LockedStore {
 
     /// Unwraps the master key and opens the database.
     pub fn unlock(self, user: &str, secret: &UnlockSecret) -> Result<Store, StoreError> {
-        let (master, role) = self.slots.unlock(user, secret)?;
+        let (root, role) = self.slots.unlock(user, secret)?;
         let db = open_db(&self.dir)?;
-        let store = Store::assemble(self.dir, self.lock, self.slots, db, master, user, role);
+        let store = Store::assemble(self.dir, self.lock, self.slots, db, root, user, role)?;
         store.check_format()?;
+        store.recover()?;
         Ok(store)
     }
 }
@@ -279,22 +356,60 @@ impl Store {
         lock: StoreLock,
         slots: KeySlots,
         db: sled::Db,
-        master: Key,
+        root: Key,
         user: &str,
         role: Role,
-    ) -> Self {
-        let index_key = master.derive("steward 2026 blind index v1");
-        Self {
+    ) -> Result<Self, StoreError> {
+        let (master, epoch) = slots.current_data_key(&root)?;
+        let audit_key = root.derive("steward 2026 audit chain v1");
+        Ok(Self {
             dir,
             _lock: lock,
-            slots,
+            slots: Mutex::new(slots),
             db,
-            master,
-            index_key,
+            root,
+            audit_key,
+            keys: RwLock::new(DataKeys::new(master, epoch)),
             user: user.to_owned(),
             role,
-            high_water: std::sync::Mutex::new(0),
+            high_water: Mutex::new(0),
+            head: Mutex::new(audit::Head::EMPTY),
+        })
+    }
+
+    fn keys(&self) -> DataKeys {
+        match self.keys.read() {
+            Ok(k) => k.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
         }
+    }
+
+    /// Brings the store to a consistent state after an interrupted run:
+    /// rolls back a half-written import, finishes an interrupted rekey, and
+    /// finds the audit chain head.
+    fn recover(&self) -> Result<(), StoreError> {
+        if let Some(v) = self.db.get(meta_key(IMPORT_PENDING))? {
+            let first = <[u8; 16]>::try_from(v.as_ref())
+                .map(RecordId::from_bytes)
+                .map_err(|_| StoreError::Corrupt("import marker".into()))?;
+            self.roll_back_import(first)?;
+        }
+        *self.lock_head()? = self.last_audit_head()?;
+        if self.lock_slots()?.next_data_key.is_some() {
+            self.rekey(&|_| {})?;
+        }
+        let head = *self.lock_head()?;
+        // A crash between a change's flush and the head's sealing leaves the
+        // sealed head behind by one change: catch it up.
+        let sealed = self.sealed_head()?;
+        if head.seq > sealed.map_or(0, |h| h.seq) {
+            self.seal_head(head)?;
+        }
+        Ok(())
+    }
+
+    fn lock_slots(&self) -> Result<std::sync::MutexGuard<'_, KeySlots>, StoreError> {
+        self.slots.lock().map_err(|_| StoreError::Db("key slots poisoned".into()))
     }
 
     /// Creates a new store in `dir` (which must not exist or be empty) with
@@ -309,18 +424,19 @@ impl Store {
             .create(dir)
             .map_err(io(format!("could not create {}", dir.display())))?;
         let lock = take_lock(dir, user)?;
-        let master = Key::random();
+        let root = Key::random();
         let mut slots = KeySlots::new();
         match slot {
-            NewSlot::Passphrase(p, cost) => slots.add_passphrase(&master, user, Role::Admin, &p, cost)?,
-            NewSlot::Recipient(r) => slots.add_recipient(&master, user, Role::Admin, &r)?,
+            NewSlot::Passphrase(p, cost) => slots.add_passphrase(&root, user, Role::Admin, &p, cost)?,
+            NewSlot::Recipient(r) => slots.add_recipient(&root, user, Role::Admin, &r)?,
         }
+        slots.data_key = Some(slots.seal_key(&root, &Key::random(), 1));
         let db = open_db(dir)?;
         db.insert(meta_key("format"), &STORE_FORMAT.to_le_bytes())?;
         db.flush()?;
         write_slots(dir, &slots)?;
         restrict_permissions(dir)?;
-        Ok(Store::assemble(dir.to_owned(), lock, slots, db, master, user, Role::Admin))
+        Store::assemble(dir.to_owned(), lock, slots, db, root, user, Role::Admin)
     }
 
     fn check_format(&self) -> Result<(), StoreError> {
@@ -348,16 +464,29 @@ impl Store {
         self.role
     }
 
-    pub fn slots(&self) -> &KeySlots {
-        &self.slots
+    /// A copy of the key-slot file's contents.
+    pub fn slots(&self) -> Result<KeySlots, StoreError> {
+        Ok(self.lock_slots()?.clone())
+    }
+
+    /// The generation of the data key (counts up with each `rekey`).
+    pub fn key_epoch(&self) -> u32 {
+        self.keys().epoch
     }
 
     /// The blind-index key of (source, source id).
     pub fn blind(&self, source: &str, source_id: &str) -> Blind {
-        let h = self.index_key.keyed_hash(&[b"source", source.as_bytes(), source_id.as_bytes()]);
-        let mut b = [0u8; 16];
-        b.copy_from_slice(&h[..16]);
-        b
+        blind_with(&self.keys().index, source, source_id)
+    }
+
+    /// Keyed digest of records' state, for audit entries (hex, 128 bits).
+    pub fn state_digest(&self, records: &[Record]) -> String {
+        let keys = self.keys();
+        let mut h = blake3::Hasher::new_keyed(keys.state.as_bytes());
+        for r in records {
+            h.update(&model::encode(r));
+        }
+        audit::hex(&h.finalize().as_bytes()[..16])
     }
 
     fn bucket(&self, n: u16) -> Result<Bucket, StoreError> {
@@ -402,7 +531,7 @@ impl Store {
     pub fn get(&self, id: RecordId) -> Result<Option<Record>, StoreError> {
         let Some((_, page)) = self.find_page(id)? else { return Ok(None) };
         match page.position(id) {
-            Some(i) => open_record(&self.master, id, &page.entries[i].1).map(Some),
+            Some(i) => open_record(&self.keys().master, id, &page.entries[i].1).map(Some),
             None => Ok(None),
         }
     }
@@ -439,99 +568,13 @@ impl Store {
         Ok((0..n as u128).map(|k| RecordId(ulid::Ulid(base.saturating_add(k)))).collect())
     }
 
-    /// Writes `records` — replacing those whose id is in the store, adding
-    /// the others (whose ids must come from [`Store::allocate_ids`]) — and
-    /// their source-index entries, then flushes. Sealing runs in parallel;
-    /// `progress` gets the number of records sealed so far.
-    pub fn put_records(&self, records: &[Record], progress: &(dyn Fn(usize) + Sync)) -> Result<(), StoreError> {
-        // Sealed values live only as long as one chunk, to bound memory.
-        const CHUNK: usize = 64 * 1024;
-        let mut added = 0;
-        let mut done = 0;
-        for chunk in records.chunks(CHUNK) {
-            added += self.put_chunk(chunk)?;
-            done += chunk.len();
-            progress(done);
-        }
-        // Source index: one rewrite per touched bucket.
-        let mut buckets: BTreeMap<u16, Vec<(Blind, RecordId)>> = BTreeMap::new();
-        for r in records {
-            let b = self.blind(&r.provenance.source, &r.source_id);
-            buckets.entry(bucket_of(&b)).or_default().push((b, r.id));
-        }
-        let mut batch = sled::Batch::default();
-        for (n, entries) in buckets {
-            let mut bucket = self.bucket(n)?;
-            for (b, id) in entries {
-                bucket.set(b, id);
-            }
-            batch.insert(&bucket_key(n)[..], bucket.encode());
-        }
-        batch.insert(meta_key("count"), &((self.count() + added) as u64).to_le_bytes()[..]);
-        self.db.apply_batch(batch)?;
-        self.db.flush()?;
-        Ok(())
-    }
-
-    /// Seals and writes one chunk of records; returns how many were new.
-    fn put_chunk(&self, records: &[Record]) -> Result<usize, StoreError> {
-        let sealed: Vec<Vec<u8>> = records.par_iter().map(|r| seal_record(&self.master, r)).collect();
-        let last = self.last_page()?.and_then(|(_, p)| p.entries.last().map(|(id, _)| *id));
-        // Pages to rewrite, by key; and records new to the store.
-        let mut pages: BTreeMap<[u8; 17], Page> = BTreeMap::new();
-        let mut fresh: Vec<(RecordId, Vec<u8>)> = Vec::new();
-        for (r, value) in records.iter().zip(sealed) {
-            if last.is_some_and(|l| r.id <= l) {
-                let key = match pages.range(..=page_key(r.id)).next_back() {
-                    Some((k, p)) if p.position(r.id).is_some() => *k,
-                    _ => {
-                        let (k, p) =
-                            self.find_page(r.id)?.ok_or_else(|| StoreError::Corrupt(format!("record {}", r.id)))?;
-                        pages.entry(k).or_insert(p);
-                        k
-                    }
-                };
-                let page = pages.get_mut(&key).ok_or_else(|| StoreError::Corrupt("page".into()))?;
-                let i = page
-                    .position(r.id)
-                    .ok_or_else(|| StoreError::Corrupt(format!("record {} is not in the store", r.id)))?;
-                page.entries[i].1 = value;
-            } else {
-                fresh.push((r.id, value));
-            }
-        }
-        fresh.sort_by_key(|(id, _)| *id);
-        let added = fresh.len();
-        let mut fresh = fresh.into_iter().peekable();
-        // Top up the last page first, then start new ones.
-        if fresh.peek().is_some()
-            && let Some((k, p)) = self.last_page()?
-            && p.entries.len() < PAGE_CAP
-        {
-            let page = pages.entry(k).or_insert(p);
-            while page.entries.len() < PAGE_CAP {
-                match fresh.next() {
-                    Some(e) => page.entries.push(e),
-                    None => break,
-                }
-            }
-        }
-        loop {
-            let entries: Vec<_> = fresh.by_ref().take(PAGE_CAP).collect();
-            let Some(first) = entries.first().map(|(id, _)| *id) else { break };
-            pages.insert(page_key(first), Page { entries });
-        }
-        let mut batch = sled::Batch::default();
-        for (k, p) in pages {
-            batch.insert(&k[..], p.encode());
-        }
-        self.db.apply_batch(batch)?;
-        Ok(added)
-    }
-
     /// Decrypts every record, in id order, spread over all cores;
     /// `progress(done)` is called between chunks.
     pub fn load_all(&self, progress: &mut dyn FnMut(usize)) -> Result<Vec<Record>, StoreError> {
+        self.load_all_with(&self.keys().master, progress)
+    }
+
+    fn load_all_with(&self, master: &Key, progress: &mut dyn FnMut(usize)) -> Result<Vec<Record>, StoreError> {
         const CHUNK: usize = 2048; // pages
         let mut out = Vec::with_capacity(self.count());
         let mut raw: Vec<sled::IVec> = Vec::with_capacity(CHUNK);
@@ -549,7 +592,7 @@ impl Store {
                 .map(|v| {
                     let mut recs = Vec::with_capacity(PAGE_CAP);
                     let mut err = None;
-                    Page::walk(v, |id, sealed| match open_record(&self.master, id, sealed) {
+                    Page::walk(v, |id, sealed| match open_record(master, id, sealed) {
                         Ok(r) => recs.push(r),
                         Err(e) => err = Some(e),
                     })
@@ -597,6 +640,13 @@ impl Store {
         self.db.flush()?;
         Ok(())
     }
+}
+
+fn blind_with(index: &Key, source: &str, source_id: &str) -> Blind {
+    let h = index.keyed_hash(&[b"source", source.as_bytes(), source_id.as_bytes()]);
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&h[..16]);
+    b
 }
 
 fn meta_key(name: &str) -> Vec<u8> {

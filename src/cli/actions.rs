@@ -1,0 +1,243 @@
+//! The commands that change or hand out data: update, merge, erase, export,
+//! rekey, audit, backup and restore. Thin: parse, call the service, print.
+
+use std::io::Write;
+use std::path::Path;
+
+use secrecy::SecretString;
+
+use super::{AuditAction, EncryptTo, Failure, Global, Progress, Result, default_store, open};
+use crate::model::RecordId;
+use crate::service::Service;
+use crate::service::actions::{AuditFilter, FieldEdit, Located, Strategy};
+use crate::service::export::{self, RestoreSecret, Target};
+
+/// Resolves a record argument to the id of a record that exists now.
+fn record_id(svc: &Service, key: &str) -> Result<RecordId> {
+    match svc.locate(key)? {
+        Located::Record(r) => Ok(r.id),
+        Located::Merged { from, merge, record } => Err(Failure(format!(
+            "{from} was merged into {} ({merge}); act on that record, or undo the merge first",
+            record.id
+        ))),
+        Located::Erased { id, tombstone } => {
+            Err(Failure(format!("record {id} was erased (receipt {})", tombstone.receipt)))
+        }
+    }
+}
+
+fn record_ids(svc: &Service, keys: &[String]) -> Result<Vec<RecordId>> {
+    keys.iter().map(|k| record_id(svc, k)).collect()
+}
+
+pub(super) fn update(g: &Global, id: &str, edits: &[String], reason: &str) -> Result<()> {
+    let edits = edits.iter().map(|e| FieldEdit::parse(e).map_err(Failure)).collect::<Result<Vec<_>>>()?;
+    let svc = open(g)?;
+    let id = record_id(&svc, id)?;
+    let (entry, diffs) = svc.update(id, &edits, reason)?;
+    let fields: Vec<&str> = diffs.iter().map(|d| d.field.as_str()).collect();
+    println!("updated {id}: {} (audit entry {})", fields.join(", "), entry.seq);
+    Ok(())
+}
+
+pub(super) fn merge(
+    g: &Global,
+    ids: &[String],
+    into: Option<String>,
+    undo: Option<String>,
+    reason: &str,
+    json: bool,
+) -> Result<()> {
+    let svc = open(g)?;
+    if let Some(m) = undo {
+        let entry = svc.undo_merge(&m, reason)?;
+        if json {
+            println!("{}", serde_json::json!({"undone": m, "restored": entry.records, "audit_entry": entry.seq}));
+        } else {
+            println!("undid {m}: restored {} (audit entry {})", entry.records.join(", "), entry.seq);
+        }
+        return Ok(());
+    }
+    let ids = record_ids(&svc, ids)?;
+    let into = into.map(|k| record_id(&svc, &k)).transpose()?;
+    let plan = svc.plan_merge(&ids, into)?;
+    let out = svc.merge(&plan, reason)?;
+    if json {
+        println!("{}", serde_json::to_string(&out)?);
+    } else {
+        let merged: Vec<String> = out.merged.iter().map(ToString::to_string).collect();
+        println!(
+            "{}: merged {} into {} (audit entry {})",
+            out.merge_id,
+            merged.join(", "),
+            out.survivor,
+            out.audit_entry
+        );
+        println!("undo with: steward merge --undo {} --reason TEXT", out.merge_id);
+    }
+    Ok(())
+}
+
+pub(super) fn erase(
+    g: &Global,
+    ids: &[String],
+    strategy: Strategy,
+    reason: &str,
+    request: Option<&str>,
+    yes: bool,
+    rekey: bool,
+) -> Result<()> {
+    let svc = open(g)?;
+    let ids = record_ids(&svc, ids)?;
+    let plan = svc.plan_erase(&ids, strategy)?;
+    if !yes {
+        eprintln!(
+            "would erase {} record(s) ({}), {} merged-away record(s), {} merge snapshot(s); categories: {}",
+            plan.records.len(),
+            strategy.name(),
+            plan.redirects.len(),
+            plan.snapshots.len(),
+            plan.categories.join(", ")
+        );
+        for k in &plan.kept {
+            eprintln!("would keep {} on {} record(s): {}", k.field, k.records, k.why);
+        }
+        return Err(Failure("not erased: add --yes to confirm".into()));
+    }
+    let progress = Progress::new(0, "pages");
+    let receipt = svc.erase(&plan, reason, request, rekey, &|n| progress.set("rotating the data key", n as u64))?;
+    progress.bar.finish_and_clear();
+    println!("{}", serde_json::to_string_pretty(&receipt)?);
+    if !rekey {
+        eprintln!("steward: run `steward rekey` so the copies sled keeps on disk can no longer be decrypted");
+    }
+    Ok(())
+}
+
+fn target(to: &EncryptTo, env: &str) -> Result<Target> {
+    if to.passphrase {
+        let p = match std::env::var(env) {
+            Ok(p) => SecretString::from(p),
+            Err(_) => {
+                let a = super::passphrase_prompt("Passphrase for the encrypted file: ")?;
+                let b = super::passphrase_prompt("Repeat it: ")?;
+                if secrecy::ExposeSecret::expose_secret(&a) != secrecy::ExposeSecret::expose_secret(&b) {
+                    return Err(Failure("the passphrases differ".into()));
+                }
+                a
+            }
+        };
+        return Ok(Target::Passphrase(p, to.work_factor));
+    }
+    let mut list = to.recipient.clone();
+    for f in &to.recipients_file {
+        list.extend(export::read_recipients_file(f)?);
+    }
+    Ok(Target::Recipients(list))
+}
+
+pub(super) fn export(g: &Global, ids: &[String], to: &EncryptTo, output: &Path) -> Result<()> {
+    // Bad recipients are refused before the store is even opened.
+    let target = target(to, "STEWARD_EXPORT_PASSPHRASE")?;
+    let svc = open(g)?;
+    let ids = record_ids(&svc, ids)?;
+    let report = svc.export(&ids, &target, to.armor, output)?;
+    println!(
+        "exported {} record(s) to {} ({} bytes, {}; audit entry {})",
+        report.subjects,
+        report.file.display(),
+        report.bytes,
+        if report.armored { "armored" } else { "binary" },
+        report.audit_entry
+    );
+    Ok(())
+}
+
+pub(super) fn rekey(g: &Global, reason: &str) -> Result<()> {
+    let svc = open(g)?;
+    let progress = Progress::new(0, "pages");
+    let entry = svc.rekey(reason, &|n| progress.set("re-wrapping record keys", n as u64))?;
+    progress.bar.finish_and_clear();
+    println!("data key rotated: {} (audit entry {})", entry.detail.unwrap_or_default(), entry.seq);
+    Ok(())
+}
+
+pub(super) fn audit(g: &Global, action: AuditAction) -> Result<()> {
+    let svc = open(g)?;
+    match action {
+        AuditAction::List { json, action, user, record } => {
+            let entries = svc.audit_list(&AuditFilter { action, user, record })?;
+            let mut out = std::io::stdout().lock();
+            for e in entries {
+                let line = if json {
+                    serde_json::to_string(&e)?
+                } else {
+                    let clean = |s: &Option<String>| crate::model::text::sanitize(s.as_deref().unwrap_or(""));
+                    format!(
+                        "{:>5}  {}  {:<8} {:<10} {:<7} {}  {}{}",
+                        e.seq,
+                        e.time.format("%Y-%m-%d %H:%M:%S"),
+                        crate::model::text::sanitize(&e.user),
+                        e.action,
+                        e.outcome.name(),
+                        match e.records.len() {
+                            0 => String::new(),
+                            1 => e.records[0].clone(),
+                            n => format!("{} (+{})", e.records[0], n - 1),
+                        },
+                        clean(&e.detail),
+                        e.reason.as_ref().map(|_| format!("  — {}", clean(&e.reason))).unwrap_or_default(),
+                    )
+                };
+                if writeln!(out, "{line}").is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        }
+        AuditAction::Verify { json } => {
+            let v = svc.audit_verify()?;
+            if json {
+                println!("{}", serde_json::to_string(&v)?);
+            }
+            match &v.broken {
+                None => {
+                    if !json {
+                        println!(
+                            "audit trail intact: {} entries, chain head sealed at entry {}",
+                            v.entries, v.sealed_head
+                        );
+                    }
+                    Ok(())
+                }
+                Some(b) => Err(Failure(format!("audit trail broken at entry {}: {}", b.seq, b.problem))),
+            }
+        }
+    }
+}
+
+pub(super) fn backup(g: &Global, to: &EncryptTo, output: &Path) -> Result<()> {
+    let target = target(to, "STEWARD_BACKUP_PASSPHRASE")?;
+    let svc = open(g)?;
+    let report = svc.backup(&target, to.armor, output)?;
+    println!("backup of {} record(s) written to {} ({} bytes)", report.subjects, report.file.display(), report.bytes);
+    Ok(())
+}
+
+pub(super) fn restore(g: &Global, file: &Path, passphrase: bool) -> Result<()> {
+    let dir = g.store.clone().unwrap_or_else(default_store);
+    let secret = if passphrase {
+        match std::env::var("STEWARD_BACKUP_PASSPHRASE") {
+            Ok(p) => RestoreSecret::Passphrase(SecretString::from(p)),
+            Err(_) => RestoreSecret::Passphrase(super::passphrase_prompt("Backup passphrase: ")?),
+        }
+    } else {
+        let path = g.identity.as_ref().ok_or_else(|| Failure("pass --identity FILE (or --passphrase)".into()))?;
+        let bytes =
+            std::fs::read(path).map_err(|e| Failure(format!("cannot read identity {}: {e}", path.display())))?;
+        RestoreSecret::Identity(zeroize::Zeroizing::new(bytes))
+    };
+    let n = export::restore(file, &dir, secret)?;
+    println!("restored {n} values into {}", dir.display());
+    Ok(())
+}

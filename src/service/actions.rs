@@ -1,0 +1,974 @@
+//! Stewardship actions: update, merge (and undo), erase, rekey, and the
+//! audit trail they write.
+//!
+//! Each action checks the session's role, builds one `store::Change` and
+//! commits it with its audit entry in the same atomic, flushed step. A
+//! refusal (role, invalid value, missing reason) is audited as `denied` and
+//! changes nothing else. The merge and erase rules live here as pure
+//! functions over records ([`MergePlan`], [`ErasePlan`]), so the screens
+//! only show them and the CLI only prints them.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Service, ServiceError};
+use crate::crypto::Role;
+use crate::findings::validate;
+use crate::model::{self, Field, Record, RecordId};
+use crate::policy::Policy;
+use crate::store::audit::{Draft, Entry, Outcome, Verification};
+use crate::store::{Change, Redirect};
+
+/// One field of a record: a core field or an extra column.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum FieldName {
+    Core(Field),
+    Extra(String),
+}
+
+impl FieldName {
+    pub fn parse(s: &str) -> FieldName {
+        match s.parse::<Field>() {
+            Ok(f) => FieldName::Core(f),
+            Err(_) => FieldName::Extra(s.to_owned()),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            FieldName::Core(f) => f.name(),
+            FieldName::Extra(s) => s,
+        }
+    }
+
+    pub fn get(&self, r: &Record) -> Option<String> {
+        match self {
+            FieldName::Core(f) => r.get(*f),
+            FieldName::Extra(n) => r.extra.get(n).cloned(),
+        }
+    }
+
+    fn set(&self, r: &mut Record, value: Option<String>) -> Result<(), String> {
+        match self {
+            FieldName::Core(f) => r.set(*f, value).map_err(|e| e.to_string()),
+            FieldName::Extra(n) => {
+                match value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) {
+                    Some(v) if v.len() > model::MAX_FIELD_BYTES => {
+                        return Err(format!("{n} is longer than {} bytes", model::MAX_FIELD_BYTES));
+                    }
+                    Some(v) => {
+                        if r.extra.get(n).is_none() && r.extra.len() >= model::MAX_EXTRA_FIELDS {
+                            return Err(format!("a record holds at most {} extra fields", model::MAX_EXTRA_FIELDS));
+                        }
+                        r.extra.insert(n.clone(), v);
+                    }
+                    None => {
+                        r.extra.remove(n);
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for FieldName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Every field that has a value in any of `records`, core fields first.
+pub fn fields_of(records: &[Record]) -> Vec<FieldName> {
+    let mut out: Vec<FieldName> = Field::ALL.iter().map(|f| FieldName::Core(*f)).collect();
+    let extras: BTreeSet<&String> = records.iter().flat_map(|r| r.extra.iter().map(|(k, _)| k)).collect();
+    out.extend(extras.into_iter().map(|k| FieldName::Extra(k.clone())));
+    out
+}
+
+/// A value typed into the edit form or given as `FIELD=VALUE`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldEdit {
+    pub field: FieldName,
+    /// `None` (or empty) clears the field.
+    pub value: Option<String>,
+}
+
+impl FieldEdit {
+    /// Parses `FIELD=VALUE` (an empty value clears the field).
+    pub fn parse(s: &str) -> Result<FieldEdit, String> {
+        let (f, v) = s.split_once('=').ok_or_else(|| "expected FIELD=VALUE".to_owned())?;
+        let f = f.trim();
+        if f.is_empty() {
+            return Err("expected FIELD=VALUE".into());
+        }
+        if matches!(f, "id" | "source_id" | "source") {
+            return Err(format!("`{f}` cannot be changed"));
+        }
+        Ok(FieldEdit { field: FieldName::parse(f), value: Some(v.to_owned()).filter(|v| !v.trim().is_empty()) })
+    }
+}
+
+/// One changed field, for the diff preview (values are shown to the user
+/// who typed them, never logged).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Diff {
+    pub field: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+/// Why a value was refused: the field and the rule, never the value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub field: String,
+    pub problem: String,
+}
+
+/// Checks one value with the same validators the findings use.
+pub fn check_value(field: &FieldName, value: &str, country: Option<&str>) -> Option<String> {
+    let FieldName::Core(f) = field else { return None };
+    match f {
+        Field::Email => validate::email(value).map(str::to_owned),
+        Field::Phone => validate::phone(value, country).map(str::to_owned),
+        Field::Postcode => validate::postcode(value, country),
+        Field::DateOfBirth => match model::DateParts::parse(value) {
+            None => Some("date of birth is not a date (expected YYYY-MM-DD)".into()),
+            Some(d) => validate::date_of_birth(d, model::now().date_naive()).map(str::to_owned),
+        },
+        Field::Country => (value.trim().len() != 2 || !value.trim().chars().all(|c| c.is_ascii_alphabetic()))
+            .then(|| "country must be a two-letter ISO code (GB, DE, ...)".to_owned()),
+        _ => None,
+    }
+}
+
+/// Applies `edits` to a copy of `record`: the result, the diff, and the
+/// problems (when there are any, nothing may be saved).
+pub fn apply_edits(record: &Record, edits: &[FieldEdit]) -> (Record, Vec<Diff>, Vec<Problem>) {
+    let mut next = record.clone();
+    let mut problems = Vec::new();
+    for e in edits {
+        if let Err(p) = e.field.set(&mut next, e.value.clone()) {
+            problems.push(Problem { field: e.field.to_string(), problem: p });
+        }
+    }
+    // Validate the values as they will be stored (the country may have changed too).
+    let country = next.address.country.clone();
+    for e in edits {
+        if let Some(v) = e.field.get(&next)
+            && let Some(p) = check_value(&e.field, &v, country.as_deref())
+        {
+            problems.push(Problem { field: e.field.to_string(), problem: p });
+        }
+    }
+    let diffs = fields_of(&[record.clone(), next.clone()])
+        .into_iter()
+        .filter_map(|f| {
+            let (b, a) = (f.get(record), f.get(&next));
+            (b != a).then(|| Diff { field: f.to_string(), before: b, after: a })
+        })
+        .collect();
+    (next, diffs, problems)
+}
+
+/// A merge being prepared: the records, which survives, and which record
+/// each field's value comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MergePlan {
+    pub records: Vec<Record>,
+    /// Index into `records` of the record whose id survives.
+    pub survivor: usize,
+    /// Per field, the index of the record whose value is kept (`None`: empty).
+    pub choice: Vec<(FieldName, Option<usize>)>,
+    /// Keep emails and phones that lose as secondary values.
+    pub keep_secondary: bool,
+}
+
+/// When a record was last confirmed: verified, else updated.
+fn freshness(r: &Record) -> chrono::DateTime<chrono::Utc> {
+    r.times.last_verified.unwrap_or(r.times.updated)
+}
+
+impl MergePlan {
+    /// The defaults: the most recently verified record survives (or `into`),
+    /// and each field takes the most recently verified non-empty value.
+    pub fn new(records: Vec<Record>, into: Option<RecordId>) -> MergePlan {
+        let mut order: Vec<usize> = (0..records.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse((freshness(&records[i]), records[i].times.updated)));
+        let survivor = into
+            .and_then(|id| records.iter().position(|r| r.id == id))
+            .unwrap_or_else(|| order.first().copied().unwrap_or(0));
+        let choice = fields_of(&records)
+            .into_iter()
+            .map(|f| {
+                let pick = order.iter().copied().find(|&i| f.get(&records[i]).is_some());
+                (f, pick)
+            })
+            .collect();
+        MergePlan { records, survivor, choice, keep_secondary: true }
+    }
+
+    /// Moves field `i`'s choice to the next (or previous) record that has a value.
+    pub fn cycle(&mut self, i: usize, forward: bool) {
+        let n = self.records.len();
+        let Some((f, pick)) = self.choice.get(i).cloned() else { return };
+        let start = pick.unwrap_or(0);
+        for step in 1..=n {
+            let j = if forward { (start + step) % n } else { (start + n * 2 - step) % n };
+            if f.get(&self.records[j]).is_some() {
+                self.choice[i].1 = Some(j);
+                return;
+            }
+        }
+    }
+
+    /// The merged record as it will be saved.
+    pub fn merged(&self) -> Record {
+        let base = &self.records[self.survivor];
+        let mut out = base.clone();
+        out.extra = model::Extras::default();
+        for (f, pick) in &self.choice {
+            let v = pick.and_then(|i| f.get(&self.records[i]));
+            // Values come from records that passed import's bounds: this cannot fail.
+            let _ = f.set(&mut out, v);
+        }
+        if self.keep_secondary {
+            for (field, label) in [(Field::Email, "secondary_email"), (Field::Phone, "secondary_phone")] {
+                let kept = out.get(field);
+                let mut seen: BTreeSet<String> = kept.iter().cloned().collect();
+                let mut n = 1;
+                for r in &self.records {
+                    if let Some(v) = r.get(field)
+                        && seen.insert(v.clone())
+                    {
+                        let name = if n == 1 { label.to_owned() } else { format!("{label}_{n}") };
+                        out.extra.insert(name, v);
+                        n += 1;
+                    }
+                }
+            }
+        }
+        let t = &mut out.times;
+        t.created = self.records.iter().map(|r| r.times.created).min().unwrap_or(t.created);
+        t.last_verified = self.records.iter().filter_map(|r| r.times.last_verified).max();
+        t.last_activity = self.records.iter().filter_map(|r| r.times.last_activity).max();
+        t.updated = model::now();
+        out
+    }
+}
+
+/// What a merge keeps for its undo: the exact records before it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Snapshot {
+    merge: String,
+    survivor: RecordId,
+    merged: Vec<RecordId>,
+    /// The records before the merge, encoded as stored.
+    before: Vec<Vec<u8>>,
+    /// Redirects that pointed at a merged-away record, as they were.
+    repointed: Vec<Redirect>,
+}
+
+/// What `merge` did.
+#[derive(Clone, Debug, Serialize)]
+pub struct MergeOutcome {
+    pub merge_id: String,
+    pub survivor: RecordId,
+    pub merged: Vec<RecordId>,
+    pub audit_entry: u64,
+}
+
+/// How an erased record goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Strategy {
+    /// Everything goes (except fields under a legal hold).
+    Delete,
+    /// Personal data goes; country and sign-up month stay for statistics.
+    Anonymize,
+}
+
+impl Strategy {
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Delete => "delete",
+            Strategy::Anonymize => "anonymize",
+        }
+    }
+}
+
+/// A field kept through an erasure by a legal hold.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Kept {
+    pub field: String,
+    pub records: usize,
+    pub why: String,
+}
+
+/// Everything an erasure will remove, shown before it is confirmed.
+#[derive(Clone, Debug, Serialize)]
+pub struct ErasePlan {
+    pub strategy: Strategy,
+    pub records: Vec<RecordId>,
+    /// Merged-away records that redirect to one of `records`.
+    pub redirects: Vec<RecordId>,
+    /// Merge undo snapshots that hold one of them.
+    pub snapshots: Vec<String>,
+    /// Policy categories of the fields that hold values and will go.
+    pub categories: Vec<String>,
+    /// Fields kept, and why.
+    pub kept: Vec<Kept>,
+    /// Personal data in request entries (the request queue comes later: 0).
+    pub request_entries: usize,
+}
+
+/// The receipt of an erasure: what went, what stayed and why. No personal
+/// data: not the name, not the source id.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Receipt {
+    pub receipt: String,
+    pub time: chrono::DateTime<chrono::Utc>,
+    pub strategy: Strategy,
+    pub request: Option<String>,
+    pub records_erased: usize,
+    pub record_ids: Vec<String>,
+    pub categories_erased: Vec<String>,
+    pub also_erased: AlsoErased,
+    pub kept: Vec<KeptJson>,
+    pub audit_entry: u64,
+    /// Whether the data key was rotated after the erasure (remnants that
+    /// sled keeps on disk are then undecryptable).
+    pub key_rotated: bool,
+    pub remnants: String,
+    pub backups: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AlsoErased {
+    pub redirects: usize,
+    pub merge_snapshots: usize,
+    pub request_entries: usize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct KeptJson {
+    pub what: String,
+    pub records: usize,
+    pub why: String,
+}
+
+/// Left where an erased record was.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Tombstone {
+    pub erased_at: chrono::DateTime<chrono::Utc>,
+    pub receipt: String,
+}
+
+/// What a lookup by id found.
+#[derive(Clone, Debug)]
+pub enum Located {
+    Record(Record),
+    /// The id was merged into the record.
+    Merged {
+        from: RecordId,
+        merge: String,
+        record: Record,
+    },
+    Erased {
+        id: RecordId,
+        tombstone: Tombstone,
+    },
+}
+
+/// Which entries `audit list` shows.
+#[derive(Clone, Debug, Default)]
+pub struct AuditFilter {
+    pub action: Option<String>,
+    pub user: Option<String>,
+    pub record: Option<String>,
+}
+
+impl AuditFilter {
+    pub fn matches(&self, e: &Entry) -> bool {
+        self.action.as_ref().is_none_or(|a| e.action.starts_with(a.as_str()))
+            && self.user.as_ref().is_none_or(|u| &e.user == u || &e.os_user == u)
+            && self.record.as_ref().is_none_or(|r| e.records.iter().any(|x| x == r))
+    }
+}
+
+fn text(s: &str) -> Option<String> {
+    Some(s.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+fn ids(ids: &[RecordId]) -> Vec<String> {
+    ids.iter().map(ToString::to_string).collect()
+}
+
+impl Service {
+    /// An audit draft for an action of this session.
+    pub(crate) fn draft(&self, action: &str, records: &[RecordId]) -> Draft {
+        Draft {
+            os_user: self.session.os_user.clone(),
+            user: self.session.user.clone(),
+            action: action.to_owned(),
+            records: ids(records),
+            ..Draft::default()
+        }
+    }
+
+    /// Audits a refusal and returns it as an error.
+    pub(crate) fn refuse(&self, mut draft: Draft, why: String) -> ServiceError {
+        draft.outcome = Some(Outcome::Denied);
+        draft.detail = Some(why.clone());
+        match self.store.audit(draft) {
+            Ok(_) => ServiceError::Denied(why),
+            Err(e) => ServiceError::Store(e),
+        }
+    }
+
+    /// Refuses (audited) unless the session's role is at least `role`.
+    pub(crate) fn require(&self, role: Role, action: &str, records: &[RecordId]) -> Result<(), ServiceError> {
+        if self.session.role >= role {
+            return Ok(());
+        }
+        let why = format!("your role {} cannot {action}", self.session.role.name());
+        Err(self.refuse(self.draft(action, records), why))
+    }
+
+    fn need_reason(&self, draft: &Draft, reason: &str) -> Result<String, ServiceError> {
+        text(reason).ok_or_else(|| self.refuse(draft.clone(), "a reason is required".into()))
+    }
+
+    /// A record by id or `SOURCE:ID`, following merges and reporting erasures.
+    pub fn locate(&self, key: &str) -> Result<Located, ServiceError> {
+        if let Ok(id) = key.parse::<RecordId>() {
+            if let Some(r) = self.store.get(id)? {
+                return Ok(Located::Record(r));
+            }
+            if let Some(t) = self.store.tombstone(id)? {
+                let tombstone =
+                    serde_json::from_slice(&t).map_err(|_| ServiceError::Invalid("unreadable tombstone".into()))?;
+                return Ok(Located::Erased { id, tombstone });
+            }
+            if let Some(r) = self.store.redirect(id)? {
+                let record = self.store.get(r.into)?.ok_or_else(|| ServiceError::NotFound(id.to_string()))?;
+                return Ok(Located::Merged { from: id, merge: r.merge, record });
+            }
+        }
+        Ok(Located::Record(self.find(key)?))
+    }
+
+    /// A record that exists now, by id.
+    pub fn get(&self, id: RecordId) -> Result<Record, ServiceError> {
+        self.store.get(id)?.ok_or_else(|| ServiceError::NotFound(id.to_string()))
+    }
+
+    /// Rectifies fields of a record. Invalid values are refused (audited)
+    /// with the rule they broke, and nothing changes.
+    pub fn update(&self, id: RecordId, edits: &[FieldEdit], reason: &str) -> Result<(Entry, Vec<Diff>), ServiceError> {
+        let mut draft = self.draft("update", &[id]);
+        self.require(Role::Steward, "update", &[id])?;
+        draft.reason = Some(self.need_reason(&draft, reason)?);
+        let record = self.get(id)?;
+        let (next, diffs, problems) = apply_edits(&record, edits);
+        if let Some(p) = problems.first() {
+            return Err(self.refuse(draft, format!("{}: {}", p.field, p.problem)));
+        }
+        if diffs.is_empty() {
+            return Err(self.refuse(draft, "nothing to change: the values are the same".into()));
+        }
+        let mut next = next;
+        next.times.updated = model::now();
+        next.times.last_verified = Some(next.times.updated);
+        draft.detail =
+            Some(format!("fields: {}", diffs.iter().map(|d| d.field.as_str()).collect::<Vec<_>>().join(", ")));
+        draft.before = Some(self.store.state_digest(std::slice::from_ref(&record)));
+        draft.after = Some(self.store.state_digest(std::slice::from_ref(&next)));
+        let entry = self.store.commit(Change { put: vec![next], ..Change::default() }, draft)?;
+        Ok((entry, diffs))
+    }
+
+    /// The default merge of `ids` (two or more distinct, existing records).
+    pub fn plan_merge(&self, ids: &[RecordId], into: Option<RecordId>) -> Result<MergePlan, ServiceError> {
+        let mut seen = BTreeSet::new();
+        if ids.iter().any(|id| !seen.insert(*id)) || ids.len() < 2 {
+            return Err(ServiceError::Invalid("a merge needs two or more different records".into()));
+        }
+        if let Some(i) = into
+            && !ids.contains(&i)
+        {
+            return Err(ServiceError::Invalid("--into must be one of the merged records".into()));
+        }
+        let records = ids.iter().map(|id| self.get(*id)).collect::<Result<Vec<_>, _>>()?;
+        Ok(MergePlan::new(records, into))
+    }
+
+    /// Merges as planned: the survivor takes the chosen values, the others
+    /// become redirects to it (their source ids now find the survivor), and
+    /// a snapshot keeps the exact records for `undo_merge`.
+    pub fn merge(&self, plan: &MergePlan, reason: &str) -> Result<MergeOutcome, ServiceError> {
+        let all: Vec<RecordId> = plan.records.iter().map(|r| r.id).collect();
+        let mut draft = self.draft("merge", &all);
+        self.require(Role::Steward, "merge", &all)?;
+        draft.reason = Some(self.need_reason(&draft, reason)?);
+        // The records must not have changed since the plan was made.
+        for r in &plan.records {
+            if self.store.get(r.id)?.as_ref() != Some(r) {
+                return Err(self.refuse(draft, format!("record {} changed since the merge was prepared", r.id)));
+            }
+        }
+        let merged = plan.merged();
+        let survivor = merged.id;
+        let merge_id = format!("merge-{}", ulid::Ulid::new());
+        let others: Vec<&Record> = plan.records.iter().filter(|r| r.id != survivor).collect();
+        let other_ids: Vec<RecordId> = others.iter().map(|r| r.id).collect();
+        let mut change = Change::default();
+        // Earlier merges into a merged-away record now lead to the survivor.
+        let repointed: Vec<Redirect> =
+            self.store.redirects()?.into_iter().filter(|r| other_ids.contains(&r.into)).collect();
+        for r in &repointed {
+            change.redirects.push(Redirect { into: survivor, ..r.clone() });
+            change.index_set.push((r.source.clone(), r.source_id.clone(), survivor));
+        }
+        for r in &others {
+            change.remove.push(r.id);
+            change.redirects.push(Redirect {
+                from: r.id,
+                into: survivor,
+                merge: merge_id.clone(),
+                source: r.provenance.source.clone(),
+                source_id: r.source_id.clone(),
+            });
+            change.index_set.push((r.provenance.source.clone(), r.source_id.clone(), survivor));
+        }
+        let snapshot = Snapshot {
+            merge: merge_id.clone(),
+            survivor,
+            merged: other_ids.clone(),
+            before: plan.records.iter().map(model::encode).collect(),
+            repointed,
+        };
+        change.snapshots.push((merge_id.clone(), serde_json::to_vec(&snapshot).unwrap_or_default()));
+        draft.before = Some(self.store.state_digest(&plan.records));
+        draft.after = Some(self.store.state_digest(std::slice::from_ref(&merged)));
+        draft.detail = Some(format!("{merge_id}: {} record(s) into {survivor}", others.len()));
+        change.put.push(merged);
+        let entry = self.store.commit(change, draft)?;
+        Ok(MergeOutcome { merge_id, survivor, merged: other_ids, audit_entry: entry.seq })
+    }
+
+    /// Restores the exact records from before merge `merge_id`.
+    pub fn undo_merge(&self, merge_id: &str, reason: &str) -> Result<Entry, ServiceError> {
+        let mut draft = self.draft("merge-undo", &[]);
+        self.require(Role::Steward, "undo a merge", &[])?;
+        draft.reason = Some(self.need_reason(&draft, reason)?);
+        let Some(plain) = self.store.snapshot(merge_id)? else {
+            return Err(self.refuse(
+                draft,
+                "no such merge, or it can no longer be undone (undone already, or its records were erased)".into(),
+            ));
+        };
+        let snap: Snapshot =
+            serde_json::from_slice(&plain).map_err(|_| ServiceError::Invalid("unreadable merge snapshot".into()))?;
+        let before = snap
+            .before
+            .iter()
+            .map(|b| model::decode(b))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| ServiceError::Invalid("unreadable merge snapshot".into()))?;
+        draft.records = ids(&before.iter().map(|r| r.id).collect::<Vec<_>>());
+        if self.store.get(snap.survivor)?.is_none() {
+            return Err(self.refuse(draft, format!("the surviving record {} is gone", snap.survivor)));
+        }
+        // A later merge that swallowed the survivor must be undone first.
+        if let Some(r) = self.store.redirect(snap.survivor)? {
+            return Err(self.refuse(draft, format!("undo {} first: it merged the survivor away", r.merge)));
+        }
+        let current = self.get(snap.survivor)?;
+        let mut change = Change::default();
+        for r in &before {
+            if snap.merged.contains(&r.id) {
+                change.drop_redirects.push(r.id);
+                change.index_set.push((r.provenance.source.clone(), r.source_id.clone(), r.id));
+            }
+        }
+        for r in &snap.repointed {
+            change.redirects.push(r.clone());
+            change.index_set.push((r.source.clone(), r.source_id.clone(), r.into));
+        }
+        change.drop_snapshots.push(merge_id.to_owned());
+        draft.before = Some(self.store.state_digest(std::slice::from_ref(&current)));
+        draft.after = Some(self.store.state_digest(&before));
+        draft.detail = Some(format!("{merge_id}: {} record(s) restored", before.len()));
+        change.put = before;
+        Ok(self.store.commit(change, draft)?)
+    }
+
+    fn snapshots(&self) -> Result<Vec<Snapshot>, ServiceError> {
+        let mut out = Vec::new();
+        for id in self.store.snapshot_ids()? {
+            if let Some(p) = self.store.snapshot(&id)?
+                && let Ok(s) = serde_json::from_slice::<Snapshot>(&p)
+            {
+                out.push(s);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Everything erasing `ids` with `strategy` removes, and what it keeps.
+    pub fn plan_erase(&self, ids: &[RecordId], strategy: Strategy) -> Result<ErasePlan, ServiceError> {
+        let records = ids.iter().map(|id| self.get(*id)).collect::<Result<Vec<_>, _>>()?;
+        let (policy, _) = self.policy()?;
+        let set: BTreeSet<RecordId> = ids.iter().copied().collect();
+        let redirects: Vec<RecordId> =
+            self.store.redirects()?.into_iter().filter(|r| set.contains(&r.into)).map(|r| r.from).collect();
+        let snapshots = self
+            .snapshots()?
+            .into_iter()
+            .filter(|s| set.contains(&s.survivor) || s.merged.iter().any(|m| set.contains(m)))
+            .map(|s| s.merge)
+            .collect();
+        let mut categories = BTreeSet::new();
+        let mut kept: BTreeMap<String, Kept> = BTreeMap::new();
+        for r in &records {
+            for f in fields_of(std::slice::from_ref(r)) {
+                if f.get(r).is_none() {
+                    continue;
+                }
+                if let Some((name, hold)) = policy.hold_of(f.name()) {
+                    let k = kept.entry(f.to_string()).or_insert_with(|| Kept {
+                        field: f.to_string(),
+                        records: 0,
+                        why: format!("legal hold `{name}`: {}", hold.reason),
+                    });
+                    k.records += 1;
+                } else if strategy == Strategy::Anonymize && f == FieldName::Core(Field::Country) {
+                    let k = kept.entry("country".into()).or_insert_with(|| Kept {
+                        field: "country".into(),
+                        records: 0,
+                        why: "anonymised statistics (not personal data on its own)".into(),
+                    });
+                    k.records += 1;
+                } else {
+                    categories.insert(category(&policy, &f));
+                }
+            }
+        }
+        if strategy == Strategy::Anonymize && !records.is_empty() {
+            kept.insert(
+                "sign-up month".into(),
+                Kept {
+                    field: "sign-up month".into(),
+                    records: records.len(),
+                    why: "anonymised statistics (the day and time are removed)".into(),
+                },
+            );
+        }
+        Ok(ErasePlan {
+            strategy,
+            records: ids.to_vec(),
+            redirects,
+            snapshots,
+            categories: categories.into_iter().collect(),
+            kept: kept.into_values().collect(),
+            request_entries: 0,
+        })
+    }
+
+    /// Erases as planned: crypto-shredding (the sealed values and their keys
+    /// go; with `rekey`, the data key is rotated afterwards so the copies
+    /// sled keeps on disk cannot be opened either). Returns the receipt,
+    /// which is also kept in the store.
+    pub fn erase(
+        &self,
+        plan: &ErasePlan,
+        reason: &str,
+        request: Option<&str>,
+        rekey: bool,
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<Receipt, ServiceError> {
+        let mut draft = self.draft("erase", &plan.records);
+        draft.request = request.and_then(text);
+        self.require(Role::Admin, "erase", &plan.records)?;
+        draft.reason = Some(self.need_reason(&draft, reason)?);
+        if plan.records.is_empty() {
+            return Err(self.refuse(draft, "nothing to erase".into()));
+        }
+        let records = plan.records.iter().map(|id| self.get(*id)).collect::<Result<Vec<_>, _>>()?;
+        let (policy, _) = self.policy()?;
+        let receipt_id = format!("rcpt-{}", ulid::Ulid::new());
+        let now = model::now();
+        let tomb = serde_json::to_vec(&Tombstone { erased_at: now, receipt: receipt_id.clone() }).unwrap_or_default();
+        let mut change = Change::default();
+        for r in &records {
+            change.index_remove.push((r.provenance.source.clone(), r.source_id.clone()));
+            match reduce(r, plan.strategy, &policy) {
+                Some(rest) => change.put.push(rest),
+                None => {
+                    change.remove.push(r.id);
+                    change.tombstones.push((r.id, tomb.clone()));
+                }
+            }
+        }
+        for rd in self.store.redirects()?.into_iter().filter(|rd| plan.records.contains(&rd.into)) {
+            change.drop_redirects.push(rd.from);
+            change.index_remove.push((rd.source, rd.source_id));
+            change.tombstones.push((rd.from, tomb.clone()));
+        }
+        change.drop_snapshots = plan.snapshots.clone();
+        draft.before = Some(self.store.state_digest(&records));
+        draft.detail = Some(format!(
+            "{receipt_id}: {} record(s), strategy {}, {} redirect(s), {} merge snapshot(s)",
+            records.len(),
+            plan.strategy.name(),
+            plan.redirects.len(),
+            plan.snapshots.len()
+        ));
+        let mut receipt = Receipt {
+            receipt: receipt_id.clone(),
+            time: now,
+            strategy: plan.strategy,
+            request: draft.request.clone(),
+            records_erased: records.len(),
+            record_ids: ids(&plan.records),
+            categories_erased: plan.categories.clone(),
+            also_erased: AlsoErased {
+                redirects: plan.redirects.len(),
+                merge_snapshots: plan.snapshots.len(),
+                request_entries: plan.request_entries,
+            },
+            kept: plan
+                .kept
+                .iter()
+                .map(|k| KeptJson { what: k.field.clone(), records: k.records, why: k.why.clone() })
+                .collect(),
+            audit_entry: self.store.audit_head_seq()? + 1,
+            key_rotated: false,
+            remnants: "the record keys are destroyed; copies sled keeps on disk stay readable with the current data \
+                       key until `steward rekey` rotates it"
+                .into(),
+            backups: BACKUP_NOTE.into(),
+        };
+        change.receipts.push((receipt_id.clone(), serde_json::to_vec(&receipt).unwrap_or_default()));
+        let entry = self.store.commit(change, draft)?;
+        receipt.audit_entry = entry.seq;
+        if rekey {
+            let mut d = self.draft("rekey", &[]);
+            d.reason = Some(format!("after erasure {receipt_id}"));
+            let e = self.store.rekey_with(d, progress)?;
+            receipt.key_rotated = true;
+            receipt.remnants = format!(
+                "the record keys are destroyed and the data key was rotated (audit entry {}): copies sled keeps on \
+                 disk can no longer be decrypted",
+                e.seq
+            );
+            self.store.set_receipt(&receipt_id, &serde_json::to_vec(&receipt).unwrap_or_default())?;
+        }
+        Ok(receipt)
+    }
+
+    /// A stored receipt.
+    pub fn receipt(&self, id: &str) -> Result<Option<Receipt>, ServiceError> {
+        Ok(self.store.receipt(id)?.and_then(|b| serde_json::from_slice(&b).ok()))
+    }
+
+    /// Rotates the data key (see `store::rekey`).
+    pub fn rekey(&self, reason: &str, progress: &(dyn Fn(usize) + Sync)) -> Result<Entry, ServiceError> {
+        let mut draft = self.draft("rekey", &[]);
+        self.require(Role::Admin, "rekey", &[])?;
+        draft.reason = text(reason);
+        Ok(self.store.rekey_with(draft, progress)?)
+    }
+
+    /// The audit trail, filtered. A viewer sees only their own entries.
+    pub fn audit_list(&self, filter: &AuditFilter) -> Result<Vec<Entry>, ServiceError> {
+        let mine = self.session.role < Role::Steward;
+        Ok(self
+            .store
+            .audit_entries()?
+            .into_iter()
+            .filter(|e| filter.matches(e) && (!mine || e.user == self.session.user))
+            .collect())
+    }
+
+    /// Checks the audit chain.
+    pub fn audit_verify(&self) -> Result<Verification, ServiceError> {
+        self.require(Role::Admin, "verify the audit trail", &[])?;
+        Ok(self.store.verify_audit()?)
+    }
+}
+
+/// What erasure tells about backups.
+pub const BACKUP_NOTE: &str = "encrypted backups made before this erasure still hold the data until they expire or \
+                               are destroyed; a restore from one must be followed by erasing again";
+
+/// The policy category of a field (or `extra.NAME` when it is undeclared).
+fn category(policy: &Policy, f: &FieldName) -> String {
+    match policy.field(f.name()) {
+        Some(p) => p.category.clone(),
+        None => match f {
+            FieldName::Core(c) => crate::policy::default_category(*c).to_owned(),
+            FieldName::Extra(n) => format!("undeclared ({n})"),
+        },
+    }
+}
+
+/// What is left of `r` after erasure: `None` when nothing is; otherwise the
+/// held fields (and for `anonymize`, the country and the sign-up month).
+pub fn reduce(r: &Record, strategy: Strategy, policy: &Policy) -> Option<Record> {
+    let held: Vec<FieldName> = fields_of(std::slice::from_ref(r))
+        .into_iter()
+        .filter(|f| f.get(r).is_some() && policy.hold_of(f.name()).is_some())
+        .collect();
+    if held.is_empty() && strategy == Strategy::Delete {
+        return None;
+    }
+    use chrono::{Datelike, TimeZone};
+    let month = chrono::Utc
+        .with_ymd_and_hms(r.times.created.year(), r.times.created.month(), 1, 0, 0, 0)
+        .single()
+        .unwrap_or(r.times.created);
+    let mut out = Record::new(&r.provenance.source, "", month);
+    out.id = r.id;
+    out.source_id = format!("erased-{}", r.id);
+    out.times.updated = model::now();
+    for f in held {
+        let _ = f.set(&mut out, f.get(r));
+    }
+    if strategy == Strategy::Anonymize {
+        out.address.country = r.address.country.clone();
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::{prop_assert, proptest};
+    use proptest::strategy::Strategy as _;
+
+    fn rec(given: &str, email: Option<&str>, phone: Option<&str>, verified: i64) -> Record {
+        let t = chrono::DateTime::from_timestamp(1_700_000_000 + verified, 0).unwrap_or_default();
+        let mut r = Record::new("crm", &format!("{given}{verified}"), t);
+        r.given_name = Some(given.into());
+        r.email = email.map(Into::into);
+        r.phone = phone.map(Into::into);
+        r.times.last_verified = Some(t);
+        r
+    }
+
+    #[test]
+    fn merge_defaults_to_the_most_recently_verified_value_and_keeps_secondaries() {
+        let a = rec("Ann", Some("ann@old.example"), Some("+441632960001"), 0);
+        let b = rec("Anne", Some("ann@new.example"), None, 100);
+        let plan = MergePlan::new(vec![a.clone(), b.clone()], None);
+        assert_eq!(plan.records[plan.survivor].id, b.id);
+        let m = plan.merged();
+        assert_eq!(m.given_name.as_deref(), Some("Anne"));
+        assert_eq!(m.email.as_deref(), Some("ann@new.example"));
+        assert_eq!(m.phone.as_deref(), Some("+441632960001"), "empty values never win");
+        assert_eq!(m.extra.get("secondary_email").map(String::as_str), Some("ann@old.example"));
+        assert_eq!(m.id, b.id);
+    }
+
+    #[test]
+    fn cycling_skips_records_without_a_value() {
+        let a = rec("Ann", None, None, 0);
+        let b = rec("Anne", Some("x@example.com"), None, 100);
+        let c = rec("Annie", None, None, 50);
+        let mut plan = MergePlan::new(vec![a, b, c], None);
+        let i = plan.choice.iter().position(|(f, _)| *f == FieldName::Core(Field::Email)).unwrap_or(0);
+        plan.cycle(i, true);
+        assert_eq!(plan.choice[i].1, Some(1), "the only record with an email stays chosen");
+    }
+
+    #[test]
+    fn invalid_edits_are_refused_with_the_rule_not_the_value() {
+        let r = rec("Ann", Some("ann@example.com"), None, 0);
+        let (_, _, problems) =
+            apply_edits(&r, &[FieldEdit::parse("email=not-an-email").unwrap_or_else(|e| panic!("{e}"))]);
+        assert_eq!(problems.len(), 1);
+        assert!(!problems[0].problem.contains("not-an-email"));
+        assert!(FieldEdit::parse("source_id=x").is_err());
+        let (next, diffs, problems) = apply_edits(&r, &[FieldEdit::parse("email=").unwrap_or_else(|e| panic!("{e}"))]);
+        assert!(problems.is_empty());
+        assert_eq!(next.email, None);
+        assert_eq!(diffs.len(), 1);
+    }
+
+    #[test]
+    fn anonymize_keeps_country_and_month_only() {
+        let mut r = rec("Ann", Some("ann@example.com"), Some("+441632960001"), 86_400 * 20);
+        r.address.country = Some("GB".into());
+        r.address.locality = Some("Leeds".into());
+        r.extra.insert("fax".into(), "0113".into());
+        let out = reduce(&r, Strategy::Anonymize, &Policy::default()).unwrap_or_else(|| panic!("kept"));
+        assert_eq!(out.address.country.as_deref(), Some("GB"));
+        assert_eq!(out.given_name, None);
+        assert_eq!(out.email, None);
+        assert_eq!(out.address.locality, None);
+        assert!(out.extra.is_empty());
+        assert!(!out.source_id.contains("Ann"));
+        assert_eq!(chrono::Datelike::day(&out.times.created), 1);
+        assert_eq!(reduce(&r, Strategy::Delete, &Policy::default()), None);
+    }
+
+    #[test]
+    fn legal_holds_keep_only_the_held_fields() {
+        let mut policy = Policy::default();
+        policy.holds.insert(
+            "tax".into(),
+            crate::policy::Hold { fields: vec!["invoice_ids".into()], reason: "tax law: 6 years".into() },
+        );
+        let mut r = rec("Ann", Some("ann@example.com"), None, 0);
+        r.extra.insert("invoice_ids".into(), "INV-1".into());
+        let out = reduce(&r, Strategy::Delete, &policy).unwrap_or_else(|| panic!("held"));
+        assert_eq!(out.extra.get("invoice_ids").map(String::as_str), Some("INV-1"));
+        assert_eq!(out.email, None);
+        assert_eq!(out.given_name, None);
+    }
+
+    fn arb_record() -> impl proptest::strategy::Strategy<Value = Record> {
+        (
+            proptest::option::of("[a-z]{1,6}"),
+            proptest::option::of("[a-z]{1,5}@[a-z]{1,5}\\.example"),
+            proptest::option::of("\\+44[0-9]{10}"),
+            0i64..1_000_000,
+            proptest::option::of("[a-z]{1,4}"),
+        )
+            .prop_map(|(g, e, p, t, x)| {
+                let mut r = rec(g.as_deref().unwrap_or("x"), e.as_deref(), p.as_deref(), t);
+                r.given_name = g;
+                if let Some(x) = x {
+                    r.extra.insert("loyalty".into(), x);
+                }
+                r
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn merge_loses_no_email_or_phone_and_invents_nothing(records in proptest::collection::vec(arb_record(), 2..5)) {
+            let plan = MergePlan::new(records.clone(), None);
+            let m = plan.merged();
+            prop_assert!(records.iter().any(|r| r.id == m.id));
+            for r in &records {
+                for (field, label) in [(Field::Email, "secondary_email"), (Field::Phone, "secondary_phone")] {
+                    if let Some(v) = r.get(field) {
+                        let kept = m.get(field).as_ref() == Some(&v)
+                            || m.extra.iter().any(|(k, x)| k.starts_with(label) && *x == v);
+                        prop_assert!(kept, "{} lost", field);
+                    }
+                }
+            }
+            for f in Field::ALL {
+                if let Some(v) = m.get(f) {
+                    prop_assert!(records.iter().any(|r| r.get(f).as_ref() == Some(&v)), "{} invented", f);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,582 @@
+//! Changes as single atomic steps: records, indexes, redirects, snapshots,
+//! tombstones, receipts and the audit entry that describes them go into one
+//! sled batch, which is flushed before the caller hears of success.
+//!
+//! Imports are the one change too large for one batch: their new records
+//! are written in chunks under an `import-pending` marker, and the final
+//! batch — replaced records, source index, count, audit entry — removes the
+//! marker. A store opened with the marker still set had an import killed
+//! half-way; [`Store::recover`] removes the records the marker covers.
+
+use std::collections::BTreeMap;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::audit::{self, Draft, Entry, Head};
+use super::index::{Blind, bucket_of};
+use super::page::{PAGE_CAP, Page};
+use super::*;
+
+/// A merged-away record points at the record it was merged into. Sealed
+/// like a record (it names a source id), and erased with the survivor.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Redirect {
+    pub from: RecordId,
+    pub into: RecordId,
+    pub merge: String,
+    pub source: String,
+    pub source_id: String,
+}
+
+/// One atomic change. Build it, then [`Store::commit`] it with its audit entry.
+#[derive(Debug, Default)]
+pub struct Change {
+    /// Records to write: replaced if their id is in the store, added otherwise.
+    pub put: Vec<Record>,
+    /// Records to erase: their sealed value and key are removed.
+    pub remove: Vec<RecordId>,
+    /// Source index: (source, source id) → record.
+    pub index_set: Vec<(String, String, RecordId)>,
+    pub index_remove: Vec<(String, String)>,
+    pub redirects: Vec<Redirect>,
+    pub drop_redirects: Vec<RecordId>,
+    /// Undo snapshots by merge id (plaintext here; sealed on commit).
+    pub snapshots: Vec<(String, Vec<u8>)>,
+    pub drop_snapshots: Vec<String>,
+    /// Tombstones and receipts: JSON without personal data.
+    pub tombstones: Vec<(RecordId, Vec<u8>)>,
+    pub drop_tombstones: Vec<RecordId>,
+    pub receipts: Vec<(String, Vec<u8>)>,
+}
+
+/// Pages being edited for one batch.
+struct PageEdit<'a> {
+    store: &'a Store,
+    pages: BTreeMap<[u8; 17], Page>,
+    /// The store's last page key at the start (ids above it need no lookup).
+    db_last: Option<[u8; 17]>,
+    added: usize,
+    removed: usize,
+}
+
+impl<'a> PageEdit<'a> {
+    fn new(store: &'a Store) -> Result<Self, StoreError> {
+        let mut pages = BTreeMap::new();
+        let db_last = match store.last_page()? {
+            Some((k, p)) => {
+                pages.insert(k, p);
+                Some(k)
+            }
+            None => None,
+        };
+        Ok(Self { store, pages, db_last, added: 0, removed: 0 })
+    }
+
+    /// Key of the page that holds, or would hold, `id`.
+    fn locate(&mut self, id: RecordId) -> Result<Option<[u8; 17]>, StoreError> {
+        let key = page_key(id);
+        let cached = self.pages.range(..=key).next_back().map(|(k, _)| *k);
+        // At or above the store's last page (which is cached) no page of the
+        // database can lie between the cached candidate and `id`.
+        if self.db_last.is_none_or(|last| key >= last) {
+            return Ok(cached);
+        }
+        match self.store.find_page(id)? {
+            Some((k, p)) if cached.is_none_or(|c| k > c) => {
+                self.pages.insert(k, p);
+                Ok(Some(k))
+            }
+            _ => Ok(cached),
+        }
+    }
+
+    fn put(&mut self, id: RecordId, value: Vec<u8>) -> Result<(), StoreError> {
+        let corrupt = || StoreError::Corrupt("record page".into());
+        match self.locate(id)? {
+            Some(k) => {
+                let page = self.pages.get_mut(&k).ok_or_else(corrupt)?;
+                match page.entries.binary_search_by(|(e, _)| e.cmp(&id)) {
+                    Ok(i) => page.entries[i].1 = value,
+                    Err(i) if i == page.entries.len() && page.entries.len() >= PAGE_CAP => {
+                        self.pages.insert(page_key(id), Page { entries: vec![(id, value)] });
+                        self.added += 1;
+                    }
+                    Err(i) => {
+                        page.entries.insert(i, (id, value));
+                        self.added += 1;
+                    }
+                }
+            }
+            None => {
+                self.pages.insert(page_key(id), Page { entries: vec![(id, value)] });
+                self.added += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn remove(&mut self, id: RecordId) -> Result<(), StoreError> {
+        if let Some(k) = self.locate(id)?
+            && let Some(page) = self.pages.get_mut(&k)
+            && let Some(i) = page.position(id)
+        {
+            page.entries.remove(i);
+            self.removed += 1;
+        }
+        Ok(())
+    }
+
+    fn write(self, batch: &mut sled::Batch) -> (usize, usize) {
+        for (k, p) in self.pages {
+            if p.entries.is_empty() {
+                batch.remove(&k[..]);
+            } else {
+                batch.insert(&k[..], p.encode());
+            }
+        }
+        (self.added, self.removed)
+    }
+}
+
+fn prefixed(prefix: u8, rest: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + rest.len());
+    k.push(prefix);
+    k.extend_from_slice(rest);
+    k
+}
+
+fn audit_key(seq: u64) -> Vec<u8> {
+    prefixed(P_AUDIT, &seq.to_be_bytes())
+}
+
+pub(super) fn redirect_key_ad(id: RecordId) -> (Vec<u8>, Vec<u8>) {
+    (
+        [b"steward-dek-v1\0redirect\0".as_slice(), &id.to_bytes()].concat(),
+        [b"steward-blob-v1\0redirect\0".as_slice(), &id.to_bytes()].concat(),
+    )
+}
+
+pub(super) fn snapshot_key_ad(merge: &str) -> (Vec<u8>, Vec<u8>) {
+    (
+        [b"steward-dek-v1\0snapshot\0".as_slice(), merge.as_bytes()].concat(),
+        [b"steward-blob-v1\0snapshot\0".as_slice(), merge.as_bytes()].concat(),
+    )
+}
+
+impl Store {
+    pub(super) fn lock_head(&self) -> Result<std::sync::MutexGuard<'_, Head>, StoreError> {
+        self.head.lock().map_err(|_| StoreError::Db("audit head poisoned".into()))
+    }
+
+    /// Source-index edits into `batch`, one rewrite per touched bucket.
+    fn index_edits(
+        &self,
+        set: impl IntoIterator<Item = (Blind, Option<RecordId>)>,
+        batch: &mut sled::Batch,
+    ) -> Result<(), StoreError> {
+        let mut buckets: BTreeMap<u16, Vec<(Blind, Option<RecordId>)>> = BTreeMap::new();
+        for (b, id) in set {
+            buckets.entry(bucket_of(&b)).or_default().push((b, id));
+        }
+        for (n, entries) in buckets {
+            let mut bucket = self.bucket(n)?;
+            for (b, id) in entries {
+                match id {
+                    Some(id) => bucket.set(b, id),
+                    None => bucket.remove(&b),
+                }
+            }
+            batch.insert(&bucket_key(n)[..], bucket.encode());
+        }
+        Ok(())
+    }
+
+    /// Adds the audit entry for `draft` to `batch`; returns it.
+    pub(super) fn audit_into(&self, head: Head, draft: Draft, batch: &mut sled::Batch) -> Entry {
+        let entry = draft.into_entry(head, model::now());
+        let sealed_key = self.audit_seal_key();
+        let value = crypto::seal(&sealed_key, &audit::entry_ad(entry.seq), &entry.to_bytes());
+        batch.insert(audit_key(entry.seq), value);
+        entry
+    }
+
+    fn audit_seal_key(&self) -> Key {
+        self.audit_key.derive("steward 2026 audit seal v1")
+    }
+
+    /// Applies, flushes, then seals the new chain head outside sled.
+    fn finish(&self, head: &mut Head, batch: sled::Batch, entry: &Entry) -> Result<(), StoreError> {
+        self.db.apply_batch(batch)?;
+        self.db.flush()?;
+        *head = entry.head(&self.audit_key);
+        self.seal_head(*head)
+    }
+
+    pub(super) fn seal_head(&self, head: Head) -> Result<(), StoreError> {
+        let mut slots = self.lock_slots()?;
+        slots.set_audit_head(&self.root, &head.encode());
+        write_slots(&self.dir, &slots)
+    }
+
+    pub(super) fn sealed_head(&self) -> Result<Option<Head>, StoreError> {
+        let slots = self.lock_slots()?;
+        match slots.audit_head(&self.root)? {
+            Some(b) => Ok(Some(Head::decode(&b).ok_or_else(|| StoreError::Corrupt("audit head".into()))?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The head of the chain as stored in sled.
+    pub(super) fn last_audit_head(&self) -> Result<Head, StoreError> {
+        match self.db.scan_prefix([P_AUDIT]).next_back() {
+            Some(kv) => {
+                let (k, v) = kv?;
+                let entry = self
+                    .open_audit(&k, &v)
+                    .ok_or_else(|| StoreError::Corrupt("the last audit entry does not open".into()))?;
+                Ok(entry.head(&self.audit_key))
+            }
+            None => Ok(Head::EMPTY),
+        }
+    }
+
+    fn open_audit(&self, k: &[u8], v: &[u8]) -> Option<Entry> {
+        let seq = u64::from_be_bytes(k.get(1..9)?.try_into().ok()?);
+        let plain = crypto::open(&self.audit_seal_key(), &audit::entry_ad(seq), v).ok()?;
+        serde_json::from_slice(&plain).ok()
+    }
+
+    /// Records an audit entry that goes with no change (a refusal, a failure,
+    /// a reveal, an export).
+    pub fn audit(&self, draft: Draft) -> Result<Entry, StoreError> {
+        let mut head = self.lock_head()?;
+        let mut batch = sled::Batch::default();
+        let entry = self.audit_into(*head, draft, &mut batch);
+        self.finish(&mut head, batch, &entry)?;
+        Ok(entry)
+    }
+
+    /// Every audit entry that opens, in order.
+    pub fn audit_entries(&self) -> Result<Vec<Entry>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.db.scan_prefix([P_AUDIT]) {
+            let (k, v) = kv?;
+            if let Some(e) = self.open_audit(&k, &v) {
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Checks the whole chain against the head sealed outside sled.
+    pub fn verify_audit(&self) -> Result<audit::Verification, StoreError> {
+        let sealed = self.sealed_head()?;
+        let mut raw = Vec::new();
+        for kv in self.db.scan_prefix([P_AUDIT]) {
+            let (k, v) = kv?;
+            let seq = k.get(1..9).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes).unwrap_or(0);
+            raw.push((seq, self.open_audit(&k, &v)));
+        }
+        Ok(audit::verify(raw, &self.audit_key, sealed))
+    }
+
+    /// Applies `change` and its audit entry as one atomic, flushed step.
+    pub fn commit(&self, change: Change, draft: Draft) -> Result<Entry, StoreError> {
+        let mut head = self.lock_head()?;
+        let keys = self.keys();
+        let mut batch = sled::Batch::default();
+        let mut pages = PageEdit::new(self)?;
+        let sealed: Vec<(RecordId, Vec<u8>)> =
+            change.put.par_iter().map(|r| (r.id, seal_record(&keys.master, r))).collect();
+        for (id, v) in sealed {
+            pages.put(id, v)?;
+        }
+        for id in &change.remove {
+            pages.remove(*id)?;
+        }
+        let (added, removed) = pages.write(&mut batch);
+        let index = change
+            .index_set
+            .iter()
+            .map(|(s, sid, id)| (blind_with(&keys.index, s, sid), Some(*id)))
+            .chain(change.index_remove.iter().map(|(s, sid)| (blind_with(&keys.index, s, sid), None)));
+        self.index_edits(index, &mut batch)?;
+        for r in &change.redirects {
+            let (ka, ad) = redirect_key_ad(r.from);
+            let plain = zeroize::Zeroizing::new(serde_json::to_vec(r).unwrap_or_default());
+            batch.insert(prefixed(P_REDIRECT, &r.from.to_bytes()), seal_enveloped(&keys.master, &ka, &ad, &plain));
+        }
+        for id in &change.drop_redirects {
+            batch.remove(prefixed(P_REDIRECT, &id.to_bytes()));
+        }
+        for (m, plain) in &change.snapshots {
+            let (ka, ad) = snapshot_key_ad(m);
+            batch.insert(prefixed(P_UNDO, m.as_bytes()), seal_enveloped(&keys.master, &ka, &ad, plain));
+        }
+        for m in &change.drop_snapshots {
+            batch.remove(prefixed(P_UNDO, m.as_bytes()));
+        }
+        for (id, t) in &change.tombstones {
+            batch.insert(prefixed(P_TOMB, &id.to_bytes()), t.as_slice());
+        }
+        for id in &change.drop_tombstones {
+            batch.remove(prefixed(P_TOMB, &id.to_bytes()));
+        }
+        for (rid, r) in &change.receipts {
+            batch.insert(prefixed(P_RECEIPT, rid.as_bytes()), r.as_slice());
+        }
+        if added != removed {
+            let count = (self.count() + added).saturating_sub(removed);
+            batch.insert(meta_key("count"), &(count as u64).to_le_bytes()[..]);
+        }
+        let entry = self.audit_into(*head, draft, &mut batch);
+        self.finish(&mut head, batch, &entry)?;
+        Ok(entry)
+    }
+
+    /// Writes imported `records` — replacing those whose id is in the store,
+    /// adding the others (ids from [`Store::allocate_ids`]) — with their
+    /// source-index entries and `draft`'s audit entry. All or nothing, even
+    /// if the process is killed half-way (see the module docs). Sealing runs
+    /// in parallel; `progress` gets the number of records sealed so far.
+    pub fn put_records(
+        &self,
+        records: &[Record],
+        draft: Draft,
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<Entry, StoreError> {
+        // Sealed values live only as long as one chunk, to bound memory.
+        const CHUNK: usize = 64 * 1024;
+        let mut head = self.lock_head()?;
+        let keys = self.keys();
+        let last = self.last_page()?.and_then(|(_, p)| p.entries.last().map(|(id, _)| *id));
+        let (updates, fresh): (Vec<&Record>, Vec<&Record>) =
+            records.iter().partition(|r| last.is_some_and(|l| r.id <= l));
+        let mut fresh = fresh;
+        fresh.sort_by_key(|r| r.id);
+        let mut done = 0;
+        let mut added = 0;
+        for (i, chunk) in fresh.chunks(CHUNK).enumerate() {
+            let mut batch = sled::Batch::default();
+            if i == 0 {
+                batch.insert(meta_key(IMPORT_PENDING), &chunk[0].id.to_bytes()[..]);
+            }
+            let sealed: Vec<Vec<u8>> = chunk.par_iter().map(|r| seal_record(&keys.master, r)).collect();
+            let mut pages = PageEdit::new(self)?;
+            for (r, v) in chunk.iter().zip(sealed) {
+                pages.put(r.id, v)?;
+            }
+            added += pages.write(&mut batch).0;
+            self.db.apply_batch(batch)?;
+            done += chunk.len();
+            progress(done);
+        }
+        // The final batch: replaced records, index, count, audit, marker.
+        let mut batch = sled::Batch::default();
+        let mut pages = PageEdit::new(self)?;
+        for chunk in updates.chunks(CHUNK) {
+            let sealed: Vec<Vec<u8>> = chunk.par_iter().map(|r| seal_record(&keys.master, r)).collect();
+            for (r, v) in chunk.iter().zip(sealed) {
+                pages.put(r.id, v)?;
+            }
+            done += chunk.len();
+            progress(done);
+        }
+        added += pages.write(&mut batch).0;
+        let index = records.iter().map(|r| (blind_with(&keys.index, &r.provenance.source, &r.source_id), Some(r.id)));
+        self.index_edits(index, &mut batch)?;
+        batch.insert(meta_key("count"), &((self.count() + added) as u64).to_le_bytes()[..]);
+        batch.remove(meta_key(IMPORT_PENDING));
+        let entry = self.audit_into(*head, draft, &mut batch);
+        self.finish(&mut head, batch, &entry)?;
+        Ok(entry)
+    }
+
+    /// Undoes the new pages of an import that was killed before its final
+    /// batch: every record at or above `first` goes.
+    pub(super) fn roll_back_import(&self, first: RecordId) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for kv in self.db.range(page_key(RecordId::from_bytes([0; 16]))..) {
+            let (k, v) = kv?;
+            if k.first() != Some(&P_PAGE) {
+                break;
+            }
+            let mut page = Page::decode(&v).map_err(|_| StoreError::Corrupt("record page".into()))?;
+            let before = page.entries.len();
+            page.entries.retain(|(id, _)| *id < first);
+            if page.entries.is_empty() {
+                batch.remove(k);
+            } else if page.entries.len() != before {
+                batch.insert(k, page.encode());
+            }
+        }
+        batch.remove(meta_key(IMPORT_PENDING));
+        self.db.apply_batch(batch)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Where a merged-away record went, if it was merged.
+    pub fn redirect(&self, id: RecordId) -> Result<Option<Redirect>, StoreError> {
+        let Some(v) = self.db.get(prefixed(P_REDIRECT, &id.to_bytes()))? else { return Ok(None) };
+        let (ka, ad) = redirect_key_ad(id);
+        let plain = open_enveloped(&self.keys().master, &ka, &ad, &v)
+            .ok_or_else(|| StoreError::Corrupt(format!("redirect of {id}")))?;
+        Ok(Some(serde_json::from_slice(&plain).map_err(|_| StoreError::Corrupt(format!("redirect of {id}")))?))
+    }
+
+    /// Every redirect.
+    pub fn redirects(&self) -> Result<Vec<Redirect>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.db.scan_prefix([P_REDIRECT]) {
+            let (k, _) = kv?;
+            let id: [u8; 16] = k
+                .get(1..17)
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| StoreError::Corrupt("redirect key".into()))?;
+            if let Some(r) = self.redirect(RecordId::from_bytes(id))? {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The undo snapshot of merge `merge`, decrypted.
+    pub fn snapshot(&self, merge: &str) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, StoreError> {
+        let Some(v) = self.db.get(prefixed(P_UNDO, merge.as_bytes()))? else { return Ok(None) };
+        let (ka, ad) = snapshot_key_ad(merge);
+        open_enveloped(&self.keys().master, &ka, &ad, &v)
+            .map(Some)
+            .ok_or_else(|| StoreError::Corrupt("merge snapshot".into()))
+    }
+
+    /// Ids of every stored merge snapshot.
+    pub fn snapshot_ids(&self) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.db.scan_prefix([P_UNDO]) {
+            let (k, _) = kv?;
+            out.push(String::from_utf8_lossy(&k[1..]).into_owned());
+        }
+        Ok(out)
+    }
+
+    /// The tombstone of an erased record.
+    pub fn tombstone(&self, id: RecordId) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db.get(prefixed(P_TOMB, &id.to_bytes()))?.map(|v| v.to_vec()))
+    }
+
+    /// An erasure receipt by id.
+    pub fn receipt(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db.get(prefixed(P_RECEIPT, id.as_bytes()))?.map(|v| v.to_vec()))
+    }
+
+    /// Replaces a stored receipt (receipts hold no personal data).
+    pub fn set_receipt(&self, id: &str, receipt: &[u8]) -> Result<(), StoreError> {
+        self.db.insert(prefixed(P_RECEIPT, id.as_bytes()), receipt)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Sequence number of the last audit entry.
+    pub fn audit_head_seq(&self) -> Result<u64, StoreError> {
+        Ok(self.lock_head()?.seq)
+    }
+
+    /// Every erasure receipt, oldest first.
+    pub fn receipts(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.db.scan_prefix([P_RECEIPT]).map(|kv| Ok(kv?.1.to_vec())).collect()
+    }
+}
+
+/// First bytes of a backup stream.
+const BACKUP_MAGIC: &[u8] = b"steward-backup-v1\n";
+const SLOTS_FRAME: &[u8] = b"\0keyslots";
+
+fn frame(w: &mut dyn std::io::Write, k: &[u8], v: &[u8]) -> std::io::Result<()> {
+    w.write_all(&u32::try_from(k.len()).unwrap_or(u32::MAX - 1).to_be_bytes())?;
+    w.write_all(k)?;
+    w.write_all(&u32::try_from(v.len()).unwrap_or(0).to_be_bytes())?;
+    w.write_all(v)
+}
+
+impl Store {
+    /// Writes the whole store — the key-slot file and every sled value, all
+    /// still sealed — to `w` (see `service::export` for the encryption).
+    pub fn dump(&self, w: &mut dyn std::io::Write) -> Result<(), StoreError> {
+        let err = |e: std::io::Error| StoreError::Io { what: "could not write the backup".into(), source: e };
+        w.write_all(BACKUP_MAGIC).map_err(err)?;
+        let slots = self.lock_slots()?.to_json();
+        frame(w, SLOTS_FRAME, &slots).map_err(err)?;
+        for kv in self.db.iter() {
+            let (k, v) = kv?;
+            frame(w, &k, &v).map_err(err)?;
+        }
+        w.write_all(&u32::MAX.to_be_bytes()).map_err(err)?;
+        Ok(())
+    }
+
+    /// Recreates a store in `dir` from a [`Store::dump`] stream. The key-slot
+    /// file is written last, so a truncated backup leaves no usable store.
+    /// Returns the number of values restored.
+    pub fn restore(dir: &Path, r: &mut dyn std::io::Read) -> Result<u64, StoreError> {
+        if dir.exists() && fs::read_dir(dir).map_err(io("could not read the target directory"))?.next().is_some() {
+            return Err(StoreError::Exists(dir.to_owned()));
+        }
+        let short = || StoreError::Corrupt("it ends early".into());
+        let mut magic = vec![0u8; BACKUP_MAGIC.len()];
+        r.read_exact(&mut magic).map_err(|_| short())?;
+        if magic != BACKUP_MAGIC {
+            return Err(StoreError::Corrupt("not a steward backup".into()));
+        }
+        let read_chunk = |r: &mut dyn std::io::Read| -> Result<Option<Vec<u8>>, StoreError> {
+            let mut len = [0u8; 4];
+            r.read_exact(&mut len).map_err(|_| short())?;
+            let len = u32::from_be_bytes(len);
+            if len == u32::MAX {
+                return Ok(None);
+            }
+            let mut buf = vec![0u8; len as usize];
+            r.read_exact(&mut buf).map_err(|_| short())?;
+            Ok(Some(buf))
+        };
+        let k = read_chunk(r)?.ok_or_else(short)?;
+        if k != SLOTS_FRAME {
+            return Err(StoreError::Corrupt("the key slots are missing".into()));
+        }
+        let slots_json = read_chunk(r)?.ok_or_else(short)?;
+        let slots: KeySlots = serde_json::from_slice(&slots_json)
+            .map_err(|_| StoreError::Corrupt("the key slots are unreadable".into()))?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(io(format!("could not create {}", dir.display())))?;
+        let lock = take_lock(dir, "restore")?;
+        let db = open_db(dir)?;
+        let mut n = 0u64;
+        let mut batch = sled::Batch::default();
+        let result = (|| {
+            while let Some(k) = read_chunk(r)? {
+                let v = read_chunk(r)?.ok_or_else(short)?;
+                batch.insert(k, v);
+                n += 1;
+                if n.is_multiple_of(10_000) {
+                    db.apply_batch(std::mem::take(&mut batch))?;
+                }
+            }
+            db.apply_batch(std::mem::take(&mut batch))?;
+            db.flush()?;
+            Ok::<(), StoreError>(())
+        })();
+        drop(db);
+        drop(lock);
+        if let Err(e) = result {
+            let _ = fs::remove_dir_all(dir);
+            return Err(e);
+        }
+        write_slots(dir, &slots)?;
+        restrict_permissions(dir)?;
+        Ok(n)
+    }
+}

@@ -1,0 +1,152 @@
+//! Key rotation: a new data key re-wraps every surviving record key, merge
+//! snapshot and redirect; the source index is rebuilt under a key derived
+//! from it; then the key-slot file is overwritten without the old data key.
+//!
+//! sled keeps old values on disk after they are replaced or removed
+//! (measured; see DESIGN.md). Those remnants — including every erased
+//! record — are wrapped under the old data key, which after a rekey exists
+//! nowhere: not in the slot file, not in sled. A passphrase learnt later
+//! recovers the root key and the new data key only.
+//!
+//! Crash safety: the new key is first written to the slot file as
+//! `next_data_key`; values are re-wrapped page by page (each one opens under
+//! either key); the rebuilt index and the audit entry go in one final batch;
+//! only then does the slot file drop the old key. A store opened with
+//! `next_data_key` set finishes the rotation before anything else.
+
+use std::collections::BTreeMap;
+
+use rayon::prelude::*;
+
+use super::audit::{Draft, Entry};
+use super::change::{Redirect, redirect_key_ad, snapshot_key_ad};
+use super::index::{Bucket, bucket_of};
+use super::page::Page;
+use super::*;
+
+impl Store {
+    /// Rotates the data key. `progress` gets the number of pages re-wrapped.
+    /// Returns the audit entry (whose draft is `draft`, or a note that an
+    /// interrupted rotation was finished).
+    pub fn rekey_with(&self, draft: Draft, progress: &(dyn Fn(usize) + Sync)) -> Result<Entry, StoreError> {
+        const CHUNK: usize = 1024; // pages
+        let mut head = self.head.lock().map_err(|_| StoreError::Db("audit head poisoned".into()))?;
+        let old = self.keys();
+        let new = {
+            let mut slots = self.lock_slots()?;
+            let (key, epoch) = match &slots.next_data_key {
+                Some(s) => (slots.open_key(&self.root, s)?, s.epoch),
+                None => {
+                    let epoch = old.epoch + 1;
+                    let key = Key::random();
+                    slots.next_data_key = Some(slots.seal_key(&self.root, &key, epoch));
+                    write_slots(&self.dir, &slots)?;
+                    (key, epoch)
+                }
+            };
+            DataKeys::new(key, epoch)
+        };
+        let from = [&new.master, &old.master];
+        let corrupt = |what: &str| StoreError::Corrupt(format!("{what} opens under neither the old nor the new key"));
+
+        // Record pages, a chunk per batch.
+        let mut done = 0;
+        let mut iter = self.db.scan_prefix([P_PAGE]);
+        loop {
+            let raw: Vec<(sled::IVec, sled::IVec)> = iter.by_ref().take(CHUNK).collect::<Result<_, _>>()?;
+            if raw.is_empty() {
+                break;
+            }
+            let pages: Result<Vec<(sled::IVec, Vec<u8>)>, StoreError> = raw
+                .par_iter()
+                .map(|(k, v)| {
+                    let page = Page::decode(v).map_err(|_| StoreError::Corrupt("record page".into()))?;
+                    let entries = page
+                        .entries
+                        .into_iter()
+                        .map(|(id, sealed)| {
+                            rewrap_enveloped(&from, &new.master, &dek_ad(id), &sealed)
+                                .map(|v| (id, v))
+                                .ok_or_else(|| corrupt("a record"))
+                        })
+                        .collect::<Result<Vec<_>, _>>()?;
+                    Ok((k.clone(), Page { entries }.encode()))
+                })
+                .collect();
+            let mut batch = sled::Batch::default();
+            for (k, v) in pages? {
+                batch.insert(k, v);
+            }
+            self.db.apply_batch(batch)?;
+            done += raw.len();
+            progress(done);
+        }
+
+        // Redirects and snapshots (few), then the index, audit and a new key
+        // generation in the final batch.
+        let mut batch = sled::Batch::default();
+        let mut redirects = Vec::new();
+        for kv in self.db.scan_prefix([P_REDIRECT]) {
+            let (k, v) = kv?;
+            let id: [u8; 16] = k
+                .get(1..17)
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| StoreError::Corrupt("redirect key".into()))?;
+            let (ka, ad) = redirect_key_ad(RecordId::from_bytes(id));
+            let value = rewrap_enveloped(&from, &new.master, &ka, &v).ok_or_else(|| corrupt("a redirect"))?;
+            let plain = open_enveloped(&new.master, &ka, &ad, &value).ok_or_else(|| corrupt("a redirect"))?;
+            let r: Redirect = serde_json::from_slice(&plain).map_err(|_| corrupt("a redirect"))?;
+            redirects.push(r);
+            batch.insert(k, value);
+        }
+        for kv in self.db.scan_prefix([P_UNDO]) {
+            let (k, v) = kv?;
+            let (ka, _) = snapshot_key_ad(&String::from_utf8_lossy(&k[1..]));
+            batch
+                .insert(k.clone(), rewrap_enveloped(&from, &new.master, &ka, &v).ok_or_else(|| corrupt("a snapshot"))?);
+        }
+        let records = self.load_all_with(&new.master, &mut |_| {})?;
+        let mut buckets: BTreeMap<u16, Bucket> = BTreeMap::new();
+        let entries = records
+            .iter()
+            .map(|r| (blind_with(&new.index, &r.provenance.source, &r.source_id), r.id))
+            .chain(redirects.iter().map(|r| (blind_with(&new.index, &r.source, &r.source_id), r.into)));
+        for (b, id) in entries {
+            buckets.entry(bucket_of(&b)).or_default().set(b, id);
+        }
+        drop(records);
+        for kv in self.db.scan_prefix([P_SOURCE]) {
+            batch.remove(kv?.0);
+        }
+        for (n, bucket) in buckets {
+            batch.insert(&bucket_key(n)[..], bucket.encode());
+        }
+        let draft = Draft { detail: Some(format!("data key generation {} → {}", old.epoch, new.epoch)), ..draft };
+        let entry = self.audit_into(*head, draft, &mut batch);
+        self.db.apply_batch(batch)?;
+        self.db.flush()?;
+        *head = entry.head(&self.audit_key);
+
+        // Only now forget the old key.
+        {
+            let mut slots = self.lock_slots()?;
+            slots.data_key = slots.next_data_key.take();
+            slots.set_audit_head(&self.root, &head.encode());
+            write_slots(&self.dir, &slots)?;
+        }
+        *self.keys.write().map_err(|_| StoreError::Db("keys poisoned".into()))? = new;
+        Ok(entry)
+    }
+
+    /// Finishes an interrupted rotation (called on unlock).
+    pub(super) fn rekey(&self, progress: &(dyn Fn(usize) + Sync)) -> Result<Entry, StoreError> {
+        let draft = Draft {
+            os_user: crate::os_user(),
+            user: self.user.clone(),
+            action: "rekey".into(),
+            reason: Some("finishing a key rotation that was interrupted".into()),
+            ..Draft::default()
+        };
+        self.rekey_with(draft, progress)
+    }
+}
