@@ -1,0 +1,520 @@
+//! The stewardship actions end to end: export decrypted by the reference
+//! `age` tool, erasure (receipt, tombstone, and an attacker who holds the
+//! passphrase and reads every raw file), audit-chain tampering, merge and
+//! undo, refused updates.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+use secrecy::SecretString;
+use steward::crypto::{self, Key, KeySlots, UnlockSecret};
+use steward::model::{self, Record, RecordId};
+use steward::service::actions::Strategy;
+
+/// A demo store (2,000 records with planted duplicates) built by the binary.
+fn demo_store() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = tmp.path().join("store");
+    let (code, _, err) = run({
+        let mut c = Command::new(bin());
+        c.args(["--user", "tester", "demo", "--no-tui", "--keep"]).arg(&store);
+        c
+    });
+    assert_eq!(code, 0, "demo failed: {err}");
+    (tmp, store)
+}
+
+/// `steward --user tester --store S ARGS...` with the demo passphrase.
+fn demo_cli(store: &Path, args: &[&str]) -> (i32, String, String) {
+    let mut c = Command::new(bin());
+    c.arg("--store").arg(store).args(["--user", "tester"]).env("STEWARD_PASSPHRASE", "demo").env("NO_COLOR", "1");
+    c.args(args);
+    run(c)
+}
+
+fn json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
+}
+
+fn first_ids(store: &Path, n: usize) -> Vec<String> {
+    let (code, out, err) = demo_cli(store, &["list", "--json", "--limit", &n.to_string()]);
+    assert_eq!(code, 0, "{err}");
+    out.lines().map(|l| json(l)["id"].as_str().expect("id").to_owned()).collect()
+}
+
+/// The reference `age` tool, or `None` (loudly; a failure under `CI=true`).
+fn age_tool() -> Option<PathBuf> {
+    let found =
+        std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join("age")).find(|p| p.is_file()));
+    if found.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "the reference `age` tool is required under CI=true (apt-get install age)"
+        );
+        eprintln!(
+            "\n*** WARNING: the reference `age` tool is not installed; the export is NOT checked against it ***\n"
+        );
+    }
+    found
+}
+
+#[test]
+fn export_is_decrypted_by_reference_age_and_bad_recipients_leave_nothing() {
+    let (tmp, store) = demo_store();
+    let id = age::x25519::Identity::generate();
+    let key_file = write(tmp.path(), "key.txt", secrecy::ExposeSecret::expose_secret(&id.to_string()).as_bytes());
+    let recipient = id.to_public().to_string();
+    let rec = first_ids(&store, 1).remove(0);
+    let out = tmp.path().join("out");
+    std::fs::create_dir(&out).expect("mkdir");
+    let (code, _, err) = demo_cli(&store, &["update", &rec, "region=North", "--reason", "customer called"]);
+    assert_eq!(code, 0, "{err}");
+
+    // Binary export.
+    let file = out.join("subject.age");
+    let (code, _, err) =
+        demo_cli(&store, &["export", &rec, "--recipient", &recipient, "-o", file.to_str().expect("path")]);
+    assert_eq!(code, 0, "{err}");
+    let bytes = std::fs::read(&file).expect("export");
+    assert!(bytes.starts_with(b"age-encryption.org/v1\n"));
+    let (_, shown, _) = demo_cli(&store, &["show", &rec, "--json"]);
+    let shown = json(&shown);
+    assert!(!contains(&bytes, shown["email"].as_str().expect("email").as_bytes()), "plaintext in the export file");
+
+    if let Some(age) = age_tool() {
+        let o = Command::new(age).arg("-d").arg("-i").arg(&key_file).arg(&file).output().expect("run age");
+        assert!(o.status.success(), "age -d failed: {}", String::from_utf8_lossy(&o.stderr));
+        let doc = json(&String::from_utf8_lossy(&o.stdout));
+        assert_eq!(doc["schema"], "steward-export/1");
+        let s = &doc["subjects"][0];
+        assert_eq!(s["id"], shown["id"]);
+        assert_eq!(s["source_id"], shown["source_id"]);
+        for f in ["given_name", "family_name", "email", "phone", "country"] {
+            assert_eq!(s["fields"][f], shown[f], "{f}");
+        }
+        assert!(s["purposes"].as_array().is_some_and(|p| !p.is_empty()), "purposes from the policy");
+        assert!(s["actions"].as_array().is_some_and(|a| a.iter().any(|e| e["action"] == "update")));
+    }
+
+    // Armored export is ASCII.
+    let armored = out.join("subject.asc");
+    let (code, _, err) =
+        demo_cli(&store, &["export", &rec, "-r", &recipient, "--armor", "-o", armored.to_str().expect("path")]);
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read(&armored).expect("armored");
+    assert!(text.starts_with(b"-----BEGIN AGE ENCRYPTED FILE-----"));
+    assert!(text.iter().all(|b| b.is_ascii()), "armored output must be ASCII");
+
+    // A malformed recipient is refused and leaves no file, not even a temp file.
+    let before: Vec<_> = std::fs::read_dir(&out).expect("ls").map(|e| e.expect("e").file_name()).collect();
+    let bad = out.join("bad.age");
+    let (code, _, err) = demo_cli(&store, &["export", &rec, "-r", "age1notakey", "-o", bad.to_str().expect("path")]);
+    assert_eq!(code, 1);
+    assert!(err.contains("recipient 1 is not usable"), "{err}");
+    let after: Vec<_> = std::fs::read_dir(&out).expect("ls").map(|e| e.expect("e").file_name()).collect();
+    assert_eq!(before, after, "nothing may be left behind");
+    // An existing file is not overwritten.
+    let (code, _, err) = demo_cli(&store, &["export", &rec, "-r", &recipient, "-o", file.to_str().expect("path")]);
+    assert_eq!(code, 1);
+    assert!(err.contains("exists"), "{err}");
+    assert_eq!(std::fs::read(&file).expect("export"), bytes);
+}
+
+#[test]
+fn passphrase_export_opens_with_reference_age() {
+    let (tmp, store) = demo_store();
+    let rec = first_ids(&store, 1).remove(0);
+    let file = tmp.path().join("p.age");
+    let mut c = Command::new(bin());
+    c.arg("--store").arg(&store).args(["--user", "tester"]).env("STEWARD_PASSPHRASE", "demo");
+    c.env("STEWARD_EXPORT_PASSPHRASE", "open sesame");
+    c.args(["export", &rec, "--passphrase", "--work-factor", "10", "-o"]).arg(&file);
+    let (code, _, err) = run(c);
+    assert_eq!(code, 0, "{err}");
+    // The reference tool reads passphrases from the terminal only; check with the age crate instead.
+    let dec = age::Decryptor::new(std::fs::File::open(&file).expect("open")).expect("age file");
+    let ident = age::scrypt::Identity::new(SecretString::from("open sesame".to_owned()));
+    let mut r = dec.decrypt(std::iter::once(&ident as &dyn age::Identity)).expect("decrypt");
+    let mut s = String::new();
+    std::io::Read::read_to_string(&mut r, &mut s).expect("read");
+    assert_eq!(json(&s)["subjects"][0]["id"], rec.as_str());
+}
+
+#[test]
+fn erase_gives_a_receipt_without_personal_data_and_show_says_erased() {
+    let (_tmp, store) = demo_store();
+    let rec = first_ids(&store, 1).remove(0);
+    let (_, shown, _) = demo_cli(&store, &["show", &rec, "--json"]);
+    let shown = json(&shown);
+    // Without --yes nothing happens.
+    let (code, _, err) = demo_cli(&store, &["erase", &rec, "--reason", "asked", "--request", "REQ-7"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("--yes"), "{err}");
+    let (code, receipt, err) = demo_cli(&store, &["erase", &rec, "--reason", "asked", "--request", "REQ-7", "--yes"]);
+    assert_eq!(code, 0, "{err}");
+    let r = json(&receipt);
+    assert_eq!(r["records_erased"], 1);
+    assert_eq!(r["request"], "REQ-7");
+    assert_eq!(r["key_rotated"], true);
+    assert!(r["backups"].as_str().is_some_and(|b| b.contains("backups")));
+    for f in ["given_name", "family_name", "email", "phone", "source_id", "address_1", "locality", "postcode"] {
+        if let Some(v) = shown[f].as_str() {
+            assert!(!receipt.contains(v), "receipt contains {f}");
+            assert!(!receipt.to_lowercase().contains(&v.to_lowercase()), "receipt contains {f}");
+        }
+    }
+    let (code, _, err) = demo_cli(&store, &["show", &rec]);
+    assert_eq!(code, 1);
+    assert!(err.contains("was erased") && err.contains(r["receipt"].as_str().expect("id")), "{err}");
+    let (code, out, err) = demo_cli(&store, &["rekey", "--reason", "test"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("generation 2 → 3"), "{out}");
+    let (code, out, err) = demo_cli(&store, &["audit", "verify"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (_, list, _) = demo_cli(&store, &["audit", "list", "--json", "--action", "erase"]);
+    let e = json(list.lines().next().expect("an erase entry"));
+    assert_eq!(e["request"], "REQ-7");
+    assert_eq!(e["records"][0], rec.as_str());
+    // The same source id imported again is a new record, not a resurrection of the old id.
+    assert_eq!(record_count_demo(&store), 1999);
+}
+
+fn record_count_demo(store: &Path) -> u64 {
+    let (code, out, err) = demo_cli(store, &["stats", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    json(&out)["records"].as_u64().expect("count")
+}
+
+/// Changes one byte of audit entry `seq` inside sled.
+fn tamper(store: &Path, seq: u64, how: &str) {
+    let db = sled::open(store.join("db")).expect("open sled");
+    let mut key = vec![b'a'];
+    key.extend_from_slice(&seq.to_be_bytes());
+    match how {
+        "byte" => {
+            let mut v = db.get(&key).expect("get").expect("entry exists").to_vec();
+            let i = v.len() / 2;
+            v[i] ^= 0x01;
+            db.insert(&key, v).expect("insert");
+        }
+        "delete" => {
+            db.remove(&key).expect("remove");
+        }
+        _ => unreachable!(),
+    }
+    db.flush().expect("flush");
+}
+
+#[test]
+fn audit_verify_names_the_entry_that_was_changed_deleted_or_truncated() {
+    let (_tmp, store) = demo_store();
+    let ids = first_ids(&store, 3);
+    for id in &ids {
+        let (code, _, err) = demo_cli(&store, &["update", id, "region=Somewhere", "--reason", "test"]);
+        assert_eq!(code, 0, "{err}");
+    }
+    let (code, out, err) = demo_cli(&store, &["audit", "verify"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("4 entries"), "{out}");
+
+    // One flipped byte in entry 3.
+    let copy = store.with_extension("copy");
+    copy_dir(&store, &copy);
+    tamper(&copy, 3, "byte");
+    let (code, _, err) = demo_cli(&copy, &["audit", "verify"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("broken at entry 3"), "{err}");
+
+    // Entry 2 deleted.
+    let copy2 = store.with_extension("copy2");
+    copy_dir(&store, &copy2);
+    tamper(&copy2, 2, "delete");
+    let (code, _, err) = demo_cli(&copy2, &["audit", "verify"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("broken at entry 2") && err.contains("missing"), "{err}");
+
+    // The last entry deleted: caught by the head sealed in the key-slot file.
+    let copy3 = store.with_extension("copy3");
+    copy_dir(&store, &copy3);
+    tamper(&copy3, 4, "delete");
+    let (code, _, err) = demo_cli(&copy3, &["audit", "verify"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("broken at entry 4") && err.contains("truncated"), "{err}");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("ls") {
+        let e = e.expect("entry");
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).expect("copy");
+        }
+    }
+}
+
+#[test]
+fn merge_leaves_one_record_and_a_redirect_and_undo_restores_both_exactly() {
+    let (_tmp, store) = demo_store();
+    let (code, scan, err) = demo_cli(&store, &["scan", "--json", "--kind", "duplicate"]);
+    assert_eq!(code, 0, "{err}");
+    let scan = json(&scan);
+    let pair = scan["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["records"].as_array().is_some_and(|r| r.len() == 2))
+        .expect("a pair");
+    let a = pair["records"][0]["id"].as_str().expect("id").to_owned();
+    let b = pair["records"][1]["id"].as_str().expect("id").to_owned();
+    let b_source = pair["records"][1]["source_id"].as_str().expect("sid").to_owned();
+    let (_, a0, _) = demo_cli(&store, &["show", &a, "--json"]);
+    let (_, b0, _) = demo_cli(&store, &["show", &b, "--json"]);
+    let before = record_count_demo(&store);
+
+    let (code, out, err) = demo_cli(&store, &["merge", &a, &b, "--into", &a, "--reason", "same person", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let m = json(&out);
+    let merge_id = m["merge_id"].as_str().expect("merge id").to_owned();
+    assert_eq!(m["survivor"], a.as_str());
+    assert_eq!(record_count_demo(&store), before - 1);
+    // The merged-away id and its source id both lead to the survivor.
+    let (code, shown, err) = demo_cli(&store, &["show", &b, "--json"]);
+    assert_eq!(code, 0);
+    assert!(err.contains("merged into"), "{err}");
+    assert_eq!(json(&shown)["id"], a.as_str());
+    let (_, shown, _) = demo_cli(&store, &["show", &format!("crm:{b_source}"), "--json"]);
+    assert_eq!(json(&shown)["id"], a.as_str());
+    // Without a reason nothing happens.
+    let (code, _, _) = demo_cli(&store, &["merge", "--undo", &merge_id, "--reason", " "]);
+    assert_eq!(code, 1);
+
+    let (code, _, err) = demo_cli(&store, &["merge", "--undo", &merge_id, "--reason", "wrong"]);
+    assert_eq!(code, 0, "{err}");
+    let (_, a1, _) = demo_cli(&store, &["show", &a, "--json"]);
+    let (_, b1, _) = demo_cli(&store, &["show", &b, "--json"]);
+    assert_eq!(a0, a1);
+    assert_eq!(b0, b1);
+    assert_eq!(record_count_demo(&store), before);
+    let (_, shown, _) = demo_cli(&store, &["show", &format!("crm:{b_source}"), "--json"]);
+    assert_eq!(json(&shown)["id"], b.as_str(), "the source index points at the restored record again");
+    let (code, _, err) = demo_cli(&store, &["merge", "--undo", &merge_id, "--reason", "again"]);
+    assert_eq!(code, 1, "a merge is undone once");
+    assert!(err.contains("can no longer be undone"), "{err}");
+    let (code, out, err) = demo_cli(&store, &["audit", "verify"]);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+#[test]
+fn reimporting_a_merged_away_source_id_updates_the_survivor() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = tmp.path().join("s");
+    let svc = lib_store(&store);
+    let csv = "id,first_name,last_name,email\n1,Ann,Lee,ann@example.com\n2,Anne,Lee,ann@example.org\n";
+    let opts = steward::import::Options {
+        format: steward::import::Format::Csv,
+        id_column: None,
+        source: "crm".into(),
+        now: chrono::Utc::now(),
+    };
+    let parsed = steward::import::parse(csv.as_bytes(), &opts, &mut |_| {});
+    svc.import(parsed, steward::service::OnInvalid::Refuse, false, &|_| {}).expect("import");
+    let a = svc.find("crm:1").expect("a").id;
+    let b = svc.find("crm:2").expect("b").id;
+    let plan = svc.plan_merge(&[a, b], Some(a)).expect("plan");
+    svc.merge(&plan, "same").expect("merge");
+    let again = "id,first_name,last_name,email\n2,Anne,Lee,anne.lee@example.org\n";
+    let parsed = steward::import::parse(again.as_bytes(), &opts, &mut |_| {});
+    let report = svc.import(parsed, steward::service::OnInvalid::Refuse, false, &|_| {}).expect("import");
+    assert_eq!((report.inserted, report.updated), (0, 1));
+    assert_eq!(svc.count(), 1);
+    let survivor = svc.get(a).expect("survivor");
+    assert_eq!(survivor.email.as_deref(), Some("anne.lee@example.org"));
+    assert_eq!(survivor.source_id, "1", "the survivor keeps its own source id");
+}
+
+#[test]
+fn update_with_an_invalid_email_is_refused_and_changes_nothing() {
+    let (_tmp, store) = demo_store();
+    let rec = first_ids(&store, 1).remove(0);
+    let (_, before, _) = demo_cli(&store, &["show", &rec, "--json"]);
+    let (code, _, err) = demo_cli(&store, &["update", &rec, "email=ann@@example", "--reason", "typo"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("email"), "{err}");
+    assert!(!err.contains("ann@@example"), "the value is not echoed: {err}");
+    let (_, after, _) = demo_cli(&store, &["show", &rec, "--json"]);
+    assert_eq!(before, after);
+    let (_, list, _) = demo_cli(&store, &["audit", "list", "--json", "--action", "update"]);
+    let e = json(list.lines().last().expect("the refusal is audited"));
+    assert_eq!(e["outcome"], "denied");
+    // A valid update goes through and is audited with digests, not values.
+    let (code, _, err) =
+        demo_cli(&store, &["update", &rec, "email=ann.lee@example.com", "--reason", "customer called"]);
+    assert_eq!(code, 0, "{err}");
+    let (_, list, _) = demo_cli(&store, &["audit", "list", "--json", "--action", "update"]);
+    let last = list.lines().last().expect("entry");
+    assert!(!last.contains("ann.lee@example.com"));
+    let e = json(last);
+    assert_eq!(e["outcome"], "ok");
+    assert!(e["before"].is_string() && e["after"].is_string() && e["before"] != e["after"]);
+}
+
+#[test]
+fn backup_and_restore_round_trip() {
+    let (tmp, store) = demo_store();
+    let id = age::x25519::Identity::generate();
+    let key_file = write(tmp.path(), "key.txt", secrecy::ExposeSecret::expose_secret(&id.to_string()).as_bytes());
+    let file = tmp.path().join("backup.age");
+    let (code, _, err) =
+        demo_cli(&store, &["backup", "-r", &id.to_public().to_string(), "-o", file.to_str().expect("path")]);
+    assert_eq!(code, 0, "{err}");
+    let restored = tmp.path().join("restored");
+    let mut c = Command::new(bin());
+    c.arg("--store").arg(&restored).arg("--identity").arg(&key_file).args(["restore"]).arg(&file);
+    let (code, _, err) = run(c);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(record_count_demo(&restored), 2000);
+    let (code, out, err) = demo_cli(&restored, &["audit", "verify"]);
+    assert_eq!(code, 0, "{out}{err}");
+    // A truncated backup restores nothing.
+    let bytes = std::fs::read(&file).expect("read");
+    let cut = write(tmp.path(), "cut.age", &bytes[..bytes.len() / 2]);
+    let target = tmp.path().join("restored2");
+    let mut c = Command::new(bin());
+    c.arg("--store").arg(&target).arg("--identity").arg(&key_file).args(["restore"]).arg(&cut);
+    let (code, _, _) = run(c);
+    assert_eq!(code, 1);
+    assert!(!target.join("keyslots.json").exists());
+}
+
+// ---- The attacker -------------------------------------------------------
+
+/// Everything an attacker with the store directory and a passphrase can
+/// decrypt: every key the key-slot file yields, tried on every sealed
+/// record they can find anywhere in any file (live or remnant).
+fn attack(dir: &Path, user: &str, pass: &str) -> Vec<Record> {
+    let slots: KeySlots =
+        serde_json::from_slice(&std::fs::read(dir.join("keyslots.json")).expect("slots")).expect("json");
+    let (root, _) = slots
+        .unlock(user, &UnlockSecret::Passphrase(SecretString::from(pass.to_owned())))
+        .expect("the passphrase works");
+    let mut keys: Vec<Key> = vec![root.clone()];
+    if let Ok((k, _)) = slots.current_data_key(&root) {
+        keys.push(k);
+    }
+    if let Some(n) = &slots.next_data_key
+        && let Ok(k) = slots.open_key(&root, n)
+    {
+        keys.push(k);
+    }
+    let mut found = Vec::new();
+    for (_, bytes) in all_files(dir) {
+        // A sealed record: [16-byte id][u32 LE len][1][72 u16 LE][wrapped key][payload].
+        for o in memchr::memmem::find_iter(&bytes, &[1u8, 72, 0]) {
+            let Some(id) = o.checked_sub(20).and_then(|s| bytes.get(s..s + 16)) else { continue };
+            let id = RecordId::from_bytes(id.try_into().expect("16 bytes"));
+            let len = u32::from_le_bytes(bytes[o - 4..o].try_into().expect("4 bytes")) as usize;
+            let Some(value) = bytes.get(o..o + len) else { continue };
+            if value.len() < 75 {
+                continue;
+            }
+            let dek_ad = [b"steward-dek-v1\0".as_slice(), &id.to_bytes()].concat();
+            let rec_ad = [b"steward-rec-v1\0".as_slice(), &id.to_bytes()].concat();
+            for k in &keys {
+                if let Ok(dek) = crypto::open(k, &dek_ad, &value[3..75])
+                    && let Some(dek) = Key::from_slice(&dek)
+                    && let Ok(plain) = crypto::open(&dek, &rec_ad, &value[75..])
+                    && let Ok(r) = model::decode(&plain)
+                {
+                    found.push(r);
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn attacker_with_the_passphrase_finds_no_trace_after_erase_and_rekey() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("s");
+    let victim;
+    {
+        let svc = steward::service::demo::build(&dir, "tester").expect("demo");
+        let records = svc.records(&mut |_| {}).expect("records");
+        // A record whose values no other record shares (duplicates of the
+        // same person are other records, erased separately).
+        let shared = |r: &Record| {
+            records.iter().any(|o| {
+                o.id != r.id && (o.email == r.email || o.phone == r.phone || o.address.line1 == r.address.line1)
+            })
+        };
+        victim = records
+            .iter()
+            .find(|r| r.email.is_some() && r.phone.is_some() && r.address.line1.is_some() && !shared(r))
+            .expect("a record with unique values")
+            .clone();
+        let plan = svc.plan_erase(&[victim.id], Strategy::Delete).expect("plan");
+        svc.erase(&plan, "asked", Some("REQ-1"), false, &|_| {}).expect("erase");
+    }
+    // Positive control: before the key rotation the attacker does find the
+    // erased record in what sled keeps on disk — so the attack is real.
+    let found = attack(&dir, "tester", "demo");
+    assert!(found.len() >= 1999, "the attacker decrypts the live records ({})", found.len());
+    assert!(found.iter().any(|r| r.id == victim.id), "sled keeps remnants until the data key is rotated");
+
+    {
+        let svc = steward::service::Service::unlock(
+            steward::store::LockedStore::open(&dir, "tester").expect("lock"),
+            "tester",
+            steward::service::Credentials::Passphrase(SecretString::from("demo".to_owned())),
+        )
+        .expect("unlock");
+        svc.rekey("after erasure", &|_| {}).expect("rekey");
+    }
+    let found = attack(&dir, "tester", "demo");
+    assert!(found.len() >= 1999, "the attacker still opens the live records ({})", found.len());
+    assert!(!found.iter().any(|r| r.id == victim.id), "the erased record was decrypted after rekey");
+    // No plaintext trace in any file, and none in anything decrypted.
+    let values: Vec<String> = [
+        victim.email.clone(),
+        victim.phone.clone(),
+        victim.family_name.clone().filter(|n| n.len() > 3),
+        victim.address.line1.clone(),
+        Some(victim.source_id.clone()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    for (path, bytes) in all_files(&dir) {
+        for v in &values {
+            assert!(
+                !contains(&bytes, v.as_bytes()),
+                "{} holds a value of the erased record in plaintext",
+                path.display()
+            );
+        }
+    }
+    for r in &found {
+        if let Some(e) = &victim.email {
+            assert_ne!(r.email.as_ref(), Some(e), "the erased email survives in record {}", r.id);
+        }
+        assert!(!(r.source_id == victim.source_id && r.provenance.source == victim.provenance.source));
+    }
+    // The blind index under the current key does not know the erased source id.
+    let slots: KeySlots =
+        serde_json::from_slice(&std::fs::read(dir.join("keyslots.json")).expect("slots")).expect("json");
+    let (root, _) =
+        slots.unlock("tester", &UnlockSecret::Passphrase(SecretString::from("demo".to_owned()))).expect("unlock");
+    let (data, _) = slots.current_data_key(&root).expect("data key");
+    let index = data.derive("steward 2026 blind index v1");
+    let h = index.keyed_hash(&[b"source", victim.provenance.source.as_bytes(), victim.source_id.as_bytes()]);
+    for (path, bytes) in all_files(&dir) {
+        assert!(!contains(&bytes, &h[..16]), "{} still indexes the erased source id", path.display());
+    }
+}
