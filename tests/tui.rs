@@ -65,10 +65,48 @@ fn key(c: KeyCode) -> KeyEvent {
     KeyEvent::new(c, KeyModifiers::NONE)
 }
 
-/// Feeds a key and runs the effects it asks for, as the worker would.
+/// A small audit trail with fixed times.
+fn audit_entries() -> Vec<steward::store::audit::Entry> {
+    use steward::store::audit::{Draft, Head, Outcome};
+    let mut head = Head::EMPTY;
+    let key = steward::crypto::Key::from_slice(&[7u8; 32]).expect("key");
+    let mut out = Vec::new();
+    let rec = RecordId::from_bytes((1u128 << 120).to_be_bytes()).to_string();
+    let drafts = [
+        ("import", vec![], None, Outcome::Ok, "2000 new, 0 updated, 0 rejected, source crm"),
+        ("update", vec![rec.clone()], Some("customer called"), Outcome::Ok, "fields: email"),
+        ("erase", vec![rec.clone()], None, Outcome::Denied, "your role viewer cannot erase"),
+        ("merge", vec![rec.clone(), rec], Some("same person"), Outcome::Ok, "merge-1: 1 record(s) into it"),
+    ];
+    for (i, (action, records, reason, outcome, detail)) in drafts.into_iter().enumerate() {
+        let d = Draft {
+            os_user: "ops".into(),
+            user: "tester".into(),
+            action: action.into(),
+            records,
+            reason: reason.map(Into::into),
+            outcome: Some(outcome),
+            detail: Some(detail.into()),
+            ..Draft::default()
+        };
+        let e = d.into_entry(head, now() + chrono::Duration::minutes(i as i64 * 7));
+        head = e.head(&key);
+        out.push(e);
+    }
+    out
+}
+
+/// Feeds a key and runs the effects it asks for, as the worker would
+/// (service jobs: only loading the audit trail, with fixed entries).
 fn press(app: &mut App, k: KeyEvent) {
     let effects = app.update(Event::Key(k));
     for e in effects {
+        if let steward::tui::app::Effect::Job(job) = &e {
+            if matches!(job, steward::tui::app::Job::LoadAudit) {
+                app.update(Event::AuditLoaded(Arc::new(audit_entries())));
+            }
+            continue;
+        }
         let data = app.data.clone().expect("data loaded");
         let generation = AtomicU64::new(app.search.generation);
         if let Some(ev) = run_effect(&data, e, &generation) {
@@ -154,6 +192,104 @@ fn snapshot_findings_screens() {
     press(&mut a, key(KeyCode::Char('2')));
     press(&mut a, key(KeyCode::Char('f')));
     insta::assert_snapshot!("records_filtered_80x24", render(&a, 80, 24));
+}
+
+#[test]
+fn snapshot_dialogs() {
+    use steward::service::actions::{ErasePlan, Kept, Strategy};
+    let mut a = app();
+    // Merge: from the first duplicate cluster.
+    press(&mut a, key(KeyCode::Char('3')));
+    press(&mut a, key(KeyCode::Char('m')));
+    insta::assert_snapshot!("merge_80x24", render(&a, 80, 24));
+    insta::assert_snapshot!("merge_120x30", render(&a, 120, 30));
+    press(&mut a, key(KeyCode::Char('l')));
+    press(&mut a, key(KeyCode::Enter));
+    type_str(&mut a, "same person");
+    insta::assert_snapshot!("merge_reason_80x24", render(&a, 80, 24));
+    press(&mut a, key(KeyCode::Esc));
+    press(&mut a, key(KeyCode::Esc));
+    assert!(a.form.is_none());
+    // Edit: an invalid email is flagged as it is typed.
+    press(&mut a, key(KeyCode::Char('2')));
+    press(&mut a, key(KeyCode::Char('e')));
+    press(&mut a, key(KeyCode::Down));
+    press(&mut a, key(KeyCode::Down));
+    press(&mut a, KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
+    type_str(&mut a, "ann@@example");
+    insta::assert_snapshot!("edit_invalid_80x24", render(&a, 80, 24));
+    press(&mut a, KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
+    type_str(&mut a, "ann.lee@example.com");
+    press(&mut a, key(KeyCode::BackTab));
+    press(&mut a, key(KeyCode::BackTab));
+    press(&mut a, key(KeyCode::BackTab));
+    type_str(&mut a, "customer called");
+    press(&mut a, key(KeyCode::Enter));
+    insta::assert_snapshot!("edit_preview_80x24", render(&a, 80, 24));
+    press(&mut a, key(KeyCode::Esc));
+    press(&mut a, key(KeyCode::Esc));
+    // Erase: the plan as the service would return it.
+    press(&mut a, key(KeyCode::Char('x')));
+    let ids = match &a.form {
+        Some(steward::tui::forms::Form::Erase(f)) => f.ids.clone(),
+        _ => panic!("erase dialog expected"),
+    };
+    let plan = ErasePlan {
+        strategy: Strategy::Delete,
+        records: ids,
+        redirects: vec![],
+        snapshots: vec!["merge-1".into()],
+        categories: vec!["user.contact.email".into(), "user.name.first".into()],
+        kept: vec![Kept { field: "invoice_ids".into(), records: 1, why: "legal hold `tax`: 6 years".into() }],
+        request_entries: 0,
+    };
+    a.update(Event::ErasePlanned(Box::new(plan)));
+    type_str(&mut a, "customer asked");
+    press(&mut a, key(KeyCode::Tab));
+    press(&mut a, key(KeyCode::Tab));
+    type_str(&mut a, "erase");
+    insta::assert_snapshot!("erase_80x24", render(&a, 80, 24));
+    press(&mut a, key(KeyCode::Esc));
+    // Export.
+    press(&mut a, key(KeyCode::Char('E')));
+    type_str(&mut a, "age1example");
+    insta::assert_snapshot!(
+        "export_80x24",
+        render(&a, 80, 24).lines().filter(|l| !l.contains("steward-export-")).collect::<Vec<_>>().join("\n")
+    );
+    press(&mut a, key(KeyCode::Esc));
+    // Audit, filtered by action.
+    press(&mut a, key(KeyCode::Char('5')));
+    insta::assert_snapshot!("audit_120x30", render(&a, 120, 30));
+    press(&mut a, key(KeyCode::Char('a')));
+    press(&mut a, key(KeyCode::Char('a')));
+    insta::assert_snapshot!("audit_filtered_80x24", render(&a, 80, 24));
+}
+
+#[test]
+fn selection_marks_rows_and_feeds_bulk_actions() {
+    let mut a = app();
+    press(&mut a, key(KeyCode::Char('2')));
+    press(&mut a, key(KeyCode::Char(' ')));
+    press(&mut a, key(KeyCode::Char(' ')));
+    assert_eq!(a.selection.len(), 2);
+    let screen = render(&a, 80, 24);
+    assert!(screen.contains("2 selected"), "{screen}");
+    assert_eq!(screen.matches('●').count(), 2, "{screen}");
+    press(&mut a, key(KeyCode::Char('x')));
+    match &a.form {
+        Some(steward::tui::forms::Form::Erase(f)) => assert_eq!(f.ids.len(), 2),
+        _ => panic!("erase dialog expected"),
+    }
+    press(&mut a, key(KeyCode::Esc));
+    // Select all in a filter, then Esc unselects.
+    press(&mut a, key(KeyCode::Esc));
+    press(&mut a, key(KeyCode::Char('f')));
+    let n = a.row_count();
+    press(&mut a, key(KeyCode::Char('A')));
+    assert_eq!(a.selection.len(), n);
+    press(&mut a, key(KeyCode::Esc));
+    assert!(a.selection.is_empty());
 }
 
 #[test]

@@ -202,6 +202,7 @@ impl MergePlan {
             .unwrap_or_else(|| order.first().copied().unwrap_or(0));
         let choice = fields_of(&records)
             .into_iter()
+            .filter(|f| records.iter().any(|r| f.get(r).is_some()))
             .map(|f| {
                 let pick = order.iter().copied().find(|&i| f.get(&records[i]).is_some());
                 (f, pick)
@@ -235,13 +236,18 @@ impl MergePlan {
             let _ = f.set(&mut out, v);
         }
         if self.keep_secondary {
+            // The same address or number written differently is not a second one.
+            let canonical = |field: Field, v: &str| match field {
+                Field::Email => v.trim().to_lowercase(),
+                _ => v.chars().filter(char::is_ascii_digit).collect::<String>(),
+            };
             for (field, label) in [(Field::Email, "secondary_email"), (Field::Phone, "secondary_phone")] {
                 let kept = out.get(field);
-                let mut seen: BTreeSet<String> = kept.iter().cloned().collect();
+                let mut seen: BTreeSet<String> = kept.iter().map(|v| canonical(field, v)).collect();
                 let mut n = 1;
                 for r in &self.records {
                     if let Some(v) = r.get(field)
-                        && seen.insert(v.clone())
+                        && seen.insert(canonical(field, &v))
                     {
                         let name = if n == 1 { label.to_owned() } else { format!("{label}_{n}") };
                         out.extra.insert(name, v);
@@ -958,8 +964,9 @@ mod tests {
             for r in &records {
                 for (field, label) in [(Field::Email, "secondary_email"), (Field::Phone, "secondary_phone")] {
                     if let Some(v) = r.get(field) {
-                        let kept = m.get(field).as_ref() == Some(&v)
-                            || m.extra.iter().any(|(k, x)| k.starts_with(label) && *x == v);
+                        let canon = |x: &str| if field == Field::Email { x.to_lowercase() } else { x.chars().filter(char::is_ascii_digit).collect() };
+                        let kept = m.get(field).is_some_and(|x| canon(&x) == canon(&v))
+                            || m.extra.iter().any(|(k, x)| k.starts_with(label) && canon(x) == canon(&v));
                         prop_assert!(kept, "{} lost", field);
                     }
                 }

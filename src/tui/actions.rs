@@ -14,7 +14,12 @@ pub enum Mode {
     Global,
     Records,
     Findings,
+    Audit,
     Search,
+    /// A dialog with text fields (edit, erase, export, a reason).
+    Form,
+    /// The merge dialog's field table.
+    Merge,
     Help,
 }
 
@@ -24,7 +29,10 @@ impl Mode {
             Mode::Global => "Everywhere",
             Mode::Records => "Records",
             Mode::Findings => "Findings",
+            Mode::Audit => "Audit",
             Mode::Search => "While searching",
+            Mode::Form => "In a dialog (edit, erase, export)",
+            Mode::Merge => "Merging",
             Mode::Help => "Help",
         }
     }
@@ -63,6 +71,29 @@ pub enum Action {
     SearchDown,
     SearchUp,
     CloseHelp,
+    Edit,
+    Erase,
+    Export,
+    Select,
+    SelectAll,
+    UndoMerge,
+    Merge,
+    FormSubmit,
+    FormCancel,
+    FormNext,
+    FormPrev,
+    FormToggle,
+    FormClear,
+    MergeLeft,
+    MergeRight,
+    MergeSurvivor,
+    MergeSecondary,
+    MergeContinue,
+    MergeCancel,
+    AuditFilterAction,
+    AuditFilterUser,
+    AuditFilterRecord,
+    AuditClear,
 }
 
 /// One registry entry.
@@ -107,7 +138,13 @@ pub const ACTIONS: &[ActionSpec] = &[
     spec!(SortNext, Records, ["s"], "Sort by the next column", "sort"),
     spec!(SortReverse, Records, ["S"], "Reverse the sort order"),
     spec!(FilterKind, Records, ["f"], "Show only records with findings of the next kind", "filter"),
-    spec!(ClearSearch, Records, ["esc"], "Clear the search and filter / close details", "clear"),
+    spec!(Edit, Records, ["e"], "Edit (rectify) the record: validated as you type, diff before saving", "edit"),
+    spec!(Select, Records, ["space"], "Select or unselect the record (for erase and export)", "select"),
+    spec!(SelectAll, Records, ["A"], "Select every record in view (search and filter applied); again to clear"),
+    spec!(Erase, Records, ["x"], "Erase the record, or the selected records", "erase"),
+    spec!(Export, Records, ["E"], "Encrypt-export the record, or the selected records, with age", "export"),
+    spec!(UndoMerge, Records, ["u"], "Undo the merge just made"),
+    spec!(ClearSearch, Records, ["esc"], "Clear the search, filter and selection / close details", "clear"),
     spec!(Down, Findings, ["j", "down"], "Next finding", "move"),
     spec!(Up, Findings, ["k", "up"], "Previous finding"),
     spec!(PageDown, Findings, ["pagedown", "ctrl-d"], "Page down"),
@@ -116,6 +153,33 @@ pub const ACTIONS: &[ActionSpec] = &[
     spec!(Bottom, Findings, ["G", "end"], "Last finding"),
     spec!(OpenFinding, Findings, ["enter", "l"], "Open the finding: records side by side, field by field", "open"),
     spec!(CloseFinding, Findings, ["esc", "h"], "Back to the list", "back"),
+    spec!(Merge, Findings, ["m"], "Merge the duplicate cluster: choose values, preview, confirm", "merge"),
+    spec!(Erase, Findings, ["x"], "Erase every record of the finding", "erase"),
+    spec!(UndoMerge, Findings, ["u"], "Undo the merge just made", "undo"),
+    spec!(Down, Audit, ["j", "down"], "Next entry", "move"),
+    spec!(Up, Audit, ["k", "up"], "Previous entry"),
+    spec!(PageDown, Audit, ["pagedown", "ctrl-d"], "Page down"),
+    spec!(PageUp, Audit, ["pageup", "ctrl-u"], "Page up"),
+    spec!(Top, Audit, ["g", "home"], "First entry"),
+    spec!(Bottom, Audit, ["G", "end"], "Last entry"),
+    spec!(AuditFilterAction, Audit, ["a"], "Only entries of the next action", "action"),
+    spec!(AuditFilterUser, Audit, ["w"], "Only entries by the next user (who)", "user"),
+    spec!(AuditFilterRecord, Audit, ["r"], "Only entries about the record selected on the Records screen", "record"),
+    spec!(AuditClear, Audit, ["esc"], "Clear the filters", "clear"),
+    spec!(FormSubmit, Form, ["enter"], "Next field; on the last, preview or confirm", "next/confirm"),
+    spec!(FormCancel, Form, ["esc"], "Back, or close the dialog without changing anything", "cancel"),
+    spec!(FormNext, Form, ["tab", "down"], "Next field"),
+    spec!(FormPrev, Form, ["backtab", "up"], "Previous field"),
+    spec!(FormToggle, Form, ["ctrl-t"], "Erase: switch between delete and anonymize"),
+    spec!(FormClear, Form, ["ctrl-u"], "Clear the field"),
+    spec!(Down, Merge, ["j", "down"], "Next field", "move"),
+    spec!(Up, Merge, ["k", "up"], "Previous field"),
+    spec!(MergeLeft, Merge, ["h", "left"], "Keep the value of the record to the left", "choose"),
+    spec!(MergeRight, Merge, ["l", "right"], "Keep the value of the record to the right"),
+    spec!(MergeSurvivor, Merge, ["s"], "Choose which record's id survives", "survivor"),
+    spec!(MergeSecondary, Merge, ["c"], "Keep or drop losing emails and phones as secondary contacts"),
+    spec!(MergeContinue, Merge, ["enter"], "Continue: give a reason and confirm", "continue"),
+    spec!(MergeCancel, Merge, ["esc"], "Cancel the merge", "cancel"),
     spec!(SearchAccept, Search, ["enter"], "Keep the results and browse them", "browse"),
     spec!(SearchCancel, Search, ["esc"], "Clear the search", "cancel"),
     spec!(SearchDelete, Search, ["backspace"], "Delete a character"),
@@ -145,6 +209,7 @@ pub fn parse_key(s: &str) -> Option<(KeyCode, KeyModifiers)> {
         "end" => KeyCode::End,
         "pageup" => KeyCode::PageUp,
         "pagedown" => KeyCode::PageDown,
+        "space" => KeyCode::Char(' '),
         s if s.chars().count() == 1 => KeyCode::Char(s.chars().next()?),
         _ => return None,
     };
@@ -182,6 +247,7 @@ pub fn key_label(k: &str) -> String {
         "pageup" => "PgUp".into(),
         "home" => "Home".into(),
         "end" => "End".into(),
+        "space" => "Space".into(),
         k => match k.strip_prefix("ctrl-") {
             Some(r) => format!("Ctrl-{r}"),
             None => k.to_owned(),
@@ -222,7 +288,7 @@ mod tests {
             .filter(|a| a.mode == Mode::Global)
             .flat_map(|a| a.keys.iter().filter_map(|k| parse_key(k)))
             .collect();
-        for a in ACTIONS.iter().filter(|a| matches!(a.mode, Mode::Records | Mode::Findings)) {
+        for a in ACTIONS.iter().filter(|a| matches!(a.mode, Mode::Records | Mode::Findings | Mode::Audit)) {
             for k in a.keys {
                 assert!(!globals.contains(&parse_key(k).unwrap_or((KeyCode::Null, KeyModifiers::NONE))), "{k}");
             }

@@ -8,11 +8,14 @@ use std::sync::Arc;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::actions::{self, Action, Mode};
+use super::forms::{self, EditForm, EraseForm, ExportForm, Form, MergeForm};
 use super::theme::Theme;
 use crate::findings::{Kind, Report};
-use crate::model::Record;
+use crate::model::{Record, RecordId};
 use crate::search::{Hit, SearchIndex};
 use crate::service::Stats;
+use crate::service::actions::{ErasePlan, FieldEdit, MergePlan, Strategy};
+use crate::store::audit::Entry;
 
 /// The screens, in tab order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,21 +107,105 @@ impl Data {
 /// Work for the background threads.
 #[derive(Clone)]
 pub enum Effect {
-    Search { generation: u64, query: String, within: Option<Arc<Vec<Hit>>> },
-    Sort { generation: u64, key: SortKey, descending: bool },
+    Search {
+        generation: u64,
+        query: String,
+        within: Option<Arc<Vec<Hit>>>,
+    },
+    Sort {
+        generation: u64,
+        key: SortKey,
+        descending: bool,
+    },
+    /// A service call (see `tui::jobs`).
+    Job(Job),
+}
+
+/// Service calls the dashboard makes, run on the action thread.
+#[derive(Clone, Debug)]
+pub enum Job {
+    Update { id: RecordId, edits: Vec<FieldEdit>, reason: String },
+    Merge { plan: Box<MergePlan>, reason: String },
+    Undo { merge: String },
+    PlanErase { ids: Vec<RecordId>, strategy: Strategy },
+    Erase { plan: Box<ErasePlan>, reason: String, request: Option<String> },
+    Export { ids: Vec<RecordId>, recipient: String, file: std::path::PathBuf },
+    LoadAudit,
 }
 
 /// What comes back from the background.
 pub enum Event {
     Key(KeyEvent),
     Resize,
-    LoadProgress { done: usize, total: usize },
+    LoadProgress {
+        done: usize,
+        total: usize,
+    },
     Loaded(Arc<Data>),
     LoadFailed(String),
     ScanProgress(String),
     Scanned(Arc<Report>),
-    SearchDone { generation: u64, query: String, hits: Arc<Vec<Hit>> },
-    SortDone { generation: u64, order: Arc<Vec<u32>> },
+    SearchDone {
+        generation: u64,
+        query: String,
+        hits: Arc<Vec<Hit>>,
+    },
+    SortDone {
+        generation: u64,
+        order: Arc<Vec<u32>>,
+    },
+    /// A job succeeded; `merge` is set after a merge (for `u`).
+    Acted {
+        message: String,
+        merge: Option<String>,
+        changed: bool,
+    },
+    /// A job failed or was refused; nothing changed.
+    ActFailed(String),
+    ErasePlanned(Box<ErasePlan>),
+    AuditLoaded(Arc<Vec<Entry>>),
+    /// Records changed: the data rebuilt (the scan follows).
+    Refreshed(Arc<Data>),
+}
+
+/// The audit screen's state.
+#[derive(Default)]
+pub struct AuditState {
+    /// Entries, oldest first (None: not loaded yet).
+    pub entries: Option<Arc<Vec<Entry>>>,
+    pub selected: usize,
+    pub offset: Cell<usize>,
+    pub page: Cell<usize>,
+    pub action: Option<String>,
+    pub user: Option<String>,
+    pub record: Option<String>,
+    /// Something changed since the entries were loaded.
+    pub stale: bool,
+}
+
+impl AuditState {
+    /// Entries passing the filters, newest first.
+    pub fn visible(&self) -> Vec<&Entry> {
+        let Some(all) = &self.entries else { return Vec::new() };
+        all.iter()
+            .rev()
+            .filter(|e| {
+                self.action.as_ref().is_none_or(|a| &e.action == a)
+                    && self.user.as_ref().is_none_or(|u| &e.user == u)
+                    && self.record.as_ref().is_none_or(|r| e.records.iter().any(|x| x == r))
+            })
+            .collect()
+    }
+
+    /// The next value of a filter among those present (None after the last).
+    fn cycle(&self, current: &Option<String>, of: impl Fn(&Entry) -> &str) -> Option<String> {
+        let all = self.entries.as_ref()?;
+        let values: std::collections::BTreeSet<&str> = all.iter().map(&of).collect();
+        match current {
+            None => values.first().map(|s| (*s).to_owned()),
+            Some(c) => values.iter().skip_while(|v| **v != c.as_str()).nth(1).map(|s| (*s).to_owned()),
+        }
+    }
 }
 
 /// Static facts about the session, for the header and dashboard.
@@ -207,6 +294,17 @@ pub struct App {
     pub theme: Theme,
     pub quit: bool,
     pub now: chrono::DateTime<chrono::Utc>,
+    /// The open dialog, if any.
+    pub form: Option<Form>,
+    /// Records selected with Space, for bulk erase and export.
+    pub selection: std::collections::BTreeSet<RecordId>,
+    /// The last merge, while `u` can still undo it.
+    pub last_merge: Option<String>,
+    /// A job is running (what it is).
+    pub busy: Option<String>,
+    /// The outcome of the last job, shown in the status bar.
+    pub notice: Option<String>,
+    pub audit: AuditState,
 }
 
 impl App {
@@ -229,6 +327,20 @@ impl App {
             theme,
             quit: false,
             now: chrono::Utc::now(),
+            form: None,
+            selection: Default::default(),
+            last_merge: None,
+            busy: None,
+            notice: None,
+            audit: AuditState::default(),
+        }
+    }
+
+    /// The key mode in force (a dialog's own, when one is open).
+    pub fn key_mode(&self) -> Mode {
+        match &self.form {
+            Some(f) => f.mode(),
+            None => self.mode,
         }
     }
 
@@ -359,7 +471,189 @@ impl App {
                 }
                 Vec::new()
             }
+            Event::Acted { message, merge, changed } => {
+                self.busy = None;
+                self.notice = Some(message);
+                self.form = None;
+                self.mode = Mode::Global;
+                self.audit.stale = true;
+                if merge.is_some() {
+                    self.last_merge = merge;
+                }
+                if changed {
+                    self.selection.clear();
+                }
+                if self.screen == Screen::Audit { vec![Effect::Job(Job::LoadAudit)] } else { Vec::new() }
+            }
+            Event::ActFailed(e) => {
+                self.busy = None;
+                self.error = Some(e);
+                self.audit.stale = true;
+                Vec::new()
+            }
+            Event::ErasePlanned(plan) => {
+                if let Some(Form::Erase(f)) = &mut self.form
+                    && f.ids == plan.records
+                    && f.strategy == plan.strategy
+                {
+                    f.plan = Some(*plan);
+                }
+                Vec::new()
+            }
+            Event::AuditLoaded(entries) => {
+                self.audit.entries = Some(entries);
+                self.audit.stale = false;
+                self.audit.selected = self.audit.selected.min(self.audit.visible().len().saturating_sub(1));
+                Vec::new()
+            }
+            Event::Refreshed(data) => {
+                // Indices into the old records are void: findings, sort, search.
+                self.data = Some(data);
+                self.report = None;
+                self.filtered = None;
+                self.findings.open = false;
+                self.scan_stage = Some("re-checking after the change".into());
+                self.table.order = None;
+                self.search.last = None;
+                let mut effects = Vec::new();
+                if self.table.sort != SortKey::Imported {
+                    let sel = self.table.selected;
+                    effects = self.start_sort();
+                    self.table.selected = sel;
+                }
+                if !self.search.query.trim().is_empty() {
+                    effects.extend(self.start_search());
+                }
+                self.table.selected = self.table.selected.min(self.row_count().saturating_sub(1));
+                effects
+            }
         }
+    }
+
+    /// Work to start on entering `screen`.
+    fn entered(&mut self) -> Vec<Effect> {
+        if self.screen == Screen::Audit && (self.audit.entries.is_none() || self.audit.stale) && self.busy.is_none() {
+            self.audit.stale = false;
+            return vec![Effect::Job(Job::LoadAudit)];
+        }
+        Vec::new()
+    }
+
+    /// Starts a job unless one is running.
+    fn job(&mut self, what: &str, job: Job) -> Vec<Effect> {
+        if let Some(b) = &self.busy {
+            self.error = Some(format!("wait: {b} is still running"));
+            return Vec::new();
+        }
+        self.busy = Some(what.to_owned());
+        self.notice = None;
+        vec![Effect::Job(job)]
+    }
+
+    fn on_form_key(&mut self, k: &KeyEvent) -> Vec<Effect> {
+        let Some(form) = &mut self.form else { return Vec::new() };
+        let outcome = match form {
+            Form::Edit(f) => f.key(k),
+            Form::Merge(f) => f.key(k),
+            Form::Erase(f) => {
+                let had = f.plan.is_some();
+                let o = f.key(k);
+                if had && f.plan.is_none() {
+                    let job = Job::PlanErase { ids: f.ids.clone(), strategy: f.strategy };
+                    return vec![Effect::Job(job)];
+                }
+                o
+            }
+            Form::Export(f) => f.key(k),
+        };
+        match outcome {
+            forms::Outcome::Stay => Vec::new(),
+            forms::Outcome::Cancel => {
+                self.form = None;
+                self.mode = Mode::Global;
+                Vec::new()
+            }
+            forms::Outcome::Submit => {
+                let Some(form) = self.form.clone() else { return Vec::new() };
+                match form {
+                    Form::Edit(f) => {
+                        let job =
+                            Job::Update { id: f.original.id, edits: f.edits(), reason: f.reason.trimmed().to_owned() };
+                        self.job("saving", job)
+                    }
+                    Form::Merge(f) => {
+                        let job = Job::Merge { plan: Box::new(f.plan.clone()), reason: f.reason.trimmed().to_owned() };
+                        self.job("merging", job)
+                    }
+                    Form::Erase(f) => match f.plan {
+                        Some(plan) => {
+                            let request = Some(f.request.trimmed().to_owned()).filter(|s| !s.is_empty());
+                            let job =
+                                Job::Erase { plan: Box::new(plan), reason: f.reason.trimmed().to_owned(), request };
+                            self.job("erasing", job)
+                        }
+                        None => Vec::new(),
+                    },
+                    Form::Export(f) => {
+                        let job = Job::Export {
+                            ids: f.ids.clone(),
+                            recipient: f.recipient.trimmed().to_owned(),
+                            file: std::path::PathBuf::from(f.file.trimmed()),
+                        };
+                        self.job("exporting", job)
+                    }
+                }
+            }
+        }
+    }
+
+    fn open_form(&mut self, form: Form) {
+        self.form = Some(form);
+        self.mode = Mode::Form;
+        self.notice = None;
+    }
+
+    /// The records an action applies to: the selection, else the cursor's record.
+    fn targets(&self) -> Vec<RecordId> {
+        if !self.selection.is_empty() {
+            return self.selection.iter().copied().collect();
+        }
+        self.selected_record().map(|r| vec![r.id]).unwrap_or_default()
+    }
+
+    fn open_erase(&mut self, ids: Vec<RecordId>) -> Vec<Effect> {
+        if ids.is_empty() {
+            return Vec::new();
+        }
+        let job = Job::PlanErase { ids: ids.clone(), strategy: Strategy::Delete };
+        let labels = match &self.data {
+            Some(d) => ids
+                .iter()
+                .take(5)
+                .filter_map(|id| d.records.binary_search_by(|r| r.id.cmp(id)).ok().map(|i| &d.records[i]))
+                .map(|r| format!("{} ({}:{})", r.display_name(), r.provenance.source, r.source_id))
+                .collect(),
+            None => Vec::new(),
+        };
+        self.open_form(Form::Erase(Box::new(EraseForm::new(ids, labels))));
+        vec![Effect::Job(job)]
+    }
+
+    fn undo_merge(&mut self) -> Vec<Effect> {
+        match self.last_merge.take() {
+            Some(m) => self.job("undoing the merge", Job::Undo { merge: m }),
+            None => {
+                self.error = Some("nothing to undo: no merge was made in this session".into());
+                Vec::new()
+            }
+        }
+    }
+
+    /// Records of the finding under the cursor.
+    fn finding_records(&self) -> Vec<Record> {
+        let (Some(report), Some(data)) = (&self.report, &self.data) else { return Vec::new() };
+        let Some(f) = report.findings.get(self.findings.selected) else { return Vec::new() };
+        f.records.iter().filter_map(|&i| data.records.get(i as usize).cloned()).collect()
     }
 
     fn on_key(&mut self, k: KeyEvent) -> Vec<Effect> {
@@ -367,6 +661,9 @@ impl App {
             return Vec::new();
         }
         self.error = None;
+        if self.form.is_some() {
+            return self.on_form_key(&k);
+        }
         match self.mode {
             Mode::Help => {
                 match actions::lookup(Mode::Help, &k) {
@@ -392,7 +689,12 @@ impl App {
                 if self.screen == Screen::Findings
                     && let Some(a) = actions::lookup(Mode::Findings, &k)
                 {
-                    self.findings_action(a);
+                    return self.findings_action(a);
+                }
+                if self.screen == Screen::Audit
+                    && let Some(a) = actions::lookup(Mode::Audit, &k)
+                {
+                    self.audit_action(a);
                 }
                 Vec::new()
             }
@@ -421,7 +723,36 @@ impl App {
             Action::Audit => self.screen = Screen::Audit,
             _ => {}
         }
-        Vec::new()
+        self.entered()
+    }
+
+    fn audit_action(&mut self, a: Action) {
+        let n = self.audit.visible().len();
+        let page = self.audit.page.get().max(1);
+        let au = &mut self.audit;
+        match a {
+            Action::Down => au.selected = (au.selected + 1).min(n.saturating_sub(1)),
+            Action::Up => au.selected = au.selected.saturating_sub(1),
+            Action::PageDown => au.selected = (au.selected + page).min(n.saturating_sub(1)),
+            Action::PageUp => au.selected = au.selected.saturating_sub(page),
+            Action::Top => au.selected = 0,
+            Action::Bottom => au.selected = n.saturating_sub(1),
+            Action::AuditFilterAction => au.action = au.cycle(&au.action, |e| e.action.as_str()),
+            Action::AuditFilterUser => au.user = au.cycle(&au.user, |e| e.user.as_str()),
+            Action::AuditFilterRecord => {
+                let id = self.selected_record().map(|r| r.id.to_string());
+                let au = &mut self.audit;
+                au.record = if au.record.is_some() { None } else { id };
+            }
+            Action::AuditClear => {
+                au.action = None;
+                au.user = None;
+                au.record = None;
+            }
+            _ => {}
+        }
+        let n = self.audit.visible().len();
+        self.audit.selected = self.audit.selected.min(n.saturating_sub(1));
     }
 
     fn move_by(&mut self, delta: isize) {
@@ -459,8 +790,47 @@ impl App {
                 self.refilter();
                 self.table.selected = 0;
             }
+            Action::Edit => {
+                if let Some(r) = self.selected_record() {
+                    let form = EditForm::new(r);
+                    self.open_form(Form::Edit(Box::new(form)));
+                }
+            }
+            Action::Select => {
+                if let Some(r) = self.selected_record() {
+                    let id = r.id;
+                    if !self.selection.remove(&id) {
+                        self.selection.insert(id);
+                    }
+                    self.move_by(1);
+                }
+            }
+            Action::SelectAll => {
+                if self.selection.is_empty() {
+                    let ids: Vec<RecordId> = (0..self.row_count())
+                        .filter_map(|row| self.record_at(row))
+                        .filter_map(|i| self.data.as_ref().and_then(|d| d.records.get(i)).map(|r| r.id))
+                        .collect();
+                    self.selection.extend(ids);
+                } else {
+                    self.selection.clear();
+                }
+            }
+            Action::Erase => {
+                let ids = self.targets();
+                return self.open_erase(ids);
+            }
+            Action::Export => {
+                let ids = self.targets();
+                if !ids.is_empty() {
+                    self.open_form(Form::Export(Box::new(ExportForm::new(ids))));
+                }
+            }
+            Action::UndoMerge => return self.undo_merge(),
             Action::ClearSearch => {
-                if self.search.hits.is_some() || !self.search.query.is_empty() || self.filter.is_some() {
+                if !self.selection.is_empty() {
+                    self.selection.clear();
+                } else if self.search.hits.is_some() || !self.search.query.is_empty() || self.filter.is_some() {
                     self.clear_search();
                     self.filter = None;
                     self.filtered = None;
@@ -473,7 +843,29 @@ impl App {
         Vec::new()
     }
 
-    fn findings_action(&mut self, a: Action) {
+    fn findings_action(&mut self, a: Action) -> Vec<Effect> {
+        match a {
+            Action::Merge => {
+                let is_dup = self
+                    .report
+                    .as_ref()
+                    .and_then(|r| r.findings.get(self.findings.selected))
+                    .is_some_and(|f| f.kind == Kind::Duplicate);
+                let records = self.finding_records();
+                if !is_dup || records.len() < 2 {
+                    self.error = Some("only a duplicate finding can be merged".into());
+                    return Vec::new();
+                }
+                self.open_form(Form::Merge(Box::new(MergeForm::new(MergePlan::new(records, None)))));
+                return Vec::new();
+            }
+            Action::Erase => {
+                let ids = self.finding_records().iter().map(|r| r.id).collect();
+                return self.open_erase(ids);
+            }
+            Action::UndoMerge => return self.undo_merge(),
+            _ => {}
+        }
         let n = self.report.as_ref().map_or(0, |r| r.findings.len());
         let page = self.findings.page.get().max(1);
         let f = &mut self.findings;
@@ -488,6 +880,7 @@ impl App {
             Action::CloseFinding => f.open = false,
             _ => {}
         }
+        Vec::new()
     }
 
     fn start_sort(&mut self) -> Vec<Effect> {
@@ -606,5 +999,6 @@ pub fn run_effect(data: &Data, effect: Effect, generation: &std::sync::atomic::A
         Effect::Sort { generation, key, .. } => {
             Some(Event::SortDone { generation, order: Arc::new(sort_order(data, key)) })
         }
+        Effect::Job(_) => None,
     }
 }

@@ -3,11 +3,14 @@
 //! `app` holds state and turns keys into effects; `ui`, `screens`, `popups`
 //! draw it; `terminal` owns the terminal; this module runs the loop: an input
 //! thread, a loader thread (decrypting records after unlock) and a worker
-//! thread (search, sort) post events on one channel, and the UI thread only
-//! updates state and draws. Business rules stay in the service.
+//! thread (search, sort) and an action thread (service calls that change or
+//! hand out data, see [`jobs`]) post events on one channel, and the UI
+//! thread only updates state and draws. Business rules stay in the service.
 
 pub mod actions;
 pub mod app;
+pub mod forms;
+pub mod jobs;
 pub mod popups;
 pub mod screens;
 pub mod terminal;
@@ -93,6 +96,36 @@ pub fn run(service: Arc<Service>, theme: Theme, demo: bool) -> std::io::Result<(
         });
     }
 
+    // Actions: service calls (which audit and commit), one at a time; after
+    // a change, the data is rebuilt and re-scanned here too.
+    let (act_tx, act_rx) = mpsc::channel::<(app::Job, Option<Arc<Data>>)>();
+    {
+        let tx = tx.clone();
+        let service = service.clone();
+        std::thread::spawn(move || {
+            while let Ok((job, data)) = act_rx.recv() {
+                for ev in jobs::run(&service, data.as_ref(), job) {
+                    let rescan = match &ev {
+                        Event::Refreshed(d) => Some(d.clone()),
+                        _ => None,
+                    };
+                    if tx.send(ev).is_err() {
+                        return;
+                    }
+                    if let Some(d) = rescan {
+                        let progress = |stage: &str| {
+                            let _ = tx.send(Event::ScanProgress(stage.to_owned()));
+                        };
+                        let _ = match service.scan(&d.records, &progress) {
+                            Ok(report) => tx.send(Event::Scanned(Arc::new(report))),
+                            Err(e) => tx.send(Event::LoadFailed(format!("scan failed: {e}"))),
+                        };
+                    }
+                }
+            }
+        });
+    }
+
     // Input: blocking reads on their own thread.
     {
         let tx = tx.clone();
@@ -127,6 +160,10 @@ pub fn run(service: Arc<Service>, theme: Theme, demo: bool) -> std::io::Result<(
         }
         for ev in events {
             for effect in app.update(ev) {
+                if let Effect::Job(job) = effect {
+                    let _ = act_tx.send((job, app.data.clone()));
+                    continue;
+                }
                 if let Effect::Search { generation: g, .. } = &effect {
                     generation.store(*g, Ordering::Relaxed);
                 }

@@ -56,15 +56,12 @@ pub fn draw(f: &mut Frame, app: &App) {
             "Requests",
             "Nothing here yet: the data-subject request queue is not part of this build.",
         ),
-        Screen::Audit => screens::placeholder::draw(
-            f,
-            app,
-            body,
-            "Audit",
-            "Nothing here yet: this build makes no changes to records besides import, and keeps no audit trail yet.",
-        ),
+        Screen::Audit => screens::audit::draw(f, app, body),
     }
     draw_status(f, app, status);
+    if app.form.is_some() {
+        popups::forms::draw(f, app, body);
+    }
     if app.mode == Mode::Help {
         popups::help::draw(f, app, body);
     }
@@ -95,11 +92,14 @@ fn draw_tabs(f: &mut Frame, app: &App, area: Rect) {
 
 /// Status-bar hints for the current mode, from the action registry.
 pub fn hints(app: &App) -> Vec<(String, &'static str)> {
-    let modes: &[Mode] = match (app.mode, app.screen) {
+    let modes: &[Mode] = match (app.key_mode(), app.screen) {
         (Mode::Search, _) => &[Mode::Search],
         (Mode::Help, _) => &[Mode::Help],
+        (Mode::Form, _) => &[Mode::Form],
+        (Mode::Merge, _) => &[Mode::Merge],
         (_, Screen::Records) => &[Mode::Records, Mode::Global],
         (_, Screen::Findings) => &[Mode::Findings, Mode::Global],
+        (_, Screen::Audit) => &[Mode::Audit, Mode::Global],
         _ => &[Mode::Global],
     };
     modes
@@ -116,6 +116,10 @@ fn draw_status(f: &mut Frame, app: &App, area: Rect) {
     let mut spans: Vec<Span> = Vec::new();
     if let Some(e) = &app.error {
         spans.push(Span::styled(fit(e, area.width as usize), app.theme.style("ui.error")));
+    } else if let Some(b) = &app.busy {
+        spans.push(Span::styled(fit(&format!("{b}…"), area.width as usize), app.theme.style("ui.warning")));
+    } else if let Some(n) = app.notice.as_ref().filter(|_| app.form.is_none()) {
+        spans.push(Span::styled(fit(n, area.width as usize), app.theme.style("ui.ok")));
     } else if app.mode == Mode::Search || !app.search.query.is_empty() {
         let input = app.theme.style("ui.search.input");
         spans.push(Span::styled("/", key));

@@ -1,5 +1,6 @@
 //! One file per screen. Each draws from `App` state only.
 
+pub mod audit;
 pub mod dashboard;
 pub mod findings;
 pub mod placeholder;

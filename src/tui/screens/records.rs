@@ -95,10 +95,15 @@ fn draw_table(f: &mut Frame, app: &App, data: &crate::tui::app::Data, area: Rect
         format!(" · sorted by {}{}", app.table.sort.label(), if app.table.descending { " ↓" } else { "" })
     };
     let filter = app.filter.map(|k| format!(" · only {} (f: next, Esc: all)", k.name())).unwrap_or_default();
-    let title = if app.search.hits.is_some() || app.filter.is_some() {
-        format!(" Records · {} of {} match{}{} ", fmt_count(n), fmt_count(data.records.len()), sort, filter)
+    let selected = if app.selection.is_empty() {
+        String::new()
     } else {
-        format!(" Records · {}{} ", fmt_count(n), sort)
+        format!(" · {} selected (x erase, E export, Esc unselect)", fmt_count(app.selection.len()))
+    };
+    let title = if app.search.hits.is_some() || app.filter.is_some() {
+        format!(" Records · {} of {} match{}{}{} ", fmt_count(n), fmt_count(data.records.len()), sort, filter, selected)
+    } else {
+        format!(" Records · {}{}{} ", fmt_count(n), sort, selected)
     };
     let block = Block::default()
         .borders(Borders::ALL)
@@ -151,11 +156,17 @@ fn draw_table(f: &mut Frame, app: &App, data: &crate::tui::app::Data, area: Rect
     let rows: Vec<Row> = (offset..(offset + body_rows).min(n))
         .filter_map(|row| {
             let r = &data.records[app.record_at(row)?];
-            let name = r.display_name();
+            let mut name = r.display_name();
+            if name.is_empty() {
+                name = "—".into();
+            }
+            if app.selection.contains(&r.id) {
+                name = format!("● {name}");
+            }
             let index = app.record_at(row)?;
             let mut cells = vec![
                 badges(app, index, col_w[0]),
-                Cell::from(highlighted(if name.is_empty() { "—" } else { &name }, q, col_w[1], base, hl)),
+                Cell::from(highlighted(&name, q, col_w[1], base, hl)),
                 Cell::from(highlighted(r.email.as_deref().unwrap_or(""), q, col_w[2], base, hl)),
                 Cell::from(highlighted(r.phone.as_deref().unwrap_or(""), q, col_w[3], base, hl)),
             ];

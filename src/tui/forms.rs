@@ -1,0 +1,399 @@
+//! The keyboard workflows that change data: edit form, merge, erase and
+//! export dialogs. Pure state and key handling; the rules (validation, merge
+//! defaults, what an erasure removes) come from `service::actions`, and the
+//! work runs on a worker thread (see `tui::mod`).
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::actions::{self, Action, Mode};
+use crate::model::{Record, RecordId};
+use crate::service::actions::{
+    Diff, ErasePlan, FieldEdit, FieldName, MergePlan, Problem, Strategy, apply_edits, fields_of,
+};
+
+/// A one-line text input, bounded.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TextInput {
+    pub value: String,
+}
+
+impl TextInput {
+    /// Longest input, in characters.
+    pub const MAX: usize = 512;
+
+    pub fn new(s: &str) -> TextInput {
+        TextInput { value: s.chars().take(Self::MAX).collect() }
+    }
+
+    /// Applies a typing key; true when it was one.
+    pub fn key(&mut self, k: &KeyEvent) -> bool {
+        match k.code {
+            KeyCode::Backspace => {
+                self.value.pop();
+                true
+            }
+            KeyCode::Char('u') if k.modifiers.contains(KeyModifiers::CONTROL) => {
+                self.value.clear();
+                true
+            }
+            KeyCode::Char(c) if !k.modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) => {
+                if !c.is_control() && self.value.chars().count() < Self::MAX {
+                    self.value.push(c);
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub fn trimmed(&self) -> &str {
+        self.value.trim()
+    }
+}
+
+/// What a form wants after a key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Stay,
+    Cancel,
+    Submit,
+}
+
+/// Edit form: one line per field, then the reason; a diff preview before saving.
+#[derive(Clone, Debug)]
+pub struct EditForm {
+    pub original: Record,
+    pub fields: Vec<(FieldName, TextInput)>,
+    /// Line with the cursor; `fields.len()` is the reason line.
+    pub cursor: usize,
+    pub reason: TextInput,
+    /// Showing the diff, waiting for the final Enter.
+    pub preview: bool,
+}
+
+impl EditForm {
+    pub fn new(r: &Record) -> EditForm {
+        let fields = fields_of(std::slice::from_ref(r))
+            .into_iter()
+            .map(|f| {
+                let v = f.get(r).unwrap_or_default();
+                (f, TextInput::new(&v))
+            })
+            .collect();
+        EditForm { original: r.clone(), fields, cursor: 0, reason: TextInput::default(), preview: false }
+    }
+
+    /// The edits typed so far (fields whose text differs from the record).
+    pub fn edits(&self) -> Vec<FieldEdit> {
+        self.fields
+            .iter()
+            .filter(|(f, t)| f.get(&self.original).unwrap_or_default() != t.value)
+            .map(|(f, t)| FieldEdit { field: f.clone(), value: Some(t.value.clone()).filter(|v| !v.trim().is_empty()) })
+            .collect()
+    }
+
+    /// The result of the edits: the diff and the problems (validated as you type).
+    pub fn check(&self) -> (Vec<Diff>, Vec<Problem>) {
+        let (_, diffs, problems) = apply_edits(&self.original, &self.edits());
+        (diffs, problems)
+    }
+
+    pub fn key(&mut self, k: &KeyEvent) -> Outcome {
+        let n = self.fields.len() + 1;
+        match actions::lookup(Mode::Form, k) {
+            Some(Action::FormCancel) => {
+                if self.preview {
+                    self.preview = false;
+                    return Outcome::Stay;
+                }
+                return Outcome::Cancel;
+            }
+            Some(Action::FormSubmit) => {
+                let (diffs, problems) = self.check();
+                if self.preview {
+                    return if problems.is_empty() && !diffs.is_empty() && !self.reason.trimmed().is_empty() {
+                        Outcome::Submit
+                    } else {
+                        Outcome::Stay
+                    };
+                }
+                if self.cursor + 1 < n {
+                    self.cursor += 1;
+                } else if problems.is_empty() && !diffs.is_empty() && !self.reason.trimmed().is_empty() {
+                    self.preview = true;
+                }
+                return Outcome::Stay;
+            }
+            Some(Action::FormNext) => {
+                self.cursor = (self.cursor + 1) % n;
+                return Outcome::Stay;
+            }
+            Some(Action::FormPrev) => {
+                self.cursor = (self.cursor + n - 1) % n;
+                return Outcome::Stay;
+            }
+            _ => {}
+        }
+        if self.preview {
+            return Outcome::Stay;
+        }
+        let input = match self.fields.get_mut(self.cursor) {
+            Some((_, t)) => t,
+            None => &mut self.reason,
+        };
+        input.key(k);
+        Outcome::Stay
+    }
+}
+
+/// Merge dialog: the records side by side, the value kept per field.
+#[derive(Clone, Debug)]
+pub struct MergeForm {
+    pub plan: MergePlan,
+    pub cursor: usize,
+    pub reason: TextInput,
+    /// The reason line has the focus (after Enter on the table).
+    pub confirming: bool,
+}
+
+impl MergeForm {
+    pub fn new(plan: MergePlan) -> MergeForm {
+        MergeForm { plan, cursor: 0, reason: TextInput::default(), confirming: false }
+    }
+
+    pub fn key(&mut self, k: &KeyEvent) -> Outcome {
+        if self.confirming {
+            return match actions::lookup(Mode::Form, k) {
+                Some(Action::FormCancel) => {
+                    self.confirming = false;
+                    Outcome::Stay
+                }
+                Some(Action::FormSubmit) if !self.reason.trimmed().is_empty() => Outcome::Submit,
+                Some(_) => Outcome::Stay,
+                None => {
+                    self.reason.key(k);
+                    Outcome::Stay
+                }
+            };
+        }
+        let n = self.plan.choice.len();
+        match actions::lookup(Mode::Merge, k) {
+            Some(Action::MergeCancel) => return Outcome::Cancel,
+            Some(Action::MergeContinue) => self.confirming = true,
+            Some(Action::Down) => self.cursor = (self.cursor + 1).min(n.saturating_sub(1)),
+            Some(Action::Up) => self.cursor = self.cursor.saturating_sub(1),
+            Some(Action::MergeLeft) => self.plan.cycle(self.cursor, false),
+            Some(Action::MergeRight) => self.plan.cycle(self.cursor, true),
+            Some(Action::MergeSurvivor) => self.plan.survivor = (self.plan.survivor + 1) % self.plan.records.len(),
+            Some(Action::MergeSecondary) => self.plan.keep_secondary = !self.plan.keep_secondary,
+            _ => {}
+        }
+        Outcome::Stay
+    }
+}
+
+/// Erase dialog: what goes (planned by the service), strategy, reason,
+/// request reference, and the word `erase` typed to confirm.
+#[derive(Clone, Debug)]
+pub struct EraseForm {
+    pub ids: Vec<RecordId>,
+    /// Who is being erased, for the admin's eyes (names and source ids).
+    pub labels: Vec<String>,
+    pub strategy: Strategy,
+    /// The service's plan for `ids` and `strategy` (None: being computed).
+    pub plan: Option<ErasePlan>,
+    pub reason: TextInput,
+    pub request: TextInput,
+    pub confirm: TextInput,
+    /// 0 reason, 1 request, 2 confirmation.
+    pub focus: usize,
+}
+
+impl EraseForm {
+    pub fn new(ids: Vec<RecordId>, labels: Vec<String>) -> EraseForm {
+        EraseForm {
+            ids,
+            labels,
+            strategy: Strategy::Delete,
+            plan: None,
+            reason: TextInput::default(),
+            request: TextInput::default(),
+            confirm: TextInput::default(),
+            focus: 0,
+        }
+    }
+
+    pub fn ready(&self) -> bool {
+        self.plan.as_ref().is_some_and(|p| p.strategy == self.strategy)
+            && !self.reason.trimmed().is_empty()
+            && self.confirm.trimmed() == "erase"
+    }
+
+    /// Returns `Submit` to erase; a changed strategy needs a new plan (the
+    /// caller sees `plan` reset to `None`).
+    pub fn key(&mut self, k: &KeyEvent) -> Outcome {
+        match actions::lookup(Mode::Form, k) {
+            Some(Action::FormCancel) => return Outcome::Cancel,
+            Some(Action::FormSubmit) => {
+                if self.ready() {
+                    return Outcome::Submit;
+                }
+                self.focus = (self.focus + 1).min(2);
+                return Outcome::Stay;
+            }
+            Some(Action::FormNext) => {
+                self.focus = (self.focus + 1) % 3;
+                return Outcome::Stay;
+            }
+            Some(Action::FormPrev) => {
+                self.focus = (self.focus + 2) % 3;
+                return Outcome::Stay;
+            }
+            Some(Action::FormToggle) => {
+                self.strategy = match self.strategy {
+                    Strategy::Delete => Strategy::Anonymize,
+                    Strategy::Anonymize => Strategy::Delete,
+                };
+                self.plan = None;
+                return Outcome::Stay;
+            }
+            _ => {}
+        }
+        match self.focus {
+            0 => self.reason.key(k),
+            1 => self.request.key(k),
+            _ => self.confirm.key(k),
+        };
+        Outcome::Stay
+    }
+}
+
+/// Export dialog: recipient and file name.
+#[derive(Clone, Debug)]
+pub struct ExportForm {
+    pub ids: Vec<RecordId>,
+    pub recipient: TextInput,
+    pub file: TextInput,
+    /// 0 recipient, 1 file.
+    pub focus: usize,
+}
+
+impl ExportForm {
+    pub fn new(ids: Vec<RecordId>) -> ExportForm {
+        let stamp = crate::model::now().format("%Y%m%d-%H%M%S");
+        let file = TextInput::new(&format!("steward-export-{stamp}.age"));
+        ExportForm { ids, recipient: TextInput::default(), file, focus: 0 }
+    }
+
+    pub fn key(&mut self, k: &KeyEvent) -> Outcome {
+        match actions::lookup(Mode::Form, k) {
+            Some(Action::FormCancel) => return Outcome::Cancel,
+            Some(Action::FormSubmit) => {
+                if self.focus == 0 {
+                    self.focus = 1;
+                    return Outcome::Stay;
+                }
+                return if self.recipient.trimmed().is_empty() || self.file.trimmed().is_empty() {
+                    Outcome::Stay
+                } else {
+                    Outcome::Submit
+                };
+            }
+            Some(Action::FormNext | Action::FormPrev) => {
+                self.focus = 1 - self.focus.min(1);
+                return Outcome::Stay;
+            }
+            _ => {}
+        }
+        if self.focus == 0 {
+            self.recipient.key(k)
+        } else {
+            self.file.key(k)
+        };
+        Outcome::Stay
+    }
+}
+
+/// The open dialog.
+#[derive(Clone, Debug)]
+pub enum Form {
+    Edit(Box<EditForm>),
+    Merge(Box<MergeForm>),
+    Erase(Box<EraseForm>),
+    Export(Box<ExportForm>),
+}
+
+impl Form {
+    /// The key mode the dialog is in (for help and the status bar).
+    pub fn mode(&self) -> Mode {
+        match self {
+            Form::Merge(m) if !m.confirming => Mode::Merge,
+            _ => Mode::Form,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(c: KeyCode) -> KeyEvent {
+        KeyEvent::new(c, KeyModifiers::NONE)
+    }
+
+    fn typed(form: &mut EditForm, s: &str) {
+        for c in s.chars() {
+            form.key(&key(KeyCode::Char(c)));
+        }
+    }
+
+    #[test]
+    fn edit_form_validates_as_you_type_and_previews_before_saving() {
+        let mut r = Record::new("crm", "1", chrono::Utc::now());
+        r.email = Some("ann@example.com".into());
+        let mut form = EditForm::new(&r);
+        form.cursor = form.fields.iter().position(|(f, _)| f.name() == "email").unwrap_or(0);
+        form.key(&KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
+        typed(&mut form, "ann@");
+        assert_eq!(form.check().1.len(), 1, "an incomplete email is a problem");
+        typed(&mut form, "example.org");
+        assert!(form.check().1.is_empty());
+        // Enter walks to the reason line; without a reason no preview.
+        form.cursor = form.fields.len();
+        assert_eq!(form.key(&key(KeyCode::Enter)), Outcome::Stay);
+        assert!(!form.preview);
+        typed(&mut form, "customer called");
+        assert_eq!(form.key(&key(KeyCode::Enter)), Outcome::Stay);
+        assert!(form.preview, "Enter shows the diff first");
+        assert_eq!(form.key(&key(KeyCode::Enter)), Outcome::Submit);
+        let diffs = form.check().0;
+        assert_eq!(diffs.len(), 1);
+        assert_eq!(diffs[0].after.as_deref(), Some("ann@example.org"));
+    }
+
+    #[test]
+    fn erase_needs_a_reason_and_the_word() {
+        let mut form = EraseForm::new(vec![RecordId::new()], vec![]);
+        form.plan = Some(ErasePlan {
+            strategy: Strategy::Delete,
+            records: form.ids.clone(),
+            redirects: vec![],
+            snapshots: vec![],
+            categories: vec![],
+            kept: vec![],
+            request_entries: 0,
+        });
+        assert_eq!(form.key(&key(KeyCode::Enter)), Outcome::Stay);
+        form.focus = 0;
+        for c in "asked".chars() {
+            form.key(&key(KeyCode::Char(c)));
+        }
+        form.focus = 2;
+        for c in "eras".chars() {
+            form.key(&key(KeyCode::Char(c)));
+        }
+        assert_eq!(form.key(&key(KeyCode::Enter)), Outcome::Stay);
+        form.key(&key(KeyCode::Char('e')));
+        assert_eq!(form.key(&key(KeyCode::Enter)), Outcome::Submit);
+    }
+}

@@ -1,0 +1,112 @@
+//! The dashboard's service calls, run on the action thread: each job calls
+//! the service (which checks the role, audits and commits), then the
+//! records it touched are re-read so the screens show the store as it is.
+
+use std::sync::Arc;
+
+use super::app::{Data, Event, Job};
+use crate::model::{Record, RecordId};
+use crate::service::Service;
+use crate::service::actions::AuditFilter;
+use crate::service::export::Target;
+
+/// Runs `job`; returns the events to post, in order.
+pub fn run(service: &Service, data: Option<&Arc<Data>>, job: Job) -> Vec<Event> {
+    let (result, touched) = match job {
+        Job::LoadAudit => {
+            return match service.audit_list(&AuditFilter::default()) {
+                Ok(entries) => vec![Event::AuditLoaded(Arc::new(entries))],
+                Err(e) => vec![Event::ActFailed(e.to_string())],
+            };
+        }
+        Job::PlanErase { ids, strategy } => {
+            return match service.plan_erase(&ids, strategy) {
+                Ok(plan) => vec![Event::ErasePlanned(Box::new(plan))],
+                Err(e) => vec![Event::ActFailed(e.to_string())],
+            };
+        }
+        Job::Update { id, edits, reason } => (
+            service.update(id, &edits, &reason).map(|(e, d)| {
+                let fields: Vec<&str> = d.iter().map(|d| d.field.as_str()).collect();
+                (format!("saved {} (audit entry {})", fields.join(", "), e.seq), None)
+            }),
+            vec![id],
+        ),
+        Job::Merge { plan, reason } => {
+            let ids: Vec<RecordId> = plan.records.iter().map(|r| r.id).collect();
+            (
+                service.merge(&plan, &reason).map(|o| {
+                    (
+                        format!("merged {} record(s) into one ({}; u undoes it)", o.merged.len() + 1, o.merge_id),
+                        Some(o.merge_id),
+                    )
+                }),
+                ids,
+            )
+        }
+        Job::Undo { merge } => match service.undo_merge(&merge, "undone right after the merge (key u)") {
+            Ok(e) => {
+                let ids = e.records.iter().filter_map(|s| s.parse().ok()).collect();
+                (Ok((format!("undid {merge}: {} record(s) restored", e.records.len()), None)), ids)
+            }
+            Err(e) => (Err(e), Vec::new()),
+        },
+        Job::Erase { plan, reason, request } => {
+            let ids = plan.records.clone();
+            (
+                service.erase(&plan, &reason, request.as_deref(), true, &|_| {}).map(|r| {
+                    (
+                        format!(
+                            "erased {} record(s); receipt {} (audit entry {}, data key rotated)",
+                            r.records_erased, r.receipt, r.audit_entry
+                        ),
+                        None,
+                    )
+                }),
+                ids,
+            )
+        }
+        Job::Export { ids, recipient, file } => {
+            let target = Target::Recipients(vec![recipient]);
+            (
+                service.export(&ids, &target, false, &file).map(|r| {
+                    let path = std::path::absolute(&r.file).unwrap_or(r.file);
+                    (format!("exported {} record(s) to {}", r.subjects, path.display()), None)
+                }),
+                Vec::new(),
+            )
+        }
+    };
+    match result {
+        Err(e) => vec![Event::ActFailed(e.to_string())],
+        Ok((message, merge)) => {
+            let changed = !touched.is_empty();
+            let mut out = vec![Event::Acted { message, merge, changed }];
+            if changed && let Some(data) = data {
+                match refreshed(service, data, &touched) {
+                    Ok(d) => out.push(Event::Refreshed(Arc::new(d))),
+                    Err(e) => out.push(Event::LoadFailed(format!("could not re-read the changed records: {e}"))),
+                }
+            }
+            out
+        }
+    }
+}
+
+/// `data` with the `touched` records re-read from the store (gone ones removed).
+fn refreshed(service: &Service, data: &Data, touched: &[RecordId]) -> Result<Data, crate::service::ServiceError> {
+    let mut records: Vec<Record> = data.records.clone();
+    for id in touched {
+        let pos = records.binary_search_by(|r| r.id.cmp(id));
+        match (service.get(*id), pos) {
+            (Ok(r), Ok(i)) => records[i] = r,
+            (Ok(r), Err(i)) => records.insert(i, r),
+            (Err(crate::service::ServiceError::NotFound(_)), Ok(i)) => {
+                records.remove(i);
+            }
+            (Err(crate::service::ServiceError::NotFound(_)), Err(_)) => {}
+            (Err(e), _) => return Err(e),
+        }
+    }
+    Ok(Data::build(records, chrono::Utc::now()))
+}

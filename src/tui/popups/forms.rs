@@ -1,0 +1,293 @@
+//! Drawing of the dialogs that change data: edit form with live validation
+//! and diff preview, merge table with the merged preview, erase summary with
+//! type-to-confirm, export prompt. Values are customer data: every one goes
+//! through `fit` (sanitised, cut to width).
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+
+use crate::model::text::fit;
+use crate::service::actions::Strategy;
+use crate::tui::app::App;
+use crate::tui::forms::{EditForm, EraseForm, ExportForm, Form, MergeForm, TextInput};
+
+/// A centred dialog box over `area`; returns its inner area.
+fn dialog(f: &mut Frame, app: &App, area: Rect, width: u16, title: &str) -> Option<Rect> {
+    let w = width.min(area.width.saturating_sub(2));
+    let h = area.height.saturating_sub(2);
+    if w < 20 || h < 4 {
+        return None;
+    }
+    let popup = Rect { x: area.x + (area.width - w) / 2, y: area.y + 1, width: w, height: h };
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(app.theme.style("ui.border.focused"))
+        .title(fit(title, w.saturating_sub(2) as usize))
+        .title_style(app.theme.style("ui.title"));
+    let inner = block.inner(popup);
+    f.render_widget(Clear, popup);
+    f.render_widget(block, popup);
+    Some(inner)
+}
+
+/// `label  value▏` with the focus shown by a marker and a cursor.
+fn input_line(app: &App, label: &str, input: &TextInput, focused: bool, lw: usize, width: usize) -> Line<'static> {
+    let vw = width.saturating_sub(lw + 4).max(1);
+    let value = fit(&input.value, vw.saturating_sub(1));
+    let style = if focused { app.theme.style("ui.search.input") } else { app.theme.style("ui") };
+    Line::from(vec![
+        Span::styled(if focused { "› ".to_owned() } else { "  ".to_owned() }, app.theme.style("ui.statusbar.key")),
+        Span::styled(format!("{:<lw$} ", fit(label, lw)), app.theme.style("ui.text.dim")),
+        Span::styled(value, style),
+        Span::styled(if focused { "▏" } else { "" }.to_owned(), style),
+    ])
+}
+
+pub fn draw(f: &mut Frame, app: &App, area: Rect) {
+    match &app.form {
+        Some(Form::Edit(form)) => draw_edit(f, app, form, area),
+        Some(Form::Merge(form)) => draw_merge(f, app, form, area),
+        Some(Form::Erase(form)) => draw_erase(f, app, form, area),
+        Some(Form::Export(form)) => draw_export(f, app, form, area),
+        None => {}
+    }
+}
+
+fn draw_edit(f: &mut Frame, app: &App, form: &EditForm, area: Rect) {
+    let title = if form.preview {
+        " Save these changes? Enter saves · Esc goes back ".to_owned()
+    } else {
+        format!(" Edit {} · Enter next/preview · Esc cancel ", form.original.id)
+    };
+    let Some(inner) = dialog(f, app, area, 96, &title) else { return };
+    let width = inner.width as usize;
+    let (diffs, problems) = form.check();
+    let mut lines = Vec::new();
+    if form.preview {
+        lines.push(Line::styled(format!("{} change(s):", diffs.len()), app.theme.style("ui.header")));
+        let half = width.saturating_sub(22) / 2;
+        for d in &diffs {
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {:<16} ", fit(&d.field, 16)), app.theme.style("ui.text.dim")),
+                Span::styled(fit(d.before.as_deref().unwrap_or("(empty)"), half), app.theme.style("finding.warning")),
+                Span::styled(" → ", app.theme.style("ui.text.dim")),
+                Span::styled(fit(d.after.as_deref().unwrap_or("(empty)"), half), app.theme.style("ui.ok")),
+            ]));
+        }
+        lines.push(Line::from(""));
+        lines.push(Line::from(vec![
+            Span::styled("  Reason: ", app.theme.style("ui.text.dim")),
+            Span::styled(fit(form.reason.trimmed(), width.saturating_sub(10)), app.theme.style("ui")),
+        ]));
+        f.render_widget(Paragraph::new(lines), inner);
+        return;
+    }
+    let lw = 18;
+    // Scroll so the cursor's line stays visible (fields + reason + status).
+    let rows = inner.height.saturating_sub(4).max(1) as usize;
+    let first = form.cursor.min(form.fields.len().saturating_sub(1)).saturating_sub(rows - 1);
+    for (i, (name, input)) in form.fields.iter().enumerate().skip(first).take(rows) {
+        let label = match name {
+            crate::service::actions::FieldName::Core(c) => c.label().to_owned(),
+            crate::service::actions::FieldName::Extra(n) => n.clone(),
+        };
+        let mut line = input_line(app, &label, input, i == form.cursor, lw, width);
+        if let Some(p) = problems.iter().find(|p| p.field == name.name()) {
+            let room = width.saturating_sub(line.width() + 3);
+            if room > 4 {
+                line.spans.push(Span::styled(format!("  ✗ {}", fit(&p.problem, room)), app.theme.style("ui.error")));
+            }
+        } else if diffs.iter().any(|d| d.field == name.name()) {
+            line.spans.push(Span::styled("  ✎", app.theme.style("ui.ok")));
+        }
+        lines.push(line);
+    }
+    lines.push(input_line(app, "Reason (audit)", &form.reason, form.cursor == form.fields.len(), lw, width));
+    let status = if !problems.is_empty() {
+        Span::styled(format!("{} problem(s): fix them to save", problems.len()), app.theme.style("ui.error"))
+    } else if diffs.is_empty() {
+        Span::styled("no changes yet", app.theme.style("ui.text.dim"))
+    } else if form.reason.trimmed().is_empty() {
+        Span::styled(
+            format!("{} change(s); give a reason on the last line to preview", diffs.len()),
+            app.theme.style("ui.warning"),
+        )
+    } else {
+        Span::styled(format!("{} change(s); Enter on the reason shows the diff", diffs.len()), app.theme.style("ui.ok"))
+    };
+    lines.push(Line::from(""));
+    lines.push(Line::from(status));
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
+fn draw_merge(f: &mut Frame, app: &App, form: &MergeForm, area: Rect) {
+    let plan = &form.plan;
+    let title = if form.confirming {
+        " Merge: give a reason · Enter merges · Esc goes back "
+    } else {
+        " Merge · ←/→ choose value · s survivor · Enter continue · Esc cancel "
+    };
+    let Some(inner) = dialog(f, app, area, area.width, title) else { return };
+    let width = inner.width as usize;
+    let n = plan.records.len();
+    let lw = 14;
+    // Columns: each record, then the merged result.
+    let col = (width.saturating_sub(lw + 1) / (n + 1)).max(4);
+    let merged = plan.merged();
+    let mut lines = Vec::new();
+    let mut head = vec![Span::styled(format!("{:<lw$} ", "field"), app.theme.style("ui.header"))];
+    for (i, r) in plan.records.iter().enumerate() {
+        let tag = if i == plan.survivor { "★ survives" } else { "merged away" };
+        let text = format!("{} {}", &r.id.to_string()[20..], tag);
+        head.push(Span::styled(format!("{:<col$}", fit(&text, col.saturating_sub(1))), app.theme.style("ui.header")));
+    }
+    head.push(Span::styled(fit("= merged", col), app.theme.style("ui.header")));
+    lines.push(Line::from(head));
+    let rows = inner.height.saturating_sub(5) as usize;
+    let first = form.cursor.saturating_sub(rows.saturating_sub(1));
+    for (fi, (field, pick)) in plan.choice.iter().enumerate().skip(first).take(rows) {
+        let mut spans = vec![Span::styled(
+            format!("{:<lw$} ", fit(field.name(), lw)),
+            if fi == form.cursor { app.theme.style("ui.selection") } else { app.theme.style("ui.text.dim") },
+        )];
+        for (i, r) in plan.records.iter().enumerate() {
+            let v = field.get(r).unwrap_or_default();
+            let chosen = *pick == Some(i);
+            let style = if chosen { app.theme.style("ui.ok") } else { app.theme.style("ui.text.dim") };
+            let mark = if chosen { "● " } else { "  " };
+            spans.push(Span::styled(format!("{mark}{:<w$}", fit(&v, col.saturating_sub(3)), w = col - 2), style));
+        }
+        spans.push(Span::styled(fit(&field.get(&merged).unwrap_or_default(), col), app.theme.style("ui")));
+        lines.push(Line::from(spans));
+    }
+    let secondary: Vec<String> =
+        merged.extra.iter().filter(|(k, _)| k.starts_with("secondary_")).map(|(k, _)| k.clone()).collect();
+    lines.push(Line::from(""));
+    lines.push(Line::styled(
+        fit(
+            &if plan.keep_secondary {
+                format!(
+                    "Kept as secondary contacts: {} (c drops them)",
+                    if secondary.is_empty() { "none needed".into() } else { secondary.join(", ") }
+                )
+            } else {
+                "Losing emails and phones are dropped (c keeps them)".into()
+            },
+            width,
+        ),
+        app.theme.style("ui.text.dim"),
+    ));
+    if form.confirming {
+        lines.push(input_line(app, "Reason (audit)", &form.reason, true, lw, width));
+    } else {
+        lines.push(Line::styled(
+            fit(
+                &format!("{n} records become one; the others redirect to the survivor. u undoes it right after."),
+                width,
+            ),
+            app.theme.style("ui.text.dim"),
+        ));
+    }
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
+fn draw_erase(f: &mut Frame, app: &App, form: &EraseForm, area: Rect) {
+    let title = format!(
+        " Erase {} record(s) · Ctrl-t {} · Enter next/confirm · Esc cancel ",
+        form.ids.len(),
+        match form.strategy {
+            Strategy::Delete => "anonymize instead",
+            Strategy::Anonymize => "delete instead",
+        }
+    );
+    let Some(inner) = dialog(f, app, area, 96, &title) else { return };
+    let width = inner.width as usize;
+    let dim = app.theme.style("ui.text.dim");
+    let warn = app.theme.style("ui.warning");
+    let mut lines = vec![Line::from(vec![
+        Span::styled("Strategy: ", dim),
+        Span::styled(
+            match form.strategy {
+                Strategy::Delete => "delete — everything goes",
+                Strategy::Anonymize => "anonymize — personal data goes; country and sign-up month stay",
+            },
+            app.theme.style("ui.header"),
+        ),
+    ])];
+    match &form.plan {
+        None => lines.push(Line::styled("working out what will go…", dim)),
+        Some(p) => {
+            lines.push(Line::styled("This will erase:", app.theme.style("ui.header")));
+            let item = |s: String| Line::styled(fit(&format!("  • {s}"), width), app.theme.style("ui"));
+            lines.push(item(format!("{} record(s) and their record keys (crypto-shredding):", p.records.len())));
+            for l in &form.labels {
+                lines.push(Line::styled(fit(&format!("      {l}"), width), app.theme.style("ui")));
+            }
+            if form.ids.len() > form.labels.len() {
+                lines.push(Line::styled(format!("      and {} more", form.ids.len() - form.labels.len()), dim));
+            }
+            if !p.redirects.is_empty() {
+                lines.push(item(format!("{} record(s) merged into them earlier (redirects)", p.redirects.len())));
+            }
+            if !p.snapshots.is_empty() {
+                lines.push(item(format!("{} merge history / undo snapshot(s)", p.snapshots.len())));
+            }
+            if p.request_entries > 0 {
+                lines.push(item(format!("personal data in {} request entries", p.request_entries)));
+            }
+            if !p.categories.is_empty() {
+                lines.push(Line::styled(fit(&format!("  categories: {}", p.categories.join(", ")), width), dim));
+            }
+            for k in &p.kept {
+                lines.push(Line::styled(
+                    fit(&format!("  kept: {} on {} record(s) — {}", k.field, k.records, k.why), width),
+                    warn,
+                ));
+            }
+            lines.push(Line::styled(
+                fit("  then the data key is rotated, so copies left on disk cannot be decrypted", width),
+                dim,
+            ));
+            lines.push(Line::styled(
+                fit("  encrypted backups made earlier keep the data until they expire", width),
+                dim,
+            ));
+        }
+    }
+    lines.push(Line::from(""));
+    let lw = 22;
+    lines.push(input_line(app, "Reason (required)", &form.reason, form.focus == 0, lw, width));
+    lines.push(input_line(app, "Request ref (optional)", &form.request, form.focus == 1, lw, width));
+    lines.push(input_line(app, "Type erase to confirm", &form.confirm, form.focus == 2, lw, width));
+    lines.push(Line::from(""));
+    let (msg, style): (&str, Style) = if form.ready() {
+        ("Enter erases. This cannot be undone.", app.theme.style("ui.error"))
+    } else {
+        ("Give a reason and type the word erase; Enter then erases.", dim)
+    };
+    lines.push(Line::styled(msg, style));
+    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+}
+
+fn draw_export(f: &mut Frame, app: &App, form: &ExportForm, area: Rect) {
+    let title = format!(" Encrypt-export {} record(s) with age · Enter next/export · Esc cancel ", form.ids.len());
+    let Some(inner) = dialog(f, app, area, 96, &title) else { return };
+    let width = inner.width as usize;
+    let lw = 12;
+    let dim = app.theme.style("ui.text.dim");
+    let lines = vec![
+        Line::styled(
+            fit("Everything held about them (fields, sources, purposes, consents, actions) as JSON.", width),
+            dim,
+        ),
+        Line::from(""),
+        input_line(app, "Recipient", &form.recipient, form.focus == 0, lw, width),
+        Line::styled(fit("             age1…, ssh-ed25519 … or ssh-rsa … public key", width), dim),
+        input_line(app, "File", &form.file, form.focus == 1, lw, width),
+        Line::styled(fit("             written whole or not at all; plaintext never touches the disk", width), dim),
+    ];
+    f.render_widget(Paragraph::new(lines), inner);
+}

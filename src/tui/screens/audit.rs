@@ -1,0 +1,181 @@
+//! Audit: the trail newest first, filtered by action, user or record; the
+//! selected entry in full below. Entries hold no personal data, but reasons
+//! are typed by people, so they are sanitised like everything else.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
+
+use crate::model::text::fit;
+use crate::store::audit::Outcome;
+use crate::tui::app::App;
+use crate::tui::ui::fmt_count;
+
+pub fn draw(f: &mut Frame, app: &App, area: Rect) {
+    let au = &app.audit;
+    let Some(all) = &au.entries else {
+        let block = Block::default().borders(Borders::ALL).title(" Audit ").title_style(app.theme.style("ui.title"));
+        f.render_widget(
+            Paragraph::new("loading the audit trail…").style(app.theme.style("ui.text.dim")).block(block),
+            area,
+        );
+        return;
+    };
+    let visible = au.visible();
+    let mut filters = Vec::new();
+    if let Some(a) = &au.action {
+        filters.push(format!("action {a}"));
+    }
+    if let Some(u) = &au.user {
+        filters.push(format!("user {}", fit(u, 24)));
+    }
+    if let Some(r) = &au.record {
+        filters.push(format!("record …{}", &r[r.len().saturating_sub(6)..]));
+    }
+    let title = if filters.is_empty() {
+        format!(" Audit · {} entries, newest first · a action · w user · r record ", fmt_count(all.len()))
+    } else {
+        format!(
+            " Audit · {} of {} · {} · Esc clears ",
+            fmt_count(visible.len()),
+            fmt_count(all.len()),
+            filters.join(" · ")
+        )
+    };
+    let detail_h = if area.height >= 16 { 6 } else { 0 };
+    let [top, bottom] = Layout::vertical([Constraint::Min(3), Constraint::Length(detail_h)]).areas(area);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(app.theme.style("ui.border.focused"))
+        .title(fit(&title, area.width.saturating_sub(2) as usize))
+        .title_style(app.theme.style("ui.title"));
+    let inner = block.inner(top);
+    f.render_widget(block, top);
+    if inner.height < 2 {
+        return;
+    }
+    let body = (inner.height - 1) as usize;
+    au.page.set(body);
+    let n = visible.len();
+    let sel = au.selected.min(n.saturating_sub(1));
+    let mut offset = au.offset.get();
+    if sel < offset {
+        offset = sel;
+    } else if sel >= offset + body {
+        offset = sel + 1 - body;
+    }
+    au.offset.set(offset);
+    let wide = inner.width >= 100;
+    let widths: Vec<Constraint> = if wide {
+        vec![
+            Constraint::Length(6),
+            Constraint::Length(16),
+            Constraint::Length(10),
+            Constraint::Length(11),
+            Constraint::Length(7),
+            Constraint::Min(10),
+        ]
+    } else {
+        vec![
+            Constraint::Length(5),
+            Constraint::Length(11),
+            Constraint::Length(10),
+            Constraint::Length(7),
+            Constraint::Min(6),
+        ]
+    };
+    let header: Vec<&str> = if wide {
+        vec!["#", "time (UTC)", "user", "action", "outcome", "records · detail"]
+    } else {
+        vec!["#", "time", "action", "outcome", "detail"]
+    };
+    let rows: Vec<Row> = visible
+        .iter()
+        .enumerate()
+        .skip(offset)
+        .take(body)
+        .map(|(i, e)| {
+            let outcome_style = match e.outcome {
+                Outcome::Ok => app.theme.style("ui.ok"),
+                Outcome::Denied => app.theme.style("finding.warning"),
+                Outcome::Failed => app.theme.style("ui.error"),
+            };
+            let what = match e.records.len() {
+                0 => e.detail.clone().unwrap_or_default(),
+                1 => format!("{} · {}", e.records[0], e.detail.clone().unwrap_or_default()),
+                k => format!("{} (+{}) · {}", e.records[0], k - 1, e.detail.clone().unwrap_or_default()),
+            };
+            let mut cells = vec![Cell::from(e.seq.to_string())];
+            if wide {
+                cells.push(Cell::from(e.time.format("%Y-%m-%d %H:%M").to_string()));
+                cells.push(Cell::from(fit(&e.user, 10)));
+            } else {
+                cells.push(Cell::from(e.time.format("%m-%d %H:%M").to_string()));
+            }
+            cells.push(Cell::from(fit(&e.action, 11)));
+            cells.push(Cell::from(Span::styled(e.outcome.name(), outcome_style)));
+            cells.push(Cell::from(fit(&what, inner.width as usize)));
+            let style = if i == sel { app.theme.style("ui.selection") } else { Style::default() };
+            Row::new(cells).style(style)
+        })
+        .collect();
+    let empty = rows.is_empty();
+    f.render_widget(
+        Table::new(rows, widths)
+            .header(Row::new(header.into_iter().map(Cell::from)).style(app.theme.style("ui.header")))
+            .column_spacing(1),
+        inner,
+    );
+    if empty {
+        let at = Rect { y: inner.y + 1, height: 1, ..inner };
+        f.render_widget(
+            Paragraph::new("no entries match; Esc clears the filters").style(app.theme.style("ui.text.dim")),
+            at,
+        );
+    }
+    if detail_h > 0
+        && let Some(e) = visible.get(sel)
+    {
+        let dim = app.theme.style("ui.text.dim");
+        let text = app.theme.style("ui");
+        let kv = |k: &str, v: String| Line::from(vec![Span::styled(format!("{k:<8} "), dim), Span::styled(v, text)]);
+        let w = bottom.width.saturating_sub(12) as usize;
+        let lines = vec![
+            kv(
+                "who",
+                fit(&format!("{} (OS user {}) at {}", e.user, e.os_user, e.time.format("%Y-%m-%d %H:%M:%S UTC")), w),
+            ),
+            kv(
+                "why",
+                fit(
+                    &format!(
+                        "{}{}",
+                        e.reason.as_deref().unwrap_or("—"),
+                        e.request.as_ref().map(|r| format!(" · request {r}")).unwrap_or_default()
+                    ),
+                    w,
+                ),
+            ),
+            kv("records", fit(&if e.records.is_empty() { "—".to_owned() } else { e.records.join(", ") }, w)),
+            kv(
+                "state",
+                fit(
+                    &format!(
+                        "before {} · after {}",
+                        e.before.as_deref().unwrap_or("—"),
+                        e.after.as_deref().unwrap_or("—")
+                    ),
+                    w,
+                ),
+            ),
+        ];
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .border_style(app.theme.style("ui.border"))
+            .title(format!(" Entry {} ", e.seq))
+            .title_style(app.theme.style("ui.title"));
+        f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }).block(block), bottom);
+    }
+}
