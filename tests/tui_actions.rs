@@ -1,0 +1,217 @@
+//! Keyboard flows that change data, against a real demo store: the app gets
+//! keys, its jobs run through `tui::jobs` on the real service (as the
+//! action thread runs them), and the results are checked in the store and
+//! on the Audit screen.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use steward::service::Service;
+use steward::tui::app::{App, Data, Effect, Event, SessionInfo, run_effect};
+use steward::tui::theme::{ColorDepth, Theme};
+use steward::tui::{jobs, ui};
+
+struct Harness {
+    _tmp: tempfile::TempDir,
+    service: Service,
+    app: App,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let service = steward::service::demo::build(&tmp.path().join("s"), "tester").expect("demo store");
+        let theme = Theme::load("default", ColorDepth::None).expect("theme");
+        let mut app =
+            App::new(SessionInfo { user: "tester".into(), role: "admin".into(), ..SessionInfo::default() }, theme);
+        let records = service.records(&mut |_| {}).expect("records");
+        let data = Arc::new(Data::build(records, chrono::Utc::now()));
+        app.update(Event::Loaded(data.clone()));
+        let report = service.scan(&data.records, &|_| {}).expect("scan");
+        app.update(Event::Scanned(Arc::new(report)));
+        Harness { _tmp: tmp, service, app }
+    }
+
+    /// Delivers an event and runs whatever it starts, as the threads would.
+    fn deliver(&mut self, ev: Event) {
+        let mut queue = vec![ev];
+        while let Some(ev) = queue.pop() {
+            let rescan = match &ev {
+                Event::Refreshed(d) => Some(d.clone()),
+                _ => None,
+            };
+            let effects = self.app.update(ev);
+            if let Some(d) = rescan {
+                let report = self.service.scan(&d.records, &|_| {}).expect("rescan");
+                queue.insert(0, Event::Scanned(Arc::new(report)));
+            }
+            for e in effects {
+                match e {
+                    Effect::Job(job) => {
+                        let data = self.app.data.clone();
+                        let mut evs = jobs::run(&self.service, data.as_ref(), job);
+                        evs.reverse();
+                        queue.extend(evs);
+                    }
+                    other => {
+                        let data = self.app.data.clone().expect("data");
+                        if let Some(ev) = run_effect(&data, other, &AtomicU64::new(self.app.search.generation)) {
+                            queue.push(ev);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn key(&mut self, c: KeyCode) {
+        self.deliver(Event::Key(KeyEvent::new(c, KeyModifiers::NONE)));
+    }
+
+    fn typed(&mut self, s: &str) {
+        for c in s.chars() {
+            self.key(KeyCode::Char(c));
+        }
+    }
+
+    fn screen(&self, w: u16, h: u16) -> String {
+        let mut t = Terminal::new(TestBackend::new(w, h)).expect("terminal");
+        t.draw(|f| ui::draw(f, &self.app)).expect("draw");
+        let buf = t.backend().buffer();
+        (0..h).map(|y| (0..w).map(|x| buf[(x, y)].symbol()).collect::<String>() + "\n").collect()
+    }
+}
+
+#[test]
+fn merge_a_duplicate_cluster_and_erase_a_record_by_keyboard_then_see_both_audited() {
+    let mut h = Harness::new();
+    let before = h.service.count();
+
+    // Findings → first duplicate cluster → m → Enter → reason → Enter.
+    h.key(KeyCode::Char('3'));
+    let cluster: Vec<_> = {
+        let report = h.app.report.as_ref().expect("report");
+        let f = &report.findings[h.app.findings.selected];
+        assert_eq!(f.kind, steward::findings::Kind::Duplicate);
+        let data = h.app.data.as_ref().expect("data");
+        f.records.iter().map(|&i| data.records[i as usize].id).collect()
+    };
+    h.key(KeyCode::Char('m'));
+    assert!(h.screen(100, 30).contains("★ survives"), "merge dialog:\n{}", h.screen(100, 30));
+    h.key(KeyCode::Enter);
+    h.typed("same customer, signed up twice");
+    h.key(KeyCode::Enter);
+    assert!(h.app.form.is_none(), "the dialog closes after the merge");
+    assert!(h.app.notice.as_deref().is_some_and(|n| n.contains("merged")), "{:?}", h.app.error);
+    assert_eq!(h.service.count(), before - (cluster.len() - 1));
+    let survivors = cluster.iter().filter(|id| h.service.get(**id).is_ok()).count();
+    assert_eq!(survivors, 1, "one record of the cluster is left");
+    // The screens show the store as it is now, re-scanned.
+    assert_eq!(h.app.data.as_ref().expect("data").records.len(), before - (cluster.len() - 1));
+    assert!(h.app.report.is_some());
+
+    // Records → first record → x → reason, request, "erase" → Enter.
+    h.key(KeyCode::Char('2'));
+    let victim = h.app.selected_record().expect("a record").id;
+    h.key(KeyCode::Char('x'));
+    assert!(h.screen(100, 30).contains("This will erase"), "{}", h.screen(100, 30));
+    h.typed("customer asked");
+    h.key(KeyCode::Tab);
+    h.typed("REQ-42");
+    h.key(KeyCode::Enter);
+    // Not yet: the word is missing.
+    assert!(h.app.form.is_some());
+    h.typed("erase");
+    h.key(KeyCode::Enter);
+    assert!(h.app.form.is_none(), "erased: {:?}", h.app.error);
+    assert!(h.service.get(victim).is_err(), "the record is gone from the store");
+    assert!(h.app.data.as_ref().expect("data").records.iter().all(|r| r.id != victim));
+
+    // Audit screen: both, newest first.
+    h.key(KeyCode::Char('5'));
+    let screen = h.screen(120, 30);
+    let erase_at = screen.find(" erase ").expect("erase entry on the Audit screen");
+    let merge_at = screen.find(" merge ").expect("merge entry on the Audit screen");
+    assert!(erase_at < merge_at, "newest first:\n{screen}");
+    assert!(screen.contains(" rekey "), "the erasure rotated the data key:\n{screen}");
+    h.key(KeyCode::Char('j'));
+    let screen = h.screen(120, 30);
+    assert!(screen.contains("REQ-42"), "the selected erase entry shows its request:\n{screen}");
+}
+
+#[test]
+fn undo_right_after_a_merge_restores_the_records() {
+    let mut h = Harness::new();
+    let before = h.service.count();
+    h.key(KeyCode::Char('3'));
+    h.key(KeyCode::Char('m'));
+    h.key(KeyCode::Enter);
+    h.typed("same");
+    h.key(KeyCode::Enter);
+    assert!(h.service.count() < before);
+    h.key(KeyCode::Char('u'));
+    assert_eq!(h.service.count(), before, "{:?}", h.app.error);
+    assert_eq!(h.app.data.as_ref().expect("data").records.len(), before);
+    h.key(KeyCode::Char('u'));
+    assert!(h.app.error.as_deref().is_some_and(|e| e.contains("nothing to undo")));
+}
+
+#[test]
+fn an_edit_with_an_invalid_value_cannot_be_saved_and_a_valid_one_is() {
+    let mut h = Harness::new();
+    h.key(KeyCode::Char('2'));
+    let id = h.app.selected_record().expect("record").id;
+    let before = h.service.get(id).expect("record");
+    h.key(KeyCode::Char('e'));
+    h.key(KeyCode::Down);
+    h.key(KeyCode::Down);
+    h.deliver(Event::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)));
+    h.typed("nobody@");
+    // Walk to the reason line and try: no preview while a value is invalid.
+    for _ in 0..20 {
+        h.key(KeyCode::Down);
+        if h.screen(100, 30).contains("› Reason") {
+            break;
+        }
+    }
+    h.typed("fix");
+    h.key(KeyCode::Enter);
+    h.key(KeyCode::Enter);
+    assert_eq!(h.service.get(id).expect("record"), before, "nothing saved while invalid");
+    // Fix it: back to the email line.
+    while !h.screen(100, 30).contains("› Email") {
+        h.key(KeyCode::Up);
+    }
+    h.typed("example.com");
+    while !h.screen(100, 30).contains("› Reason") {
+        h.key(KeyCode::Down);
+    }
+    h.key(KeyCode::Enter);
+    assert!(h.screen(100, 30).contains("Save these changes?"));
+    h.key(KeyCode::Enter);
+    assert_eq!(h.service.get(id).expect("record").email.as_deref(), Some("nobody@example.com"), "{:?}", h.app.error);
+}
+
+#[test]
+fn export_from_the_dashboard_writes_an_age_file() {
+    let mut h = Harness::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let id = age::x25519::Identity::generate();
+    h.key(KeyCode::Char('2'));
+    h.key(KeyCode::Char('E'));
+    h.typed(&id.to_public().to_string());
+    h.key(KeyCode::Enter);
+    h.deliver(Event::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)));
+    let file = dir.path().join("subject.age");
+    h.typed(file.to_str().expect("path"));
+    h.key(KeyCode::Enter);
+    assert!(h.app.notice.as_deref().is_some_and(|n| n.contains("exported 1 record")), "{:?}", h.app.error);
+    let dec = age::Decryptor::new(std::fs::File::open(&file).expect("export file")).expect("age");
+    let mut r = dec.decrypt(std::iter::once(&id as &dyn age::Identity)).expect("decrypt");
+    let mut s = String::new();
+    std::io::Read::read_to_string(&mut r, &mut s).expect("read");
+    assert!(s.contains("steward-export/1"));
+}
