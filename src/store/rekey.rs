@@ -20,7 +20,7 @@ use rayon::prelude::*;
 
 use super::audit::{Draft, Entry};
 use super::change::{Redirect, redirect_key_ad, snapshot_key_ad};
-use super::index::{Bucket, bucket_of};
+use super::index::{Blind, Bucket, bucket_of};
 use super::page::Page;
 use super::*;
 
@@ -105,16 +105,36 @@ impl Store {
             batch
                 .insert(k.clone(), rewrap_enveloped(&from, &new.master, &ka, &v).ok_or_else(|| corrupt("a snapshot"))?);
         }
-        let records = self.load_all_with(&new.master, &mut |_| {})?;
+        // The index, rebuilt from the records (decrypted a chunk at a time,
+        // so memory stays flat) and the redirects.
         let mut buckets: BTreeMap<u16, Bucket> = BTreeMap::new();
-        let entries = records
-            .iter()
-            .map(|r| (blind_with(&new.index, &r.provenance.source, &r.source_id), r.id))
-            .chain(redirects.iter().map(|r| (blind_with(&new.index, &r.source, &r.source_id), r.into)));
-        for (b, id) in entries {
-            buckets.entry(bucket_of(&b)).or_default().set(b, id);
+        let mut pages = self.db.scan_prefix([P_PAGE]);
+        loop {
+            let raw: Vec<sled::IVec> = pages.by_ref().take(CHUNK).map(|kv| kv.map(|(_, v)| v)).collect::<Result<_, _>>()?;
+            if raw.is_empty() {
+                break;
+            }
+            let entries: Result<Vec<Vec<(Blind, RecordId)>>, StoreError> = raw
+                .par_iter()
+                .map(|v| {
+                    let mut out = Vec::new();
+                    let mut err = None;
+                    Page::walk(v, |id, sealed| match open_record(&new.master, id, sealed) {
+                        Ok(r) => out.push((blind_with(&new.index, &r.provenance.source, &r.source_id), id)),
+                        Err(e) => err = Some(e),
+                    })
+                    .map_err(|_| StoreError::Corrupt("record page".into()))?;
+                    err.map_or(Ok(out), Err)
+                })
+                .collect();
+            for (b, id) in entries?.into_iter().flatten() {
+                buckets.entry(bucket_of(&b)).or_default().set(b, id);
+            }
         }
-        drop(records);
+        for r in &redirects {
+            let b = blind_with(&new.index, &r.source, &r.source_id);
+            buckets.entry(bucket_of(&b)).or_default().set(b, r.into);
+        }
         for kv in self.db.scan_prefix([P_SOURCE]) {
             batch.remove(kv?.0);
         }
