@@ -110,7 +110,8 @@ impl Store {
         let mut buckets: BTreeMap<u16, Bucket> = BTreeMap::new();
         let mut pages = self.db.scan_prefix([P_PAGE]);
         loop {
-            let raw: Vec<sled::IVec> = pages.by_ref().take(CHUNK).map(|kv| kv.map(|(_, v)| v)).collect::<Result<_, _>>()?;
+            let raw: Vec<sled::IVec> =
+                pages.by_ref().take(CHUNK).map(|kv| kv.map(|(_, v)| v)).collect::<Result<_, _>>()?;
             if raw.is_empty() {
                 break;
             }
