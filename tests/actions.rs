@@ -518,3 +518,48 @@ fn attacker_with_the_passphrase_finds_no_trace_after_erase_and_rekey() {
         assert!(!contains(&bytes, &h[..16]), "{} still indexes the erased source id", path.display());
     }
 }
+
+#[test]
+fn erasing_the_end_of_a_merge_chain_takes_every_merged_record_and_snapshot() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let svc = lib_store(&tmp.path().join("s"));
+    let csv =
+        "id,first_name,last_name,email\n1,Ann,Lee,a@example.com\n2,Anne,Lee,b@example.com\n3,Annie,Lee,c@example.com\n";
+    let opts = steward::import::Options {
+        format: steward::import::Format::Csv,
+        id_column: None,
+        source: "crm".into(),
+        now: chrono::Utc::now(),
+    };
+    let parsed = steward::import::parse(csv.as_bytes(), &opts, &mut |_| {});
+    svc.import(parsed, steward::service::OnInvalid::Refuse, false, &|_| {}).expect("import");
+    let [a, b, c] = ["crm:1", "crm:2", "crm:3"].map(|k| svc.find(k).expect("record").id);
+    let m1 = svc.merge(&svc.plan_merge(&[a, b], Some(b)).expect("plan"), "same").expect("merge").merge_id;
+    let m2 = svc.merge(&svc.plan_merge(&[b, c], Some(c)).expect("plan"), "same").expect("merge").merge_id;
+    // The earlier redirect now leads to the end of the chain.
+    assert_eq!(svc.find("crm:1").expect("redirected").id, c);
+    let plan = svc.plan_erase(&[c], Strategy::Delete).expect("plan");
+    let mut redirected = plan.redirects.clone();
+    redirected.sort();
+    let mut expect = vec![a, b];
+    expect.sort();
+    assert_eq!(redirected, expect);
+    let mut snaps = plan.snapshots.clone();
+    snaps.sort();
+    let mut both = vec![m1.clone(), m2.clone()];
+    both.sort();
+    assert_eq!(snaps, both, "both merge snapshots hold the person's data");
+    svc.erase(&plan, "asked", None, true, &|_| {}).expect("erase");
+    assert_eq!(svc.count(), 0);
+    for m in [&m1, &m2] {
+        assert!(matches!(svc.undo_merge(m, "x"), Err(steward::service::ServiceError::Denied(_))));
+    }
+    for id in [a, b, c] {
+        assert!(matches!(
+            svc.locate(&id.to_string()).expect("locate"),
+            steward::service::actions::Located::Erased { .. }
+        ));
+    }
+    assert!(svc.find("crm:1").is_err(), "no source id leads anywhere");
+    assert!(svc.audit_verify().expect("verify").is_intact());
+}

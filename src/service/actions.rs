@@ -628,9 +628,11 @@ impl Service {
     pub fn plan_erase(&self, ids: &[RecordId], strategy: Strategy) -> Result<ErasePlan, ServiceError> {
         let records = ids.iter().map(|id| self.get(*id)).collect::<Result<Vec<_>, _>>()?;
         let (policy, _) = self.policy()?;
-        let set: BTreeSet<RecordId> = ids.iter().copied().collect();
+        let mut set: BTreeSet<RecordId> = ids.iter().copied().collect();
         let redirects: Vec<RecordId> =
             self.store.redirects()?.into_iter().filter(|r| set.contains(&r.into)).map(|r| r.from).collect();
+        // Snapshots of earlier merges hold the merged-away records too.
+        set.extend(redirects.iter().copied());
         let snapshots = self
             .snapshots()?
             .into_iter()
