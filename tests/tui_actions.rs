@@ -52,7 +52,7 @@ impl Harness {
                 match e {
                     Effect::Job(job) => {
                         let data = self.app.data.clone();
-                        let mut evs = jobs::run(&self.service, data.as_ref(), job);
+                        let mut evs = jobs::run(&self.service, data.as_ref(), job, &|_| {});
                         evs.reverse();
                         queue.extend(evs);
                     }

@@ -164,6 +164,8 @@ pub enum Event {
     ActFailed(String),
     ErasePlanned(Box<ErasePlan>),
     AuditLoaded(Arc<Vec<Entry>>),
+    /// What a running job is doing now.
+    Busy(String),
     /// Records changed: the data rebuilt (the scan follows).
     Refreshed(Arc<Data>),
 }
@@ -484,6 +486,12 @@ impl App {
                     self.selection.clear();
                 }
                 if self.screen == Screen::Audit { vec![Effect::Job(Job::LoadAudit)] } else { Vec::new() }
+            }
+            Event::Busy(msg) => {
+                if self.busy.is_some() {
+                    self.busy = Some(msg);
+                }
+                Vec::new()
             }
             Event::ActFailed(e) => {
                 self.busy = None;

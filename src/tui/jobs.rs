@@ -10,8 +10,9 @@ use crate::service::Service;
 use crate::service::actions::AuditFilter;
 use crate::service::export::Target;
 
-/// Runs `job`; returns the events to post, in order.
-pub fn run(service: &Service, data: Option<&Arc<Data>>, job: Job) -> Vec<Event> {
+/// Runs `job`; returns the events to post, in order. `progress` hears
+/// about long steps (the key rotation after an erasure).
+pub fn run(service: &Service, data: Option<&Arc<Data>>, job: Job, progress: &(dyn Fn(String) + Sync)) -> Vec<Event> {
     let (result, touched) = match job {
         Job::LoadAudit => {
             return match service.audit_list(&AuditFilter::default()) {
@@ -54,15 +55,19 @@ pub fn run(service: &Service, data: Option<&Arc<Data>>, job: Job) -> Vec<Event> 
         Job::Erase { plan, reason, request } => {
             let ids = plan.records.clone();
             (
-                service.erase(&plan, &reason, request.as_deref(), true, &|_| {}).map(|r| {
-                    (
-                        format!(
-                            "erased {} record(s); receipt {} (audit entry {}, data key rotated)",
-                            r.records_erased, r.receipt, r.audit_entry
-                        ),
-                        None,
-                    )
-                }),
+                service
+                    .erase(&plan, &reason, request.as_deref(), true, &|pages| {
+                        progress(format!("erased; rotating the data key ({pages} pages re-wrapped)"))
+                    })
+                    .map(|r| {
+                        (
+                            format!(
+                                "erased {} record(s); receipt {} (audit entry {}, data key rotated)",
+                                r.records_erased, r.receipt, r.audit_entry
+                            ),
+                            None,
+                        )
+                    }),
                 ids,
             )
         }

@@ -104,7 +104,10 @@ pub fn run(service: Arc<Service>, theme: Theme, demo: bool) -> std::io::Result<(
         let service = service.clone();
         std::thread::spawn(move || {
             while let Ok((job, data)) = act_rx.recv() {
-                for ev in jobs::run(&service, data.as_ref(), job) {
+                let busy = |msg: String| {
+                    let _ = tx.send(Event::Busy(msg));
+                };
+                for ev in jobs::run(&service, data.as_ref(), job, &busy) {
                     let rescan = match &ev {
                         Event::Refreshed(d) => Some(d.clone()),
                         _ => None,
