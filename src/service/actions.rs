@@ -761,19 +761,29 @@ impl Service {
             backups: BACKUP_NOTE.into(),
         };
         change.receipts.push((receipt_id.clone(), serde_json::to_vec(&receipt).unwrap_or_default()));
+        // The receipt as it will read after the rotation, written by the
+        // rotation's own final batch (even one finished after a crash).
+        let generation = self.store.key_epoch() + 1;
+        let rotated = |mut r: Receipt, seq: u64| {
+            r.audit_entry = seq;
+            r.key_rotated = true;
+            r.remnants = format!(
+                "the record keys are destroyed and the data key was rotated (to generation {generation}): copies sled \
+                 keeps on disk can no longer be decrypted"
+            );
+            r
+        };
+        if rekey {
+            let after = rotated(receipt.clone(), self.store.audit_head_seq()? + 1);
+            change.rekey_pending.push((receipt_id.clone(), serde_json::to_vec(&after).unwrap_or_default()));
+        }
         let entry = self.store.commit(change, draft)?;
         receipt.audit_entry = entry.seq;
         if rekey {
             let mut d = self.draft("rekey", &[]);
             d.reason = Some(format!("after erasure {receipt_id}"));
-            let e = self.store.rekey_with(d, progress)?;
-            receipt.key_rotated = true;
-            receipt.remnants = format!(
-                "the record keys are destroyed and the data key was rotated (audit entry {}): copies sled keeps on \
-                 disk can no longer be decrypted",
-                e.seq
-            );
-            self.store.set_receipt(&receipt_id, &serde_json::to_vec(&receipt).unwrap_or_default())?;
+            self.store.rekey_with(d, progress)?;
+            receipt = rotated(receipt, entry.seq);
         }
         Ok(receipt)
     }

@@ -48,6 +48,9 @@ pub struct Change {
     pub tombstones: Vec<(RecordId, Vec<u8>)>,
     pub drop_tombstones: Vec<RecordId>,
     pub receipts: Vec<(String, Vec<u8>)>,
+    /// Receipts to write once the data key has been rotated; committing
+    /// them asks for a rotation that survives a crash (see `rekey`).
+    pub rekey_pending: Vec<(String, Vec<u8>)>,
 }
 
 /// Pages being edited for one batch.
@@ -144,6 +147,10 @@ fn prefixed(prefix: u8, rest: &[u8]) -> Vec<u8> {
     k.push(prefix);
     k.extend_from_slice(rest);
     k
+}
+
+pub(super) fn receipt_key(id: &str) -> Vec<u8> {
+    prefixed(P_RECEIPT, id.as_bytes())
 }
 
 fn audit_key(seq: u64) -> Vec<u8> {
@@ -325,6 +332,14 @@ impl Store {
         }
         for (rid, r) in &change.receipts {
             batch.insert(prefixed(P_RECEIPT, rid.as_bytes()), r.as_slice());
+        }
+        if !change.rekey_pending.is_empty() {
+            let mut pending: Vec<(String, Vec<u8>)> = match self.db.get(meta_key(REKEY_PENDING))? {
+                Some(v) => serde_json::from_slice(&v).map_err(|_| StoreError::Corrupt("pending receipts".into()))?,
+                None => Vec::new(),
+            };
+            pending.extend(change.rekey_pending.iter().cloned());
+            batch.insert(meta_key(REKEY_PENDING), serde_json::to_vec(&pending).unwrap_or_default());
         }
         if added != removed {
             let count = (self.count() + added).saturating_sub(removed);

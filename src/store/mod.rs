@@ -71,6 +71,10 @@ const P_RECEIPT: u8 = b'x';
 
 /// Meta key set while an import's new pages are being written.
 const IMPORT_PENDING: &str = "import-pending";
+/// Meta key set by an erasure until the data key has been rotated after it.
+const REKEY_PENDING: &str = "rekey-pending";
+/// Meta key: the generation whose rotation's final batch is written.
+const REKEY_DONE: &str = "rekey-done";
 
 /// Everything that can go wrong opening or using a store. Messages are one
 /// line, name paths but never personal data.
@@ -395,7 +399,7 @@ impl Store {
             self.roll_back_import(first)?;
         }
         *self.lock_head()? = self.last_audit_head()?;
-        if self.lock_slots()?.next_data_key.is_some() {
+        if self.lock_slots()?.next_data_key.is_some() || self.db.contains_key(meta_key(REKEY_PENDING))? {
             self.rekey(&|_| {})?;
         }
         let head = *self.lock_head()?;

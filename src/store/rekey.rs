@@ -12,13 +12,17 @@
 //! `next_data_key`; values are re-wrapped page by page (each one opens under
 //! either key); the rebuilt index and the audit entry go in one final batch;
 //! only then does the slot file drop the old key. A store opened with
-//! `next_data_key` set finishes the rotation before anything else.
+//! `next_data_key` set finishes the rotation before anything else; one that
+//! was killed after the final batch only rewrites the slot file. An erasure
+//! leaves a `rekey-pending` marker in its own batch (with its receipt as it
+//! will read after the rotation), so a kill between the erasure and the
+//! rotation still ends in a rotation on the next unlock.
 
 use std::collections::BTreeMap;
 
 use rayon::prelude::*;
 
-use super::audit::{Draft, Entry};
+use super::audit::{self, Draft, Entry};
 use super::change::{Redirect, redirect_key_ad, snapshot_key_ad};
 use super::index::{Blind, Bucket, bucket_of};
 use super::page::Page;
@@ -29,7 +33,6 @@ impl Store {
     /// Returns the audit entry (whose draft is `draft`, or a note that an
     /// interrupted rotation was finished).
     pub fn rekey_with(&self, draft: Draft, progress: &(dyn Fn(usize) + Sync)) -> Result<Entry, StoreError> {
-        const CHUNK: usize = 1024; // pages
         let mut head = self.head.lock().map_err(|_| StoreError::Db("audit head poisoned".into()))?;
         let old = self.keys();
         let new = {
@@ -46,6 +49,40 @@ impl Store {
             };
             DataKeys::new(key, epoch)
         };
+        // A rotation killed after its final batch but before the slot file
+        // was rewritten only needs that last step (and no second entry).
+        let done = self.db.get(meta_key(REKEY_DONE))?.and_then(|v| <[u8; 4]>::try_from(v.as_ref()).ok())
+            == Some(new.epoch.to_le_bytes());
+        let entry = if done {
+            self.audit_entries()?
+                .pop()
+                .ok_or_else(|| StoreError::Corrupt("the rotation's audit entry is missing".into()))?
+        } else {
+            self.rewrap_all(&old, &new, draft, &mut head, progress)?
+        };
+
+        // Only now forget the old key.
+        {
+            let mut slots = self.lock_slots()?;
+            slots.data_key = slots.next_data_key.take();
+            slots.set_audit_head(&self.root, &head.encode());
+            write_slots(&self.dir, &slots)?;
+        }
+        *self.keys.write().map_err(|_| StoreError::Db("keys poisoned".into()))? = new;
+        Ok(entry)
+    }
+
+    /// Re-wraps everything under `new`, rebuilds the index, and writes the
+    /// final batch (index, audit entry, receipts waiting for the rotation).
+    fn rewrap_all(
+        &self,
+        old: &DataKeys,
+        new: &DataKeys,
+        draft: Draft,
+        head: &mut audit::Head,
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<Entry, StoreError> {
+        const CHUNK: usize = 1024; // pages
         let from = [&new.master, &old.master];
         let corrupt = |what: &str| StoreError::Corrupt(format!("{what} opens under neither the old nor the new key"));
 
@@ -142,20 +179,21 @@ impl Store {
         for (n, bucket) in buckets {
             batch.insert(&bucket_key(n)[..], bucket.encode());
         }
+        // Receipts of erasures that waited for this rotation now say so.
+        if let Some(pending) = self.db.get(meta_key(REKEY_PENDING))? {
+            let receipts: Vec<(String, Vec<u8>)> =
+                serde_json::from_slice(&pending).map_err(|_| StoreError::Corrupt("pending receipts".into()))?;
+            for (id, r) in receipts {
+                batch.insert(super::change::receipt_key(&id), r);
+            }
+            batch.remove(meta_key(REKEY_PENDING));
+        }
+        batch.insert(meta_key(REKEY_DONE), &new.epoch.to_le_bytes()[..]);
         let draft = Draft { detail: Some(format!("data key generation {} → {}", old.epoch, new.epoch)), ..draft };
         let entry = self.audit_into(*head, draft, &mut batch);
         self.db.apply_batch(batch)?;
         self.db.flush()?;
         *head = entry.head(&self.audit_key);
-
-        // Only now forget the old key.
-        {
-            let mut slots = self.lock_slots()?;
-            slots.data_key = slots.next_data_key.take();
-            slots.set_audit_head(&self.root, &head.encode());
-            write_slots(&self.dir, &slots)?;
-        }
-        *self.keys.write().map_err(|_| StoreError::Db("keys poisoned".into()))? = new;
         Ok(entry)
     }
 
