@@ -6,7 +6,7 @@ use std::path::Path;
 
 use secrecy::SecretString;
 
-use super::{AuditAction, EncryptTo, Failure, Global, Progress, Result, default_store, open};
+use super::{AuditAction, Cost, EncryptTo, Failure, Global, Progress, Result, UserAction, default_store, open};
 use crate::model::RecordId;
 use crate::service::Service;
 use crate::service::actions::{AuditFilter, FieldEdit, Located, Strategy};
@@ -165,8 +165,8 @@ pub(super) fn rekey(g: &Global, reason: &str) -> Result<()> {
 pub(super) fn audit(g: &Global, action: AuditAction) -> Result<()> {
     let svc = open(g)?;
     match action {
-        AuditAction::List { json, action, user, record } => {
-            let entries = svc.audit_list(&AuditFilter { action, user, record })?;
+        AuditAction::List { json, action, by, record } => {
+            let entries = svc.audit_list(&AuditFilter { action, user: by, record })?;
             let mut out = std::io::stdout().lock();
             for e in entries {
                 let line = if json {
@@ -239,5 +239,52 @@ pub(super) fn restore(g: &Global, file: &Path, passphrase: bool) -> Result<()> {
     };
     let n = export::restore(file, &dir, secret)?;
     println!("restored {n} values into {}", dir.display());
+    Ok(())
+}
+
+/// The slot for a new or changed user: a public key, or a new passphrase.
+pub(crate) fn user_slot(name: &str, recipient: Option<String>, cost: Cost) -> Result<crate::store::NewSlot> {
+    match recipient {
+        Some(r) => Ok(crate::store::NewSlot::Recipient(r)),
+        None => super::new_passphrase("STEWARD_NEW_PASSPHRASE", name, cost),
+    }
+}
+
+pub(super) fn user(g: &Global, action: UserAction) -> Result<()> {
+    let svc = open(g)?;
+    let role = |r: &str| r.parse::<crate::crypto::Role>().map_err(Failure);
+    match action {
+        UserAction::Add { name, role: r, identity_recipient, kdf_cost } => {
+            let role = role(&r)?;
+            crate::service::users::check_name(&name).map_err(Failure)?;
+            let slot = user_slot(&name, identity_recipient, kdf_cost)?;
+            svc.user_add(&name, role, slot)?;
+            println!("added {name} as {}", role.name());
+        }
+        UserAction::Remove { name } => {
+            svc.user_remove(&name)?;
+            println!("removed {name}: their key slot is destroyed");
+        }
+        UserAction::List { json } => {
+            for u in svc.users()? {
+                if json {
+                    println!("{}", serde_json::to_string(&u)?);
+                } else {
+                    println!("{:<24} {:<8} {}", crate::model::text::fit(&u.name, 24), u.role.name(), u.unlock);
+                }
+            }
+        }
+        UserAction::Passwd { name, kdf_cost } => {
+            let name = name.unwrap_or_else(|| svc.session().user.clone());
+            let slot = user_slot(&name, None, kdf_cost)?;
+            svc.user_passwd(&name, slot)?;
+            println!("new passphrase set for {name}");
+        }
+        UserAction::Role { name, role: r } => {
+            let role = role(&r)?;
+            svc.user_set_role(&name, role)?;
+            println!("{name} is now {}", role.name());
+        }
+    }
     Ok(())
 }

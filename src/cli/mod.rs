@@ -123,10 +123,24 @@ fields. Re-importing the same source ids updates those records instead of duplic
         limit: Option<usize>,
     },
     /// Show one record by steward id, `SOURCE:SOURCE_ID`, or a source id of the default source
+    #[command(after_help = "Viewers and stewards see personal data masked (j***@example.com, +44 **** ***123, \
+initials, birth year). A steward or admin may --reveal the record, or one field of it, with a --reason; each \
+reveal is an audit entry.")]
     Show {
         id: String,
         #[arg(long)]
         json: bool,
+        /// Show it unmasked (all fields, or only FIELD); needs --reason
+        #[arg(long, value_name = "FIELD", num_args = 0..=1, default_missing_value = "", requires = "reason")]
+        reveal: Option<String>,
+        /// Why you need to see it (kept in the audit trail)
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+    },
+    /// Users and their roles: viewer (masked, read-only), steward (reveal, edit, merge), admin (everything)
+    User {
+        #[command(subcommand)]
+        action: UserAction,
     },
     /// Write synthetic customers with planted problems (deterministic)
     Gen {
@@ -293,6 +307,42 @@ pub struct EncryptTo {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum UserAction {
+    /// Add a user (passphrase prompted, or STEWARD_NEW_PASSPHRASE; or a public key)
+    Add {
+        name: String,
+        #[arg(long, value_parser = ["viewer", "steward", "admin"])]
+        role: String,
+        /// The user unlocks with the private key of this age1... or ssh-ed25519 public key
+        #[arg(long, value_name = "PUBKEY")]
+        identity_recipient: Option<String>,
+        /// Passphrase hashing cost; `low` is only for throwaway and test stores
+        #[arg(long, value_enum, default_value_t = Cost::Default)]
+        kdf_cost: Cost,
+    },
+    /// Remove a user: their key slot is destroyed and their secret opens nothing
+    Remove { name: String },
+    /// List users and roles
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a new passphrase (your own, or anyone's as admin); STEWARD_NEW_PASSPHRASE for scripts
+    Passwd {
+        /// The user [default: you]
+        name: Option<String>,
+        #[arg(long, value_enum, default_value_t = Cost::Default)]
+        kdf_cost: Cost,
+    },
+    /// Change a user's role
+    Role {
+        name: String,
+        #[arg(value_parser = ["viewer", "steward", "admin"])]
+        role: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum AuditAction {
     /// List entries (oldest first)
     List {
@@ -302,9 +352,9 @@ pub enum AuditAction {
         /// Only this action (prefix: `merge` also matches `merge-undo`)
         #[arg(long, value_name = "ACTION")]
         action: Option<String>,
-        /// Only entries by this steward or OS user
+        /// Only entries by this steward or OS user (`--user` is who you are)
         #[arg(long, value_name = "NAME")]
-        user: Option<String>,
+        by: Option<String>,
         /// Only entries about this record id
         #[arg(long, value_name = "ID")]
         record: Option<String>,
@@ -413,8 +463,25 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Show { id, json } => {
-            let r = match open(&g)?.locate(&id)? {
+        Command::Show { id, json, reveal, reason } => {
+            let svc = open(&g)?;
+            let located = svc.locate(&id)?;
+            let located = match (reveal, &located) {
+                (Some(field), Located::Record(r) | Located::Merged { record: r, .. }) => {
+                    let fields = if field.is_empty() {
+                        Vec::new()
+                    } else {
+                        vec![crate::service::actions::FieldName::parse(&field)]
+                    };
+                    let shown = svc.reveal(&[r.id], &fields, reason.as_deref().unwrap_or(""))?;
+                    match shown.into_iter().next() {
+                        Some(r) => Located::Record(r),
+                        None => located,
+                    }
+                }
+                _ => located,
+            };
+            let r = match located {
                 Located::Record(r) => r,
                 Located::Merged { from, merge, record } => {
                     eprintln!("steward: {from} was merged into {} ({merge}); showing that record", record.id);
@@ -489,6 +556,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Export { ids, to, output } => actions::export(&g, &ids, &to, &output),
         Command::Rekey { reason } => actions::rekey(&g, &reason),
         Command::Audit { action } => actions::audit(&g, action),
+        Command::User { action } => actions::user(&g, action),
         Command::Backup { to, output } => actions::backup(&g, &to, &output),
         Command::Restore { file, passphrase } => actions::restore(&g, &file, passphrase),
         Command::Keys => {
@@ -536,6 +604,26 @@ fn open(g: &Global) -> Result<Service> {
     let locked = LockedStore::open(&dir, &user)?;
     let creds = credentials(g, &user, &locked)?;
     Ok(Service::unlock(locked, &user, creds)?)
+}
+
+/// A new passphrase: `var` if set, else prompted twice; at least 8 characters.
+fn new_passphrase(var: &str, user: &str, cost: Cost) -> Result<NewSlot> {
+    use secrecy::ExposeSecret;
+    let p = match std::env::var(var) {
+        Ok(p) => SecretString::from(p),
+        Err(_) => {
+            let first = passphrase_prompt(&format!("New passphrase for {user}: "))?;
+            let again = passphrase_prompt("Repeat it: ")?;
+            if first.expose_secret() != again.expose_secret() {
+                return Err(Failure("the passphrases differ; nothing was changed".into()));
+            }
+            first
+        }
+    };
+    if p.expose_secret().chars().count() < 8 {
+        return Err(Failure("the passphrase must have at least 8 characters; nothing was changed".into()));
+    }
+    Ok(NewSlot::Passphrase(p, if cost == Cost::Low { KdfCost::LOW } else { KdfCost::DEFAULT }))
 }
 
 fn init(g: &Global, admin: Option<String>, recipient: Option<String>, cost: Cost) -> Result<()> {

@@ -88,8 +88,15 @@ pub struct Slot {
     pub user: String,
     pub role: Role,
     pub kind: SlotKind,
-    /// Base64 of the wrapped master key.
+    /// Base64 of the wrapped root key.
     pub wrapped: String,
+    /// Keyed tag binding `role` to this user under the root key (hex). Slots
+    /// with a tag bind only the user name into the wrapping, so an admin can
+    /// change a role without the user's passphrase; editing the role in the
+    /// file breaks the tag. Slots without one (older stores) bind the role
+    /// into the wrapping itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_tag: Option<String>,
 }
 
 /// The whole key-slot file.
@@ -142,6 +149,10 @@ pub enum SlotError {
     WrongKind(&'static str, &'static str),
     #[error("key-slot file: {0}")]
     Corrupt(String),
+    #[error("no user `{0}`")]
+    NoUser(String),
+    #[error("user `{0}` has an old-style key slot: set a new passphrase first (`steward user passwd {0}`)")]
+    Legacy(String),
     #[error("identity file not usable: {0}")]
     Identity(String),
     #[error("recipient not usable: {0}")]
@@ -152,6 +163,20 @@ pub enum SlotError {
 
 fn slot_ad(store_id: &str, user: &str, role: Role) -> Vec<u8> {
     format!("steward-slot-v1\0{store_id}\0{user}\0{}", role.name()).into_bytes()
+}
+
+fn slot_ad_v2(store_id: &str, user: &str) -> Vec<u8> {
+    format!("steward-slot-v2\0{store_id}\0{user}").into_bytes()
+}
+
+impl Slot {
+    /// Associated data of this slot's wrapping.
+    fn ad(&self, store_id: &str) -> Vec<u8> {
+        match self.role_tag {
+            Some(_) => slot_ad_v2(store_id, &self.user),
+            None => slot_ad(store_id, &self.user, self.role),
+        }
+    }
 }
 
 fn kdf(pass: &SecretString, salt: &[u8], cost: KdfCost) -> Result<Key, SlotError> {
@@ -269,12 +294,13 @@ impl KeySlots {
         let mut salt = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut salt);
         let kek = kdf(pass, &salt, cost)?;
-        let wrapped = seal(&kek, &slot_ad(&self.store_id, user, role), master.as_bytes());
+        let wrapped = seal(&kek, &slot_ad_v2(&self.store_id, user), master.as_bytes());
         self.put(Slot {
             user: user.to_owned(),
             role,
             kind: SlotKind::Passphrase { salt: B64.encode(salt), cost },
             wrapped: B64.encode(wrapped),
+            role_tag: Some(self.role_tag(master, user, role)),
         });
         Ok(())
     }
@@ -283,7 +309,7 @@ impl KeySlots {
     pub fn add_recipient(&mut self, master: &Key, user: &str, role: Role, recipient: &str) -> Result<(), SlotError> {
         let r = parse_recipient(recipient)?;
         // The age layer protects the key; the inner seal binds user and role.
-        let bound = seal(&self.binding_key(master), &slot_ad(&self.store_id, user, role), master.as_bytes());
+        let bound = seal(&self.binding_key(master), &slot_ad_v2(&self.store_id, user), master.as_bytes());
         let enc = age::Encryptor::with_recipients(std::iter::once(r.as_ref() as &dyn age::Recipient))
             .map_err(|e| SlotError::Recipient(e.to_string()))?;
         let mut out = Vec::new();
@@ -297,7 +323,35 @@ impl KeySlots {
             role,
             kind: SlotKind::Age { recipient: recipient.trim().to_owned() },
             wrapped: B64.encode(out),
+            role_tag: Some(self.role_tag(master, user, role)),
         });
+        Ok(())
+    }
+
+    fn role_tag(&self, root: &Key, user: &str, role: Role) -> String {
+        let k = root.derive("steward 2026 role tag v1");
+        hex(&k.keyed_hash(&[self.store_id.as_bytes(), user.as_bytes(), role.name().as_bytes()]))
+    }
+
+    /// Changes `user`'s role (needs the root key, not their secret).
+    pub fn set_role(&mut self, root: &Key, user: &str, role: Role) -> Result<(), SlotError> {
+        let tag = self.role_tag(root, user, role);
+        let slot = self.slots.iter_mut().find(|s| s.user == user).ok_or_else(|| SlotError::NoUser(user.to_owned()))?;
+        if slot.role_tag.is_none() {
+            return Err(SlotError::Legacy(user.to_owned()));
+        }
+        slot.role = role;
+        slot.role_tag = Some(tag);
+        Ok(())
+    }
+
+    /// Removes `user`'s slot; their secret then opens nothing.
+    pub fn remove(&mut self, user: &str) -> Result<(), SlotError> {
+        let before = self.slots.len();
+        self.slots.retain(|s| s.user != user);
+        if self.slots.len() == before {
+            return Err(SlotError::NoUser(user.to_owned()));
+        }
         Ok(())
     }
 
@@ -321,17 +375,36 @@ impl KeySlots {
             return Err(wrong());
         };
         let wrapped = B64.decode(&slot.wrapped).map_err(|_| wrong())?;
-        let ad = slot_ad(&self.store_id, &slot.user, slot.role);
+        let ad = slot.ad(&self.store_id);
+        let (root, role) = self.unwrap_slot(slot, &ad, &wrapped, secret, &wrong)?;
+        // A tagged slot's role must carry the tag made with this root key.
+        if let Some(tag) = &slot.role_tag
+            && *tag != self.role_tag(&root, &slot.user, role)
+        {
+            return Err(wrong());
+        }
+        Ok((root, role))
+    }
+
+    fn unwrap_slot(
+        &self,
+        slot: &Slot,
+        ad: &[u8],
+        wrapped: &[u8],
+        secret: &UnlockSecret,
+        wrong: &dyn Fn() -> SlotError,
+    ) -> Result<(Key, Role), SlotError> {
+        let ad = ad.to_vec();
         match (&slot.kind, secret) {
             (SlotKind::Passphrase { salt, cost }, UnlockSecret::Passphrase(p)) => {
                 let salt = B64.decode(salt).map_err(|_| wrong())?;
                 let kek = kdf(p, &salt, *cost)?;
-                let m = open(&kek, &ad, &wrapped).map_err(|OpenError| wrong())?;
+                let m = open(&kek, &ad, wrapped).map_err(|OpenError| wrong())?;
                 Ok((Key::from_slice(&m).ok_or_else(wrong)?, slot.role))
             }
             (SlotKind::Age { .. }, UnlockSecret::Identity(bytes)) => {
                 let ids = parse_identities(bytes)?;
-                let dec = age::Decryptor::new_buffered(&wrapped[..]).map_err(|_| wrong())?;
+                let dec = age::Decryptor::new_buffered(wrapped).map_err(|_| wrong())?;
                 let mut r = dec.decrypt(ids.iter().map(|i| i.as_ref())).map_err(|_| wrong())?;
                 let mut plain = Zeroizing::new(Vec::new());
                 r.read_to_end(&mut plain).map_err(|_| wrong())?;

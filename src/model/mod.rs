@@ -109,6 +109,10 @@ impl DateParts {
 
 impl fmt::Display for DateParts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Month and day 0: only the year is known (a masked date of birth).
+        if self.month == 0 && self.day == 0 {
+            return write!(f, "{:04}", self.year);
+        }
         write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
     }
 }

@@ -451,7 +451,7 @@ impl Service {
     pub fn locate(&self, key: &str) -> Result<Located, ServiceError> {
         if let Ok(id) = key.parse::<RecordId>() {
             if let Some(r) = self.store.get(id)? {
-                return Ok(Located::Record(r));
+                return Ok(Located::Record(self.shown(r)));
             }
             if let Some(t) = self.store.tombstone(id)? {
                 let tombstone =
@@ -460,15 +460,54 @@ impl Service {
             }
             if let Some(r) = self.store.redirect(id)? {
                 let record = self.store.get(r.into)?.ok_or_else(|| ServiceError::NotFound(id.to_string()))?;
-                return Ok(Located::Merged { from: id, merge: r.merge, record });
+                return Ok(Located::Merged { from: id, merge: r.merge, record: self.shown(record) });
             }
         }
         Ok(Located::Record(self.find(key)?))
     }
 
-    /// A record that exists now, by id.
+    /// A record that exists now, by id, masked unless the role sees
+    /// personal data (see [`Service::masks`]).
     pub fn get(&self, id: RecordId) -> Result<Record, ServiceError> {
+        Ok(self.shown(self.real(id)?))
+    }
+
+    /// The record itself, for the rules inside the service.
+    pub(crate) fn real(&self, id: RecordId) -> Result<Record, ServiceError> {
         self.store.get(id)?.ok_or_else(|| ServiceError::NotFound(id.to_string()))
+    }
+
+    /// Shows records unmasked, for a reason, to a steward or admin. For a
+    /// steward each call is one `reveal` audit entry naming the records,
+    /// the fields (all when `fields` is empty) and the reason. The values
+    /// are not kept anywhere: the caller shows them and lets them go.
+    pub fn reveal(&self, ids: &[RecordId], fields: &[FieldName], reason: &str) -> Result<Vec<Record>, ServiceError> {
+        let mut draft = self.draft("reveal", ids);
+        self.require(Role::Steward, "reveal personal data", ids)?;
+        draft.reason = Some(self.need_reason(&draft, reason)?);
+        let real = ids.iter().map(|id| self.real(*id)).collect::<Result<Vec<_>, _>>()?;
+        let shown: Vec<Record> = if fields.is_empty() {
+            real
+        } else {
+            real.into_iter()
+                .map(|r| {
+                    let mut m = super::mask::record(&r);
+                    for f in fields {
+                        let _ = f.set(&mut m, f.get(&r));
+                    }
+                    m
+                })
+                .collect()
+        };
+        if self.masks() {
+            draft.detail = Some(if fields.is_empty() {
+                "all fields".into()
+            } else {
+                format!("fields: {}", fields.iter().map(FieldName::name).collect::<Vec<_>>().join(", "))
+            });
+            self.store.audit(draft)?;
+        }
+        Ok(shown)
     }
 
     /// Rectifies fields of a record. Invalid values are refused (audited)
@@ -477,7 +516,7 @@ impl Service {
         let mut draft = self.draft("update", &[id]);
         self.require(Role::Steward, "update", &[id])?;
         draft.reason = Some(self.need_reason(&draft, reason)?);
-        let record = self.get(id)?;
+        let record = self.real(id)?;
         let (next, diffs, problems) = apply_edits(&record, edits);
         if let Some(p) = problems.first() {
             return Err(self.refuse(draft, format!("{}: {}", p.field, p.problem)));
@@ -498,6 +537,7 @@ impl Service {
 
     /// The default merge of `ids` (two or more distinct, existing records).
     pub fn plan_merge(&self, ids: &[RecordId], into: Option<RecordId>) -> Result<MergePlan, ServiceError> {
+        self.require(Role::Steward, "merge", ids)?;
         let mut seen = BTreeSet::new();
         if ids.iter().any(|id| !seen.insert(*id)) || ids.len() < 2 {
             return Err(ServiceError::Invalid("a merge needs two or more different records".into()));
@@ -507,7 +547,7 @@ impl Service {
         {
             return Err(ServiceError::Invalid("--into must be one of the merged records".into()));
         }
-        let records = ids.iter().map(|id| self.get(*id)).collect::<Result<Vec<_>, _>>()?;
+        let records = ids.iter().map(|id| self.real(*id)).collect::<Result<Vec<_>, _>>()?;
         Ok(MergePlan::new(records, into))
     }
 
@@ -592,7 +632,7 @@ impl Service {
         if let Some(r) = self.store.redirect(snap.survivor)? {
             return Err(self.refuse(draft, format!("undo {} first: it merged the survivor away", r.merge)));
         }
-        let current = self.get(snap.survivor)?;
+        let current = self.real(snap.survivor)?;
         let mut change = Change::default();
         for r in &before {
             if snap.merged.contains(&r.id) {
@@ -626,7 +666,8 @@ impl Service {
 
     /// Everything erasing `ids` with `strategy` removes, and what it keeps.
     pub fn plan_erase(&self, ids: &[RecordId], strategy: Strategy) -> Result<ErasePlan, ServiceError> {
-        let records = ids.iter().map(|id| self.get(*id)).collect::<Result<Vec<_>, _>>()?;
+        self.require(Role::Admin, "erase", ids)?;
+        let records = ids.iter().map(|id| self.real(*id)).collect::<Result<Vec<_>, _>>()?;
         let (policy, _) = self.policy()?;
         let mut set: BTreeSet<RecordId> = ids.iter().copied().collect();
         let redirects: Vec<RecordId> =
@@ -705,7 +746,7 @@ impl Service {
         if plan.records.is_empty() {
             return Err(self.refuse(draft, "nothing to erase".into()));
         }
-        let records = plan.records.iter().map(|id| self.get(*id)).collect::<Result<Vec<_>, _>>()?;
+        let records = plan.records.iter().map(|id| self.real(*id)).collect::<Result<Vec<_>, _>>()?;
         let (policy, _) = self.policy()?;
         let receipt_id = format!("rcpt-{}", ulid::Ulid::new());
         let now = model::now();

@@ -235,7 +235,7 @@ impl Service {
         if ids.is_empty() {
             return Err(self.refuse(draft, "nothing to export".into()));
         }
-        let records = ids.iter().map(|id| self.get(*id)).collect::<Result<Vec<_>, _>>()?;
+        let records = ids.iter().map(|id| self.real(*id)).collect::<Result<Vec<_>, _>>()?;
         let (policy, _) = self.policy()?;
         let redirects = self.store_redirects()?;
         let audit = self.store_audit()?;

@@ -8,6 +8,8 @@
 pub mod actions;
 pub mod demo;
 pub mod export;
+pub mod mask;
+pub mod users;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -236,9 +238,22 @@ impl Service {
         Ok(report)
     }
 
-    /// Every record, decrypted (in memory only). `progress(done)` between chunks.
+    /// Whether this session sees personal data masked: viewers always,
+    /// stewards until they reveal a record; admins see it as it is.
+    pub fn masks(&self) -> bool {
+        self.session.role < Role::Admin
+    }
+
+    /// A record as this session may see it.
+    pub(crate) fn shown(&self, r: Record) -> Record {
+        if self.masks() { mask::record(&r) } else { r }
+    }
+
+    /// Every record, decrypted (in memory only), masked unless the role sees
+    /// personal data. `progress(done)` between chunks.
     pub fn records(&self, progress: &mut dyn FnMut(usize)) -> Result<Vec<Record>, ServiceError> {
-        Ok(self.store.load_all(progress)?)
+        let all = self.store.load_all(progress)?;
+        if self.masks() { Ok(all.iter().map(mask::record).collect()) } else { Ok(all) }
     }
 
     /// Number of records, without decrypting them.
@@ -282,17 +297,32 @@ impl Service {
         Ok(info)
     }
 
-    /// Runs every check over `records` under the policy in force.
+    /// Runs every check under the policy in force. `records` are those
+    /// [`Service::records`] returned (the report's indices point into them);
+    /// a session that sees masked records is checked against the real ones,
+    /// decrypted here again, in the same order.
     pub fn scan(&self, records: &[Record], progress: &(dyn Fn(&str) + Sync)) -> Result<Report, ServiceError> {
         let (policy, info) = self.policy()?;
+        let real;
+        let records = if self.masks() {
+            progress("decrypting");
+            real = self.store.load_all(&mut |_| {})?;
+            &real[..]
+        } else {
+            records
+        };
         let mut report = findings::scan(records, &policy, crate::model::now(), progress);
         report.policy_is_default = info.revision == 0;
         Ok(report)
     }
 
     /// A record by steward id, or by source id (`SOURCE:ID` or a bare id in
-    /// the `default` source).
+    /// the `default` source), as this session may see it.
     pub fn find(&self, key: &str) -> Result<Record, ServiceError> {
+        Ok(self.shown(self.find_real(key)?))
+    }
+
+    pub(crate) fn find_real(&self, key: &str) -> Result<Record, ServiceError> {
         let not_found = || ServiceError::NotFound(crate::model::text::fit(key, 80));
         if let Ok(id) = key.parse::<RecordId>()
             && let Some(r) = self.store.get(id)?

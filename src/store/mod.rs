@@ -35,6 +35,7 @@ pub mod index;
 pub mod lock;
 pub mod page;
 mod rekey;
+mod users;
 
 use std::collections::HashMap;
 use std::fs;
@@ -52,6 +53,7 @@ pub use index::Blind;
 use index::{Bucket, bucket_of};
 pub use lock::{LockInfo, StoreLock};
 use page::{PAGE_CAP, Page};
+pub use users::UserInfo;
 
 /// Version of the store layout written by this build.
 pub const STORE_FORMAT: u32 = 1;
@@ -323,6 +325,41 @@ pub fn open_record(master: &Key, id: RecordId, value: &[u8]) -> Result<Record, S
     Ok(record)
 }
 
+const FAILED_LOGINS: &str = "failed-logins.jsonl";
+
+/// A failed unlock, kept until the next successful one audits it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct FailedLogin {
+    time: chrono::DateTime<chrono::Utc>,
+    user: String,
+    os_user: String,
+}
+
+/// Appends a failed unlock; returns how many are on file for `user`.
+fn record_failed_login(dir: &Path, user: &str) -> usize {
+    let path = dir.join(FAILED_LOGINS);
+    let entry = FailedLogin { time: model::now(), user: crate::model::text::fit(user, 64), os_user: crate::os_user() };
+    if let Ok(mut f) = fs::OpenOptions::new().create(true).append(true).mode(0o600).open(&path) {
+        let _ = writeln!(f, "{}", serde_json::to_string(&entry).unwrap_or_default()).and_then(|_| f.sync_all());
+    }
+    read_failed_logins(dir).iter().filter(|f| f.user == entry.user).count()
+}
+
+fn read_failed_logins(dir: &Path) -> Vec<FailedLogin> {
+    fs::read_to_string(dir.join(FAILED_LOGINS))
+        .map(|s| s.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
+        .unwrap_or_default()
+}
+
+/// How long to wait before reporting the `n`th failure in a row: nothing for
+/// the first, then 1, 2, 4 ... seconds, at most 30.
+pub fn login_delay(n: usize) -> std::time::Duration {
+    match n {
+        0 | 1 => std::time::Duration::ZERO,
+        n => std::time::Duration::from_secs((1u64 << (n - 2).min(5)).min(30)),
+    }
+}
+
 impl LockedStore {
     /// Locks an existing store directory. Fails fast, before any passphrase
     /// is asked for, when the store is missing, foreign, too new or in use.
@@ -345,7 +382,18 @@ impl LockedStore {
 
     /// Unwraps the master key and opens the database.
     pub fn unlock(self, user: &str, secret: &UnlockSecret) -> Result<Store, StoreError> {
-        let (root, role) = self.slots.unlock(user, secret)?;
+        let (root, role) = match self.slots.unlock(user, secret) {
+            Ok(k) => k,
+            Err(e @ SlotError::WrongSecret(_)) => {
+                // Remembered (no secret, just who and when) until the next
+                // successful unlock puts it in the audit trail; each failure
+                // in a row waits longer before it is reported.
+                let failures = record_failed_login(&self.dir, user);
+                std::thread::sleep(login_delay(failures));
+                return Err(e.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
         let db = open_db(&self.dir)?;
         let store = Store::assemble(self.dir, self.lock, self.slots, db, root, user, role)?;
         store.check_format()?;
@@ -401,6 +449,23 @@ impl Store {
         *self.lock_head()? = self.last_audit_head()?;
         if self.lock_slots()?.next_data_key.is_some() || self.db.contains_key(meta_key(REKEY_PENDING))? {
             self.rekey(&|_| {})?;
+        }
+        let failed = read_failed_logins(&self.dir);
+        for f in &failed {
+            self.audit(audit::Draft {
+                os_user: f.os_user.clone(),
+                user: f.user.clone(),
+                action: "login".into(),
+                outcome: Some(audit::Outcome::Denied),
+                detail: Some(format!(
+                    "failed unlock at {} (wrong passphrase or key)",
+                    f.time.format("%Y-%m-%d %H:%M:%S UTC")
+                )),
+                ..audit::Draft::default()
+            })?;
+        }
+        if !failed.is_empty() {
+            fs::remove_file(self.dir.join(FAILED_LOGINS)).map_err(io("could not clear the failed-login file"))?;
         }
         let head = *self.lock_head()?;
         // A crash between a change's flush and the head's sealing leaves the
