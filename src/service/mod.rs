@@ -181,6 +181,7 @@ impl Service {
         dry_run: bool,
         progress: &(dyn Fn(usize) + Sync),
     ) -> Result<ImportReport, ServiceError> {
+        self.require(Role::Steward, "import", &[])?;
         if !parsed.errors.is_empty() && (on_invalid == OnInvalid::Refuse || parsed.unusable) {
             return Err(ServiceError::ImportRejected(parsed.errors));
         }
@@ -284,6 +285,7 @@ impl Service {
 
     /// Validates and stores a new policy version.
     pub fn import_policy(&self, text: &str) -> Result<PolicyInfo, ServiceError> {
+        self.require(Role::Admin, "change the policy", &[])?;
         Policy::from_toml(text)?;
         let (_, current) = self.policy()?;
         let info = PolicyInfo {
@@ -293,7 +295,10 @@ impl Service {
             source: text.to_owned(),
         };
         let bytes = serde_json::to_vec(&info).map_err(|e| ServiceError::Invalid(e.to_string()))?;
-        self.store.set_meta("policy", &bytes)?;
+        let mut draft = self.draft("policy", &[]);
+        draft.detail = Some(format!("revision {}", info.revision));
+        let change = crate::store::Change { meta: vec![("policy".into(), bytes)], ..Default::default() };
+        self.store.commit(change, draft)?;
         Ok(info)
     }
 

@@ -51,6 +51,8 @@ pub struct Change {
     /// Receipts to write once the data key has been rotated; committing
     /// them asks for a rotation that survives a crash (see `rekey`).
     pub rekey_pending: Vec<(String, Vec<u8>)>,
+    /// Store metadata to set (settings, the policy; never personal data).
+    pub meta: Vec<(String, Vec<u8>)>,
 }
 
 /// Pages being edited for one batch.
@@ -332,6 +334,9 @@ impl Store {
         }
         for (rid, r) in &change.receipts {
             batch.insert(prefixed(P_RECEIPT, rid.as_bytes()), r.as_slice());
+        }
+        for (name, value) in &change.meta {
+            batch.insert(meta_key(name), value.as_slice());
         }
         if !change.rekey_pending.is_empty() {
             let mut pending: Vec<(String, Vec<u8>)> = match self.db.get(meta_key(REKEY_PENDING))? {
