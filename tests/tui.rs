@@ -497,3 +497,28 @@ fn no_color_keeps_the_selection_visible() {
     assert!(cell.modifier.contains(ratatui::style::Modifier::REVERSED));
     assert_eq!(cell.fg, ratatui::style::Color::Reset);
 }
+
+#[test]
+fn a_viewer_sees_masked_records_and_no_keys_it_cannot_use() {
+    let masked: Vec<Record> = demo_records().iter().map(steward::service::mask::record).collect();
+    let mut a = app_with(masked);
+    a.info.role = "viewer".into();
+    press(&mut a, key(KeyCode::Char('2')));
+    press(&mut a, key(KeyCode::Enter));
+    let screen = render(&a, 100, 30);
+    insta::assert_snapshot!("records_viewer_100x30", screen);
+    assert!(screen.contains("masked"), "{screen}");
+    assert!(!screen.contains("Halberger"), "{screen}");
+    for hidden in ["e edit", "x erase", "r reveal", "E export"] {
+        assert!(!screen.contains(hidden), "{hidden} offered to a viewer:\n{screen}");
+    }
+    press(&mut a, key(KeyCode::Char('?')));
+    let help = render(&a, 100, 60);
+    for hidden in ["Erase the record", "Edit (rectify)", "Encrypt-export", "Merge the duplicate"] {
+        assert!(!help.contains(hidden), "{hidden} in a viewer's help");
+    }
+    press(&mut a, key(KeyCode::Esc));
+    press(&mut a, key(KeyCode::Char('x')));
+    assert!(a.form.is_none());
+    assert!(a.error.as_deref().is_some_and(|e| e.contains("your role viewer cannot")));
+}

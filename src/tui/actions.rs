@@ -7,6 +7,8 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
+use crate::crypto::Role;
+
 /// Where a key binding applies. `Global` keys work in every normal-mode
 /// screen; text entry (`Search`) and overlays (`Help`) take keys first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -94,6 +96,20 @@ pub enum Action {
     AuditFilterUser,
     AuditFilterRecord,
     AuditClear,
+    Reveal,
+}
+
+impl Action {
+    /// The least role that may use the action; keys of actions a role
+    /// cannot use are hidden from its help and status bar (the service
+    /// refuses them anyway).
+    pub const fn min_role(self) -> Role {
+        match self {
+            Action::Edit | Action::Merge | Action::UndoMerge | Action::Reveal => Role::Steward,
+            Action::Erase | Action::Export => Role::Admin,
+            _ => Role::Viewer,
+        }
+    }
 }
 
 /// One registry entry.
@@ -137,6 +153,7 @@ pub const ACTIONS: &[ActionSpec] = &[
     spec!(ToggleDetail, Records, ["enter", "l"], "Open or close the record's details", "details"),
     spec!(Edit, Records, ["e"], "Edit (rectify) the record: validated as you type, diff before saving", "edit"),
     spec!(Erase, Records, ["x"], "Erase the record, or the selected records", "erase"),
+    spec!(Reveal, Records, ["r"], "Reveal the record's personal data, with a reason (audited)", "reveal"),
     spec!(Select, Records, ["space"], "Select or unselect the record (for erase and export)", "select"),
     spec!(ClearSearch, Records, ["esc"], "Clear the search, filter and selection / close details", "clear"),
     spec!(SortNext, Records, ["s"], "Sort by the next column", "sort"),
@@ -257,10 +274,15 @@ pub fn key_label(k: &str) -> String {
 
 /// The README key table, as Markdown.
 pub fn markdown_table() -> String {
-    let mut out = String::from("| mode | keys | action |\n|---|---|---|\n");
+    let mut out = String::from("| mode | keys | action | role |\n|---|---|---|---|\n");
     for a in ACTIONS {
         let keys: Vec<String> = a.keys.iter().map(|k| format!("`{}`", key_label(k))).collect();
-        out.push_str(&format!("| {} | {} | {} |\n", a.mode.title(), keys.join(" "), a.desc));
+        let role = match a.action.min_role() {
+            Role::Viewer => "all",
+            Role::Steward => "steward, admin",
+            Role::Admin => "admin",
+        };
+        out.push_str(&format!("| {} | {} | {} | {} |\n", a.mode.title(), keys.join(" "), a.desc, role));
     }
     out
 }

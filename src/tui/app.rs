@@ -124,13 +124,46 @@ pub enum Effect {
 /// Service calls the dashboard makes, run on the action thread.
 #[derive(Clone, Debug)]
 pub enum Job {
-    Update { id: RecordId, edits: Vec<FieldEdit>, reason: String },
-    Merge { plan: Box<MergePlan>, reason: String },
-    Undo { merge: String },
-    PlanErase { ids: Vec<RecordId>, strategy: Strategy },
-    Erase { plan: Box<ErasePlan>, reason: String, request: Option<String> },
-    Export { ids: Vec<RecordId>, recipient: String, file: std::path::PathBuf },
+    Update {
+        id: RecordId,
+        edits: Vec<FieldEdit>,
+        reason: String,
+    },
+    Merge {
+        plan: Box<MergePlan>,
+        reason: String,
+    },
+    Undo {
+        merge: String,
+    },
+    PlanErase {
+        ids: Vec<RecordId>,
+        strategy: Strategy,
+    },
+    Erase {
+        plan: Box<ErasePlan>,
+        reason: String,
+        request: Option<String>,
+    },
+    Export {
+        ids: Vec<RecordId>,
+        recipient: String,
+        file: std::path::PathBuf,
+    },
     LoadAudit,
+    /// Unmask a record for its reason (audited for stewards).
+    Reveal {
+        id: RecordId,
+        reason: String,
+    },
+    /// The real record, to edit (a reveal, audited for stewards).
+    PrepareEdit {
+        id: RecordId,
+    },
+    /// The real records of a cluster and the default merge (a reveal).
+    PrepareMerge {
+        ids: Vec<RecordId>,
+    },
 }
 
 /// What comes back from the background.
@@ -166,6 +199,10 @@ pub enum Event {
     AuditLoaded(Arc<Vec<Entry>>),
     /// What a running job is doing now.
     Busy(String),
+    /// A record shown unmasked, until the cursor moves off it.
+    Revealed(Box<Record>),
+    EditReady(Box<Record>),
+    MergeReady(Box<MergePlan>),
     /// Records changed: the data rebuilt (the scan follows).
     Refreshed(Arc<Data>),
 }
@@ -307,6 +344,8 @@ pub struct App {
     /// The outcome of the last job, shown in the status bar.
     pub notice: Option<String>,
     pub audit: AuditState,
+    /// The record revealed for the cursor's row (dropped when it moves).
+    pub revealed: Option<Box<Record>>,
 }
 
 impl App {
@@ -335,7 +374,23 @@ impl App {
             busy: None,
             notice: None,
             audit: AuditState::default(),
+            revealed: None,
         }
+    }
+
+    /// The session's role (viewer when unknown: show the least).
+    pub fn role(&self) -> crate::crypto::Role {
+        self.info.role.parse().unwrap_or(crate::crypto::Role::Viewer)
+    }
+
+    /// True, or an error shown, when the role may use `a`.
+    fn may(&mut self, a: Action) -> bool {
+        let need = a.min_role();
+        if self.role() >= need {
+            return true;
+        }
+        self.error = Some(format!("your role {} cannot do that (it needs {})", self.role().name(), need.name()));
+        false
     }
 
     /// The key mode in force (a dialog's own, when one is open).
@@ -487,6 +542,28 @@ impl App {
                 }
                 if self.screen == Screen::Audit { vec![Effect::Job(Job::LoadAudit)] } else { Vec::new() }
             }
+            Event::Revealed(r) => {
+                self.busy = None;
+                self.form = None;
+                self.mode = Mode::Global;
+                self.table.detail = true;
+                self.notice = Some("revealed until you move on (audited)".into());
+                self.audit.stale = true;
+                self.revealed = Some(r);
+                Vec::new()
+            }
+            Event::EditReady(r) => {
+                self.busy = None;
+                self.audit.stale = true;
+                self.open_form(Form::Edit(Box::new(EditForm::new(&r))));
+                Vec::new()
+            }
+            Event::MergeReady(plan) => {
+                self.busy = None;
+                self.audit.stale = true;
+                self.open_form(Form::Merge(Box::new(MergeForm::new(*plan))));
+                Vec::new()
+            }
             Event::Busy(msg) => {
                 if self.busy.is_some() {
                     self.busy = Some(msg);
@@ -573,6 +650,7 @@ impl App {
                 o
             }
             Form::Export(f) => f.key(k),
+            Form::Reveal(f) => f.key(k),
         };
         match outcome {
             forms::Outcome::Stay => Vec::new(),
@@ -602,6 +680,10 @@ impl App {
                         }
                         None => Vec::new(),
                     },
+                    Form::Reveal(f) => {
+                        let job = Job::Reveal { id: f.id, reason: f.reason.trimmed().to_owned() };
+                        self.job("revealing", job)
+                    }
                     Form::Export(f) => {
                         let job = Job::Export {
                             ids: f.ids.clone(),
@@ -668,6 +750,17 @@ impl App {
         if k.kind != KeyEventKind::Press {
             return Vec::new();
         }
+        let effects = self.on_key_inner(k);
+        // A revealed record stays revealed only while the cursor is on it.
+        if let Some(r) = &self.revealed
+            && (self.screen != Screen::Records || self.selected_record().map(|x| x.id) != Some(r.id))
+        {
+            self.revealed = None;
+        }
+        effects
+    }
+
+    fn on_key_inner(&mut self, k: KeyEvent) -> Vec<Effect> {
         self.error = None;
         if self.form.is_some() {
             return self.on_form_key(&k);
@@ -692,12 +785,12 @@ impl App {
                 if self.screen == Screen::Records
                     && let Some(a) = actions::lookup(Mode::Records, &k)
                 {
-                    return self.records_action(a);
+                    return if self.may(a) { self.records_action(a) } else { Vec::new() };
                 }
                 if self.screen == Screen::Findings
                     && let Some(a) = actions::lookup(Mode::Findings, &k)
                 {
-                    return self.findings_action(a);
+                    return if self.may(a) { self.findings_action(a) } else { Vec::new() };
                 }
                 if self.screen == Screen::Audit
                     && let Some(a) = actions::lookup(Mode::Audit, &k)
@@ -800,8 +893,19 @@ impl App {
             }
             Action::Edit => {
                 if let Some(r) = self.selected_record() {
+                    if self.role() < crate::crypto::Role::Admin {
+                        // The screens hold masked data: fetch the record itself.
+                        let id = r.id;
+                        return self.job("opening the record", Job::PrepareEdit { id });
+                    }
                     let form = EditForm::new(r);
                     self.open_form(Form::Edit(Box::new(form)));
+                }
+            }
+            Action::Reveal => {
+                if let Some(r) = self.selected_record() {
+                    let form = forms::RevealForm { id: r.id, reason: forms::TextInput::default() };
+                    self.open_form(Form::Reveal(Box::new(form)));
                 }
             }
             Action::Select => {
@@ -863,6 +967,10 @@ impl App {
                 if !is_dup || records.len() < 2 {
                     self.error = Some("only a duplicate finding can be merged".into());
                     return Vec::new();
+                }
+                if self.role() < crate::crypto::Role::Admin {
+                    let ids = records.iter().map(|r| r.id).collect();
+                    return self.job("opening the records", Job::PrepareMerge { ids });
                 }
                 self.open_form(Form::Merge(Box::new(MergeForm::new(MergePlan::new(records, None)))));
                 return Vec::new();

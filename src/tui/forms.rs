@@ -314,6 +314,27 @@ impl ExportForm {
     }
 }
 
+/// Reveal dialog: why the personal data is needed.
+#[derive(Clone, Debug)]
+pub struct RevealForm {
+    pub id: RecordId,
+    pub reason: TextInput,
+}
+
+impl RevealForm {
+    pub fn key(&mut self, k: &KeyEvent) -> Outcome {
+        match actions::lookup(Mode::Form, k) {
+            Some(Action::FormCancel) => Outcome::Cancel,
+            Some(Action::FormSubmit) if !self.reason.trimmed().is_empty() => Outcome::Submit,
+            Some(Action::FormSubmit | Action::FormNext | Action::FormPrev | Action::FormToggle) => Outcome::Stay,
+            _ => {
+                self.reason.key(k);
+                Outcome::Stay
+            }
+        }
+    }
+}
+
 /// The open dialog.
 #[derive(Clone, Debug)]
 pub enum Form {
@@ -321,6 +342,7 @@ pub enum Form {
     Merge(Box<MergeForm>),
     Erase(Box<EraseForm>),
     Export(Box<ExportForm>),
+    Reveal(Box<RevealForm>),
 }
 
 impl Form {

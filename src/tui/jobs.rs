@@ -20,6 +20,29 @@ pub fn run(service: &Service, data: Option<&Arc<Data>>, job: Job, progress: &(dy
                 Err(e) => vec![Event::ActFailed(e.to_string())],
             };
         }
+        Job::Reveal { id, reason } => {
+            return match service.reveal(&[id], &[], &reason) {
+                Ok(mut r) if !r.is_empty() => vec![Event::Revealed(Box::new(r.remove(0)))],
+                Ok(_) => vec![Event::ActFailed("the record is gone".into())],
+                Err(e) => vec![Event::ActFailed(e.to_string())],
+            };
+        }
+        Job::PrepareEdit { id } => {
+            return match service.reveal(&[id], &[], "to rectify it (edit form)") {
+                Ok(mut r) if !r.is_empty() => vec![Event::EditReady(Box::new(r.remove(0)))],
+                Ok(_) => vec![Event::ActFailed("the record is gone".into())],
+                Err(e) => vec![Event::ActFailed(e.to_string())],
+            };
+        }
+        Job::PrepareMerge { ids } => {
+            let plan = service
+                .reveal(&ids, &[], "to compare and merge duplicates")
+                .and_then(|_| service.plan_merge(&ids, None));
+            return match plan {
+                Ok(p) => vec![Event::MergeReady(Box::new(p))],
+                Err(e) => vec![Event::ActFailed(e.to_string())],
+            };
+        }
         Job::PlanErase { ids, strategy } => {
             return match service.plan_erase(&ids, strategy) {
                 Ok(plan) => vec![Event::ErasePlanned(Box::new(plan))],

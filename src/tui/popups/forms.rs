@@ -52,6 +52,22 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         Some(Form::Merge(form)) => draw_merge(f, app, form, area),
         Some(Form::Erase(form)) => draw_erase(f, app, form, area),
         Some(Form::Export(form)) => draw_export(f, app, form, area),
+        Some(Form::Reveal(form)) => {
+            let Some(inner) = dialog(f, app, area, 80, " Reveal personal data · Enter reveals · Esc cancel ") else {
+                return;
+            };
+            let w = inner.width as usize;
+            let lines = vec![
+                Line::styled(
+                    fit("The record is shown unmasked until you move on; the reveal and its reason", w),
+                    app.theme.style("ui.text.dim"),
+                ),
+                Line::styled(fit("go into the audit trail.", w), app.theme.style("ui.text.dim")),
+                Line::from(""),
+                input_line(app, "Reason", &form.reason, true, 8, w),
+            ];
+            f.render_widget(Paragraph::new(lines), inner);
+        }
         None => {}
     }
 }

@@ -14,7 +14,7 @@ pub fn lines(app: &App) -> Vec<Line<'static>> {
         [Mode::Global, Mode::Records, Mode::Findings, Mode::Audit, Mode::Search, Mode::Form, Mode::Merge, Mode::Help]
     {
         out.push(Line::from(Span::styled(mode.title().to_owned(), app.theme.style("ui.header"))));
-        for a in ACTIONS.iter().filter(|a| a.mode == mode) {
+        for a in ACTIONS.iter().filter(|a| a.mode == mode && a.action.min_role() <= app.role()) {
             let keys: Vec<String> = a.keys.iter().map(|k| key_label(k)).collect();
             out.push(Line::from(vec![
                 Span::styled(format!("  {:<16}", keys.join(" ")), app.theme.style("ui.statusbar.key")),

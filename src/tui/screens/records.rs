@@ -83,7 +83,10 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     if let Some(d) = detail_area
         && let Some(r) = app.selected_record()
     {
-        draw_detail(f, app, r, d);
+        match app.revealed.as_deref().filter(|x| x.id == r.id) {
+            Some(real) => draw_detail(f, app, real, d),
+            None => draw_detail(f, app, r, d),
+        }
     }
 }
 
@@ -197,7 +200,15 @@ fn draw_detail(f: &mut Frame, app: &App, r: &Record, area: Rect) {
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(app.theme.style("ui.border"))
-        .title(" Details ")
+        .title(if app.role() >= crate::crypto::Role::Admin {
+            " Details "
+        } else if app.revealed.as_deref().is_some_and(|x| x.id == r.id) {
+            " Details · revealed (audited) "
+        } else if app.role() >= crate::crypto::Role::Steward {
+            " Details · masked · r reveals "
+        } else {
+            " Details · masked "
+        })
         .title_style(app.theme.style("ui.title"));
     let label = app.theme.style("ui.text.dim");
     let value = app.theme.style("ui");
