@@ -298,3 +298,31 @@ fn a_forged_user_variable_does_not_change_who_you_are() {
     assert_eq!(code, 0, "{err}");
     assert!(!out.contains("someone-else"));
 }
+
+#[test]
+fn while_one_admin_holds_the_store_another_browses_a_read_only_snapshot() {
+    let tmp = store();
+    let dir = tmp.path().join("s");
+    let holder = open_as(&dir, "ops", "demo").expect("admin");
+    // The second admin is told who holds it and since when.
+    holder.user_add("ann", Role::Admin, pass("second-admin")).expect("add");
+    let err = match LockedStore::open(&dir, "ann") {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("the store is held"),
+    };
+    assert!(err.contains("in use by ops") && err.contains("since") && err.contains("--read-only"), "{err}");
+    // No snapshot yet: said plainly.
+    let creds = |_: &LockedStore| Ok(Credentials::Passphrase(SecretString::from("second-admin".to_owned())));
+    let e = Service::open_read_only(&dir, "ann", creds).err().expect("no snapshot yet").to_string();
+    assert!(e.contains("no read-only snapshot"), "{e}");
+    holder.publish_snapshot().expect("publish");
+    let ro = Service::open_read_only(&dir, "ann", creds).expect("read-only");
+    assert!(ro.read_only().is_some());
+    assert_eq!(ro.count(), holder.count());
+    let id = ro.records(&mut |_| {}).expect("records")[0].id;
+    let edit = [FieldEdit { field: FieldName::parse("region"), value: Some("North".into()) }];
+    let refused = ro.update(id, &edit, "fix").err().expect("read-only refuses").to_string();
+    assert!(refused.contains("read-only snapshot"), "{refused}");
+    // The holder is not disturbed, and its data is unchanged by the reader.
+    holder.update(id, &edit, "fix").expect("the holder still writes");
+}

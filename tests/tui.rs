@@ -46,6 +46,7 @@ fn app_with(records: Vec<Record>) -> App {
         role: "admin".into(),
         size_on_disk: 2_310_144,
         demo: false,
+        read_only: None,
     };
     let mut app = App::new(info, theme);
     app.now = now();

@@ -54,6 +54,9 @@ pub struct Global {
     /// Unlock with an age identity file or unencrypted SSH private key
     #[arg(long, global = true, env = "STEWARD_IDENTITY", value_name = "FILE")]
     pub identity: Option<PathBuf>,
+    /// Browse the latest snapshot published by whoever holds the store (changes are refused)
+    #[arg(long, global = true)]
+    pub read_only: bool,
     /// Colour theme: default, light, high-contrast, colorblind, or a TOML file
     #[arg(long, global = true, env = "STEWARD_THEME", value_name = "NAME|PATH")]
     pub theme: Option<String>,
@@ -601,6 +604,15 @@ fn credentials(g: &Global, user: &str, locked: &LockedStore) -> Result<Credentia
 fn open(g: &Global) -> Result<Service> {
     let dir = g.store.clone().unwrap_or_else(default_store);
     let user = user_of(g);
+    if g.read_only {
+        let svc = Service::open_read_only(&dir, &user, |locked| {
+            credentials(g, &user, locked).map_err(|Failure(m)| ServiceError::Invalid(m))
+        })?;
+        if let Some(t) = svc.read_only() {
+            eprintln!("steward: read-only snapshot published {}", t.format("%Y-%m-%d %H:%M:%S UTC"));
+        }
+        return Ok(svc);
+    }
     let locked = LockedStore::open(&dir, &user)?;
     let creds = credentials(g, &user, &locked)?;
     Ok(Service::unlock(locked, &user, creds)?)

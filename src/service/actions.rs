@@ -436,6 +436,12 @@ impl Service {
 
     /// Refuses (audited) unless the session's role is at least `role`.
     pub(crate) fn require(&self, role: Role, action: &str, records: &[RecordId]) -> Result<(), ServiceError> {
+        if let Some(t) = self.read_only() {
+            return Err(ServiceError::Denied(format!(
+                "this is a read-only snapshot (published {}); nothing can be changed here",
+                t.format("%Y-%m-%d %H:%M UTC")
+            )));
+        }
         if self.session.role >= role {
             return Ok(());
         }

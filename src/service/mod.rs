@@ -140,6 +140,9 @@ pub fn os_user() -> String {
 pub struct Service {
     store: Store,
     session: Session,
+    /// A read-only session on a snapshot copy (when it was published), and
+    /// the private directory holding the copy (removed on drop).
+    read_only: Option<(chrono::DateTime<chrono::Utc>, tempfile::TempDir)>,
 }
 
 impl Service {
@@ -157,7 +160,47 @@ impl Service {
 
     fn from_store(store: Store) -> Service {
         let session = Session { user: store.user().to_owned(), os_user: os_user(), role: store.role() };
-        Service { store, session }
+        Service { store, session, read_only: None }
+    }
+
+    /// Opens the latest snapshot the lock holder published, read-only, as
+    /// `user`: a consistent copy in a private temporary directory that is
+    /// deleted when the session ends. Every change is refused.
+    pub fn open_read_only(
+        dir: &Path,
+        user: &str,
+        creds: impl FnOnce(&LockedStore) -> Result<Credentials, ServiceError>,
+    ) -> Result<Service, ServiceError> {
+        let taken = Store::snapshot_time(dir).ok_or_else(|| {
+            ServiceError::Invalid(
+                "no read-only snapshot has been published for this store yet (the holder's dashboard publishes one \
+                 when it opens and after each change)"
+                    .into(),
+            )
+        })?;
+        let tmp = tempfile::Builder::new()
+            .prefix("steward-read-only-")
+            .tempdir()
+            .map_err(|e| ServiceError::Invalid(format!("could not make a private directory: {e}")))?;
+        let locked = Store::open_snapshot(dir, tmp.path(), user)?;
+        let c = creds(&locked)?;
+        let mut svc = Service::unlock(locked, user, c)?;
+        svc.read_only = Some((taken, tmp));
+        Ok(svc)
+    }
+
+    /// When the snapshot of a read-only session was published.
+    pub fn read_only(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.read_only.as_ref().map(|(t, _)| *t)
+    }
+
+    /// Publishes a snapshot for other admins' `--read-only` sessions
+    /// (nothing to do in a read-only session).
+    pub fn publish_snapshot(&self) -> Result<(), ServiceError> {
+        if self.read_only.is_none() {
+            self.store.publish_snapshot()?;
+        }
+        Ok(())
     }
 
     pub fn session(&self) -> &Session {

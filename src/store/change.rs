@@ -600,3 +600,50 @@ impl Store {
         Ok(n)
     }
 }
+
+/// File beside the database: the latest published snapshot (see
+/// [`Store::publish_snapshot`]).
+pub const SNAPSHOT_FILE: &str = "snapshot.steward";
+
+impl Store {
+    /// Publishes a consistent copy of the store — key slots and every value,
+    /// still sealed — for `--read-only` sessions of other admins while this
+    /// process holds the lock. Written under the change lock (so no change is
+    /// half in it), to a temporary file that is renamed into place.
+    pub fn publish_snapshot(&self) -> Result<(), StoreError> {
+        let _head = self.lock_head()?;
+        let tmp = self.dir.join(format!("{SNAPSHOT_FILE}.tmp"));
+        let err =
+            |e: std::io::Error| StoreError::Io { what: "could not write the read-only snapshot".into(), source: e };
+        let file =
+            fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(err)?;
+        let mut w = std::io::BufWriter::new(file);
+        self.dump(&mut w)?;
+        let file = w.into_inner().map_err(|e| err(e.into_error()))?;
+        file.sync_all().map_err(err)?;
+        fs::rename(&tmp, self.dir.join(SNAPSHOT_FILE)).map_err(err)?;
+        Ok(())
+    }
+
+    /// When the published snapshot was written, if there is one.
+    pub fn snapshot_time(dir: &Path) -> Option<chrono::DateTime<chrono::Utc>> {
+        let m = fs::metadata(dir.join(SNAPSHOT_FILE)).ok()?.modified().ok()?;
+        Some(chrono::DateTime::<chrono::Utc>::from(m))
+    }
+
+    /// Copies the published snapshot of `dir` into `into` (an empty private
+    /// directory) and locks the copy: a store to open read-only.
+    pub fn open_snapshot(dir: &Path, into: &Path, user: &str) -> Result<LockedStore, StoreError> {
+        let path = dir.join(SNAPSHOT_FILE);
+        let f = fs::File::open(&path).map_err(|_| {
+            StoreError::Db(
+                "no read-only snapshot has been published for this store yet (the holder's dashboard \
+                            publishes one when it opens and after each change)"
+                    .into(),
+            )
+        })?;
+        let target = into.join("store");
+        Store::restore(&target, &mut std::io::BufReader::new(f))?;
+        LockedStore::open(&target, user)
+    }
+}

@@ -48,7 +48,7 @@ use rayon::prelude::*;
 
 use crate::crypto::{self, Key, KeySlots, Role, UnlockSecret, slots::SlotError};
 use crate::model::{self, Record, RecordId};
-pub use change::{Change, Redirect};
+pub use change::{Change, Redirect, SNAPSHOT_FILE};
 pub use index::Blind;
 use index::{Bucket, bucket_of};
 pub use lock::{LockInfo, StoreLock};
@@ -90,7 +90,7 @@ pub enum StoreError {
     Exists(PathBuf),
     #[error("store format {found} is newer than this steward supports ({supported}); upgrade steward")]
     TooNew { found: u32, supported: u32 },
-    #[error("store is in use by {0}")]
+    #[error("store is in use by {0} (add --read-only to browse its latest snapshot)")]
     InUse(Box<LockInfo>),
     #[error("store is in use by another steward process (its details could not be read)")]
     InUseUnknown,

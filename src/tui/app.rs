@@ -255,6 +255,8 @@ pub struct SessionInfo {
     pub role: String,
     pub size_on_disk: u64,
     pub demo: bool,
+    /// A read-only session: when its snapshot was published.
+    pub read_only: Option<String>,
 }
 
 /// Search state: the query being typed and the latest results for it.

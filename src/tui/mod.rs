@@ -36,6 +36,7 @@ pub fn run(service: Arc<Service>, theme: Theme, demo: bool) -> std::io::Result<(
         role: session.role.name().to_owned(),
         size_on_disk: service.size_on_disk(),
         demo,
+        read_only: service.read_only().map(|t| t.format("%H:%M UTC").to_string()),
     };
     let mut app = App::new(info, theme);
     let (tx, rx) = mpsc::channel::<Event>();
@@ -62,6 +63,10 @@ pub fn run(service: Arc<Service>, theme: Theme, demo: bool) -> std::io::Result<(
                 }
             };
             let _ = tx.send(Event::Loaded(data.clone()));
+            // Other admins can browse a copy (`--read-only`) while we hold the store.
+            if let Err(e) = service.publish_snapshot() {
+                let _ = tx.send(Event::LoadFailed(format!("read-only snapshot not published: {e}")));
+            }
             // Then the findings, in the background too.
             let progress = |stage: &str| {
                 let _ = tx.send(Event::ScanProgress(stage.to_owned()));
@@ -112,6 +117,9 @@ pub fn run(service: Arc<Service>, theme: Theme, demo: bool) -> std::io::Result<(
                         Event::Refreshed(d) => Some(d.clone()),
                         _ => None,
                     };
+                    if rescan.is_some() {
+                        let _ = service.publish_snapshot();
+                    }
                     if tx.send(ev).is_err() {
                         return;
                     }

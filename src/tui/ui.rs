@@ -68,11 +68,12 @@ pub fn draw(f: &mut Frame, app: &App) {
 }
 
 fn draw_tabs(f: &mut Frame, app: &App, area: Rect) {
-    let right = format!("{}{} · {} ", if app.info.demo { "DEMO · " } else { "" }, app.info.user, app.info.role);
+    let ro = app.info.read_only.as_ref().map(|t| format!("READ-ONLY snapshot {t} · ")).unwrap_or_default();
+    let right = format!("{ro}{}{} · {} ", if app.info.demo { "DEMO · " } else { "" }, app.info.user, app.info.role);
     let full: usize = Screen::ALL.iter().enumerate().map(|(i, s)| format!(" {} {} ", i + 1, s.title()).len()).sum();
     let room = area.width as usize;
     // Full titles when they fit beside the user; else only the active title.
-    let compact = full + crate::model::text::width(&right) > room;
+    let compact = full + crate::model::text::width(&right) >= room;
     let mut spans = Vec::new();
     for (i, s) in Screen::ALL.iter().enumerate() {
         let active = *s == app.screen;
@@ -84,9 +85,10 @@ fn draw_tabs(f: &mut Frame, app: &App, area: Rect) {
     f.render_widget(Paragraph::new(Line::from(spans)), area);
     let rest = room.saturating_sub(used);
     let rw = crate::model::text::width(&right);
-    if rw < rest {
+    if rw <= rest {
         let r = Rect { x: area.x + (room - rw) as u16, width: rw as u16, ..area };
-        f.render_widget(Paragraph::new(right).style(app.theme.style("ui.text.dim")), r);
+        let style = if app.info.read_only.is_some() { "ui.warning" } else { "ui.text.dim" };
+        f.render_widget(Paragraph::new(right).style(app.theme.style(style)), r);
     }
 }
 
