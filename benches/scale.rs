@@ -129,7 +129,14 @@ fn main() {
     let t = Instant::now();
     let svc = unlock(&dir);
     let mut app = App::new(
-        SessionInfo { store: "bench".into(), user: "bench".into(), role: "admin".into(), size_on_disk: 0, demo: false },
+        SessionInfo {
+            store: "bench".into(),
+            user: "bench".into(),
+            role: "admin".into(),
+            size_on_disk: 0,
+            demo: false,
+            read_only: None,
+        },
         theme,
     );
     app.update(Event::LoadProgress { done: 0, total: svc.count() });

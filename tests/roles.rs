@@ -313,7 +313,10 @@ fn while_one_admin_holds_the_store_another_browses_a_read_only_snapshot() {
     assert!(err.contains("in use by ops") && err.contains("since") && err.contains("--read-only"), "{err}");
     // No snapshot yet: said plainly.
     let creds = |_: &LockedStore| Ok(Credentials::Passphrase(SecretString::from("second-admin".to_owned())));
-    let e = Service::open_read_only(&dir, "ann", creds).err().expect("no snapshot yet").to_string();
+    let e = match Service::open_read_only(&dir, "ann", creds) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("no snapshot yet"),
+    };
     assert!(e.contains("no read-only snapshot"), "{e}");
     holder.publish_snapshot().expect("publish");
     let ro = Service::open_read_only(&dir, "ann", creds).expect("read-only");
@@ -321,7 +324,7 @@ fn while_one_admin_holds_the_store_another_browses_a_read_only_snapshot() {
     assert_eq!(ro.count(), holder.count());
     let id = ro.records(&mut |_| {}).expect("records")[0].id;
     let edit = [FieldEdit { field: FieldName::parse("region"), value: Some("North".into()) }];
-    let refused = ro.update(id, &edit, "fix").err().expect("read-only refuses").to_string();
+    let refused = ro.update(id, &edit, "fix").expect_err("read-only refuses").to_string();
     assert!(refused.contains("read-only snapshot"), "{refused}");
     // The holder is not disturbed, and its data is unchanged by the reader.
     holder.update(id, &edit, "fix").expect("the holder still writes");
