@@ -435,7 +435,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command.unwrap_or(Command::Tui) {
         Command::Tui => {
             let theme = theme_of(&g)?;
-            let service = open(&g)?;
+            let service = open_for_tui(&g, &theme)?;
             crate::tui::run(Arc::new(service), theme, false)?;
             Ok(())
         }
@@ -598,6 +598,26 @@ fn credentials(g: &Global, user: &str, locked: &LockedStore) -> Result<Credentia
         return Err(Failure(format!("user `{user}` unlocks with a key file: pass --identity FILE")));
     }
     Ok(Credentials::Passphrase(passphrase(&format!("Passphrase for {user}: "))?))
+}
+
+/// Opens the store for the dashboard: a person at a terminal types the
+/// passphrase into the dashboard's own login screen; scripts, key files and
+/// read-only sessions go the usual way.
+fn open_for_tui(g: &Global, theme: &Theme) -> Result<Service> {
+    let dir = g.store.clone().unwrap_or_else(default_store);
+    let user = user_of(g);
+    let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    if g.read_only || g.identity.is_some() || std::env::var_os("STEWARD_PASSPHRASE").is_some() || !interactive {
+        return open(g);
+    }
+    let locked = LockedStore::open(&dir, &user)?;
+    if matches!(locked.slot_kind(&user), Some(crate::crypto::SlotKind::Age { .. })) {
+        return Err(Failure(format!("user `{user}` unlocks with a key file: pass --identity FILE")));
+    }
+    match crate::tui::login::login(locked, &user, theme).map_err(Failure)? {
+        Some(svc) => Ok(svc),
+        None => Err(Failure("not unlocked: left at the login screen".into())),
+    }
 }
 
 /// Locks, asks for credentials, unlocks.

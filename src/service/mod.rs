@@ -143,6 +143,8 @@ pub struct Service {
     /// A read-only session on a snapshot copy (when it was published), and
     /// the private directory holding the copy (removed on drop).
     read_only: Option<(chrono::DateTime<chrono::Utc>, tempfile::TempDir)>,
+    /// Failed unlocks in a row at the idle lock.
+    failures: std::sync::atomic::AtomicUsize,
 }
 
 impl Service {
@@ -158,9 +160,43 @@ impl Service {
         Ok(Service::from_store(store))
     }
 
+    /// Unlocks, or gives the still-locked store back after a wrong secret
+    /// (for a login screen that asks again).
+    pub fn attempt(
+        locked: LockedStore,
+        user: &str,
+        creds: Credentials,
+    ) -> Result<Service, (Option<LockedStore>, ServiceError)> {
+        match locked.attempt(user, &creds.into()) {
+            Ok(store) => Ok(Service::from_store(store)),
+            Err((back, e)) => Err((back, e.into())),
+        }
+    }
+
+    /// Checks `secret` against this session's user (the idle lock's
+    /// unlock). A failure is audited, and each one in a row waits longer.
+    pub fn check_secret(&self, creds: Credentials) -> Result<(), ServiceError> {
+        use std::sync::atomic::Ordering;
+        match self.store.check_secret(&self.session.user, &creds.into()) {
+            Ok(_) => {
+                self.failures.store(0, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => {
+                let n = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
+                let mut d = self.draft("login", &[]);
+                d.outcome = Some(crate::store::audit::Outcome::Denied);
+                d.detail = Some("failed unlock at the idle lock (wrong passphrase or key)".into());
+                self.store.audit(d)?;
+                std::thread::sleep(crate::store::login_delay(n));
+                Err(e.into())
+            }
+        }
+    }
+
     fn from_store(store: Store) -> Service {
         let session = Session { user: store.user().to_owned(), os_user: os_user(), role: store.role() };
-        Service { store, session, read_only: None }
+        Service { store, session, read_only: None, failures: Default::default() }
     }
 
     /// Opens the latest snapshot the lock holder published, read-only, as

@@ -380,8 +380,14 @@ impl LockedStore {
         self.slots.find(user).map(|s| &s.kind)
     }
 
-    /// Unwraps the master key and opens the database.
+    /// Unwraps the root key and opens the database.
     pub fn unlock(self, user: &str, secret: &UnlockSecret) -> Result<Store, StoreError> {
+        self.attempt(user, secret).map_err(|(_, e)| e)
+    }
+
+    /// Like [`LockedStore::unlock`], but a wrong secret gives the locked
+    /// store back (still locked), so a login screen can ask again.
+    pub fn attempt(self, user: &str, secret: &UnlockSecret) -> Result<Store, (Option<LockedStore>, StoreError)> {
         let (root, role) = match self.slots.unlock(user, secret) {
             Ok(k) => k,
             Err(e @ SlotError::WrongSecret(_)) => {
@@ -390,15 +396,21 @@ impl LockedStore {
                 // in a row waits longer before it is reported.
                 let failures = record_failed_login(&self.dir, user);
                 std::thread::sleep(login_delay(failures));
-                return Err(e.into());
+                return Err((Some(self), e.into()));
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err((Some(self), e.into())),
         };
-        let db = open_db(&self.dir)?;
-        let store = Store::assemble(self.dir, self.lock, self.slots, db, root, user, role)?;
-        store.check_format()?;
-        store.recover()?;
+        let fail = |e: StoreError| (None, e);
+        let db = open_db(&self.dir).map_err(fail)?;
+        let store = Store::assemble(self.dir, self.lock, self.slots, db, root, user, role).map_err(fail)?;
+        store.check_format().map_err(fail)?;
+        store.recover().map_err(fail)?;
         Ok(store)
+    }
+
+    /// The store directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 }
 

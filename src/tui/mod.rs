@@ -11,6 +11,7 @@ pub mod actions;
 pub mod app;
 pub mod forms;
 pub mod jobs;
+pub mod login;
 pub mod popups;
 pub mod screens;
 pub mod terminal;
