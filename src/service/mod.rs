@@ -166,10 +166,10 @@ impl Service {
         locked: LockedStore,
         user: &str,
         creds: Credentials,
-    ) -> Result<Service, (Option<LockedStore>, ServiceError)> {
+    ) -> Result<Service, (Option<Box<LockedStore>>, Box<ServiceError>)> {
         match locked.attempt(user, &creds.into()) {
             Ok(store) => Ok(Service::from_store(store)),
-            Err((back, e)) => Err((back, e.into())),
+            Err((back, e)) => Err((back, Box::new(e.into()))),
         }
     }
 

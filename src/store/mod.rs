@@ -387,7 +387,7 @@ impl LockedStore {
 
     /// Like [`LockedStore::unlock`], but a wrong secret gives the locked
     /// store back (still locked), so a login screen can ask again.
-    pub fn attempt(self, user: &str, secret: &UnlockSecret) -> Result<Store, (Option<LockedStore>, StoreError)> {
+    pub fn attempt(self, user: &str, secret: &UnlockSecret) -> Result<Store, (Option<Box<LockedStore>>, StoreError)> {
         let (root, role) = match self.slots.unlock(user, secret) {
             Ok(k) => k,
             Err(e @ SlotError::WrongSecret(_)) => {
@@ -396,9 +396,9 @@ impl LockedStore {
                 // in a row waits longer before it is reported.
                 let failures = record_failed_login(&self.dir, user);
                 std::thread::sleep(login_delay(failures));
-                return Err((Some(self), e.into()));
+                return Err((Some(Box::new(self)), e.into()));
             }
-            Err(e) => return Err((Some(self), e.into())),
+            Err(e) => return Err((Some(Box::new(self)), e.into())),
         };
         let fail = |e: StoreError| (None, e);
         let db = open_db(&self.dir).map_err(fail)?;

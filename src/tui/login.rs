@@ -95,11 +95,7 @@ pub fn login(mut locked: LockedStore, user: &str, theme: &Theme) -> Result<Optio
             KeyCode::Backspace => {
                 secret.pop();
             }
-            KeyCode::Char(c) if !ctrl && !c.is_control() => {
-                if secret.chars().count() < 1024 {
-                    secret.push(c);
-                }
-            }
+            KeyCode::Char(c) if !ctrl && !c.is_control() && secret.chars().count() < 1024 => secret.push(c),
             KeyCode::Enter if !secret.is_empty() => {
                 view.busy = true;
                 view.message = None;
@@ -110,7 +106,7 @@ pub fn login(mut locked: LockedStore, user: &str, theme: &Theme) -> Result<Optio
                 match Service::attempt(locked, user, creds) {
                     Ok(svc) => return Ok(Some(svc)),
                     Err((Some(back), e)) => {
-                        locked = back;
+                        locked = *back;
                         view.message = Some(e.to_string());
                     }
                     Err((None, e)) => return Err(e.to_string()),
