@@ -136,6 +136,7 @@ fn main() {
             size_on_disk: 0,
             demo: false,
             read_only: None,
+            idle_lock: None,
         },
         theme,
     );

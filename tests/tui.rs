@@ -47,6 +47,7 @@ fn app_with(records: Vec<Record>) -> App {
         size_on_disk: 2_310_144,
         demo: false,
         read_only: None,
+        idle_lock: None,
     };
     let mut app = App::new(info, theme);
     app.now = now();
@@ -522,4 +523,36 @@ fn a_viewer_sees_masked_records_and_no_keys_it_cannot_use() {
     press(&mut a, key(KeyCode::Char('x')));
     assert!(a.form.is_none());
     assert!(a.error.as_deref().is_some_and(|e| e.contains("your role viewer cannot")));
+}
+
+#[test]
+fn the_idle_lock_drops_the_data_and_asks_for_the_passphrase() {
+    let mut a = app();
+    a.info.idle_lock = Some(3);
+    press(&mut a, key(KeyCode::Char('2')));
+    a.update(Event::Tick);
+    a.update(Event::Tick);
+    press(&mut a, key(KeyCode::Down));
+    a.update(Event::Tick);
+    a.update(Event::Tick);
+    assert!(a.locked.is_none(), "a key resets the idle time");
+    a.update(Event::Tick);
+    assert!(a.locked.is_some());
+    assert!(a.data.is_none() && a.report.is_none(), "decrypted data is dropped");
+    let screen = render(&a, 80, 24);
+    assert!(screen.contains("Locked while idle"), "{screen}");
+    assert!(!screen.contains("Halberger"), "{screen}");
+    insta::assert_snapshot!("idle_lock_80x24", screen);
+    // Typing is not shown; Enter asks the service.
+    for c in "secret".chars() {
+        a.update(Event::Key(key(KeyCode::Char(c))));
+    }
+    assert!(!render(&a, 80, 24).contains("secret"));
+    let effects = a.update(Event::Key(key(KeyCode::Enter)));
+    assert!(matches!(effects.as_slice(), [steward::tui::app::Effect::Job(steward::tui::app::Job::Unlock { .. })]));
+    a.update(Event::ActFailed("wrong passphrase or key for user `tester`".into()));
+    assert!(render(&a, 80, 24).contains("wrong passphrase"));
+    let effects = a.update(Event::Unlocked);
+    assert!(a.locked.is_none());
+    assert!(matches!(effects.as_slice(), [steward::tui::app::Effect::Reload]));
 }

@@ -56,6 +56,13 @@ impl Harness {
                         evs.reverse();
                         queue.extend(evs);
                     }
+                    Effect::Reload => {
+                        let records = self.service.records(&mut |_| {}).expect("records");
+                        let data = Arc::new(Data::build(records, chrono::Utc::now()));
+                        let report = self.service.scan(&data.records, &|_| {}).expect("scan");
+                        queue.insert(0, Event::Scanned(Arc::new(report)));
+                        queue.insert(0, Event::Loaded(data));
+                    }
                     other => {
                         let data = self.app.data.clone().expect("data");
                         if let Some(ev) = run_effect(&data, other, &AtomicU64::new(self.app.search.generation)) {
@@ -214,4 +221,22 @@ fn export_from_the_dashboard_writes_an_age_file() {
     let mut s = String::new();
     std::io::Read::read_to_string(&mut r, &mut s).expect("read");
     assert!(s.contains("steward-export/1"));
+}
+
+#[test]
+fn the_idle_lock_checks_the_passphrase_with_the_service_and_audits_failures() {
+    let mut h = Harness::new();
+    h.app.info.idle_lock = Some(1);
+    h.deliver(Event::Tick);
+    assert!(h.app.locked.is_some() && h.app.data.is_none());
+    h.typed("not-it");
+    h.key(KeyCode::Enter);
+    assert!(h.app.locked.as_ref().is_some_and(|l| l.message.as_deref().is_some_and(|m| m.contains("wrong"))));
+    let audit = h.service.audit_list(&Default::default()).expect("audit");
+    let last = audit.last().expect("entry");
+    assert_eq!((last.action.as_str(), last.outcome.name()), ("login", "denied"));
+    h.typed(steward::service::demo::DEMO_PASSPHRASE);
+    h.key(KeyCode::Enter);
+    assert!(h.app.locked.is_none(), "the right passphrase unlocks");
+    assert!(h.app.data.is_some() && h.app.report.is_some(), "and the data is decrypted again");
 }

@@ -27,6 +27,7 @@ Environment:
   STEWARD_PASSPHRASE   passphrase, for scripts (otherwise prompted without echo)
   STEWARD_IDENTITY     age identity or SSH key file (like --identity)
   STEWARD_THEME        theme name or path (like --theme)
+  STEWARD_IDLE_LOCK    minutes before the dashboard locks itself (like --idle-lock)
   NO_COLOR             no colours (selection stays visible)
 
 Exit codes: 0 success, 1 failure (one line on stderr), 2 usage error.";
@@ -54,6 +55,9 @@ pub struct Global {
     /// Unlock with an age identity file or unencrypted SSH private key
     #[arg(long, global = true, env = "STEWARD_IDENTITY", value_name = "FILE")]
     pub identity: Option<PathBuf>,
+    /// Lock the dashboard after this many idle minutes, dropping decrypted data (0: never)
+    #[arg(long, global = true, env = "STEWARD_IDLE_LOCK", value_name = "MINUTES", default_value_t = 15)]
+    pub idle_lock: u64,
     /// Browse the latest snapshot published by whoever holds the store (changes are refused)
     #[arg(long, global = true)]
     pub read_only: bool,
@@ -436,7 +440,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Tui => {
             let theme = theme_of(&g)?;
             let service = open_for_tui(&g, &theme)?;
-            crate::tui::run(Arc::new(service), theme, false)?;
+            crate::tui::run(Arc::new(service), theme, false, idle_secs(&g))?;
             Ok(())
         }
         Command::Demo { keep, no_tui } => demo(&g, keep, no_tui),
@@ -598,6 +602,11 @@ fn credentials(g: &Global, user: &str, locked: &LockedStore) -> Result<Credentia
         return Err(Failure(format!("user `{user}` unlocks with a key file: pass --identity FILE")));
     }
     Ok(Credentials::Passphrase(passphrase(&format!("Passphrase for {user}: "))?))
+}
+
+/// The idle lock in seconds (`None`: off).
+fn idle_secs(g: &Global) -> Option<u64> {
+    (g.idle_lock > 0).then(|| g.idle_lock.saturating_mul(60))
 }
 
 /// Opens the store for the dashboard: a person at a terminal types the
@@ -831,6 +840,6 @@ fn demo(g: &Global, keep: Option<PathBuf>, no_tui: bool) -> Result<()> {
         println!("demo store ready at {} (passphrase `{}`)", dir.display(), service::demo::DEMO_PASSPHRASE);
         return Ok(());
     }
-    crate::tui::run(Arc::new(svc), theme, true)?;
+    crate::tui::run(Arc::new(svc), theme, true, idle_secs(g))?;
     Ok(())
 }

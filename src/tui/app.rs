@@ -119,6 +119,8 @@ pub enum Effect {
     },
     /// A service call (see `tui::jobs`).
     Job(Job),
+    /// Decrypt the records again (after the idle lock is lifted).
+    Reload,
 }
 
 /// Service calls the dashboard makes, run on the action thread.
@@ -164,6 +166,10 @@ pub enum Job {
     PrepareMerge {
         ids: Vec<RecordId>,
     },
+    /// Check the passphrase typed at the idle lock.
+    Unlock {
+        secret: Arc<secrecy::SecretString>,
+    },
 }
 
 /// What comes back from the background.
@@ -203,6 +209,10 @@ pub enum Event {
     Revealed(Box<Record>),
     EditReady(Box<Record>),
     MergeReady(Box<MergePlan>),
+    /// A second passed (for the idle lock).
+    Tick,
+    /// The passphrase at the idle lock was right.
+    Unlocked,
     /// Records changed: the data rebuilt (the scan follows).
     Refreshed(Arc<Data>),
 }
@@ -257,6 +267,16 @@ pub struct SessionInfo {
     pub demo: bool,
     /// A read-only session: when its snapshot was published.
     pub read_only: Option<String>,
+    /// Lock the screen after this many idle seconds (None: never).
+    pub idle_lock: Option<u64>,
+}
+
+/// The idle lock's screen state. The passphrase is wiped when dropped.
+#[derive(Default)]
+pub struct Locked {
+    pub secret: zeroize::Zeroizing<String>,
+    pub message: Option<String>,
+    pub busy: bool,
 }
 
 /// Search state: the query being typed and the latest results for it.
@@ -348,6 +368,10 @@ pub struct App {
     pub audit: AuditState,
     /// The record revealed for the cursor's row (dropped when it moves).
     pub revealed: Option<Box<Record>>,
+    /// Seconds since the last key.
+    pub idle: u64,
+    /// The screen is locked: no decrypted data is held.
+    pub locked: Option<Locked>,
 }
 
 impl App {
@@ -377,6 +401,8 @@ impl App {
             notice: None,
             audit: AuditState::default(),
             revealed: None,
+            idle: 0,
+            locked: None,
         }
     }
 
@@ -566,9 +592,33 @@ impl App {
                 self.open_form(Form::Merge(Box::new(MergeForm::new(*plan))));
                 Vec::new()
             }
+            Event::Tick => {
+                self.idle += 1;
+                if let Some(limit) = self.info.idle_lock
+                    && self.idle >= limit
+                    && self.locked.is_none()
+                    && self.busy.is_none()
+                {
+                    self.lock();
+                }
+                Vec::new()
+            }
+            Event::Unlocked => {
+                self.locked = None;
+                self.loading = Some((0, 0));
+                self.notice = Some("unlocked".into());
+                vec![Effect::Reload]
+            }
             Event::Busy(msg) => {
                 if self.busy.is_some() {
                     self.busy = Some(msg);
+                }
+                Vec::new()
+            }
+            Event::ActFailed(e) if self.locked.is_some() => {
+                if let Some(l) = &mut self.locked {
+                    l.busy = false;
+                    l.message = Some(e);
                 }
                 Vec::new()
             }
@@ -615,6 +665,49 @@ impl App {
                 effects
             }
         }
+    }
+
+    /// Locks the screen and lets go of every decrypted record.
+    pub fn lock(&mut self) {
+        self.data = None;
+        self.report = None;
+        self.filtered = None;
+        self.search.hits = None;
+        self.search.last = None;
+        self.table.order = None;
+        self.revealed = None;
+        self.form = None;
+        self.mode = Mode::Global;
+        self.selection.clear();
+        self.audit.entries = None;
+        self.findings.open = false;
+        self.notice = None;
+        self.locked = Some(Locked::default());
+    }
+
+    fn on_locked_key(&mut self, k: &KeyEvent) -> Vec<Effect> {
+        let Some(l) = &mut self.locked else { return Vec::new() };
+        if l.busy {
+            return Vec::new();
+        }
+        let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+        match k.code {
+            KeyCode::Char('c') if ctrl => self.quit = true,
+            KeyCode::Char('u') if ctrl => l.secret.clear(),
+            KeyCode::Backspace => {
+                l.secret.pop();
+            }
+            KeyCode::Char(c) if !ctrl && !c.is_control() && l.secret.chars().count() < 1024 => l.secret.push(c),
+            KeyCode::Enter if !l.secret.is_empty() => {
+                l.busy = true;
+                l.message = None;
+                let secret = Arc::new(secrecy::SecretString::from(l.secret.as_str().to_owned()));
+                l.secret.clear();
+                return vec![Effect::Job(Job::Unlock { secret })];
+            }
+            _ => {}
+        }
+        Vec::new()
     }
 
     /// Work to start on entering `screen`.
@@ -751,6 +844,10 @@ impl App {
     fn on_key(&mut self, k: KeyEvent) -> Vec<Effect> {
         if k.kind != KeyEventKind::Press {
             return Vec::new();
+        }
+        self.idle = 0;
+        if self.locked.is_some() {
+            return self.on_locked_key(&k);
         }
         let effects = self.on_key_inner(k);
         // A revealed record stays revealed only while the cursor is on it.
@@ -1117,6 +1214,6 @@ pub fn run_effect(data: &Data, effect: Effect, generation: &std::sync::atomic::A
         Effect::Sort { generation, key, .. } => {
             Some(Event::SortDone { generation, order: Arc::new(sort_order(data, key)) })
         }
-        Effect::Job(_) => None,
+        Effect::Job(_) | Effect::Reload => None,
     }
 }

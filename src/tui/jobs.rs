@@ -20,6 +20,13 @@ pub fn run(service: &Service, data: Option<&Arc<Data>>, job: Job, progress: &(dy
                 Err(e) => vec![Event::ActFailed(e.to_string())],
             };
         }
+        Job::Unlock { secret } => {
+            let creds = crate::service::Credentials::Passphrase((*secret).clone());
+            return match service.check_secret(creds) {
+                Ok(()) => vec![Event::Unlocked],
+                Err(e) => vec![Event::ActFailed(e.to_string())],
+            };
+        }
         Job::Reveal { id, reason } => {
             return match service.reveal(&[id], &[], &reason) {
                 Ok(mut r) if !r.is_empty() => vec![Event::Revealed(Box::new(r.remove(0)))],

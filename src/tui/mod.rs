@@ -29,7 +29,7 @@ use theme::Theme;
 use crate::service::Service;
 
 /// Runs the dashboard until the user quits.
-pub fn run(service: Arc<Service>, theme: Theme, demo: bool) -> std::io::Result<()> {
+pub fn run(service: Arc<Service>, theme: Theme, demo: bool, idle_lock: Option<u64>) -> std::io::Result<()> {
     let session = service.session().clone();
     let info = SessionInfo {
         store: service.store_dir().display().to_string(),
@@ -38,46 +38,12 @@ pub fn run(service: Arc<Service>, theme: Theme, demo: bool) -> std::io::Result<(
         size_on_disk: service.size_on_disk(),
         demo,
         read_only: service.read_only().map(|t| t.format("%H:%M UTC").to_string()),
+        idle_lock,
     };
     let mut app = App::new(info, theme);
     let (tx, rx) = mpsc::channel::<Event>();
 
-    // Loader: decrypt everything off the UI thread, reporting progress.
-    {
-        let tx = tx.clone();
-        let service = service.clone();
-        std::thread::spawn(move || {
-            let total = service.count();
-            let _ = tx.send(Event::LoadProgress { done: 0, total });
-            let mut last = std::time::Instant::now();
-            let result = service.records(&mut |done| {
-                if last.elapsed() > Duration::from_millis(50) {
-                    last = std::time::Instant::now();
-                    let _ = tx.send(Event::LoadProgress { done, total });
-                }
-            });
-            let data = match result {
-                Ok(records) => Arc::new(Data::build(records, chrono::Utc::now())),
-                Err(e) => {
-                    let _ = tx.send(Event::LoadFailed(e.to_string()));
-                    return;
-                }
-            };
-            let _ = tx.send(Event::Loaded(data.clone()));
-            // Other admins can browse a copy (`--read-only`) while we hold the store.
-            if let Err(e) = service.publish_snapshot() {
-                let _ = tx.send(Event::LoadFailed(format!("read-only snapshot not published: {e}")));
-            }
-            // Then the findings, in the background too.
-            let progress = |stage: &str| {
-                let _ = tx.send(Event::ScanProgress(stage.to_owned()));
-            };
-            let _ = match service.scan(&data.records, &progress) {
-                Ok(report) => tx.send(Event::Scanned(Arc::new(report))),
-                Err(e) => tx.send(Event::LoadFailed(format!("scan failed: {e}"))),
-            };
-        });
-    }
+    spawn_loader(service.clone(), tx.clone());
 
     // Worker: searches and sorts. A newer search bumps `generation`, which
     // makes the running one give up between chunks.
@@ -143,6 +109,17 @@ pub fn run(service: Arc<Service>, theme: Theme, demo: bool) -> std::io::Result<(
         let tx = tx.clone();
         std::thread::spawn(move || {
             loop {
+                // A tick a second when idle (the idle lock counts them).
+                match crossterm::event::poll(Duration::from_secs(1)) {
+                    Ok(false) => {
+                        if tx.send(Event::Tick).is_err() {
+                            break;
+                        }
+                        continue;
+                    }
+                    Ok(true) => {}
+                    Err(_) => break,
+                }
                 match crossterm::event::read() {
                     Ok(crossterm::event::Event::Key(k)) => {
                         if tx.send(Event::Key(k)).is_err() {
@@ -176,6 +153,10 @@ pub fn run(service: Arc<Service>, theme: Theme, demo: bool) -> std::io::Result<(
                     let _ = act_tx.send((job, app.data.clone()));
                     continue;
                 }
+                if let Effect::Reload = effect {
+                    spawn_loader(service.clone(), tx.clone());
+                    continue;
+                }
                 if let Effect::Search { generation: g, .. } = &effect {
                     generation.store(*g, Ordering::Relaxed);
                 }
@@ -196,4 +177,42 @@ pub fn run(service: Arc<Service>, theme: Theme, demo: bool) -> std::io::Result<(
     }
     drop(guard);
     Ok(())
+}
+
+/// Decrypts every record off the UI thread, reporting progress; then
+/// publishes the read-only snapshot and runs the scan.
+fn spawn_loader(service: Arc<Service>, tx: mpsc::Sender<Event>) {
+    {
+        std::thread::spawn(move || {
+            let total = service.count();
+            let _ = tx.send(Event::LoadProgress { done: 0, total });
+            let mut last = std::time::Instant::now();
+            let result = service.records(&mut |done| {
+                if last.elapsed() > Duration::from_millis(50) {
+                    last = std::time::Instant::now();
+                    let _ = tx.send(Event::LoadProgress { done, total });
+                }
+            });
+            let data = match result {
+                Ok(records) => Arc::new(Data::build(records, chrono::Utc::now())),
+                Err(e) => {
+                    let _ = tx.send(Event::LoadFailed(e.to_string()));
+                    return;
+                }
+            };
+            let _ = tx.send(Event::Loaded(data.clone()));
+            // Other admins can browse a copy (`--read-only`) while we hold the store.
+            if let Err(e) = service.publish_snapshot() {
+                let _ = tx.send(Event::LoadFailed(format!("read-only snapshot not published: {e}")));
+            }
+            // Then the findings, in the background too.
+            let progress = |stage: &str| {
+                let _ = tx.send(Event::ScanProgress(stage.to_owned()));
+            };
+            let _ = match service.scan(&data.records, &progress) {
+                Ok(report) => tx.send(Event::Scanned(Arc::new(report))),
+                Err(e) => tx.send(Event::LoadFailed(format!("scan failed: {e}"))),
+            };
+        });
+    }
 }

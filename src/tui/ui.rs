@@ -42,6 +42,19 @@ pub fn draw(f: &mut Frame, app: &App) {
         );
         return;
     }
+    if let Some(l) = &app.locked {
+        let view = super::login::LoginView {
+            store: app.info.store.clone(),
+            user: app.info.user.clone(),
+            message: Some(
+                l.message.clone().unwrap_or_else(|| "Locked while idle; decrypted data dropped. Passphrase:".into()),
+            ),
+            busy: l.busy,
+            typed: !l.secret.is_empty(),
+        };
+        super::login::draw(f, &app.theme, &view);
+        return;
+    }
     let [tabs, body, status] =
         Layout::vertical([Constraint::Length(1), Constraint::Min(1), Constraint::Length(1)]).areas(area);
     draw_tabs(f, app, tabs);
