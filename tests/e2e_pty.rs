@@ -108,3 +108,98 @@ fn demo_search_and_quit_in_a_real_terminal() {
     let left: Vec<_> = std::fs::read_dir(tmp.path()).expect("tmp").collect();
     assert!(left.is_empty(), "demo store left behind: {left:?}");
 }
+
+/// A steward child in an 80x24 pseudo-terminal.
+struct Pty {
+    screen: Arc<Screen>,
+    writer: Box<dyn Write + Send>,
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+    _master: Box<dyn portable_pty::MasterPty + Send>,
+}
+
+impl Pty {
+    fn spawn(args: &[&str], env: &[(&str, &str)]) -> Pty {
+        let pair = native_pty_system()
+            .openpty(PtySize { rows: 24, cols: 80, pixel_width: 0, pixel_height: 0 })
+            .expect("openpty");
+        let mut cmd = CommandBuilder::new(common::bin());
+        cmd.args(args);
+        cmd.env("TERM", "xterm-256color");
+        cmd.env_remove("STEWARD_PASSPHRASE");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = pair.slave.spawn_command(cmd).expect("spawn steward");
+        drop(pair.slave);
+        let mut reader = pair.master.try_clone_reader().expect("reader");
+        let writer = pair.master.take_writer().expect("writer");
+        let screen =
+            Arc::new(Screen { parser: Mutex::new(vt100::Parser::new(24, 80, 0)), raw: Mutex::new(Vec::new()) });
+        let s2 = screen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                if let Ok(mut p) = s2.parser.lock() {
+                    p.process(&buf[..n]);
+                }
+            }
+        });
+        Pty { screen, writer, child, _master: pair.master }
+    }
+
+    fn keys(&mut self, b: &[u8]) {
+        self.writer.write_all(b).expect("type");
+        self.writer.flush().expect("flush");
+    }
+
+    fn exit_code(&mut self) -> u32 {
+        let start = Instant::now();
+        loop {
+            if let Some(st) = self.child.try_wait().expect("wait") {
+                return st.exit_code();
+            }
+            assert!(start.elapsed() < Duration::from_secs(15), "steward did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[test]
+fn the_login_screen_takes_the_passphrase_without_echo_and_ctrl_c_leaves_cleanly() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let store = tmp.path().join("s");
+    let (code, _, err) = common::run({
+        let mut c = std::process::Command::new(common::bin());
+        c.args(["--user", "tester", "demo", "--no-tui", "--keep"]).arg(&store);
+        c
+    });
+    assert_eq!(code, 0, "{err}");
+    let s = store.to_str().expect("path");
+
+    let mut p = Pty::spawn(&["--store", s, "--user", "tester"], &[]);
+    p.screen.wait_for("Passphrase:", Duration::from_secs(20));
+    p.keys(b"wrong-guess\r");
+    let t = p.screen.wait_for("wrong passphrase or key", Duration::from_secs(20));
+    assert!(!t.contains("wrong-guess"), "the passphrase is never echoed:\n{t}");
+    p.keys(b"demo");
+    let t = p.screen.wait_for("(hidden)", Duration::from_secs(5));
+    assert!(!t.contains("demo\n") && !t.contains("demo "), "{t}");
+    p.keys(b"\r");
+    p.screen.wait_for("Records by country", Duration::from_secs(30));
+    p.keys(b"q");
+    assert_eq!(p.exit_code(), 0);
+
+    // Ctrl-C at the login screen: out, with the terminal given back.
+    let mut p = Pty::spawn(&["--store", s, "--user", "tester"], &[]);
+    p.screen.wait_for("Passphrase:", Duration::from_secs(20));
+    p.keys(b"\x03");
+    assert_eq!(p.exit_code(), 1);
+    std::thread::sleep(Duration::from_millis(200));
+    let parser = p.screen.parser.lock().expect("parser");
+    assert!(!parser.screen().alternate_screen(), "left the alternate screen");
+    assert!(!parser.screen().hide_cursor(), "cursor shown again");
+    assert!(parser.screen().contents().contains("left at the login screen"), "{}", parser.screen().contents());
+}
