@@ -473,6 +473,23 @@ mod tests {
     }
 
     #[test]
+    fn an_admin_changes_a_role_without_the_users_passphrase() {
+        let root = Key::random();
+        let mut slots = KeySlots::new();
+        slots
+            .add_passphrase(&root, "eve", Role::Viewer, &SecretString::from("pw".to_owned()), KdfCost::LOW)
+            .expect("slot");
+        slots.set_role(&root, "eve", Role::Steward).expect("role");
+        assert_eq!(slots.unlock("eve", &pass("pw")).expect("unlock").1, Role::Steward);
+        // A tag made with another root key does not count.
+        slots.set_role(&Key::random(), "eve", Role::Admin).expect("role");
+        assert!(slots.unlock("eve", &pass("pw")).is_err());
+        assert!(matches!(slots.remove("nobody"), Err(SlotError::NoUser(_))));
+        slots.remove("eve").expect("remove");
+        assert!(slots.unlock("eve", &pass("pw")).is_err());
+    }
+
+    #[test]
     fn age_slot_unlocks_with_identity() {
         let id = age::x25519::Identity::generate();
         let master = Key::random();

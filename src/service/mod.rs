@@ -333,7 +333,8 @@ impl Service {
     /// personal data. `progress(done)` between chunks.
     pub fn records(&self, progress: &mut dyn FnMut(usize)) -> Result<Vec<Record>, ServiceError> {
         let all = self.store.load_all(progress)?;
-        if self.masks() { Ok(all.iter().map(mask::record).collect()) } else { Ok(all) }
+        // Each real record goes as its masked copy is made (no second full set in memory).
+        if self.masks() { Ok(all.into_iter().map(|r| mask::record(&r)).collect()) } else { Ok(all) }
     }
 
     /// Number of records, without decrypting them.
