@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub mod deadlines;
+
 use crate::model::Field;
 
 /// Version of the policy file format this build reads.
