@@ -564,3 +564,37 @@ fn erasing_the_end_of_a_merge_chain_takes_every_merged_record_and_snapshot() {
     assert!(svc.find("crm:1").is_err(), "no source id leads anywhere");
     assert!(svc.audit_verify().expect("verify").is_intact());
 }
+
+#[test]
+fn housekeeping_dry_run_lists_exactly_the_expired_findings_and_then_erases_them() {
+    let (_tmp, store) = demo_store();
+    let (code, scan, err) = demo_cli(&store, &["scan", "--json", "--kind", "expired"]);
+    assert_eq!(code, 0, "{err}");
+    let mut expired: Vec<String> = json(&scan)["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| f["records"][0]["id"].as_str().expect("id").to_owned())
+        .collect();
+    expired.sort();
+    assert!(!expired.is_empty());
+    let (code, out, err) = demo_cli(&store, &["housekeeping", "--dry-run", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v = json(&out);
+    let mut listed: Vec<String> =
+        v["records"].as_array().expect("records").iter().map(|r| r["id"].as_str().expect("id").to_owned()).collect();
+    listed.sort();
+    assert_eq!(listed, expired, "exactly the expired findings");
+    assert_eq!(v["dry_run"], true);
+    assert_eq!(record_count_demo(&store), 2000, "a dry run erases nothing");
+    let (code, _, err) = demo_cli(&store, &["housekeeping"]);
+    assert_eq!(code, 1, "not without confirmation");
+    assert!(err.contains("--yes"), "{err}");
+    let (code, out, err) = demo_cli(&store, &["housekeeping", "--yes", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v = json(&out);
+    assert_eq!(v["receipt"]["records_erased"], expired.len());
+    assert_eq!(record_count_demo(&store), 2000 - expired.len() as u64);
+    let (_, scan, _) = demo_cli(&store, &["scan", "--json", "--kind", "expired"]);
+    assert_eq!(json(&scan)["findings"].as_array().map(Vec::len), Some(0));
+}

@@ -556,3 +556,16 @@ fn the_idle_lock_drops_the_data_and_asks_for_the_passphrase() {
     assert!(a.locked.is_none());
     assert!(matches!(effects.as_slice(), [steward::tui::app::Effect::Reload]));
 }
+
+#[test]
+fn housekeeping_from_the_dashboard_offers_to_erase_exactly_the_expired_records() {
+    let mut a = app();
+    let expired =
+        a.report.as_ref().expect("report").summary().get(&steward::findings::Kind::Expired).copied().unwrap_or(0);
+    assert!(expired > 0);
+    press(&mut a, key(KeyCode::Char('H')));
+    match &a.form {
+        Some(steward::tui::forms::Form::Erase(f)) => assert_eq!(f.ids.len(), expired),
+        _ => panic!("erase dialog expected"),
+    }
+}

@@ -288,3 +288,58 @@ pub(super) fn user(g: &Global, action: UserAction) -> Result<()> {
     }
     Ok(())
 }
+
+pub(super) fn housekeeping(
+    g: &Global,
+    dry_run: bool,
+    json: bool,
+    strategy: Strategy,
+    reason: &str,
+    yes: bool,
+) -> Result<()> {
+    let svc = open(g)?;
+    let (expired, plan) = svc.housekeeping_plan(strategy)?;
+    let list = serde_json::to_value(&expired)?;
+    if dry_run || expired.is_empty() {
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({"dry_run": dry_run, "count": expired.len(), "records": list, "receipt": null})
+            );
+        } else {
+            println!(
+                "{} record(s) past retention{}",
+                expired.len(),
+                if dry_run { " (dry run: nothing erased)" } else { "" }
+            );
+            for e in &expired {
+                println!("{}  {}  {}", e.id, crate::model::text::fit(&e.source_id, 24), e.reasons.join("; "));
+            }
+        }
+        return Ok(());
+    }
+    if !yes {
+        use std::io::IsTerminal;
+        if !std::io::stdin().is_terminal() {
+            return Err(Failure(format!("{} record(s) would be erased: add --yes to confirm", expired.len())));
+        }
+        eprint!("Erase {} record(s) past retention ({})? Type erase to confirm: ", expired.len(), strategy.name());
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if answer.trim() != "erase" {
+            return Err(Failure("not erased".into()));
+        }
+    }
+    let progress = Progress::new(0, "pages");
+    let receipt = svc.erase(&plan, reason, None, true, &|n| progress.set("rotating the data key", n as u64))?;
+    progress.bar.finish_and_clear();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"dry_run": false, "count": expired.len(), "records": list, "receipt": receipt})
+        );
+    } else {
+        println!("{}", serde_json::to_string_pretty(&receipt)?);
+    }
+    Ok(())
+}

@@ -287,6 +287,25 @@ prompt). The restored store opens with the passphrases it had when the backup wa
         #[arg(long)]
         passphrase: bool,
     },
+    /// Erase (or anonymise) every record past the retention of all its purposes, with one receipt
+    #[command(after_help = "Lists exactly the records of the `expired` findings. Without --dry-run it asks you to \
+type `erase` (or takes --yes, for cron), erases them in one step, rotates the data key and prints the receipt.")]
+    Housekeeping {
+        /// Only list what would go
+        #[arg(long)]
+        dry_run: bool,
+        /// Print JSON: {"dry_run": ..., "count": N, "records": [{"id", "source_id", "reasons"}], "receipt": ...}
+        #[arg(long)]
+        json: bool,
+        #[arg(long, value_enum, default_value_t = Strategy::Delete)]
+        strategy: Strategy,
+        /// Why (kept in the audit trail)
+        #[arg(long, value_name = "TEXT", default_value = "retention period expired (housekeeping)")]
+        reason: String,
+        /// Do not ask (for cron)
+        #[arg(long)]
+        yes: bool,
+    },
     /// Print the key bindings as a Markdown table
     #[command(hide = true)]
     Keys,
@@ -564,6 +583,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Rekey { reason } => actions::rekey(&g, &reason),
         Command::Audit { action } => actions::audit(&g, action),
         Command::User { action } => actions::user(&g, action),
+        Command::Housekeeping { dry_run, json, strategy, reason, yes } => {
+            actions::housekeeping(&g, dry_run, json, strategy, &reason, yes)
+        }
         Command::Backup { to, output } => actions::backup(&g, &to, &output),
         Command::Restore { file, passphrase } => actions::restore(&g, &file, passphrase),
         Command::Keys => {

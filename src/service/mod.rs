@@ -8,6 +8,7 @@
 pub mod actions;
 pub mod demo;
 pub mod export;
+pub mod housekeeping;
 pub mod mask;
 pub mod users;
 

@@ -97,6 +97,7 @@ pub enum Action {
     AuditFilterRecord,
     AuditClear,
     Reveal,
+    Housekeeping,
 }
 
 impl Action {
@@ -106,7 +107,7 @@ impl Action {
     pub const fn min_role(self) -> Role {
         match self {
             Action::Edit | Action::Merge | Action::UndoMerge | Action::Reveal => Role::Steward,
-            Action::Erase | Action::Export => Role::Admin,
+            Action::Erase | Action::Export | Action::Housekeeping => Role::Admin,
             _ => Role::Viewer,
         }
     }
@@ -144,6 +145,7 @@ pub const ACTIONS: &[ActionSpec] = &[
     spec!(Findings, Global, ["3"], "Findings"),
     spec!(Requests, Global, ["4"], "Requests"),
     spec!(Audit, Global, ["5"], "Audit trail"),
+    spec!(Housekeeping, Global, ["H"], "Housekeeping: erase every record past retention (the expired findings)"),
     spec!(Down, Records, ["j", "down"], "Next record", "move"),
     spec!(Up, Records, ["k", "up"], "Previous record"),
     spec!(PageDown, Records, ["pagedown", "ctrl-d"], "Page down"),

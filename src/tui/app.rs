@@ -921,6 +921,26 @@ impl App {
             Action::Findings => self.screen = Screen::Findings,
             Action::Requests => self.screen = Screen::Requests,
             Action::Audit => self.screen = Screen::Audit,
+            Action::Housekeeping => {
+                if !self.may(a) {
+                    return Vec::new();
+                }
+                let (Some(report), Some(data)) = (&self.report, &self.data) else {
+                    self.error = Some("wait for the findings: housekeeping erases the expired ones".into());
+                    return Vec::new();
+                };
+                let ids: Vec<RecordId> = report
+                    .findings
+                    .iter()
+                    .filter(|f| f.kind == Kind::Expired)
+                    .filter_map(|f| f.records.first().and_then(|&i| data.records.get(i as usize)).map(|r| r.id))
+                    .collect();
+                if ids.is_empty() {
+                    self.notice = Some("housekeeping: no record is past retention".into());
+                    return Vec::new();
+                }
+                return self.open_erase(ids);
+            }
             _ => {}
         }
         self.entered()
