@@ -6,7 +6,9 @@ use std::path::Path;
 
 use secrecy::SecretString;
 
-use super::{AuditAction, Cost, EncryptTo, Failure, Global, Progress, Result, UserAction, default_store, open};
+use super::{
+    AuditAction, Cost, EncryptTo, Failure, Global, Progress, RequestAction, Result, UserAction, default_store, open,
+};
 use crate::model::RecordId;
 use crate::service::Service;
 use crate::service::actions::{AuditFilter, FieldEdit, Located, Strategy};
@@ -340,6 +342,89 @@ pub(super) fn housekeeping(
         );
     } else {
         println!("{}", serde_json::to_string_pretty(&receipt)?);
+    }
+    Ok(())
+}
+
+fn request_line(v: &crate::service::requests::RequestView) -> String {
+    let left = if !v.status.is_open() {
+        v.status.name().to_owned()
+    } else if v.overdue {
+        format!("OVERDUE by {} day(s)", -v.days_left)
+    } else {
+        format!("{} day(s) left{}", v.days_left, if v.due_soon { " (due soon)" } else { "" })
+    };
+    format!(
+        "{:<16} {:<13} {:<5} received {}  due {}  {}",
+        crate::model::text::fit(&v.reference, 16),
+        v.kind.name(),
+        v.jurisdiction,
+        v.received,
+        v.due,
+        left
+    )
+}
+
+pub(super) fn request(g: &Global, action: RequestAction) -> Result<()> {
+    use crate::model::request::Requester;
+    use crate::service::requests::NewRequest;
+    let svc = open(g)?;
+    match action {
+        RequestAction::Add { kind, jurisdiction, received, email, phone, name, reference, channel, json } => {
+            let v = svc.request_add(NewRequest {
+                reference,
+                kind,
+                jurisdiction,
+                received,
+                channel,
+                requester: Requester { name, email, phone },
+            })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!("{}", request_line(&v));
+            }
+        }
+        RequestAction::List { json, overdue } => {
+            for v in svc.requests()?.into_iter().filter(|v| !overdue || v.overdue) {
+                if json {
+                    println!("{}", serde_json::to_string(&v)?);
+                } else {
+                    println!("{}", request_line(&v));
+                }
+            }
+        }
+        RequestAction::Show { reference, json } => {
+            let v = svc.request(&reference)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!("{}", request_line(&v));
+                let clean = |s: &Option<String>| crate::model::text::sanitize(s.as_deref().unwrap_or("—"));
+                println!(
+                    "requester  {} · {} · {}",
+                    clean(&v.requester.name),
+                    clean(&v.requester.email),
+                    clean(&v.requester.phone)
+                );
+                println!("status     {} · identity {}", v.status.name(), v.verification.status);
+                if let Some(a) = v.acknowledge_by {
+                    println!("acknowledge by {a}");
+                }
+                for h in &v.history {
+                    println!(
+                        "  {}  {}  {}",
+                        h.time.format("%Y-%m-%d %H:%M"),
+                        crate::model::text::sanitize(&h.user),
+                        h.what
+                    );
+                }
+            }
+        }
+        RequestAction::Complete { reference, answer } => {
+            let v = svc.request_complete(&reference, answer.as_deref())?;
+            println!("{}", request_line(&v));
+        }
     }
     Ok(())
 }

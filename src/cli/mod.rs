@@ -287,6 +287,11 @@ prompt). The restored store opens with the passphrases it had when the backup wa
         #[arg(long)]
         passphrase: bool,
     },
+    /// Data-subject requests: intake, the queue by due date, completion
+    Request {
+        #[command(subcommand)]
+        action: RequestAction,
+    },
     /// Erase (or anonymise) every record past the retention of all its purposes, with one receipt
     #[command(after_help = "Lists exactly the records of the `expired` findings. Without --dry-run it asks you to \
 type `erase` (or takes --yes, for cron), erases them in one step, rotates the data key and prints the receipt.")]
@@ -365,6 +370,61 @@ pub enum UserAction {
         name: String,
         #[arg(value_parser = ["viewer", "steward", "admin"])]
         role: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RequestAction {
+    /// Take in a request; the due date follows from the jurisdiction
+    #[command(after_help = "GDPR: one month from receipt (the same day next month, or its last day; a weekend \
+moves it to the next working day), extendable by two months. CCPA: 45 days, extendable by 45; acknowledge within \
+10 business days. With --json prints the request with `ref` and `due`.")]
+    Add {
+        #[arg(long = "type", value_enum)]
+        kind: crate::model::request::RequestKind,
+        #[arg(long, value_parser = ["gdpr", "ccpa"])]
+        jurisdiction: String,
+        /// Date received, YYYY-MM-DD
+        #[arg(long, value_name = "DATE")]
+        received: chrono::NaiveDate,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        phone: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+        /// Reference [default: REQ-YEAR-NNNN]
+        #[arg(long = "ref", value_name = "REF")]
+        reference: Option<String>,
+        /// How it arrived (email, web, phone, letter)
+        #[arg(long, default_value = "email")]
+        channel: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The queue, soonest due first, with days left
+    List {
+        /// JSON Lines, one request per line
+        #[arg(long)]
+        json: bool,
+        /// Only overdue requests
+        #[arg(long)]
+        overdue: bool,
+    },
+    /// One request
+    Show {
+        #[arg(value_name = "REF")]
+        reference: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Mark a request completed
+    Complete {
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// What answered it: a receipt id or an export file
+        #[arg(long, value_name = "TEXT")]
+        answer: Option<String>,
     },
 }
 
@@ -583,6 +643,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Rekey { reason } => actions::rekey(&g, &reason),
         Command::Audit { action } => actions::audit(&g, action),
         Command::User { action } => actions::user(&g, action),
+        Command::Request { action } => actions::request(&g, action),
         Command::Housekeeping { dry_run, json, strategy, reason, yes } => {
             actions::housekeeping(&g, dry_run, json, strategy, &reason, yes)
         }

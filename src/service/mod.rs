@@ -10,6 +10,7 @@ pub mod demo;
 pub mod export;
 pub mod housekeeping;
 pub mod mask;
+pub mod requests;
 pub mod users;
 
 use std::collections::BTreeMap;

@@ -53,6 +53,9 @@ pub struct Change {
     pub rekey_pending: Vec<(String, Vec<u8>)>,
     /// Store metadata to set (settings, the policy; never personal data).
     pub meta: Vec<(String, Vec<u8>)>,
+    /// Data-subject requests by reference (plaintext here; sealed on commit).
+    pub requests: Vec<(String, Vec<u8>)>,
+    pub drop_requests: Vec<String>,
 }
 
 /// Pages being edited for one batch.
@@ -163,6 +166,13 @@ pub(super) fn redirect_key_ad(id: RecordId) -> (Vec<u8>, Vec<u8>) {
     (
         [b"steward-dek-v1\0redirect\0".as_slice(), &id.to_bytes()].concat(),
         [b"steward-blob-v1\0redirect\0".as_slice(), &id.to_bytes()].concat(),
+    )
+}
+
+pub(super) fn request_key_ad(reference: &str) -> (Vec<u8>, Vec<u8>) {
+    (
+        [b"steward-dek-v1\0request\0".as_slice(), reference.as_bytes()].concat(),
+        [b"steward-blob-v1\0request\0".as_slice(), reference.as_bytes()].concat(),
     )
 }
 
@@ -326,6 +336,13 @@ impl Store {
         for m in &change.drop_snapshots {
             batch.remove(prefixed(P_UNDO, m.as_bytes()));
         }
+        for (reference, plain) in &change.requests {
+            let (ka, ad) = request_key_ad(reference);
+            batch.insert(prefixed(P_REQUEST, reference.as_bytes()), seal_enveloped(&keys.master, &ka, &ad, plain));
+        }
+        for reference in &change.drop_requests {
+            batch.remove(prefixed(P_REQUEST, reference.as_bytes()));
+        }
         for (id, t) in &change.tombstones {
             batch.insert(prefixed(P_TOMB, &id.to_bytes()), t.as_slice());
         }
@@ -477,6 +494,19 @@ impl Store {
         for kv in self.db.scan_prefix([P_UNDO]) {
             let (k, _) = kv?;
             out.push(String::from_utf8_lossy(&k[1..]).into_owned());
+        }
+        Ok(out)
+    }
+
+    /// Every data-subject request, decrypted, in reference order.
+    pub fn requests(&self) -> Result<Vec<zeroize::Zeroizing<Vec<u8>>>, StoreError> {
+        let master = self.keys().master;
+        let mut out = Vec::new();
+        for kv in self.db.scan_prefix([P_REQUEST]) {
+            let (k, v) = kv?;
+            let reference = String::from_utf8_lossy(&k[1..]).into_owned();
+            let (ka, ad) = request_key_ad(&reference);
+            out.push(open_enveloped(&master, &ka, &ad, &v).ok_or_else(|| StoreError::Corrupt("a request".into()))?);
         }
         Ok(out)
     }

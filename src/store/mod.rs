@@ -19,6 +19,7 @@
 //!   - `u` + merge id → sealed undo snapshot of a merge;
 //!   - `t` + record id → tombstone of an erased record (no personal data);
 //!   - `x` + receipt id → erasure receipt (no personal data);
+//!   - `q` + request reference → sealed data-subject request;
 //!   - `m` + name → store metadata.
 //!
 //! Each record is sealed with XChaCha20-Poly1305 under its own random record
@@ -70,6 +71,7 @@ const P_REDIRECT: u8 = b'r';
 const P_UNDO: u8 = b'u';
 const P_TOMB: u8 = b't';
 const P_RECEIPT: u8 = b'x';
+const P_REQUEST: u8 = b'q';
 
 /// Meta key set while an import's new pages are being written.
 const IMPORT_PENDING: &str = "import-pending";

@@ -1,5 +1,5 @@
 //! Key rotation: a new data key re-wraps every surviving record key, merge
-//! snapshot and redirect; the source index is rebuilt under a key derived
+//! snapshot, redirect and request; the source index is rebuilt under a key derived
 //! from it; then the key-slot file is overwritten without the old data key.
 //!
 //! sled keeps old values on disk after they are replaced or removed
@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use rayon::prelude::*;
 
 use super::audit::{self, Draft, Entry};
-use super::change::{Redirect, redirect_key_ad, snapshot_key_ad};
+use super::change::{Redirect, redirect_key_ad, request_key_ad, snapshot_key_ad};
 use super::index::{Blind, Bucket, bucket_of};
 use super::page::Page;
 use super::*;
@@ -135,6 +135,11 @@ impl Store {
             let r: Redirect = serde_json::from_slice(&plain).map_err(|_| corrupt("a redirect"))?;
             redirects.push(r);
             batch.insert(k, value);
+        }
+        for kv in self.db.scan_prefix([P_REQUEST]) {
+            let (k, v) = kv?;
+            let (ka, _) = request_key_ad(&String::from_utf8_lossy(&k[1..]));
+            batch.insert(k.clone(), rewrap_enveloped(&from, &new.master, &ka, &v).ok_or_else(|| corrupt("a request"))?);
         }
         for kv in self.db.scan_prefix([P_UNDO]) {
             let (k, v) = kv?;

@@ -1,0 +1,118 @@
+//! Data-subject requests: what a customer asked for, when, under which law,
+//! who they say they are, and what happened since. The requester's contact
+//! details are personal data: the store seals a request like a record and
+//! erasure takes it with the records it is about.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::RecordId;
+
+/// What the customer asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum RequestKind {
+    Erasure,
+    Access,
+    Portability,
+    Rectification,
+    Restriction,
+    /// Objection, or opt-out of marketing / sale.
+    Objection,
+}
+
+impl RequestKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            RequestKind::Erasure => "erasure",
+            RequestKind::Access => "access",
+            RequestKind::Portability => "portability",
+            RequestKind::Rectification => "rectification",
+            RequestKind::Restriction => "restriction",
+            RequestKind::Objection => "objection",
+        }
+    }
+}
+
+/// Where a request is in its life.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum Status {
+    New,
+    Verifying,
+    InProgress,
+    Completed,
+    Rejected {
+        reason: String,
+    },
+    /// Extended, and the date the requester was told.
+    Extended {
+        reason: String,
+        notified: NaiveDate,
+    },
+}
+
+impl Status {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Status::New => "new",
+            Status::Verifying => "verifying",
+            Status::InProgress => "in progress",
+            Status::Completed => "completed",
+            Status::Rejected { .. } => "rejected",
+            Status::Extended { .. } => "extended",
+        }
+    }
+
+    /// Still waiting for an answer.
+    pub fn is_open(&self) -> bool {
+        !matches!(self, Status::Completed | Status::Rejected { .. })
+    }
+}
+
+/// Who is asking (personal data).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Requester {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+}
+
+/// Whether the requester has shown they are who they say.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verification {
+    /// `unverified`, `verified` or `failed`.
+    pub status: String,
+    /// How (e.g. "replied from the email on file", "ID document").
+    pub method: Option<String>,
+}
+
+/// One step in a request's history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    pub time: DateTime<Utc>,
+    pub user: String,
+    pub what: String,
+}
+
+/// A data-subject request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    /// The reference quoted to the requester (`REQ-2026-0001` unless given).
+    pub reference: String,
+    pub kind: RequestKind,
+    /// Key of the jurisdiction's rules (`gdpr`, `ccpa`).
+    pub jurisdiction: String,
+    pub received: NaiveDate,
+    /// How it arrived: email, web form, phone, letter ...
+    pub channel: String,
+    pub requester: Requester,
+    pub verification: Verification,
+    /// Records confirmed to be the requester's.
+    pub records: Vec<RecordId>,
+    pub status: Status,
+    pub notes: Vec<String>,
+    pub history: Vec<Step>,
+    /// Erasure receipts and export files that answered it.
+    pub answers: Vec<String>,
+}

@@ -1,0 +1,205 @@
+//! The data-subject request queue: intake, deadlines computed from the
+//! jurisdiction's rules, listing by due date, completion. Every change is
+//! audited (the reference, type and jurisdiction; never the requester's
+//! details, which are sealed with the request).
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use super::{Service, ServiceError};
+use crate::crypto::Role;
+use crate::model::request::{Request, RequestKind, Requester, Status, Step, Verification};
+use crate::policy::deadlines::{self, Rules};
+use crate::store::Change;
+
+/// Days before the deadline from which a request counts as due soon.
+pub const DUE_SOON_DAYS: i64 = 7;
+
+/// What intake knows about a new request.
+#[derive(Clone, Debug)]
+pub struct NewRequest {
+    pub reference: Option<String>,
+    pub kind: RequestKind,
+    pub jurisdiction: String,
+    pub received: NaiveDate,
+    pub channel: String,
+    pub requester: Requester,
+}
+
+/// A request with its deadlines, as listed and shown.
+#[derive(Clone, Debug, Serialize)]
+pub struct RequestView {
+    #[serde(rename = "ref")]
+    pub reference: String,
+    #[serde(rename = "type")]
+    pub kind: RequestKind,
+    pub jurisdiction: String,
+    pub received: NaiveDate,
+    pub due: NaiveDate,
+    pub days_left: i64,
+    pub overdue: bool,
+    pub due_soon: bool,
+    pub acknowledge_by: Option<NaiveDate>,
+    pub extension_notice_by: Option<NaiveDate>,
+    pub status: Status,
+    pub channel: String,
+    pub requester: Requester,
+    pub verification: Verification,
+    pub records: Vec<crate::model::RecordId>,
+    pub notes: Vec<String>,
+    pub history: Vec<Step>,
+    pub answers: Vec<String>,
+}
+
+fn rules(jurisdiction: &str) -> Result<Rules, ServiceError> {
+    Rules::for_key(jurisdiction).ok_or_else(|| {
+        ServiceError::Invalid(format!(
+            "unknown jurisdiction `{}` (gdpr, ccpa)",
+            crate::model::text::fit(jurisdiction, 20)
+        ))
+    })
+}
+
+/// The view of `r` on `today`.
+pub fn view(r: Request, today: NaiveDate) -> Result<RequestView, ServiceError> {
+    let rules = rules(&r.jurisdiction)?;
+    let due = rules.due(r.received, matches!(r.status, Status::Extended { .. }));
+    let days_left = deadlines::days_left(today, due);
+    let open = r.status.is_open();
+    Ok(RequestView {
+        reference: r.reference,
+        kind: r.kind,
+        jurisdiction: r.jurisdiction,
+        received: r.received,
+        due,
+        days_left,
+        overdue: open && days_left < 0,
+        due_soon: open && (0..=DUE_SOON_DAYS).contains(&days_left),
+        acknowledge_by: rules.acknowledge_by(r.received),
+        extension_notice_by: rules.extension_deadline(r.received),
+        status: r.status,
+        channel: r.channel,
+        requester: r.requester,
+        verification: r.verification,
+        records: r.records,
+        notes: r.notes,
+        history: r.history,
+        answers: r.answers,
+    })
+}
+
+impl Service {
+    fn load_requests(&self) -> Result<Vec<Request>, ServiceError> {
+        self.store
+            .requests()?
+            .iter()
+            .map(|b| serde_json::from_slice(b).map_err(|_| ServiceError::Invalid("an unreadable request".into())))
+            .collect()
+    }
+
+    fn masked_view(&self, r: Request) -> Result<RequestView, ServiceError> {
+        let mut v = view(r, crate::model::now().date_naive())?;
+        if self.masks() {
+            let q = &mut v.requester;
+            q.name = q.name.as_deref().map(super::mask::name);
+            q.email = q.email.as_deref().map(super::mask::email);
+            q.phone = q.phone.as_deref().map(super::mask::phone);
+        }
+        Ok(v)
+    }
+
+    /// Takes in a request; the deadline comes from its jurisdiction.
+    pub fn request_add(&self, new: NewRequest) -> Result<RequestView, ServiceError> {
+        let mut draft = self.draft("request-add", &[]);
+        self.require(Role::Steward, "take in requests", &[])?;
+        rules(&new.jurisdiction).map_err(|e| self.refuse(draft.clone(), e.to_string()))?;
+        let q = &new.requester;
+        if q.name.is_none() && q.email.is_none() && q.phone.is_none() {
+            return Err(self.refuse(draft, "a request needs the requester's name, email or phone".into()));
+        }
+        let existing = self.load_requests()?;
+        let reference = match new.reference {
+            Some(r) => {
+                let r = r.trim().to_owned();
+                if r.is_empty() || r.len() > 40 || !r.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c)) {
+                    return Err(self.refuse(draft, "a reference is 1-40 letters, digits, '-', '_', '.' or '/'".into()));
+                }
+                r
+            }
+            None => {
+                let year = chrono::Datelike::year(&new.received);
+                let n = existing.iter().filter(|r| r.reference.starts_with(&format!("REQ-{year}-"))).count() + 1;
+                format!("REQ-{year}-{n:04}")
+            }
+        };
+        if existing.iter().any(|r| r.reference == reference) {
+            return Err(self.refuse(draft, format!("request {reference} exists")));
+        }
+        let now = crate::model::now();
+        let request = Request {
+            reference: reference.clone(),
+            kind: new.kind,
+            jurisdiction: new.jurisdiction.to_ascii_lowercase(),
+            received: new.received,
+            channel: new.channel,
+            requester: new.requester,
+            verification: Verification { status: "unverified".into(), method: None },
+            records: Vec::new(),
+            status: Status::New,
+            notes: Vec::new(),
+            history: vec![Step { time: now, user: self.session.user.clone(), what: "received".into() }],
+            answers: Vec::new(),
+        };
+        draft.detail = Some(format!("{reference}: {} under {}", request.kind.name(), request.jurisdiction));
+        draft.request = Some(reference.clone());
+        let change = Change {
+            requests: vec![(reference, serde_json::to_vec(&request).unwrap_or_default())],
+            ..Change::default()
+        };
+        self.store.commit(change, draft)?;
+        self.masked_view(request)
+    }
+
+    /// The queue, soonest due first (closed requests last).
+    pub fn requests(&self) -> Result<Vec<RequestView>, ServiceError> {
+        let mut out = self.load_requests()?.into_iter().map(|r| self.masked_view(r)).collect::<Result<Vec<_>, _>>()?;
+        out.sort_by_key(|v| (!v.status.is_open(), v.due, v.reference.clone()));
+        Ok(out)
+    }
+
+    /// One request by reference.
+    pub fn request(&self, reference: &str) -> Result<RequestView, ServiceError> {
+        let r = self
+            .load_requests()?
+            .into_iter()
+            .find(|r| r.reference == reference)
+            .ok_or_else(|| ServiceError::NotFound(crate::model::text::fit(reference, 40)))?;
+        self.masked_view(r)
+    }
+
+    /// Marks a request completed, with what answered it (a receipt id, an
+    /// export file name).
+    pub fn request_complete(&self, reference: &str, answer: Option<&str>) -> Result<RequestView, ServiceError> {
+        let mut draft = self.draft("request-complete", &[]);
+        draft.request = Some(crate::model::text::fit(reference, 40));
+        self.require(Role::Steward, "complete requests", &[])?;
+        let Some(mut r) = self.load_requests()?.into_iter().find(|r| r.reference == reference) else {
+            return Err(ServiceError::NotFound(crate::model::text::fit(reference, 40)));
+        };
+        if !r.status.is_open() {
+            return Err(self.refuse(draft, format!("request {reference} is already {}", r.status.name())));
+        }
+        r.status = Status::Completed;
+        if let Some(a) = answer.map(str::trim).filter(|a| !a.is_empty()) {
+            r.answers.push(crate::model::text::fit(a, 200));
+        }
+        r.history.push(Step { time: crate::model::now(), user: self.session.user.clone(), what: "completed".into() });
+        draft.detail = Some(format!("{reference}: completed"));
+        let change = Change {
+            requests: vec![(reference.to_owned(), serde_json::to_vec(&r).unwrap_or_default())],
+            ..Change::default()
+        };
+        self.store.commit(change, draft)?;
+        self.masked_view(r)
+    }
+}
