@@ -44,5 +44,55 @@ pub fn build(dir: &Path, user: &str) -> Result<Service, ServiceError> {
         row.record.provenance.collected_at = moved(row.record.provenance.collected_at);
     }
     service.import(parsed, OnInvalid::Refuse, false, &|_| {})?;
+    add_requests(&service)?;
     Ok(service)
+}
+
+/// About a dozen requests in various states, received relative to today so
+/// that some are overdue and some due soon whenever the demo runs. The
+/// requesters are demo customers (some with near-duplicate records).
+fn add_requests(service: &Service) -> Result<(), ServiceError> {
+    use crate::model::request::{RequestKind as K, Requester, Status};
+    use crate::service::requests::NewRequest;
+    let records = service.records(&mut |_| {})?;
+    let today = crate::model::now().date_naive();
+    let person = |i: usize| {
+        let r = &records[(i * 37) % records.len()];
+        Requester { name: Some(r.display_name()).filter(|n| !n.is_empty()), email: r.email.clone(), phone: None }
+    };
+    let plan: [(K, &str, i64, &str, Option<Status>); 12] = [
+        (K::Erasure, "gdpr", 40, "email", None),
+        (K::Access, "gdpr", 33, "web", Some(Status::InProgress)),
+        (K::Erasure, "ccpa", 50, "web", Some(Status::Verifying)),
+        (K::Portability, "gdpr", 27, "email", None),
+        (K::Rectification, "gdpr", 12, "phone", Some(Status::InProgress)),
+        (K::Objection, "ccpa", 8, "web", None),
+        (K::Erasure, "gdpr", 3, "letter", None),
+        (K::Access, "ccpa", 1, "email", None),
+        (K::Erasure, "gdpr", 20, "email", Some(Status::Completed)),
+        (K::Access, "gdpr", 70, "email", Some(Status::Rejected { reason: "identity could not be verified".into() })),
+        (K::Restriction, "gdpr", 45, "email", None),
+        (K::Access, "gdpr", 25, "web", None),
+    ];
+    for (i, (kind, jurisdiction, days_ago, channel, status)) in plan.into_iter().enumerate() {
+        let received = today - chrono::Days::new(days_ago.unsigned_abs());
+        let v = service.request_add(NewRequest {
+            reference: None,
+            kind,
+            jurisdiction: jurisdiction.into(),
+            received,
+            channel: channel.into(),
+            requester: person(i + 1),
+        })?;
+        match status {
+            Some(Status::Completed) => {
+                service.request_complete(&v.reference, Some("answered by email"))?;
+            }
+            Some(s) => {
+                service.request_set_status(&v.reference, s)?;
+            }
+            None => {}
+        }
+    }
+    Ok(())
 }

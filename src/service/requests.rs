@@ -203,3 +203,41 @@ impl Service {
         self.masked_view(r)
     }
 }
+
+impl Service {
+    /// Moves a request to `status` (verifying, in progress, extended,
+    /// rejected), with a history step.
+    pub fn request_set_status(&self, reference: &str, status: Status) -> Result<RequestView, ServiceError> {
+        let mut draft = self.draft("request-status", &[]);
+        draft.request = Some(crate::model::text::fit(reference, 40));
+        self.require(Role::Steward, "update requests", &[])?;
+        let Some(mut r) = self.load_requests()?.into_iter().find(|r| r.reference == reference) else {
+            return Err(ServiceError::NotFound(crate::model::text::fit(reference, 40)));
+        };
+        if !r.status.is_open() {
+            return Err(self.refuse(draft, format!("request {reference} is already {}", r.status.name())));
+        }
+        let what = match &status {
+            Status::Extended { notified, .. } => {
+                let rules = rules(&r.jurisdiction)?;
+                if rules.extension.is_none() {
+                    return Err(self.refuse(draft, format!("{} allows no extension", rules.name)));
+                }
+                if let Some(last) = rules.extension_deadline(r.received)
+                    && *notified > last
+                {
+                    return Err(self.refuse(draft, format!("an extension must be notified by {last}")));
+                }
+                format!("extended (requester told {notified})")
+            }
+            other => other.name().to_owned(),
+        };
+        r.status = status;
+        r.history.push(Step { time: crate::model::now(), user: self.session.user.clone(), what: what.clone() });
+        draft.detail = Some(format!("{reference}: {what}"));
+        let change =
+            Change { requests: vec![(reference.to_owned(), serde_json::to_vec(&r).unwrap_or_default())], ..Change::default() };
+        self.store.commit(change, draft)?;
+        self.masked_view(r)
+    }
+}
