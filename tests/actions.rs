@@ -600,3 +600,51 @@ fn housekeeping_dry_run_lists_exactly_the_expired_findings_and_then_erases_them(
     let (_, scan, _) = demo_cli(&store, &["scan", "--json", "--kind", "expired"]);
     assert_eq!(json(&scan)["findings"].as_array().map(Vec::len), Some(0));
 }
+
+#[test]
+fn undo_is_refused_when_the_survivor_changed_since_the_merge() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let svc = lib_store(&tmp.path().join("s"));
+    let csv = "id,first_name,last_name,email\n1,Ann,Lee,a@example.com\n2,Anne,Lee,b@example.com\n";
+    let opts = steward::import::Options {
+        format: steward::import::Format::Csv,
+        id_column: None,
+        source: "crm".into(),
+        now: chrono::Utc::now(),
+    };
+    let parsed = steward::import::parse(csv.as_bytes(), &opts, &mut |_| {});
+    svc.import(parsed, steward::service::OnInvalid::Refuse, false, &|_| {}).expect("import");
+    let (a, b) = (svc.find("crm:1").expect("a").id, svc.find("crm:2").expect("b").id);
+    let m = svc.merge(&svc.plan_merge(&[a, b], Some(b)).expect("plan"), "same").expect("merge").merge_id;
+    let edit = [steward::service::actions::FieldEdit {
+        field: steward::service::actions::FieldName::parse("email"),
+        value: Some("c@example.com".into()),
+    }];
+    svc.update(b, &edit, "customer called").expect("update");
+    let err = svc.undo_merge(&m, "oops").expect_err("the correction must not be lost").to_string();
+    assert!(err.contains("changed since the merge"), "{err}");
+    assert_eq!(svc.get(b).expect("b").email.as_deref(), Some("c@example.com"));
+}
+
+#[test]
+fn a_truncated_trail_is_recorded_at_the_next_unlock_and_stays_broken() {
+    let (_tmp, store) = demo_store();
+    let (_, list, _) = demo_cli(&store, &["audit", "list", "--json"]);
+    let n = list.lines().count() as u64;
+    tamper(&store, n, "delete");
+    // Any unlock notices, and says so in the trail itself.
+    let (code, _, err) = demo_cli(&store, &["stats", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = demo_cli(&store, &["audit", "verify"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("truncated"), "{err}");
+    let (_, list, _) = demo_cli(&store, &["audit", "list", "--json", "--action", "audit-alarm"]);
+    assert_eq!(list.lines().count(), 1, "{list}");
+    // A key-slot file without its sealed head does not verify either.
+    let slots = std::fs::read_to_string(store.join("keyslots.json")).expect("slots");
+    let mut v: serde_json::Value = serde_json::from_str(&slots).expect("json");
+    v.as_object_mut().expect("object").remove("audit_head");
+    std::fs::write(store.join("keyslots.json"), serde_json::to_vec(&v).expect("json")).expect("write");
+    let (code, _, err) = demo_cli(&store, &["audit", "verify"]);
+    assert_eq!(code, 1, "{err}");
+}

@@ -329,3 +329,45 @@ fn while_one_admin_holds_the_store_another_browses_a_read_only_snapshot() {
     // The holder is not disturbed, and its data is unchanged by the reader.
     holder.update(id, &edit, "fix").expect("the holder still writes");
 }
+
+#[test]
+fn an_outdated_snapshot_cannot_be_used_after_erasure_or_by_a_removed_user() {
+    let tmp = store();
+    let dir = tmp.path().join("s");
+    let holder = open_as(&dir, "ops", "demo").expect("admin");
+    holder.publish_snapshot().expect("publish");
+    let old = std::fs::read(dir.join(steward::store::SNAPSHOT_FILE)).expect("snapshot");
+    // Any change withdraws the snapshot: an erasure must not stay browsable.
+    let id = holder.records(&mut |_| {}).expect("records")[0].id;
+    let plan = holder.plan_erase(&[id], Strategy::Delete).expect("plan");
+    holder.erase(&plan, "asked", None, false, &|_| {}).expect("erase");
+    assert!(!dir.join(steward::store::SNAPSHOT_FILE).exists(), "the erasure withdrew the snapshot");
+    // A removed user with an old snapshot file put back is still refused.
+    holder.user_remove("stu").expect("remove");
+    drop(holder);
+    std::fs::write(dir.join(steward::store::SNAPSHOT_FILE), old).expect("put the old snapshot back");
+    let creds = |_: &LockedStore| Ok(Credentials::Passphrase(SecretString::from("steward-pass".to_owned())));
+    match Service::open_read_only(&dir, "stu", creds) {
+        Err(e) => assert!(e.to_string().contains("changed since this snapshot"), "{e}"),
+        Ok(_) => panic!("a removed user opened an old snapshot"),
+    }
+}
+
+#[test]
+fn a_stewards_merge_plan_is_an_audited_reveal() {
+    let tmp = store();
+    let dir = tmp.path().join("s");
+    let ids: Vec<RecordId> = {
+        let admin = open_as(&dir, "ops", "demo").expect("admin");
+        let records = admin.records(&mut |_| {}).expect("records");
+        let report = admin.scan(&records, &|_| {}).expect("scan");
+        let f = report.findings.iter().find(|f| f.kind == steward::findings::Kind::Duplicate).expect("dup");
+        f.records.iter().map(|&i| records[i as usize].id).collect()
+    };
+    let stu = open_as(&dir, "stu", "steward-pass").expect("steward");
+    let before = stu.audit_list(&Default::default()).expect("audit").len();
+    stu.plan_merge(&ids, None).expect("plan");
+    let audit = stu.audit_list(&Default::default()).expect("audit");
+    assert_eq!(audit.len(), before + 1);
+    assert_eq!(audit.last().map(|e| e.action.as_str()), Some("reveal"));
+}

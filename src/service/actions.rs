@@ -275,6 +275,14 @@ struct Snapshot {
     before: Vec<Vec<u8>>,
     /// Redirects that pointed at a merged-away record, as they were.
     repointed: Vec<Redirect>,
+    /// Hash of the merged record as saved: undo refuses when the survivor
+    /// has changed since (an edit, a later merge), instead of losing that.
+    #[serde(default)]
+    merged_hash: Option<String>,
+}
+
+fn record_hash(r: &Record) -> String {
+    crate::store::audit::hex(blake3::hash(&model::encode(r)).as_bytes())
 }
 
 /// What `merge` did.
@@ -554,6 +562,14 @@ impl Service {
             return Err(ServiceError::Invalid("--into must be one of the merged records".into()));
         }
         let records = ids.iter().map(|id| self.real(*id)).collect::<Result<Vec<_>, _>>()?;
+        // The plan holds the records themselves: for a session that sees
+        // masked data, that is a reveal, and it is audited as one.
+        if self.masks() {
+            let mut d = self.draft("reveal", ids);
+            d.reason = Some("to compare and merge duplicates".into());
+            d.detail = Some("all fields (merge)".into());
+            self.store.audit(d)?;
+        }
         Ok(MergePlan::new(records, into))
     }
 
@@ -601,6 +617,7 @@ impl Service {
             merged: other_ids.clone(),
             before: plan.records.iter().map(model::encode).collect(),
             repointed,
+            merged_hash: Some(record_hash(&merged)),
         };
         change.snapshots.push((merge_id.clone(), serde_json::to_vec(&snapshot).unwrap_or_default()));
         draft.before = Some(self.store.state_digest(&plan.records));
@@ -631,14 +648,20 @@ impl Service {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|_| ServiceError::Invalid("unreadable merge snapshot".into()))?;
         draft.records = ids(&before.iter().map(|r| r.id).collect::<Vec<_>>());
-        if self.store.get(snap.survivor)?.is_none() {
-            return Err(self.refuse(draft, format!("the surviving record {} is gone", snap.survivor)));
-        }
         // A later merge that swallowed the survivor must be undone first.
         if let Some(r) = self.store.redirect(snap.survivor)? {
             return Err(self.refuse(draft, format!("undo {} first: it merged the survivor away", r.merge)));
         }
-        let current = self.real(snap.survivor)?;
+        let Some(current) = self.store.get(snap.survivor)? else {
+            return Err(self.refuse(draft, format!("the surviving record {} is gone", snap.survivor)));
+        };
+        if snap.merged_hash.as_ref().is_some_and(|h| *h != record_hash(&current)) {
+            return Err(self.refuse(
+                draft,
+                "the surviving record changed since the merge (an edit or a later merge); undoing would lose that"
+                    .into(),
+            ));
+        }
         let mut change = Change::default();
         for r in &before {
             if snap.merged.contains(&r.id) {
@@ -820,17 +843,28 @@ impl Service {
             );
             r
         };
+        let after = rotated(receipt.clone(), self.store.audit_head_seq()? + 1);
+        let after = (receipt_id.clone(), serde_json::to_vec(&after).unwrap_or_default());
         if rekey {
-            let after = rotated(receipt.clone(), self.store.audit_head_seq()? + 1);
-            change.rekey_pending.push((receipt_id.clone(), serde_json::to_vec(&after).unwrap_or_default()));
+            change.rekey_pending.push(after);
+        } else {
+            // Whenever the next rotation runs, the receipt will say so.
+            change.rotation_receipts.push(after);
         }
         let entry = self.store.commit(change, draft)?;
         receipt.audit_entry = entry.seq;
         if rekey {
             let mut d = self.draft("rekey", &[]);
             d.reason = Some(format!("after erasure {receipt_id}"));
-            self.store.rekey_with(d, progress)?;
-            receipt = rotated(receipt, entry.seq);
+            match self.store.rekey_with(d, progress) {
+                Ok(_) => receipt = rotated(receipt, entry.seq),
+                // The erasure itself is done; the marker makes the next unlock rotate.
+                Err(_) => {
+                    receipt.remnants = "the record keys are destroyed; the key rotation did not complete and is \
+                                        finished on the next unlock"
+                        .into()
+                }
+            }
         }
         Ok(receipt)
     }

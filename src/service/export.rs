@@ -246,23 +246,26 @@ impl Service {
             generator: format!("steward {}", env!("CARGO_PKG_VERSION")),
             subjects,
         };
-        let bytes = write_encrypted(out, recipients, armor, |w| {
-            serde_json::to_writer_pretty(&mut *w, &doc)
-                .map_err(|e| ServiceError::Invalid(format!("could not write: {e}")))
-        })
-        .inspect_err(|e| {
-            let mut d = draft.clone();
-            d.outcome = Some(crate::store::audit::Outcome::Failed);
-            d.detail = Some(e.to_string());
-            let _ = self.store_audit_only(d);
-        })?;
+        // Audited before the file exists, so no export is ever unaudited;
+        // a failure is audited after it (without the path, which may name
+        // the person).
         draft.detail = Some(format!(
             "{} subject(s), {}, {}",
             records.len(),
             target.describe(),
             if armor { "armored" } else { "binary" }
         ));
-        let entry = self.store_audit_only(draft)?;
+        let entry = self.store_audit_only(draft.clone())?;
+        let bytes = write_encrypted(out, recipients, armor, |w| {
+            serde_json::to_writer_pretty(&mut *w, &doc)
+                .map_err(|e| ServiceError::Invalid(format!("could not write: {e}")))
+        })
+        .inspect_err(|_| {
+            let mut d = draft.clone();
+            d.outcome = Some(crate::store::audit::Outcome::Failed);
+            d.detail = Some(format!("the export of entry {} could not be written; no file was left", entry.seq));
+            let _ = self.store_audit_only(d);
+        })?;
         Ok(ExportReport {
             file: out.to_owned(),
             subjects: records.len(),

@@ -60,6 +60,9 @@ pub enum ServiceError {
     ImportRejected(Vec<RowError>),
     #[error("no record `{0}`")]
     NotFound(String),
+    /// Not found by a key the user typed, which may be personal data (a source id): not repeated.
+    #[error("no record matches that id or SOURCE:ID")]
+    NoMatch,
     #[error("{0}")]
     Invalid(String),
     /// Refused (and audited): the role does not allow it or a rule forbids it.
@@ -223,6 +226,13 @@ impl Service {
         let locked = Store::open_snapshot(dir, tmp.path(), user)?;
         let c = creds(&locked)?;
         let mut svc = Service::unlock(locked, user, c)?;
+        // The snapshot carries the key slots as they were: a user removed or
+        // given another role since may not use it.
+        if Store::live_role(dir, user)? != Some(svc.session.role) {
+            return Err(ServiceError::Denied(
+                "your account or role changed since this snapshot was published; ask the holder to republish it".into(),
+            ));
+        }
         svc.read_only = Some((taken, tmp));
         Ok(svc)
     }
@@ -410,7 +420,8 @@ impl Service {
     }
 
     pub(crate) fn find_real(&self, key: &str) -> Result<Record, ServiceError> {
-        let not_found = || ServiceError::NotFound(crate::model::text::fit(key, 80));
+        // The key may be personal data (a source id): it is not echoed.
+        let not_found = || ServiceError::NoMatch;
         if let Ok(id) = key.parse::<RecordId>()
             && let Some(r) = self.store.get(id)?
         {

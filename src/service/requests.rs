@@ -235,8 +235,10 @@ impl Service {
         r.status = status;
         r.history.push(Step { time: crate::model::now(), user: self.session.user.clone(), what: what.clone() });
         draft.detail = Some(format!("{reference}: {what}"));
-        let change =
-            Change { requests: vec![(reference.to_owned(), serde_json::to_vec(&r).unwrap_or_default())], ..Change::default() };
+        let change = Change {
+            requests: vec![(reference.to_owned(), serde_json::to_vec(&r).unwrap_or_default())],
+            ..Change::default()
+        };
         self.store.commit(change, draft)?;
         self.masked_view(r)
     }

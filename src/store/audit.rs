@@ -78,6 +78,9 @@ pub struct Entry {
     pub prev: String,
 }
 
+/// Action of the entry written when an unlock finds entries missing.
+pub const ALARM: &str = "audit-alarm";
+
 /// Longest reason or detail kept, in characters.
 pub const MAX_TEXT: usize = 500;
 
@@ -207,6 +210,13 @@ pub fn verify(raw: impl IntoIterator<Item = (u64, Option<Entry>)>, key: &Key, se
                 sealed_head: sealed_seq,
             };
         }
+        if entry.action == ALARM {
+            return Verification {
+                entries: n,
+                broken: broken(seq, format!("entry {seq}: {}", entry.detail.clone().unwrap_or_default())),
+                sealed_head: sealed_seq,
+            };
+        }
         prev = entry.head(key);
         if let Some(h) = sealed
             && h.seq == seq
@@ -218,6 +228,13 @@ pub fn verify(raw: impl IntoIterator<Item = (u64, Option<Entry>)>, key: &Key, se
                 sealed_head: sealed_seq,
             };
         }
+    }
+    if sealed.is_none() {
+        return Verification {
+            entries: n,
+            broken: broken(1, "the sealed chain head is missing from keyslots.json".into()),
+            sealed_head: 0,
+        };
     }
     if prev.seq < sealed_seq {
         let seq = prev.seq + 1;

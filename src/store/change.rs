@@ -53,6 +53,9 @@ pub struct Change {
     pub rekey_pending: Vec<(String, Vec<u8>)>,
     /// Store metadata to set (settings, the policy; never personal data).
     pub meta: Vec<(String, Vec<u8>)>,
+    /// Receipts to rewrite at the next rotation, whenever it runs (erasures
+    /// with `--no-rekey`); unlike `rekey_pending` they do not ask for one.
+    pub rotation_receipts: Vec<(String, Vec<u8>)>,
     /// Data-subject requests by reference (plaintext here; sealed on commit).
     pub requests: Vec<(String, Vec<u8>)>,
     pub drop_requests: Vec<String>,
@@ -229,7 +232,21 @@ impl Store {
         self.db.apply_batch(batch)?;
         self.db.flush()?;
         *head = entry.head(&self.audit_key);
-        self.seal_head(*head)
+        // The change is durable now; a head that could not be sealed is
+        // caught up on the next unlock (it is behind by this entry only).
+        let _ = self.seal_head(*head);
+        Ok(())
+    }
+
+    /// Removes the published read-only snapshot: it no longer matches the
+    /// store (and may hold erased data, old keys or old users).
+    pub(super) fn invalidate_snapshot(&self) -> Result<(), StoreError> {
+        match fs::remove_file(self.dir.join(SNAPSHOT_FILE)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(StoreError::Io { what: "could not remove the outdated read-only snapshot".into(), source: e })
+            }
+            _ => Ok(()),
+        }
     }
 
     pub(super) fn seal_head(&self, head: Head) -> Result<(), StoreError> {
@@ -355,6 +372,14 @@ impl Store {
         for (name, value) in &change.meta {
             batch.insert(meta_key(name), value.as_slice());
         }
+        if !change.rotation_receipts.is_empty() {
+            let mut waiting: Vec<(String, Vec<u8>)> = match self.db.get(meta_key(RECEIPTS_AWAITING))? {
+                Some(v) => serde_json::from_slice(&v).map_err(|_| StoreError::Corrupt("waiting receipts".into()))?,
+                None => Vec::new(),
+            };
+            waiting.extend(change.rotation_receipts.iter().cloned());
+            batch.insert(meta_key(RECEIPTS_AWAITING), serde_json::to_vec(&waiting).unwrap_or_default());
+        }
         if !change.rekey_pending.is_empty() {
             let mut pending: Vec<(String, Vec<u8>)> = match self.db.get(meta_key(REKEY_PENDING))? {
                 Some(v) => serde_json::from_slice(&v).map_err(|_| StoreError::Corrupt("pending receipts".into()))?,
@@ -368,6 +393,7 @@ impl Store {
             batch.insert(meta_key("count"), &(count as u64).to_le_bytes()[..]);
         }
         let entry = self.audit_into(*head, draft, &mut batch);
+        self.invalidate_snapshot()?;
         self.finish(&mut head, batch, &entry)?;
         Ok(entry)
     }
@@ -426,6 +452,7 @@ impl Store {
         batch.insert(meta_key("count"), &((self.count() + added) as u64).to_le_bytes()[..]);
         batch.remove(meta_key(IMPORT_PENDING));
         let entry = self.audit_into(*head, draft, &mut batch);
+        self.invalidate_snapshot()?;
         self.finish(&mut head, batch, &entry)?;
         Ok(entry)
     }
@@ -653,6 +680,11 @@ impl Store {
         file.sync_all().map_err(err)?;
         fs::rename(&tmp, self.dir.join(SNAPSHOT_FILE)).map_err(err)?;
         Ok(())
+    }
+
+    /// The role `user` has in the store's current key-slot file (not a snapshot's).
+    pub fn live_role(dir: &Path, user: &str) -> Result<Option<Role>, StoreError> {
+        Ok(read_slots(dir)?.find(user).map(|s| s.role))
     }
 
     /// When the published snapshot was written, if there is one.

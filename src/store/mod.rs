@@ -77,6 +77,8 @@ const P_REQUEST: u8 = b'q';
 const IMPORT_PENDING: &str = "import-pending";
 /// Meta key set by an erasure until the data key has been rotated after it.
 const REKEY_PENDING: &str = "rekey-pending";
+/// Meta key: receipts that the next rotation, whenever it runs, rewrites.
+const RECEIPTS_AWAITING: &str = "receipts-awaiting-rotation";
 /// Meta key: the generation whose rotation's final batch is written.
 const REKEY_DONE: &str = "rekey-done";
 
@@ -482,11 +484,31 @@ impl Store {
             fs::remove_file(self.dir.join(FAILED_LOGINS)).map_err(io("could not clear the failed-login file"))?;
         }
         let head = *self.lock_head()?;
-        // A crash between a change's flush and the head's sealing leaves the
-        // sealed head behind by one change: catch it up.
         let sealed = self.sealed_head()?;
-        if head.seq > sealed.map_or(0, |h| h.seq) {
-            self.seal_head(head)?;
+        match sealed {
+            // A crash between a change's flush and the head's sealing leaves
+            // the sealed head behind by one change: catch it up.
+            Some(h) if head.seq > h.seq => self.seal_head(head)?,
+            // Entries the sealed head vouches for are gone: say so in the
+            // trail itself, for good, before anything is appended.
+            Some(h) if head.seq < h.seq => {
+                self.audit(audit::Draft {
+                    os_user: crate::os_user(),
+                    user: self.user.clone(),
+                    action: audit::ALARM.into(),
+                    outcome: Some(audit::Outcome::Failed),
+                    detail: Some(format!(
+                        "entries {} to {} were missing at unlock: the trail was truncated",
+                        head.seq + 1,
+                        h.seq
+                    )),
+                    ..audit::Draft::default()
+                })?;
+            }
+            Some(_) => {}
+            // Stores made before the head was sealed at creation.
+            None if head.seq == 0 => self.seal_head(head)?,
+            None => {}
         }
         Ok(())
     }
@@ -517,6 +539,7 @@ impl Store {
         let db = open_db(dir)?;
         db.insert(meta_key("format"), &STORE_FORMAT.to_le_bytes())?;
         db.flush()?;
+        slots.set_audit_head(&root, &audit::Head::EMPTY.encode());
         write_slots(dir, &slots)?;
         restrict_permissions(dir)?;
         Store::assemble(dir.to_owned(), lock, slots, db, root, user, Role::Admin)

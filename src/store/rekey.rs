@@ -53,6 +53,7 @@ impl Store {
         // was rewritten only needs that last step (and no second entry).
         let done = self.db.get(meta_key(REKEY_DONE))?.and_then(|v| <[u8; 4]>::try_from(v.as_ref()).ok())
             == Some(new.epoch.to_le_bytes());
+        self.invalidate_snapshot()?;
         let entry = if done {
             self.audit_entries()?
                 .pop()
@@ -185,6 +186,14 @@ impl Store {
             batch.insert(&bucket_key(n)[..], bucket.encode());
         }
         // Receipts of erasures that waited for this rotation now say so.
+        if let Some(waiting) = self.db.get(meta_key(RECEIPTS_AWAITING))? {
+            let receipts: Vec<(String, Vec<u8>)> =
+                serde_json::from_slice(&waiting).map_err(|_| StoreError::Corrupt("waiting receipts".into()))?;
+            for (id, r) in receipts {
+                batch.insert(super::change::receipt_key(&id), r);
+            }
+            batch.remove(meta_key(RECEIPTS_AWAITING));
+        }
         if let Some(pending) = self.db.get(meta_key(REKEY_PENDING))? {
             let receipts: Vec<(String, Vec<u8>)> =
                 serde_json::from_slice(&pending).map_err(|_| StoreError::Corrupt("pending receipts".into()))?;

@@ -41,6 +41,7 @@ impl Store {
         // Try the edit on a copy first, so a refused edit is not audited as done.
         let mut next = self.lock_slots()?.clone();
         edit(&mut next, &self.root)?;
+        self.invalidate_snapshot()?;
         let entry = self.audit(draft)?;
         let mut slots = self.lock_slots()?;
         next.audit_head = slots.audit_head.clone();

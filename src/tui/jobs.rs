@@ -42,9 +42,7 @@ pub fn run(service: &Service, data: Option<&Arc<Data>>, job: Job, progress: &(dy
             };
         }
         Job::PrepareMerge { ids } => {
-            let plan = service
-                .reveal(&ids, &[], "to compare and merge duplicates")
-                .and_then(|_| service.plan_merge(&ids, None));
+            let plan = service.plan_merge(&ids, None);
             return match plan {
                 Ok(p) => vec![Event::MergeReady(Box::new(p))],
                 Err(e) => vec![Event::ActFailed(e.to_string())],
