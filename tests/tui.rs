@@ -98,14 +98,48 @@ fn audit_entries() -> Vec<steward::store::audit::Entry> {
     out
 }
 
+/// A small request queue, as of `now()`.
+fn request_views() -> Vec<steward::service::requests::RequestView> {
+    use steward::model::request::{Request, RequestKind, Requester, Status, Step, Verification};
+    let today = now().date_naive();
+    let mk = |reference: &str, kind, jurisdiction: &str, days_ago: u64, status: Status| Request {
+        reference: reference.into(),
+        kind,
+        jurisdiction: jurisdiction.into(),
+        received: today - chrono::Days::new(days_ago),
+        channel: "email".into(),
+        requester: Requester { name: Some("N. H.".into()), email: Some("n***@example.com".into()), phone: None },
+        verification: Verification { status: "unverified".into(), method: None },
+        records: vec![],
+        status,
+        notes: vec![],
+        history: vec![Step { time: now(), user: "tester".into(), what: "received".into() }],
+        answers: vec![],
+    };
+    let mut v: Vec<_> = [
+        mk("REQ-2026-0001", RequestKind::Erasure, "gdpr", 40, Status::New),
+        mk("REQ-2026-0002", RequestKind::Access, "gdpr", 27, Status::InProgress),
+        mk("REQ-2026-0003", RequestKind::Portability, "ccpa", 10, Status::Verifying),
+        mk("REQ-2026-0004", RequestKind::Erasure, "gdpr", 60, Status::Completed),
+    ]
+    .into_iter()
+    .map(|r| steward::service::requests::view(r, today).expect("view"))
+    .collect();
+    v.sort_by_key(|x| (!x.status.is_open(), x.due));
+    v
+}
+
 /// Feeds a key and runs the effects it asks for, as the worker would
-/// (service jobs: only loading the audit trail, with fixed entries).
+/// (service jobs: only loading the audit trail and the requests, fixed).
 fn press(app: &mut App, k: KeyEvent) {
     let effects = app.update(Event::Key(k));
     for e in effects {
         if let steward::tui::app::Effect::Job(job) = &e {
             if matches!(job, steward::tui::app::Job::LoadAudit) {
                 app.update(Event::AuditLoaded(Arc::new(audit_entries())));
+            }
+            if matches!(job, steward::tui::app::Job::LoadRequests) {
+                app.update(Event::RequestsLoaded(Arc::new(request_views())));
             }
             continue;
         }
@@ -568,4 +602,18 @@ fn housekeeping_from_the_dashboard_offers_to_erase_exactly_the_expired_records()
         Some(steward::tui::forms::Form::Erase(f)) => assert_eq!(f.ids.len(), expired),
         _ => panic!("erase dialog expected"),
     }
+}
+
+#[test]
+fn the_requests_screen_puts_overdue_first_with_a_badge() {
+    let mut a = app();
+    press(&mut a, key(KeyCode::Char('4')));
+    let screen = render(&a, 100, 30);
+    insta::assert_snapshot!("requests_100x30", screen);
+    let first = screen.lines().find(|l| l.contains("REQ-")).expect("a request row");
+    assert!(first.contains("REQ-2026-0001") && first.contains('!') && first.contains("overdue"), "{screen}");
+    assert!(screen.contains("1 overdue"), "{screen}");
+    let done = screen.lines().position(|l| l.contains("REQ-2026-0004")).expect("completed row");
+    let open = screen.lines().position(|l| l.contains("REQ-2026-0003")).expect("open row");
+    assert!(open < done, "completed requests come last");
 }

@@ -16,6 +16,7 @@ pub enum Mode {
     Global,
     Records,
     Findings,
+    Requests,
     Audit,
     Search,
     /// A dialog with text fields (edit, erase, export, a reason).
@@ -31,6 +32,7 @@ impl Mode {
             Mode::Global => "Everywhere",
             Mode::Records => "Records",
             Mode::Findings => "Findings",
+            Mode::Requests => "Requests",
             Mode::Audit => "Audit",
             Mode::Search => "While searching",
             Mode::Form => "In a dialog (edit, erase, export)",
@@ -175,6 +177,12 @@ pub const ACTIONS: &[ActionSpec] = &[
     spec!(Merge, Findings, ["m"], "Merge the duplicate cluster: choose values, preview, confirm", "merge"),
     spec!(Erase, Findings, ["x"], "Erase every record of the finding", "erase"),
     spec!(UndoMerge, Findings, ["u"], "Undo the merge just made", "undo"),
+    spec!(Down, Requests, ["j", "down"], "Next request", "move"),
+    spec!(Up, Requests, ["k", "up"], "Previous request"),
+    spec!(PageDown, Requests, ["pagedown", "ctrl-d"], "Page down"),
+    spec!(PageUp, Requests, ["pageup", "ctrl-u"], "Page up"),
+    spec!(Top, Requests, ["g", "home"], "First request (the most urgent)"),
+    spec!(Bottom, Requests, ["G", "end"], "Last request"),
     spec!(Down, Audit, ["j", "down"], "Next entry", "move"),
     spec!(Up, Audit, ["k", "up"], "Previous entry"),
     spec!(PageDown, Audit, ["pagedown", "ctrl-d"], "Page down"),
@@ -312,7 +320,9 @@ mod tests {
             .filter(|a| a.mode == Mode::Global)
             .flat_map(|a| a.keys.iter().filter_map(|k| parse_key(k)))
             .collect();
-        for a in ACTIONS.iter().filter(|a| matches!(a.mode, Mode::Records | Mode::Findings | Mode::Audit)) {
+        for a in
+            ACTIONS.iter().filter(|a| matches!(a.mode, Mode::Records | Mode::Findings | Mode::Requests | Mode::Audit))
+        {
             for k in a.keys {
                 assert!(!globals.contains(&parse_key(k).unwrap_or((KeyCode::Null, KeyModifiers::NONE))), "{k}");
             }

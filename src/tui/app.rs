@@ -170,6 +170,8 @@ pub enum Job {
     Unlock {
         secret: Arc<secrecy::SecretString>,
     },
+    /// The request queue.
+    LoadRequests,
 }
 
 /// What comes back from the background.
@@ -211,10 +213,22 @@ pub enum Event {
     MergeReady(Box<MergePlan>),
     /// A second passed (for the idle lock).
     Tick,
+    RequestsLoaded(Arc<Vec<crate::service::requests::RequestView>>),
     /// The passphrase at the idle lock was right.
     Unlocked,
     /// Records changed: the data rebuilt (the scan follows).
     Refreshed(Arc<Data>),
+}
+
+/// The Requests screen's state.
+#[derive(Default)]
+pub struct RequestsState {
+    /// The queue, soonest due first (None: not loaded yet).
+    pub list: Option<Arc<Vec<crate::service::requests::RequestView>>>,
+    pub selected: usize,
+    pub offset: Cell<usize>,
+    pub page: Cell<usize>,
+    pub stale: bool,
 }
 
 /// The audit screen's state.
@@ -370,6 +384,7 @@ pub struct App {
     pub revealed: Option<Box<Record>>,
     /// Seconds since the last key.
     pub idle: u64,
+    pub requests: RequestsState,
     /// The screen is locked: no decrypted data is held.
     pub locked: Option<Locked>,
 }
@@ -402,6 +417,7 @@ impl App {
             audit: AuditState::default(),
             revealed: None,
             idle: 0,
+            requests: RequestsState::default(),
             locked: None,
         }
     }
@@ -562,6 +578,7 @@ impl App {
                 self.form = None;
                 self.mode = Mode::Global;
                 self.audit.stale = true;
+                self.requests.stale = true;
                 if merge.is_some() {
                     self.last_merge = merge;
                 }
@@ -590,6 +607,12 @@ impl App {
                 self.busy = None;
                 self.audit.stale = true;
                 self.open_form(Form::Merge(Box::new(MergeForm::new(*plan))));
+                Vec::new()
+            }
+            Event::RequestsLoaded(list) => {
+                self.requests.selected = self.requests.selected.min(list.len().saturating_sub(1));
+                self.requests.list = Some(list);
+                self.requests.stale = false;
                 Vec::new()
             }
             Event::Tick => {
@@ -680,6 +703,7 @@ impl App {
         self.mode = Mode::Global;
         self.selection.clear();
         self.audit.entries = None;
+        self.requests.list = None;
         self.findings.open = false;
         self.notice = None;
         self.locked = Some(Locked::default());
@@ -712,6 +736,14 @@ impl App {
 
     /// Work to start on entering `screen`.
     fn entered(&mut self) -> Vec<Effect> {
+        if self.screen == Screen::Requests
+            && (self.requests.list.is_none() || self.requests.stale)
+            && self.busy.is_none()
+            && self.locked.is_none()
+        {
+            self.requests.stale = false;
+            return vec![Effect::Job(Job::LoadRequests)];
+        }
         if self.screen == Screen::Audit && (self.audit.entries.is_none() || self.audit.stale) && self.busy.is_none() {
             self.audit.stale = false;
             return vec![Effect::Job(Job::LoadAudit)];
@@ -895,6 +927,22 @@ impl App {
                     && let Some(a) = actions::lookup(Mode::Audit, &k)
                 {
                     self.audit_action(a);
+                }
+                if self.screen == Screen::Requests
+                    && let Some(a) = actions::lookup(Mode::Requests, &k)
+                {
+                    let n = self.requests.list.as_ref().map_or(0, |l| l.len());
+                    let page = self.requests.page.get().max(1);
+                    let r = &mut self.requests;
+                    match a {
+                        Action::Down => r.selected = (r.selected + 1).min(n.saturating_sub(1)),
+                        Action::Up => r.selected = r.selected.saturating_sub(1),
+                        Action::PageDown => r.selected = (r.selected + page).min(n.saturating_sub(1)),
+                        Action::PageUp => r.selected = r.selected.saturating_sub(page),
+                        Action::Top => r.selected = 0,
+                        Action::Bottom => r.selected = n.saturating_sub(1),
+                        _ => {}
+                    }
                 }
                 Vec::new()
             }

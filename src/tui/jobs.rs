@@ -14,6 +14,12 @@ use crate::service::export::Target;
 /// about long steps (the key rotation after an erasure).
 pub fn run(service: &Service, data: Option<&Arc<Data>>, job: Job, progress: &(dyn Fn(String) + Sync)) -> Vec<Event> {
     let (result, touched) = match job {
+        Job::LoadRequests => {
+            return match service.requests() {
+                Ok(list) => vec![Event::RequestsLoaded(Arc::new(list))],
+                Err(e) => vec![Event::ActFailed(e.to_string())],
+            };
+        }
         Job::LoadAudit => {
             return match service.audit_list(&AuditFilter::default()) {
                 Ok(entries) => vec![Event::AuditLoaded(Arc::new(entries))],

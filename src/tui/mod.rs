@@ -201,6 +201,9 @@ fn spawn_loader(service: Arc<Service>, tx: mpsc::Sender<Event>) {
                 }
             };
             let _ = tx.send(Event::Loaded(data.clone()));
+            if let Ok(list) = service.requests() {
+                let _ = tx.send(Event::RequestsLoaded(Arc::new(list)));
+            }
             // Other admins can browse a copy (`--read-only`) while we hold the store.
             if let Err(e) = service.publish_snapshot() {
                 let _ = tx.send(Event::LoadFailed(format!("read-only snapshot not published: {e}")));

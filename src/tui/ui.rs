@@ -62,13 +62,7 @@ pub fn draw(f: &mut Frame, app: &App) {
         Screen::Dashboard => screens::dashboard::draw(f, app, body),
         Screen::Records => screens::records::draw(f, app, body),
         Screen::Findings => screens::findings::draw(f, app, body),
-        Screen::Requests => screens::placeholder::draw(
-            f,
-            app,
-            body,
-            "Requests",
-            "Nothing here yet: the data-subject request queue is not part of this build.",
-        ),
+        Screen::Requests => screens::requests::draw(f, app, body),
         Screen::Audit => screens::audit::draw(f, app, body),
     }
     draw_status(f, app, status);
@@ -115,6 +109,7 @@ pub fn hints(app: &App) -> Vec<(String, &'static str)> {
         (_, Screen::Records) => &[Mode::Records, Mode::Global],
         (_, Screen::Findings) => &[Mode::Findings, Mode::Global],
         (_, Screen::Audit) => &[Mode::Audit, Mode::Global],
+        (_, Screen::Requests) => &[Mode::Requests, Mode::Global],
         _ => &[Mode::Global],
     };
     modes

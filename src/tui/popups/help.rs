@@ -10,9 +10,17 @@ use crate::tui::app::App;
 
 pub fn lines(app: &App) -> Vec<Line<'static>> {
     let mut out = Vec::new();
-    for mode in
-        [Mode::Global, Mode::Records, Mode::Findings, Mode::Audit, Mode::Search, Mode::Form, Mode::Merge, Mode::Help]
-    {
+    for mode in [
+        Mode::Global,
+        Mode::Records,
+        Mode::Findings,
+        Mode::Requests,
+        Mode::Audit,
+        Mode::Search,
+        Mode::Form,
+        Mode::Merge,
+        Mode::Help,
+    ] {
         out.push(Line::from(Span::styled(mode.title().to_owned(), app.theme.style("ui.header"))));
         for a in ACTIONS.iter().filter(|a| a.mode == mode && a.action.min_role() <= app.role()) {
             let keys: Vec<String> = a.keys.iter().map(|k| key_label(k)).collect();

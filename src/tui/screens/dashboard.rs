@@ -85,6 +85,25 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             row(w, 9, "user", format!("{} ({})", app.info.user, app.info.role)),
             row(w, 9, "on disk", format!("{mb:.1} MiB, encrypted")),
             row(w, 9, "theme", app.theme.name.clone()),
+            match &app.requests.list {
+                Some(l) => {
+                    let open = l.iter().filter(|v| v.status.is_open()).count();
+                    let overdue = l.iter().filter(|v| v.overdue).count();
+                    let soon = l.iter().filter(|v| v.due_soon).count();
+                    let style = if overdue > 0 { "finding.danger" } else { "ui" };
+                    Line::from(vec![
+                        Span::styled(format!("{:<9} ", "requests"), app.theme.style("ui.text.dim")),
+                        Span::styled(
+                            fit(
+                                &format!("{open} open · {overdue} overdue · {soon} due soon"),
+                                w.saturating_sub(12) as usize,
+                            ),
+                            app.theme.style(style),
+                        ),
+                    ])
+                }
+                None => row(w, 9, "requests", "…".into()),
+            },
         ];
         f.render_widget(Paragraph::new(store_lines).block(block(app, " Store ")), store);
     }

@@ -5,3 +5,4 @@ pub mod dashboard;
 pub mod findings;
 pub mod placeholder;
 pub mod records;
+pub mod requests;
