@@ -108,6 +108,27 @@ impl Service {
         Ok(v)
     }
 
+    /// The still-open request `reference` (refused, audited, when closed).
+    fn open_request(&self, reference: &str, draft: &crate::store::audit::Draft) -> Result<Request, ServiceError> {
+        let Some(r) = self.load_requests()?.into_iter().find(|r| r.reference == reference) else {
+            return Err(ServiceError::NotFound(crate::model::text::fit(reference, 40)));
+        };
+        if !r.status.is_open() {
+            return Err(self.refuse(draft.clone(), format!("request {reference} is already {}", r.status.name())));
+        }
+        Ok(r)
+    }
+
+    /// Writes a changed request with its audit entry.
+    fn save_request(&self, r: Request, draft: crate::store::audit::Draft) -> Result<RequestView, ServiceError> {
+        let change = Change {
+            requests: vec![(r.reference.clone(), serde_json::to_vec(&r).unwrap_or_default())],
+            ..Change::default()
+        };
+        self.store.commit(change, draft)?;
+        self.masked_view(r)
+    }
+
     /// Takes in a request; the deadline comes from its jurisdiction.
     pub fn request_add(&self, new: NewRequest) -> Result<RequestView, ServiceError> {
         let mut draft = self.draft("request-add", &[]);
@@ -183,24 +204,14 @@ impl Service {
         let mut draft = self.draft("request-complete", &[]);
         draft.request = Some(crate::model::text::fit(reference, 40));
         self.require(Role::Steward, "complete requests", &[])?;
-        let Some(mut r) = self.load_requests()?.into_iter().find(|r| r.reference == reference) else {
-            return Err(ServiceError::NotFound(crate::model::text::fit(reference, 40)));
-        };
-        if !r.status.is_open() {
-            return Err(self.refuse(draft, format!("request {reference} is already {}", r.status.name())));
-        }
+        let mut r = self.open_request(reference, &draft)?;
         r.status = Status::Completed;
         if let Some(a) = answer.map(str::trim).filter(|a| !a.is_empty()) {
             r.answers.push(crate::model::text::fit(a, 200));
         }
         r.history.push(Step { time: crate::model::now(), user: self.session.user.clone(), what: "completed".into() });
         draft.detail = Some(format!("{reference}: completed"));
-        let change = Change {
-            requests: vec![(reference.to_owned(), serde_json::to_vec(&r).unwrap_or_default())],
-            ..Change::default()
-        };
-        self.store.commit(change, draft)?;
-        self.masked_view(r)
+        self.save_request(r, draft)
     }
 }
 
@@ -211,12 +222,7 @@ impl Service {
         let mut draft = self.draft("request-status", &[]);
         draft.request = Some(crate::model::text::fit(reference, 40));
         self.require(Role::Steward, "update requests", &[])?;
-        let Some(mut r) = self.load_requests()?.into_iter().find(|r| r.reference == reference) else {
-            return Err(ServiceError::NotFound(crate::model::text::fit(reference, 40)));
-        };
-        if !r.status.is_open() {
-            return Err(self.refuse(draft, format!("request {reference} is already {}", r.status.name())));
-        }
+        let mut r = self.open_request(reference, &draft)?;
         let what = match &status {
             Status::Extended { notified, .. } => {
                 let rules = rules(&r.jurisdiction)?;
@@ -235,11 +241,6 @@ impl Service {
         r.status = status;
         r.history.push(Step { time: crate::model::now(), user: self.session.user.clone(), what: what.clone() });
         draft.detail = Some(format!("{reference}: {what}"));
-        let change = Change {
-            requests: vec![(reference.to_owned(), serde_json::to_vec(&r).unwrap_or_default())],
-            ..Change::default()
-        };
-        self.store.commit(change, draft)?;
-        self.masked_view(r)
+        self.save_request(r, draft)
     }
 }

@@ -231,17 +231,40 @@ fn restrict_permissions(path: &Path) -> Result<(), StoreError> {
 }
 
 fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
-    let db = sled::Config::new()
-        .path(dir.join(DB_DIR))
-        .cache_capacity(64 * 1024 * 1024)
-        .mode(sled::Mode::HighThroughput)
-        .open()
-        .map_err(|e| match e {
-            sled::Error::Io(source) if source.kind() == std::io::ErrorKind::WouldBlock => StoreError::InUseUnknown,
-            other => StoreError::from(other),
-        })?;
+    // We hold the store's lock, so no other steward has the database open;
+    // a sled lock still held is our own previous handle, which sled's
+    // background flusher lets go of a moment after it is dropped. Wait a
+    // little for it rather than fail.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let db = loop {
+        let opened = sled::Config::new()
+            .path(dir.join(DB_DIR))
+            .cache_capacity(64 * 1024 * 1024)
+            .mode(sled::Mode::HighThroughput)
+            .open();
+        match opened {
+            Ok(db) => break db,
+            Err(e) if is_would_block(&e) && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) if is_would_block(&e) => return Err(StoreError::InUseUnknown),
+            Err(e) => return Err(StoreError::from(e)),
+        }
+    };
     restrict_permissions(dir)?;
     Ok(db)
+}
+
+/// sled's own file lock is taken (it reports it as an I/O error).
+fn is_would_block(e: &sled::Error) -> bool {
+    match e {
+        sled::Error::Io(io) => {
+            io.kind() == std::io::ErrorKind::WouldBlock
+                || io.to_string().contains("could not acquire lock")
+                || io.get_ref().is_some_and(|inner| inner.to_string().contains("WouldBlock"))
+        }
+        _ => false,
+    }
 }
 
 fn page_key(first: RecordId) -> [u8; 17] {

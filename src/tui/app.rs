@@ -932,17 +932,7 @@ impl App {
                     && let Some(a) = actions::lookup(Mode::Requests, &k)
                 {
                     let n = self.requests.list.as_ref().map_or(0, |l| l.len());
-                    let page = self.requests.page.get().max(1);
-                    let r = &mut self.requests;
-                    match a {
-                        Action::Down => r.selected = (r.selected + 1).min(n.saturating_sub(1)),
-                        Action::Up => r.selected = r.selected.saturating_sub(1),
-                        Action::PageDown => r.selected = (r.selected + page).min(n.saturating_sub(1)),
-                        Action::PageUp => r.selected = r.selected.saturating_sub(page),
-                        Action::Top => r.selected = 0,
-                        Action::Bottom => r.selected = n.saturating_sub(1),
-                        _ => {}
-                    }
+                    step(&mut self.requests.selected, n, self.requests.page.get(), a);
                 }
                 Vec::new()
             }
@@ -996,15 +986,11 @@ impl App {
 
     fn audit_action(&mut self, a: Action) {
         let n = self.audit.visible().len();
-        let page = self.audit.page.get().max(1);
+        if step(&mut self.audit.selected, n, self.audit.page.get(), a) {
+            return;
+        }
         let au = &mut self.audit;
         match a {
-            Action::Down => au.selected = (au.selected + 1).min(n.saturating_sub(1)),
-            Action::Up => au.selected = au.selected.saturating_sub(1),
-            Action::PageDown => au.selected = (au.selected + page).min(n.saturating_sub(1)),
-            Action::PageUp => au.selected = au.selected.saturating_sub(page),
-            Action::Top => au.selected = 0,
-            Action::Bottom => au.selected = n.saturating_sub(1),
             Action::AuditFilterAction => au.action = au.cycle(&au.action, |e| e.action.as_str()),
             Action::AuditFilterUser => au.user = au.cycle(&au.user, |e| e.user.as_str()),
             Action::AuditFilterRecord => {
@@ -1150,15 +1136,11 @@ impl App {
             _ => {}
         }
         let n = self.report.as_ref().map_or(0, |r| r.findings.len());
-        let page = self.findings.page.get().max(1);
+        if step(&mut self.findings.selected, n, self.findings.page.get(), a) {
+            return Vec::new();
+        }
         let f = &mut self.findings;
         match a {
-            Action::Down => f.selected = (f.selected + 1).min(n.saturating_sub(1)),
-            Action::Up => f.selected = f.selected.saturating_sub(1),
-            Action::PageDown => f.selected = (f.selected + page).min(n.saturating_sub(1)),
-            Action::PageUp => f.selected = f.selected.saturating_sub(page),
-            Action::Top => f.selected = 0,
-            Action::Bottom => f.selected = n.saturating_sub(1),
             Action::OpenFinding => f.open = n > 0,
             Action::CloseFinding => f.open = false,
             _ => {}
@@ -1243,6 +1225,23 @@ impl App {
             .map(|(_, h)| h.clone());
         vec![Effect::Search { generation: self.search.generation, query: self.search.query.clone(), within }]
     }
+}
+
+/// Moves a list's cursor for a navigation action (`n` rows, `page` per
+/// screen); false when `a` is not one.
+fn step(selected: &mut usize, n: usize, page: usize, a: Action) -> bool {
+    let last = n.saturating_sub(1);
+    let page = page.max(1);
+    *selected = match a {
+        Action::Down => (*selected + 1).min(last),
+        Action::Up => selected.saturating_sub(1),
+        Action::PageDown => (*selected + page).min(last),
+        Action::PageUp => selected.saturating_sub(page),
+        Action::Top => 0,
+        Action::Bottom => last,
+        _ => return false,
+    };
+    true
 }
 
 /// Computes a sort order (run on a worker thread).

@@ -179,3 +179,17 @@ pub fn fmt_count(n: usize) -> String {
     }
     out
 }
+
+/// Scrolls a list so that row `sel` is visible in `rows` rows; returns and
+/// remembers the first visible row. (Drawing only moves the viewport.)
+pub fn keep_in_view(sel: usize, offset: &std::cell::Cell<usize>, rows: usize, len: usize) -> usize {
+    let mut first = offset.get();
+    if sel < first {
+        first = sel;
+    } else if sel >= first + rows {
+        first = sel + 1 - rows;
+    }
+    first = first.min(len.saturating_sub(rows));
+    offset.set(first);
+    first
+}

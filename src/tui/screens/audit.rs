@@ -60,13 +60,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     au.page.set(body);
     let n = visible.len();
     let sel = au.selected.min(n.saturating_sub(1));
-    let mut offset = au.offset.get();
-    if sel < offset {
-        offset = sel;
-    } else if sel >= offset + body {
-        offset = sel + 1 - body;
-    }
-    au.offset.set(offset);
+    let offset = crate::tui::ui::keep_in_view(sel, &au.offset, body, n);
     let wide = inner.width >= 100;
     let widths: Vec<Constraint> = if wide {
         vec![

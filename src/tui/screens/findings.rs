@@ -90,13 +90,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     }
     let rows_h = inner.height as usize;
     app.findings.page.set(rows_h);
-    let mut offset = app.findings.offset.get();
-    if sel < offset {
-        offset = sel;
-    } else if sel >= offset + rows_h {
-        offset = sel + 1 - rows_h;
-    }
-    app.findings.offset.set(offset);
+    let offset = crate::tui::ui::keep_in_view(sel, &app.findings.offset, rows_h, report.findings.len());
     let w = inner.width as usize;
     let kind_w = 14usize;
     let who_w = (w.saturating_sub(kind_w + 2) / 3).clamp(8, 40);

@@ -120,16 +120,8 @@ fn draw_table(f: &mut Frame, app: &App, data: &crate::tui::app::Data, area: Rect
     }
     let body_rows = (inner.height - 1) as usize;
     app.table.page.set(body_rows);
-    // Keep the selection in view.
-    let mut offset = app.table.offset.get();
     let sel = app.table.selected.min(n.saturating_sub(1));
-    if sel < offset {
-        offset = sel;
-    } else if sel >= offset + body_rows {
-        offset = sel + 1 - body_rows;
-    }
-    offset = offset.min(n.saturating_sub(body_rows));
-    app.table.offset.set(offset);
+    let offset = crate::tui::ui::keep_in_view(sel, &app.table.offset, body_rows, n);
 
     let w = inner.width as usize;
     let widths = if w >= 100 {

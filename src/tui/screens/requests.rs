@@ -54,13 +54,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let body = (inner.height - 1) as usize;
     app.requests.page.set(body);
     let sel = app.requests.selected.min(list.len().saturating_sub(1));
-    let mut offset = app.requests.offset.get();
-    if sel < offset {
-        offset = sel;
-    } else if sel >= offset + body {
-        offset = sel + 1 - body;
-    }
-    app.requests.offset.set(offset);
+    let offset = crate::tui::ui::keep_in_view(sel, &app.requests.offset, body, list.len());
     let wide = inner.width >= 90;
     let widths: Vec<Constraint> = if wide {
         vec![
