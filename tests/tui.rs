@@ -617,3 +617,28 @@ fn the_requests_screen_puts_overdue_first_with_a_badge() {
     let open = screen.lines().position(|l| l.contains("REQ-2026-0003")).expect("open row");
     assert!(open < done, "completed requests come last");
 }
+
+#[test]
+fn a_dialog_too_tall_for_the_terminal_asks_for_more_room_instead_of_hiding_its_fields() {
+    let mut a = app();
+    press(&mut a, key(KeyCode::Char('2')));
+    press(&mut a, key(KeyCode::Char('x')));
+    let ids = match &a.form {
+        Some(steward::tui::forms::Form::Erase(f)) => f.ids.clone(),
+        _ => panic!("erase dialog expected"),
+    };
+    let plan = steward::service::actions::ErasePlan {
+        strategy: steward::service::actions::Strategy::Delete,
+        records: ids,
+        redirects: vec![],
+        snapshots: vec![],
+        categories: vec!["user.contact.email".into()],
+        kept: vec![],
+        request_entries: 0,
+    };
+    a.update(Event::ErasePlanned(Box::new(plan)));
+    let small = render(&a, 40, 10);
+    assert!(small.contains("Enlarge"), "{small}");
+    let big = render(&a, 80, 24);
+    assert!(big.contains("Type erase to confirm"), "{big}");
+}

@@ -33,6 +33,17 @@ fn dialog(f: &mut Frame, app: &App, area: Rect, width: u16, title: &str) -> Opti
     Some(inner)
 }
 
+/// Draws `lines` in `inner`, or, when they do not fit, asks for a larger
+/// terminal (never a dialog whose input lines cannot be seen).
+fn show(f: &mut Frame, app: &App, inner: Rect, lines: Vec<Line<'static>>) {
+    if lines.len() > inner.height as usize {
+        let msg = format!("Enlarge the terminal: this dialog needs {} rows (Esc cancels)", lines.len() + 4);
+        f.render_widget(Paragraph::new(msg).style(app.theme.style("ui.warning")).wrap(Wrap { trim: true }), inner);
+    } else {
+        f.render_widget(Paragraph::new(lines), inner);
+    }
+}
+
 /// `label  value▏` with the focus shown by a marker and a cursor.
 fn input_line(app: &App, label: &str, input: &TextInput, focused: bool, lw: usize, width: usize) -> Line<'static> {
     let vw = width.saturating_sub(lw + 4).max(1);
@@ -285,7 +296,7 @@ fn draw_erase(f: &mut Frame, app: &App, form: &EraseForm, area: Rect) {
         ("Give a reason and type the word erase; Enter then erases.", dim)
     };
     lines.push(Line::styled(msg, style));
-    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+    show(f, app, inner, lines);
 }
 
 fn draw_export(f: &mut Frame, app: &App, form: &ExportForm, area: Rect) {
@@ -305,5 +316,5 @@ fn draw_export(f: &mut Frame, app: &App, form: &ExportForm, area: Rect) {
         input_line(app, "File", &form.file, form.focus == 1, lw, width),
         Line::styled(fit("             written whole or not at all; plaintext never touches the disk", width), dim),
     ];
-    f.render_widget(Paragraph::new(lines), inner);
+    show(f, app, inner, lines);
 }

@@ -3,6 +3,5 @@
 pub mod audit;
 pub mod dashboard;
 pub mod findings;
-pub mod placeholder;
 pub mod records;
 pub mod requests;
