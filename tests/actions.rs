@@ -319,21 +319,13 @@ fn reimporting_a_merged_away_source_id_updates_the_survivor() {
     let store = tmp.path().join("s");
     let svc = lib_store(&store);
     let csv = "id,first_name,last_name,email\n1,Ann,Lee,ann@example.com\n2,Anne,Lee,ann@example.org\n";
-    let opts = steward::import::Options {
-        format: steward::import::Format::Csv,
-        id_column: None,
-        source: "crm".into(),
-        now: chrono::Utc::now(),
-    };
-    let parsed = steward::import::parse(csv.as_bytes(), &opts, &mut |_| {});
-    svc.import(parsed, steward::service::OnInvalid::Refuse, false, &|_| {}).expect("import");
+    import_csv(&svc, csv);
     let a = svc.find("crm:1").expect("a").id;
     let b = svc.find("crm:2").expect("b").id;
     let plan = svc.plan_merge(&[a, b], Some(a)).expect("plan");
     svc.merge(&plan, "same").expect("merge");
     let again = "id,first_name,last_name,email\n2,Anne,Lee,anne.lee@example.org\n";
-    let parsed = steward::import::parse(again.as_bytes(), &opts, &mut |_| {});
-    let report = svc.import(parsed, steward::service::OnInvalid::Refuse, false, &|_| {}).expect("import");
+    let report = import_csv(&svc, again);
     assert_eq!((report.inserted, report.updated), (0, 1));
     assert_eq!(svc.count(), 1);
     let survivor = svc.get(a).expect("survivor");
@@ -528,14 +520,7 @@ fn erasing_the_end_of_a_merge_chain_takes_every_merged_record_and_snapshot() {
     let svc = lib_store(&tmp.path().join("s"));
     let csv =
         "id,first_name,last_name,email\n1,Ann,Lee,a@example.com\n2,Anne,Lee,b@example.com\n3,Annie,Lee,c@example.com\n";
-    let opts = steward::import::Options {
-        format: steward::import::Format::Csv,
-        id_column: None,
-        source: "crm".into(),
-        now: chrono::Utc::now(),
-    };
-    let parsed = steward::import::parse(csv.as_bytes(), &opts, &mut |_| {});
-    svc.import(parsed, steward::service::OnInvalid::Refuse, false, &|_| {}).expect("import");
+    import_csv(&svc, csv);
     let [a, b, c] = ["crm:1", "crm:2", "crm:3"].map(|k| svc.find(k).expect("record").id);
     let m1 = svc.merge(&svc.plan_merge(&[a, b], Some(b)).expect("plan"), "same").expect("merge").merge_id;
     let m2 = svc.merge(&svc.plan_merge(&[b, c], Some(c)).expect("plan"), "same").expect("merge").merge_id;
@@ -606,14 +591,7 @@ fn undo_is_refused_when_the_survivor_changed_since_the_merge() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let svc = lib_store(&tmp.path().join("s"));
     let csv = "id,first_name,last_name,email\n1,Ann,Lee,a@example.com\n2,Anne,Lee,b@example.com\n";
-    let opts = steward::import::Options {
-        format: steward::import::Format::Csv,
-        id_column: None,
-        source: "crm".into(),
-        now: chrono::Utc::now(),
-    };
-    let parsed = steward::import::parse(csv.as_bytes(), &opts, &mut |_| {});
-    svc.import(parsed, steward::service::OnInvalid::Refuse, false, &|_| {}).expect("import");
+    import_csv(&svc, csv);
     let (a, b) = (svc.find("crm:1").expect("a").id, svc.find("crm:2").expect("b").id);
     let m = svc.merge(&svc.plan_merge(&[a, b], Some(b)).expect("plan"), "same").expect("merge").merge_id;
     let edit = [steward::service::actions::FieldEdit {

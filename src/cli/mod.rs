@@ -755,25 +755,7 @@ fn init(g: &Global, admin: Option<String>, recipient: Option<String>, cost: Cost
     let user = admin.unwrap_or_else(|| user_of(g));
     let slot = match recipient {
         Some(r) => NewSlot::Recipient(r),
-        None => {
-            let p = match std::env::var("STEWARD_PASSPHRASE") {
-                Ok(p) => SecretString::from(p),
-                Err(_) => {
-                    let first = passphrase(&format!("New passphrase for {user}: "))?;
-                    let again = passphrase("Repeat it: ")?;
-                    use secrecy::ExposeSecret;
-                    if first.expose_secret() != again.expose_secret() {
-                        return Err(Failure("the passphrases differ; nothing was created".into()));
-                    }
-                    first
-                }
-            };
-            use secrecy::ExposeSecret;
-            if p.expose_secret().chars().count() < 8 {
-                return Err(Failure("the passphrase must have at least 8 characters; nothing was created".into()));
-            }
-            NewSlot::Passphrase(p, if cost == Cost::Low { KdfCost::LOW } else { KdfCost::DEFAULT })
-        }
+        None => new_passphrase("STEWARD_PASSPHRASE", &user, cost)?,
     };
     let svc = Service::init(&dir, &user, slot)?;
     println!("created store {} with admin {}", svc.store_dir().display(), user);

@@ -113,3 +113,15 @@ pub fn febrl() -> PathBuf {
     );
     path
 }
+
+/// Imports CSV text from source `crm` through the service (all or nothing).
+pub fn import_csv(svc: &Service, csv: &str) -> steward::service::ImportReport {
+    let opts = steward::import::Options {
+        format: steward::import::Format::Csv,
+        id_column: None,
+        source: "crm".into(),
+        now: chrono::Utc::now(),
+    };
+    let parsed = steward::import::parse(csv.as_bytes(), &opts, &mut |_| {});
+    svc.import(parsed, steward::service::OnInvalid::Refuse, false, &|_| {}).expect("import")
+}
