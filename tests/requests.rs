@@ -102,3 +102,210 @@ fn deadlines_queue_and_completion() {
     let (code, out, _) = cli(&store, &["audit", "verify"]);
     assert_eq!(code, 0, "{out}");
 }
+
+/// The demo request of `kind` that is still `new`, the most urgent first.
+fn demo_request(store: &std::path::Path, kind: &str) -> serde_json::Value {
+    let (code, out, err) = demo_cli(store, &["request", "list", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    out.lines().map(json).find(|v| v["type"] == kind && v["status"]["state"] == "new").expect("a new demo request")
+}
+
+#[test]
+fn matching_finds_every_near_duplicate_and_the_erasure_takes_them_all() {
+    let (_tmp, store) = demo_store();
+    let req = demo_request(&store, "erasure");
+    let reference = req["ref"].as_str().expect("ref").to_owned();
+    let (requester_name, requester_email) = (
+        req["requester"]["name"].as_str().expect("name").to_owned(),
+        req["requester"]["email"].as_str().expect("email").to_owned(),
+    );
+
+    // Not yet: no identity check, no linked records.
+    let (code, _, err) = demo_cli(&store, &["request", "erase", &reference, "--yes"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("not verified"), "{err}");
+
+    let (code, out, err) = demo_cli(&store, &["request", "match", &reference, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let found: Vec<serde_json::Value> = out.lines().map(json).collect();
+    let proposed: Vec<&serde_json::Value> = found.iter().filter(|c| c["proposed"] == true).collect();
+    assert_eq!(proposed.len(), 3, "the demo's first erasure requester has three records: {out}");
+    assert!(
+        proposed.iter().any(|c| c["email"].as_str() != Some(requester_email.as_str())),
+        "at least one is found without the requester's email (by name or as a near-duplicate): {out}"
+    );
+    for c in &proposed {
+        assert!(c["score"].as_f64().is_some_and(|s| s >= 0.5), "{c}");
+        assert!(c["reasons"].as_array().is_some_and(|r| !r.is_empty()), "{c}");
+    }
+    let ids: Vec<String> = proposed.iter().map(|c| c["id"].as_str().expect("id").to_owned()).collect();
+
+    let (code, _, err) = demo_cli(&store, &["request", "match", &reference, "--link"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) =
+        demo_cli(&store, &["request", "verify", &reference, "--method", "replied from the email on file"]);
+    assert_eq!(code, 0, "{err}");
+    // Without --yes only the plan.
+    let (code, _, err) = demo_cli(&store, &["request", "erase", &reference]);
+    assert_eq!(code, 1);
+    for id in &ids {
+        assert!(err.contains(id.as_str()), "the plan names {id}: {err}");
+    }
+    let before = record_count_of(&store);
+    let (code, out, err) = demo_cli(&store, &["request", "erase", &reference, "--yes"]);
+    assert_eq!(code, 0, "{err}");
+    let receipt = json(&out);
+    assert_eq!(receipt["request"], reference.as_str());
+    assert_eq!(receipt["records_erased"], 3);
+    assert_eq!(receipt["also_erased"]["request_entries"], 1);
+    assert_eq!(receipt["key_rotated"], true);
+    assert_eq!(record_count_of(&store), before - 3);
+    for id in &ids {
+        let (code, _, err) = demo_cli(&store, &["show", id]);
+        assert_eq!(code, 1);
+        assert!(err.contains("was erased") && err.contains(receipt["receipt"].as_str().expect("id")), "{err}");
+    }
+
+    // The request is completed with the receipt; the requester's details are gone.
+    let (code, out, err) = demo_cli(&store, &["request", "show", &reference, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v = json(&out);
+    assert_eq!(v["status"]["state"], "completed");
+    assert_eq!(v["answers"][0], receipt["receipt"]);
+    assert_eq!(v["requester_erased"], receipt["receipt"]);
+    assert!(v["requester"]["name"].is_null() && v["requester"]["email"].is_null(), "{v}");
+    for (path, bytes) in all_files(&store) {
+        for secret in [&requester_name, &requester_email] {
+            assert!(!contains(&bytes, secret.as_bytes()), "{} holds the requester's {secret}", path.display());
+        }
+    }
+    let (_, out, _) = demo_cli(&store, &["audit", "list", "--json"]);
+    let erase = out.lines().map(json).find(|e| e["action"] == "erase" && e["outcome"] == "ok").expect("erase entry");
+    assert_eq!(erase["request"], reference.as_str());
+    let (code, out, _) = demo_cli(&store, &["audit", "verify"]);
+    assert_eq!(code, 0, "{out}");
+}
+
+fn record_count_of(store: &std::path::Path) -> u64 {
+    let (code, out, err) = demo_cli(store, &["stats", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    json(&out)["records"].as_u64().expect("count")
+}
+
+#[test]
+fn an_access_request_is_answered_with_an_age_export_the_reference_tool_opens() {
+    let (tmp, store) = demo_store();
+    let req = demo_request(&store, "access");
+    let reference = req["ref"].as_str().expect("ref").to_owned();
+    let id = age::x25519::Identity::generate();
+    let key_file = write(tmp.path(), "key.txt", secrecy::ExposeSecret::expose_secret(&id.to_string()).as_bytes());
+    let file = tmp.path().join("answer.age");
+    let path = file.to_str().expect("path");
+    let recipient = id.to_public().to_string();
+    let (code, _, err) = demo_cli(&store, &["request", "export", &reference, "-r", &recipient, "-o", path]);
+    assert_eq!(code, 1, "refused before verification");
+    assert!(err.contains("not verified"), "{err}");
+    assert!(!file.exists());
+    for args in [
+        vec!["request", "match", &reference, "--link"],
+        vec!["request", "verify", &reference, "--method", "ID document seen"],
+        vec!["request", "erase", &reference, "--yes"],
+    ] {
+        let (code, _, err) = demo_cli(&store, &args);
+        if args[1] == "erase" {
+            assert_eq!(code, 1, "an access request is not erased");
+            assert!(err.contains("not erasure"), "{err}");
+        } else {
+            assert_eq!(code, 0, "{args:?}: {err}");
+        }
+    }
+    let (code, out, err) = demo_cli(&store, &["request", "export", &reference, "-r", &recipient, "-o", path]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("completed"), "{out}");
+    let (_, out, _) = demo_cli(&store, &["request", "show", &reference, "--json"]);
+    let v = json(&out);
+    assert_eq!(v["status"]["state"], "completed");
+    assert_eq!(v["answers"][0], "export answer.age");
+    let linked = v["records"].as_array().expect("records").len();
+    assert!(linked >= 1);
+    if let Some(age) = age_tool() {
+        let o = std::process::Command::new(age).arg("-d").arg("-i").arg(&key_file).arg(&file).output().expect("age");
+        assert!(o.status.success(), "age -d failed: {}", String::from_utf8_lossy(&o.stderr));
+        let doc = json(&String::from_utf8_lossy(&o.stdout));
+        assert_eq!(doc["subjects"].as_array().map(Vec::len), Some(linked));
+        let subjects = doc["subjects"].as_array().expect("subjects");
+        assert!(subjects.iter().any(|s| s["fields"]["email"].is_string()), "the requester's email is in the answer");
+    }
+}
+
+#[test]
+fn intake_files_are_taken_in_whole_or_not_at_all() {
+    let (tmp, store) = init_store();
+    let bad = write(
+        tmp.path(),
+        "bad.csv",
+        b"Ticket ID,Request Type,Law,Submitted At,Full Name,Email\n\
+          T-1,Deletion,GDPR,2026-03-31T09:15:00Z,Ann Lee,ann@example.com\n\
+          T-2,Complaint,GDPR,2026-04-01,Bo Ek,\n",
+    );
+    let (code, _, err) = cli(&store, &["request", "import", bad.to_str().expect("path")]);
+    assert_eq!(code, 1);
+    assert!(err.contains("line 3") && err.contains("unknown request type"), "{err}");
+    assert!(!err.contains("Complaint") && !err.contains("Bo Ek"), "values are not echoed: {err}");
+    let (_, out, _) = cli(&store, &["request", "list", "--json"]);
+    assert!(out.trim().is_empty(), "nothing taken in: {out}");
+
+    let good = write(
+        tmp.path(),
+        "tickets.jsonl",
+        b"{\"ticket_id\":\"T-1\",\"type\":\"deletion\",\"law\":\"GDPR\",\"received\":\"2026-03-31\",\"email\":\"ann@example.com\"}\n\
+          {\"type\":\"do not sell\",\"jurisdiction\":\"cpra\",\"received\":\"2026-11-01\",\"phone\":\"+1 415 555 0101\"}\n",
+    );
+    let (code, _, err) = cli(&store, &["request", "import", good.to_str().expect("path")]);
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = cli(&store, &["request", "list", "--json"]);
+    let list: Vec<serde_json::Value> = out.lines().map(json).collect();
+    assert_eq!(list.len(), 2);
+    let t1 = list.iter().find(|v| v["ref"] == "T-1").expect("T-1");
+    assert_eq!((t1["type"].as_str(), t1["due"].as_str()), (Some("erasure"), Some("2026-04-30")));
+    let other = list.iter().find(|v| v["ref"] != "T-1").expect("generated reference");
+    assert_eq!((other["type"].as_str(), other["due"].as_str()), (Some("objection"), Some("2026-12-16")));
+    // The same file again: T-1 exists, so nothing is taken in.
+    let (code, _, err) = cli(&store, &["request", "import", good.to_str().expect("path")]);
+    assert_eq!(code, 1);
+    assert!(err.contains("T-1 exists"), "{err}");
+    let (_, out, _) = cli(&store, &["request", "list", "--json"]);
+    assert_eq!(out.lines().count(), 2);
+}
+
+#[test]
+fn the_report_counts_the_queue_findings_users_and_the_last_verification() {
+    let (_tmp, store) = demo_store();
+    let (code, out, err) = demo_cli(&store, &["report", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let r = json(&out);
+    let (_, list, _) = demo_cli(&store, &["request", "list", "--json"]);
+    let list: Vec<serde_json::Value> = list.lines().map(json).collect();
+    let open = list.iter().filter(|v| !matches!(v["status"]["state"].as_str(), Some("completed" | "rejected"))).count();
+    let overdue = list.iter().filter(|v| v["overdue"] == true).count();
+    assert_eq!(r["requests"]["open"].as_u64(), Some(open as u64));
+    assert_eq!(r["requests"]["overdue"].as_u64(), Some(overdue as u64));
+    assert!(overdue > 0, "the demo has overdue requests");
+    assert!(r["requests"]["median_days_to_complete"].is_number(), "{}", r["requests"]);
+    assert_eq!(r["queue"].as_array().map(Vec::len), Some(open));
+    assert!(r["findings"]["per_kind"]["duplicate"].as_u64().is_some_and(|n| n > 0));
+    assert!(r["findings"]["quality"].is_number());
+    assert_eq!(r["users"][0]["name"], "tester");
+    assert_eq!(r["users"][0]["role"], "admin");
+    assert!(r["last_verification"].is_null(), "never verified yet");
+    let (code, _, _) = demo_cli(&store, &["audit", "verify"]);
+    assert_eq!(code, 0);
+    let (_, out, _) = demo_cli(&store, &["report"]);
+    assert!(out.starts_with("# Compliance report"), "{out}");
+    assert!(out.contains("| overdue | ") && out.contains("Last verified ") && out.contains(": intact"), "{out}");
+    for v in &list {
+        if let Some(email) = v["requester"]["email"].as_str() {
+            assert!(!out.contains(email), "the report holds no personal data");
+        }
+    }
+}

@@ -115,6 +115,7 @@ fn request_views() -> Vec<steward::service::requests::RequestView> {
         notes: vec![],
         history: vec![Step { time: now(), user: "tester".into(), what: "received".into() }],
         answers: vec![],
+        requester_erased: None,
     };
     let mut v: Vec<_> = [
         mk("REQ-2026-0001", RequestKind::Erasure, "gdpr", 40, Status::New),
@@ -278,6 +279,7 @@ fn snapshot_dialogs() {
         categories: vec!["user.contact.email".into(), "user.name.first".into()],
         kept: vec![Kept { field: "invoice_ids".into(), records: 1, why: "legal hold `tax`: 6 years".into() }],
         request_entries: 0,
+        requests: vec![],
     };
     a.update(Event::ErasePlanned(Box::new(plan)));
     type_str(&mut a, "customer asked");
@@ -635,6 +637,7 @@ fn a_dialog_too_tall_for_the_terminal_asks_for_more_room_instead_of_hiding_its_f
         categories: vec!["user.contact.email".into()],
         kept: vec![],
         request_entries: 0,
+        requests: vec![],
     };
     a.update(Event::ErasePlanned(Box::new(plan)));
     let small = render(&a, 40, 10);

@@ -401,15 +401,46 @@ pub(super) fn request(g: &Global, action: RequestAction) -> Result<()> {
             } else {
                 println!("{}", request_line(&v));
                 let clean = |s: &Option<String>| crate::model::text::sanitize(s.as_deref().unwrap_or("—"));
+                match &v.requester_erased {
+                    Some(receipt) => println!("requester  (details erased, {receipt})"),
+                    None => println!(
+                        "requester  {} · {} · {}",
+                        clean(&v.requester.name),
+                        clean(&v.requester.email),
+                        clean(&v.requester.phone)
+                    ),
+                }
                 println!(
-                    "requester  {} · {} · {}",
-                    clean(&v.requester.name),
-                    clean(&v.requester.email),
-                    clean(&v.requester.phone)
+                    "status     {}{} · identity {}{} · via {}",
+                    v.status.name(),
+                    match &v.status {
+                        crate::model::request::Status::Rejected { reason } =>
+                            format!(" ({})", crate::model::text::sanitize(reason)),
+                        crate::model::request::Status::Extended { reason, notified } =>
+                            format!(" ({}; told {notified})", crate::model::text::sanitize(reason)),
+                        _ => String::new(),
+                    },
+                    v.verification.status,
+                    v.verification
+                        .method
+                        .as_deref()
+                        .map(|m| format!(" ({})", crate::model::text::sanitize(m)))
+                        .unwrap_or_default(),
+                    crate::model::text::sanitize(&v.channel)
                 );
-                println!("status     {} · identity {}", v.status.name(), v.verification.status);
                 if let Some(a) = v.acknowledge_by {
                     println!("acknowledge by {a}");
+                }
+                if let Some(e) = v.extension_notice_by.filter(|_| v.status.is_open()) {
+                    println!("extension must be notified by {e}");
+                }
+                let ids: Vec<String> = v.records.iter().map(ToString::to_string).collect();
+                println!(
+                    "records    {}",
+                    if ids.is_empty() { "none linked (request match)".into() } else { ids.join(" ") }
+                );
+                for a in &v.answers {
+                    println!("answered   {}", crate::model::text::sanitize(a));
                 }
                 for h in &v.history {
                     println!(
@@ -424,6 +455,156 @@ pub(super) fn request(g: &Global, action: RequestAction) -> Result<()> {
         RequestAction::Complete { reference, answer } => {
             let v = svc.request_complete(&reference, answer.as_deref())?;
             println!("{}", request_line(&v));
+        }
+        RequestAction::Import { file, format } => {
+            use crate::import::requests::{self as intake, Format};
+            let mut f = std::fs::File::open(&file)
+                .map_err(|e| Failure(format!("cannot open {}: {}", file.display(), e.kind())))?;
+            let mut head = [0u8; 64];
+            let n = std::io::Read::read(&mut f, &mut head).unwrap_or(0);
+            std::io::Seek::rewind(&mut f).map_err(|e| Failure(format!("cannot read {}: {e}", file.display())))?;
+            let format = match format.as_deref() {
+                Some("csv") => Format::Csv,
+                Some(_) => Format::JsonLines,
+                None => Format::detect(&file.to_string_lossy(), &head[..n]),
+            };
+            let (rows, bad) = intake::parse(std::io::Read::take(f, intake::MAX_BYTES), format);
+            let rejected = |bad: &[crate::import::RowError]| {
+                for e in bad.iter().take(20) {
+                    eprintln!("{}: {e}", file.display());
+                }
+                Failure(format!("{} invalid row(s); nothing was taken in", bad.len()))
+            };
+            if !bad.is_empty() {
+                return Err(rejected(&bad));
+            }
+            let views = match svc.request_import(rows) {
+                Err(crate::service::ServiceError::ImportRejected(bad)) => return Err(rejected(&bad)),
+                other => other?,
+            };
+            for v in &views {
+                println!("{}", request_line(v));
+            }
+            eprintln!("took in {} request(s)", views.len());
+        }
+        RequestAction::Match { reference, json, link } => {
+            let found = svc.request_match(&reference)?;
+            let mut out = std::io::stdout().lock();
+            for c in &found {
+                if json {
+                    writeln!(out, "{}", serde_json::to_string(c)?)?;
+                } else {
+                    let clean = |s: &Option<String>| crate::model::text::sanitize(s.as_deref().unwrap_or("—"));
+                    writeln!(
+                        out,
+                        "{} {:.3} {}{}  {} · {} · {} · {}\n    {}",
+                        c.id,
+                        c.score,
+                        if c.linked {
+                            "linked"
+                        } else if c.proposed {
+                            "proposed"
+                        } else {
+                            "possible"
+                        },
+                        c.via.map(|v| format!(" (via {v})")).unwrap_or_default(),
+                        crate::model::text::sanitize(&c.name),
+                        clean(&c.email),
+                        clean(&c.phone),
+                        clean(&c.locality),
+                        c.reasons.join(", ")
+                    )?;
+                }
+            }
+            drop(out);
+            if found.is_empty() {
+                eprintln!("no record matches the requester of {reference}");
+            }
+            if link {
+                let ids: Vec<RecordId> = found.iter().filter(|c| c.proposed && !c.linked).map(|c| c.id).collect();
+                if ids.is_empty() {
+                    eprintln!("nothing new to link");
+                } else {
+                    let v = svc.request_link(&reference, &ids, true)?;
+                    eprintln!("linked {} record(s); {} linked in all", ids.len(), v.records.len());
+                }
+            }
+        }
+        RequestAction::Link { reference, ids } => {
+            let ids = record_ids(&svc, &ids)?;
+            let v = svc.request_link(&reference, &ids, true)?;
+            println!("{}: {} record(s) linked", v.reference, v.records.len());
+        }
+        RequestAction::Unlink { reference, ids } => {
+            let ids = ids
+                .iter()
+                .map(|k| k.parse::<RecordId>().map_err(|_| Failure("not a record id".into())))
+                .collect::<Result<Vec<_>>>()?;
+            let v = svc.request_link(&reference, &ids, false)?;
+            println!("{}: {} record(s) linked", v.reference, v.records.len());
+        }
+        RequestAction::Verify { reference, method, failed } => {
+            let v = svc.request_verify(&reference, !failed, &method)?;
+            println!("{}: identity {}", v.reference, v.verification.status);
+        }
+        RequestAction::Status { reference, status, reason, notified } => {
+            use crate::model::request::Status;
+            let need = |what: &str| {
+                reason.clone().filter(|r| !r.trim().is_empty()).ok_or_else(|| Failure(format!("{what} needs --reason")))
+            };
+            let status = match status.as_str() {
+                "verifying" => Status::Verifying,
+                "in-progress" => Status::InProgress,
+                "rejected" => Status::Rejected { reason: need("rejected")? },
+                _ => Status::Extended {
+                    reason: need("extended")?,
+                    notified: notified.unwrap_or_else(|| crate::model::now().date_naive()),
+                },
+            };
+            let v = svc.request_set_status(&reference, status)?;
+            println!("{}", request_line(&v));
+        }
+        RequestAction::Erase { reference, reason, strategy, yes, no_rekey } => {
+            let plan = svc.request_plan_erase(&reference, strategy)?;
+            if !yes {
+                eprintln!(
+                    "would erase {} record(s) ({}), {} merged-away record(s), {} merge snapshot(s), the details of \
+                     {} requester(s); categories: {}",
+                    plan.records.len(),
+                    strategy.name(),
+                    plan.redirects.len(),
+                    plan.snapshots.len(),
+                    plan.request_entries,
+                    plan.categories.join(", ")
+                );
+                for id in &plan.records {
+                    eprintln!("  {id}");
+                }
+                for k in &plan.kept {
+                    eprintln!("would keep {} on {} record(s): {}", k.field, k.records, k.why);
+                }
+                return Err(Failure("not erased: add --yes to confirm".into()));
+            }
+            let reason = reason.unwrap_or_else(|| format!("erasure request {reference}"));
+            let progress = Progress::new(0, "pages");
+            let receipt = svc.request_erase(&reference, &plan, &reason, !no_rekey, &|n| {
+                progress.set("rotating the data key", n as u64)
+            })?;
+            progress.bar.finish_and_clear();
+            println!("{}", serde_json::to_string_pretty(&receipt)?);
+            eprintln!("{reference} completed with receipt {}", receipt.receipt);
+        }
+        RequestAction::Export { reference, to, output } => {
+            let target = target(&to, "STEWARD_EXPORT_PASSPHRASE")?;
+            let (report, v) = svc.request_export(&reference, &target, to.armor, &output)?;
+            println!(
+                "exported {} record(s) to {} ({} bytes; audit entry {}); {} completed",
+                report.subjects,
+                report.file.display(),
+                report.bytes,
+                report.audit_entry,
+                v.reference
+            );
         }
     }
     Ok(())

@@ -293,6 +293,13 @@ prompt). The restored store opens with the passphrases it had when the backup wa
         action: RequestAction,
     },
     /// Erase (or anonymise) every record past the retention of all its purposes, with one receipt
+    /// Compliance report: requests (open, overdue, median days to complete), findings, quality, users, audit
+    #[command(after_help = "Markdown by default (paste it into a ticket or wiki), or JSON. No personal data: \
+counts, request references and dates, user names and roles. The audit line shows the last `steward audit verify`.")]
+    Report {
+        #[arg(long, value_parser = ["markdown", "json"], default_value = "markdown")]
+        format: String,
+    },
     #[command(after_help = "Lists exactly the records of the `expired` findings. Without --dry-run it asks you to \
 type `erase` (or takes --yes, for cron), erases them in one step, rotates the data key and prints the receipt.")]
     Housekeeping {
@@ -417,6 +424,97 @@ moves it to the next working day), extendable by two months. CCPA: 45 days, exte
         reference: String,
         #[arg(long)]
         json: bool,
+    },
+    /// Take in requests from a web form's CSV or a ticket system's JSON Lines (all or none)
+    #[command(after_help = "Columns (any order, usual aliases accepted): ref, type (erasure/deletion, \
+access/DSAR, portability, rectification, restriction, objection/opt-out), jurisdiction (gdpr, ccpa), received \
+(YYYY-MM-DD or an RFC 3339 time), channel, name, email, phone. A bad row refuses the whole file and is named by \
+its line.")]
+    Import {
+        file: PathBuf,
+        #[arg(long, value_parser = ["csv", "jsonl"])]
+        format: Option<String>,
+    },
+    /// Records that may be the requester's, with scores and reasons (the duplicate engine)
+    #[command(after_help = "Compares the requester's name, email and phone with every record under the \
+duplicate model estimated from this store, and adds the near-duplicates of each strong match. Candidates \
+marked `proposed` score at least 0.5. Confirm with `request link REF ID...` (or --link, all proposed).")]
+    Match {
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// JSON Lines, one candidate per line
+        #[arg(long)]
+        json: bool,
+        /// Link every proposed candidate to the request
+        #[arg(long)]
+        link: bool,
+    },
+    /// Confirm records as the requester's
+    Link {
+        #[arg(value_name = "REF")]
+        reference: String,
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<String>,
+    },
+    /// Withdraw records linked by mistake
+    Unlink {
+        #[arg(value_name = "REF")]
+        reference: String,
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<String>,
+    },
+    /// Record the identity check (needed before erasing or exporting)
+    Verify {
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// How: "replied from the email on file", "ID document seen" ...
+        #[arg(long, value_name = "TEXT")]
+        method: String,
+        /// The check failed
+        #[arg(long)]
+        failed: bool,
+    },
+    /// Move a request to verifying, in-progress, extended or rejected
+    Status {
+        #[arg(value_name = "REF")]
+        reference: String,
+        #[arg(value_parser = ["verifying", "in-progress", "extended", "rejected"])]
+        status: String,
+        /// Why (required for extended and rejected)
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+        /// Extended: the date the requester was told [default: today]
+        #[arg(long, value_name = "DATE")]
+        notified: Option<chrono::NaiveDate>,
+    },
+    /// Fulfil an erasure request: erase its linked records, attach the receipt, complete it
+    #[command(after_help = "The requester must be verified and records linked. Without --yes only the plan is \
+printed. The requester's details are erased with the records; the request keeps its reference, dates and \
+history.")]
+    Erase {
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// Why (kept in the audit trail) [default: the request]
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+        #[arg(long, value_enum, default_value_t = Strategy::Delete)]
+        strategy: Strategy,
+        /// Confirm: without it, only the plan is printed
+        #[arg(long)]
+        yes: bool,
+        /// Do not rotate the data key afterwards
+        #[arg(long)]
+        no_rekey: bool,
+    },
+    /// Fulfil an access or portability request: export its linked records with age, complete it
+    Export {
+        #[arg(value_name = "REF")]
+        reference: String,
+        #[command(flatten)]
+        to: EncryptTo,
+        /// Output file (must not exist)
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
     },
     /// Mark a request completed
     Complete {
@@ -644,6 +742,20 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Audit { action } => actions::audit(&g, action),
         Command::User { action } => actions::user(&g, action),
         Command::Request { action } => actions::request(&g, action),
+        Command::Report { format } => {
+            let svc = open(&g)?;
+            let progress = Progress::new(svc.count() as u64, "records");
+            let records = svc.records(&mut |n| progress.set("decrypting", n as u64))?;
+            let report = svc.scan(&records, &|_| progress.set("scanning", records.len() as u64))?;
+            progress.bar.finish_and_clear();
+            let c = svc.compliance(&report, records.len())?;
+            if format == "json" {
+                println!("{}", serde_json::to_string_pretty(&c)?);
+            } else {
+                print!("{}", crate::service::report::markdown(&c));
+            }
+            Ok(())
+        }
         Command::Housekeeping { dry_run, json, strategy, reason, yes } => {
             actions::housekeeping(&g, dry_run, json, strategy, &reason, yes)
         }

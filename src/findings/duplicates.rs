@@ -662,6 +662,40 @@ pub fn find_indexed(
     (out, stats, Some(model), index)
 }
 
+/// How a requester's details (a partial record: often a name and an email)
+/// compare with one record, when there is any evidence they are the same
+/// person: the same email or phone, or both names at least similar. The
+/// score is the match probability under `model` (the one the duplicate scan
+/// estimated from the data; fields the requester did not give are neutral),
+/// or under a cautious default when the store is too small to estimate one.
+pub fn match_query(model: Option<&Model>, query: &Features, record: &Features) -> Option<(f64, Vec<FieldComparison>)> {
+    let (levels, _) = compare(query, record);
+    let (given, family, email, phone) = (levels[0], levels[1], levels[3], levels[4]);
+    let evidence = email == 4 || phone == 4 || (given >= 2 && family >= 2);
+    if !evidence {
+        return None;
+    }
+    let fallback;
+    let model = match model {
+        Some(m) => m,
+        None => {
+            fallback = Model::cautious();
+            &fallback
+        }
+    };
+    let explained = explain(query, record).into_iter().filter(|c| c.status != "missing").collect();
+    Some((model.probability(&levels), explained))
+}
+
+impl Model {
+    /// A model for when none could be estimated: agreement is strong
+    /// evidence, disagreement fairly strong evidence against, and matches
+    /// are rare.
+    fn cautious() -> Model {
+        Model { m: [[1.0, 0.05, 0.05, 0.1, 0.8]; NF], u: [[1.0, 0.9, 0.05, 0.03, 0.02]; NF], lambda: 0.01 }
+    }
+}
+
 /// Stable id of a cluster: a hash of its members' record ids.
 pub fn cluster_id(ids: &mut [RecordId]) -> String {
     ids.sort();
@@ -739,6 +773,26 @@ mod tests {
         for c in &clusters {
             assert!(!(c.members.contains(&base) && c.members.contains(&(base + 2))), "chained: {c:?}");
         }
+    }
+
+    #[test]
+    fn requester_matches_need_evidence() {
+        let rec_a = rec("William", "Harrington", "1980-02-03", "w.harrington@example.com");
+        let mut query = Record::new("q", "q", Utc::now());
+        query.given_name = Some("Bill".into());
+        query.family_name = Some("Harington".into());
+        let q = Features::of(&query);
+        let (p, why) = match_query(None, &q, &Features::of(&rec_a)).expect("similar names are evidence");
+        assert!(p > 0.5, "{p}");
+        assert!(why.iter().all(|c| c.field.ends_with("name")), "only the fields the requester gave: {why:?}");
+        let other = rec("Zebedee", "Moncrieff", "1955-07-30", "w.harrington@example.com");
+        query.email = Some("W.Harrington@example.com".into());
+        let q = Features::of(&query);
+        let (p_other, _) = match_query(None, &q, &Features::of(&other)).expect("same email is evidence");
+        let (p_both, _) = match_query(None, &q, &Features::of(&rec_a)).expect("match");
+        assert!(p_both > p_other, "name and email beat email alone: {p_both} vs {p_other}");
+        query.email = None;
+        assert!(match_query(None, &Features::of(&query), &Features::of(&other)).is_none(), "no evidence");
     }
 
     #[test]

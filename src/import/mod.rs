@@ -6,6 +6,8 @@
 //! with its line number and a reason that never quotes the value, because
 //! the value is personal data. Depends only on `model`.
 
+pub mod requests;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, Read};
 

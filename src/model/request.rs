@@ -22,6 +22,21 @@ pub enum RequestKind {
 }
 
 impl RequestKind {
+    /// The kind a web form or ticket system calls it (`deletion`, `DSAR`,
+    /// `do not sell` ...), case-insensitive.
+    pub fn parse(s: &str) -> Option<RequestKind> {
+        let s = s.trim().to_ascii_lowercase().replace(['_', '-'], " ");
+        Some(match s.as_str() {
+            "erasure" | "erase" | "deletion" | "delete" | "right to be forgotten" | "forget" => RequestKind::Erasure,
+            "access" | "copy" | "sar" | "dsar" | "subject access" | "know" | "right to know" => RequestKind::Access,
+            "portability" | "port" | "data portability" => RequestKind::Portability,
+            "rectification" | "rectify" | "correction" | "correct" => RequestKind::Rectification,
+            "restriction" | "restrict" | "limit" => RequestKind::Restriction,
+            "objection" | "object" | "opt out" | "optout" | "do not sell" | "unsubscribe" => RequestKind::Objection,
+            _ => return None,
+        })
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             RequestKind::Erasure => "erasure",
@@ -95,6 +110,18 @@ pub struct Step {
     pub what: String,
 }
 
+/// What intake knows about a new request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewRequest {
+    /// The reference to use (generated when absent).
+    pub reference: Option<String>,
+    pub kind: RequestKind,
+    pub jurisdiction: String,
+    pub received: NaiveDate,
+    pub channel: String,
+    pub requester: Requester,
+}
+
 /// A data-subject request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
@@ -115,4 +142,8 @@ pub struct Request {
     pub history: Vec<Step>,
     /// Erasure receipts and export files that answered it.
     pub answers: Vec<String>,
+    /// The receipt of the erasure that also erased the requester's details
+    /// (they went with the records the request is about).
+    #[serde(default)]
+    pub requester_erased: Option<String>,
 }

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::{Service, ServiceError};
 use crate::crypto::Role;
 use crate::findings::validate;
+use crate::model::request::Step;
 use crate::model::{self, Field, Record, RecordId};
 use crate::policy::Policy;
 use crate::store::audit::{Draft, Entry, Outcome, Verification};
@@ -334,8 +335,10 @@ pub struct ErasePlan {
     pub categories: Vec<String>,
     /// Fields kept, and why.
     pub kept: Vec<Kept>,
-    /// Personal data in request entries (the request queue comes later: 0).
+    /// Requests linked to one of the records: their requester's details go too.
     pub request_entries: usize,
+    /// Their references.
+    pub requests: Vec<String>,
 }
 
 /// The receipt of an erasure: what went, what stayed and why. No personal
@@ -745,6 +748,12 @@ impl Service {
                 },
             );
         }
+        let requests: Vec<String> = self
+            .stored_requests()?
+            .into_iter()
+            .filter(|r| r.requester_erased.is_none() && r.records.iter().any(|id| set.contains(id)))
+            .map(|r| r.reference)
+            .collect();
         Ok(ErasePlan {
             strategy,
             records: ids.to_vec(),
@@ -752,7 +761,8 @@ impl Service {
             snapshots,
             categories: categories.into_iter().collect(),
             kept: kept.into_values().collect(),
-            request_entries: 0,
+            request_entries: requests.len(),
+            requests,
         })
     }
 
@@ -765,6 +775,20 @@ impl Service {
         plan: &ErasePlan,
         reason: &str,
         request: Option<&str>,
+        rekey: bool,
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<Receipt, ServiceError> {
+        self.erase_completing(plan, reason, request, false, rekey, progress)
+    }
+
+    /// [`Service::erase`]; with `complete`, the request `request` is
+    /// completed by the same committed step, with the receipt attached.
+    pub(crate) fn erase_completing(
+        &self,
+        plan: &ErasePlan,
+        reason: &str,
+        request: Option<&str>,
+        complete: bool,
         rekey: bool,
         progress: &(dyn Fn(usize) + Sync),
     ) -> Result<Receipt, ServiceError> {
@@ -797,13 +821,44 @@ impl Service {
             change.tombstones.push((rd.from, tomb.clone()));
         }
         change.drop_snapshots = plan.snapshots.clone();
+        // The requesters' details go with the records their requests are
+        // about; the request itself (reference, dates, history) stays as the
+        // record of how it was answered.
+        let user = self.session.user.clone();
+        for mut r in self.stored_requests()? {
+            let linked = plan.requests.contains(&r.reference);
+            let fulfilled = complete && request == Some(r.reference.as_str());
+            if !linked && !fulfilled {
+                continue;
+            }
+            if linked && r.requester_erased.is_none() {
+                r.requester = crate::model::request::Requester::default();
+                r.requester_erased = Some(receipt_id.clone());
+                r.history.push(Step {
+                    time: now,
+                    user: user.clone(),
+                    what: format!("requester's details erased ({receipt_id})"),
+                });
+            }
+            if fulfilled {
+                r.status = crate::model::request::Status::Completed;
+                r.answers.push(receipt_id.clone());
+                r.history.push(Step {
+                    time: now,
+                    user: user.clone(),
+                    what: format!("completed by erasure {receipt_id}"),
+                });
+            }
+            change.requests.push((r.reference.clone(), serde_json::to_vec(&r).unwrap_or_default()));
+        }
         draft.before = Some(self.store.state_digest(&records));
         draft.detail = Some(format!(
-            "{receipt_id}: {} record(s), strategy {}, {} redirect(s), {} merge snapshot(s)",
+            "{receipt_id}: {} record(s), strategy {}, {} redirect(s), {} merge snapshot(s), {} requester(s)",
             records.len(),
             plan.strategy.name(),
             plan.redirects.len(),
-            plan.snapshots.len()
+            plan.snapshots.len(),
+            plan.request_entries
         ));
         let mut receipt = Receipt {
             receipt: receipt_id.clone(),
@@ -896,7 +951,18 @@ impl Service {
     /// Checks the audit chain.
     pub fn audit_verify(&self) -> Result<Verification, ServiceError> {
         self.require(Role::Admin, "verify the audit trail", &[])?;
-        Ok(self.store.verify_audit()?)
+        let v = self.store.verify_audit()?;
+        // The check itself is recorded (the report shows the last one).
+        let mut draft = self.draft(super::report::VERIFY_ACTION, &[]);
+        match &v.broken {
+            None => draft.detail = Some(format!("{} entries intact", v.entries)),
+            Some(b) => {
+                draft.outcome = Some(Outcome::Failed);
+                draft.detail = Some(format!("broken at entry {}", b.seq));
+            }
+        }
+        self.store.audit(draft)?;
+        Ok(v)
     }
 }
 

@@ -52,13 +52,36 @@ pub fn build(dir: &Path, user: &str) -> Result<Service, ServiceError> {
 /// that some are overdue and some due soon whenever the demo runs. The
 /// requesters are demo customers (some with near-duplicate records).
 fn add_requests(service: &Service) -> Result<(), ServiceError> {
+    use crate::findings::duplicates::{self, Features};
     use crate::model::request::{RequestKind as K, Requester, Status};
     use crate::service::requests::NewRequest;
     let records = service.records(&mut |_| {})?;
     let today = crate::model::now().date_naive();
-    let person = |i: usize| {
-        let r = &records[(i * 37) % records.len()];
-        Requester { name: Some(r.display_name()).filter(|n| !n.is_empty()), email: r.email.clone(), phone: None }
+    let requester = |r: &crate::model::Record| Requester {
+        name: Some(r.display_name()).filter(|n| !n.is_empty()),
+        email: r.email.clone(),
+        phone: None,
+    };
+    // The first two requesters have near-duplicate records (three and two),
+    // so that matching a request to its records has something to find.
+    let features: Vec<Features> = records.iter().map(Features::of).collect();
+    let settings = duplicates::Settings { match_probability: 0.9, cluster_probability: 0.5, max_block: 500 };
+    let (clusters, _, _) = duplicates::find(&features, settings);
+    // Prefer people whose records do not all share one email: matching
+    // must find them by name and through their duplicates too.
+    let with_email = |n: usize| {
+        let mut fit: Vec<_> = clusters.iter().filter(|c| c.members.len() == n && c.score > 0.95).collect();
+        fit.sort_by_key(|c| {
+            let emails: std::collections::BTreeSet<_> =
+                c.members.iter().map(|m| records[*m as usize].email.as_deref().map(str::to_lowercase)).collect();
+            std::cmp::Reverse(emails.len())
+        });
+        fit.into_iter().find_map(|c| c.members.iter().map(|m| &records[*m as usize]).find(|r| r.email.is_some()))
+    };
+    let chosen = [with_email(3), with_email(2)];
+    let person = |i: usize| match chosen.get(i - 1).copied().flatten() {
+        Some(r) => requester(r),
+        None => requester(&records[(i * 37) % records.len()]),
     };
     let plan: [(K, &str, i64, &str, Option<Status>); 12] = [
         (K::Erasure, "gdpr", 40, "email", None),

@@ -228,7 +228,20 @@ impl Service {
         armor: bool,
         out: &Path,
     ) -> Result<ExportReport, ServiceError> {
+        self.export_for(ids, target, armor, out, None)
+    }
+
+    /// [`Service::export`], answering request `request` (kept in the audit entry).
+    pub(crate) fn export_for(
+        &self,
+        ids: &[RecordId],
+        target: &Target,
+        armor: bool,
+        out: &Path,
+        request: Option<&str>,
+    ) -> Result<ExportReport, ServiceError> {
         let mut draft = self.draft("export", ids);
+        draft.request = request.map(|r| crate::model::text::fit(r, 40));
         self.require(Role::Admin, "export", ids)?;
         // Refuse bad recipients before reading anything.
         let recipients = target.recipients().map_err(|e| self.refuse(draft.clone(), e.to_string()))?;

@@ -8,8 +8,10 @@
 pub mod actions;
 pub mod demo;
 pub mod export;
+pub mod fulfil;
 pub mod housekeeping;
 pub mod mask;
+pub mod report;
 pub mod requests;
 pub mod users;
 

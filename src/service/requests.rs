@@ -15,16 +15,7 @@ use crate::store::Change;
 /// Days before the deadline from which a request counts as due soon.
 pub const DUE_SOON_DAYS: i64 = 7;
 
-/// What intake knows about a new request.
-#[derive(Clone, Debug)]
-pub struct NewRequest {
-    pub reference: Option<String>,
-    pub kind: RequestKind,
-    pub jurisdiction: String,
-    pub received: NaiveDate,
-    pub channel: String,
-    pub requester: Requester,
-}
+pub use crate::model::request::NewRequest;
 
 /// A request with its deadlines, as listed and shown.
 #[derive(Clone, Debug, Serialize)]
@@ -49,6 +40,7 @@ pub struct RequestView {
     pub notes: Vec<String>,
     pub history: Vec<Step>,
     pub answers: Vec<String>,
+    pub requester_erased: Option<String>,
 }
 
 fn rules(jurisdiction: &str) -> Result<Rules, ServiceError> {
@@ -85,11 +77,12 @@ pub fn view(r: Request, today: NaiveDate) -> Result<RequestView, ServiceError> {
         notes: r.notes,
         history: r.history,
         answers: r.answers,
+        requester_erased: r.requester_erased,
     })
 }
 
 impl Service {
-    fn load_requests(&self) -> Result<Vec<Request>, ServiceError> {
+    pub(crate) fn stored_requests(&self) -> Result<Vec<Request>, ServiceError> {
         self.store
             .requests()?
             .iter()
@@ -109,8 +102,12 @@ impl Service {
     }
 
     /// The still-open request `reference` (refused, audited, when closed).
-    fn open_request(&self, reference: &str, draft: &crate::store::audit::Draft) -> Result<Request, ServiceError> {
-        let Some(r) = self.load_requests()?.into_iter().find(|r| r.reference == reference) else {
+    pub(crate) fn open_request(
+        &self,
+        reference: &str,
+        draft: &crate::store::audit::Draft,
+    ) -> Result<Request, ServiceError> {
+        let Some(r) = self.stored_requests()?.into_iter().find(|r| r.reference == reference) else {
             return Err(ServiceError::NotFound(crate::model::text::fit(reference, 40)));
         };
         if !r.status.is_open() {
@@ -120,7 +117,11 @@ impl Service {
     }
 
     /// Writes a changed request with its audit entry.
-    fn save_request(&self, r: Request, draft: crate::store::audit::Draft) -> Result<RequestView, ServiceError> {
+    pub(crate) fn save_request(
+        &self,
+        r: Request,
+        draft: crate::store::audit::Draft,
+    ) -> Result<RequestView, ServiceError> {
         let change = Change {
             requests: vec![(r.reference.clone(), serde_json::to_vec(&r).unwrap_or_default())],
             ..Change::default()
@@ -129,48 +130,63 @@ impl Service {
         self.masked_view(r)
     }
 
-    /// Takes in a request; the deadline comes from its jurisdiction.
-    pub fn request_add(&self, new: NewRequest) -> Result<RequestView, ServiceError> {
-        let mut draft = self.draft("request-add", &[]);
-        self.require(Role::Steward, "take in requests", &[])?;
-        rules(&new.jurisdiction).map_err(|e| self.refuse(draft.clone(), e.to_string()))?;
+    /// A new request from intake, checked against the references taken so
+    /// far (`taken`, which it joins). The error says what is wrong (no
+    /// personal data).
+    fn build_request(&self, new: NewRequest, taken: &mut Vec<String>) -> Result<Request, String> {
+        rules(&new.jurisdiction).map_err(|e| e.to_string())?;
         let q = &new.requester;
         if q.name.is_none() && q.email.is_none() && q.phone.is_none() {
-            return Err(self.refuse(draft, "a request needs the requester's name, email or phone".into()));
+            return Err("a request needs the requester's name, email or phone".into());
         }
-        let existing = self.load_requests()?;
         let reference = match new.reference {
             Some(r) => {
                 let r = r.trim().to_owned();
                 if r.is_empty() || r.len() > 40 || !r.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c)) {
-                    return Err(self.refuse(draft, "a reference is 1-40 letters, digits, '-', '_', '.' or '/'".into()));
+                    return Err("a reference is 1-40 letters, digits, '-', '_', '.' or '/'".into());
                 }
                 r
             }
             None => {
                 let year = chrono::Datelike::year(&new.received);
-                let n = existing.iter().filter(|r| r.reference.starts_with(&format!("REQ-{year}-"))).count() + 1;
-                format!("REQ-{year}-{n:04}")
+                let prefix = format!("REQ-{year}-");
+                let n = taken.iter().filter(|r| r.starts_with(&prefix)).count() + 1;
+                (n..).map(|n| format!("{prefix}{n:04}")).find(|r| !taken.contains(r)).unwrap_or_default()
             }
         };
-        if existing.iter().any(|r| r.reference == reference) {
-            return Err(self.refuse(draft, format!("request {reference} exists")));
+        if taken.contains(&reference) {
+            return Err(format!("request {reference} exists"));
         }
-        let now = crate::model::now();
-        let request = Request {
-            reference: reference.clone(),
+        taken.push(reference.clone());
+        let fit = |s: Option<String>| s.map(|v| crate::model::text::fit(v.trim(), 200)).filter(|v| !v.is_empty());
+        Ok(Request {
+            reference,
             kind: new.kind,
             jurisdiction: new.jurisdiction.to_ascii_lowercase(),
             received: new.received,
-            channel: new.channel,
-            requester: new.requester,
+            channel: crate::model::text::fit(&new.channel, 40),
+            requester: Requester {
+                name: fit(new.requester.name),
+                email: fit(new.requester.email),
+                phone: fit(new.requester.phone),
+            },
             verification: Verification { status: "unverified".into(), method: None },
             records: Vec::new(),
             status: Status::New,
             notes: Vec::new(),
-            history: vec![Step { time: now, user: self.session.user.clone(), what: "received".into() }],
+            history: vec![Step { time: crate::model::now(), user: self.session.user.clone(), what: "received".into() }],
             answers: Vec::new(),
-        };
+            requester_erased: None,
+        })
+    }
+
+    /// Takes in a request; the deadline comes from its jurisdiction.
+    pub fn request_add(&self, new: NewRequest) -> Result<RequestView, ServiceError> {
+        let mut draft = self.draft("request-add", &[]);
+        self.require(Role::Steward, "take in requests", &[])?;
+        let mut taken: Vec<String> = self.stored_requests()?.into_iter().map(|r| r.reference).collect();
+        let request = self.build_request(new, &mut taken).map_err(|e| self.refuse(draft.clone(), e))?;
+        let reference = request.reference.clone();
         draft.detail = Some(format!("{reference}: {} under {}", request.kind.name(), request.jurisdiction));
         draft.request = Some(reference.clone());
         let change = Change {
@@ -181,9 +197,48 @@ impl Service {
         self.masked_view(request)
     }
 
+    /// Takes in many requests (a web form's or ticket system's export), all
+    /// or none: any bad row refuses the whole file, naming its line. One
+    /// audit entry.
+    pub fn request_import(&self, rows: Vec<(u64, NewRequest)>) -> Result<Vec<RequestView>, ServiceError> {
+        let mut draft = self.draft("request-import", &[]);
+        self.require(Role::Steward, "take in requests", &[])?;
+        let mut taken: Vec<String> = self.stored_requests()?.into_iter().map(|r| r.reference).collect();
+        let mut built = Vec::new();
+        let mut bad = Vec::new();
+        for (line, new) in rows {
+            match self.build_request(new, &mut taken) {
+                Ok(r) => built.push(r),
+                Err(reason) => bad.push(crate::import::RowError { line, reason }),
+            }
+        }
+        if !bad.is_empty() {
+            draft.outcome = Some(crate::store::audit::Outcome::Denied);
+            draft.detail = Some(format!("{} invalid row(s); nothing was taken in", bad.len()));
+            self.store.audit(draft)?;
+            return Err(ServiceError::ImportRejected(bad));
+        }
+        if built.is_empty() {
+            return Err(self.refuse(draft, "the file holds no requests".into()));
+        }
+        draft.detail = Some(format!(
+            "{} request(s): {} to {}",
+            built.len(),
+            built.first().map(|r| r.reference.as_str()).unwrap_or(""),
+            built.last().map(|r| r.reference.as_str()).unwrap_or("")
+        ));
+        let change = Change {
+            requests: built.iter().map(|r| (r.reference.clone(), serde_json::to_vec(r).unwrap_or_default())).collect(),
+            ..Change::default()
+        };
+        self.store.commit(change, draft)?;
+        built.into_iter().map(|r| self.masked_view(r)).collect()
+    }
+
     /// The queue, soonest due first (closed requests last).
     pub fn requests(&self) -> Result<Vec<RequestView>, ServiceError> {
-        let mut out = self.load_requests()?.into_iter().map(|r| self.masked_view(r)).collect::<Result<Vec<_>, _>>()?;
+        let mut out =
+            self.stored_requests()?.into_iter().map(|r| self.masked_view(r)).collect::<Result<Vec<_>, _>>()?;
         out.sort_by_key(|v| (!v.status.is_open(), v.due, v.reference.clone()));
         Ok(out)
     }
@@ -191,7 +246,7 @@ impl Service {
     /// One request by reference.
     pub fn request(&self, reference: &str) -> Result<RequestView, ServiceError> {
         let r = self
-            .load_requests()?
+            .stored_requests()?
             .into_iter()
             .find(|r| r.reference == reference)
             .ok_or_else(|| ServiceError::NotFound(crate::model::text::fit(reference, 40)))?;

@@ -404,6 +404,7 @@ mod tests {
             categories: vec![],
             kept: vec![],
             request_entries: 0,
+            requests: vec![],
         });
         assert_eq!(form.key(&key(KeyCode::Enter)), Outcome::Stay);
         form.focus = 0;

@@ -125,3 +125,40 @@ pub fn import_csv(svc: &Service, csv: &str) -> steward::service::ImportReport {
     let parsed = steward::import::parse(csv.as_bytes(), &opts, &mut |_| {});
     svc.import(parsed, steward::service::OnInvalid::Refuse, false, &|_| {}).expect("import")
 }
+
+/// A demo store (2,000 records with planted duplicates) built by the binary.
+pub fn demo_store() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = tmp.path().join("store");
+    let (code, _, err) = run({
+        let mut c = Command::new(bin());
+        c.args(["--user", "tester", "demo", "--no-tui", "--keep"]).arg(&store);
+        c
+    });
+    assert_eq!(code, 0, "demo failed: {err}");
+    (tmp, store)
+}
+
+/// `steward --user tester --store S ARGS...` with the demo passphrase.
+pub fn demo_cli(store: &Path, args: &[&str]) -> (i32, String, String) {
+    let mut c = Command::new(bin());
+    c.arg("--store").arg(store).args(["--user", "tester"]).env("STEWARD_PASSPHRASE", "demo").env("NO_COLOR", "1");
+    c.args(args);
+    run(c)
+}
+
+/// The reference `age` tool, or `None` (loudly; a failure under `CI=true`).
+pub fn age_tool() -> Option<PathBuf> {
+    let found =
+        std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join("age")).find(|p| p.is_file()));
+    if found.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "the reference `age` tool is required under CI=true (apt-get install age)"
+        );
+        eprintln!(
+            "\n*** WARNING: the reference `age` tool is not installed; the export is NOT checked against it ***\n"
+        );
+    }
+    found
+}
