@@ -56,6 +56,8 @@ fn app_with(records: Vec<Record>) -> App {
     let policy = steward::policy::Policy::from_toml(steward::service::demo::DEMO_POLICY).expect("policy");
     let report = steward::findings::scan(&data.records, &policy, steward::synth::as_of(), &|_| {});
     app.update(Event::Scanned(Arc::new(report)));
+    app.update(Event::RequestsLoaded(Arc::new(request_views())));
+    app.update(Event::OverviewLoaded(Arc::new(overview())));
     app
 }
 
@@ -130,6 +132,57 @@ fn request_views() -> Vec<steward::service::requests::RequestView> {
     v
 }
 
+/// The dashboard's overview figures, fixed.
+fn overview() -> steward::service::report::Overview {
+    use steward::service::report::{LastVerification, Overview, RequestFigures, UserRole};
+    let requests = RequestFigures::of(&request_views());
+    Overview {
+        requests: RequestFigures { median_days_to_complete: Some(12.0), ..requests },
+        users: vec![
+            UserRole { name: "tester".into(), role: "admin".into() },
+            UserRole { name: "vic".into(), role: "viewer".into() },
+        ],
+        audit_entries: 4,
+        last_verification: Some(LastVerification {
+            time: now(),
+            user: "tester".into(),
+            intact: true,
+            detail: "4 entries intact".into(),
+        }),
+    }
+}
+
+/// Three records of the loaded data as match candidates: two proposed (one
+/// found as a near-duplicate), one possible.
+fn candidates(app: &App) -> Vec<steward::service::fulfil::Candidate> {
+    let data = app.data.as_ref().expect("data");
+    data.records
+        .iter()
+        .take(3)
+        .enumerate()
+        .map(|(i, r)| steward::service::fulfil::Candidate {
+            id: r.id,
+            score: [0.99, 0.93, 0.31][i],
+            proposed: i < 2,
+            linked: i == 0,
+            via: (i == 1).then(|| data.records[0].id),
+            reasons: match i {
+                0 => vec!["given_name same".into(), "family_name same".into(), "email same".into()],
+                1 => vec![
+                    "given_name similar 0.93".into(),
+                    format!("near-duplicate of {} (cluster 0.98)", data.records[0].id),
+                ],
+                _ => vec!["family_name similar 0.88".into()],
+            },
+            name: r.display_name(),
+            email: r.email.clone(),
+            phone: r.phone.clone(),
+            locality: r.address.locality.clone(),
+            source: r.provenance.source.clone(),
+        })
+        .collect()
+}
+
 /// Feeds a key and runs the effects it asks for, as the worker would
 /// (service jobs: only loading the audit trail and the requests, fixed).
 fn press(app: &mut App, k: KeyEvent) {
@@ -141,6 +194,11 @@ fn press(app: &mut App, k: KeyEvent) {
             }
             if matches!(job, steward::tui::app::Job::LoadRequests) {
                 app.update(Event::RequestsLoaded(Arc::new(request_views())));
+                app.update(Event::OverviewLoaded(Arc::new(overview())));
+            }
+            if let steward::tui::app::Job::MatchRequest { reference } = job {
+                let candidates = Arc::new(candidates(app));
+                app.update(Event::Matched { reference: reference.clone(), candidates });
             }
             continue;
         }
@@ -644,4 +702,50 @@ fn a_dialog_too_tall_for_the_terminal_asks_for_more_room_instead_of_hiding_its_f
     assert!(small.contains("Enlarge"), "{small}");
     let big = render(&a, 80, 24);
     assert!(big.contains("Type erase to confirm"), "{big}");
+}
+
+#[test]
+fn a_request_page_shows_its_next_step_and_the_records_that_may_be_the_requesters() {
+    for (w, h) in [(100u16, 30u16), (80, 24)] {
+        let mut a = app();
+        press(&mut a, key(KeyCode::Char('4')));
+        press(&mut a, key(KeyCode::Enter));
+        assert_eq!(a.requests.open.as_deref(), Some("REQ-2026-0001"));
+        let screen = render(&a, w, h);
+        insta::assert_snapshot!(format!("request_page_{w}x{h}"), screen);
+        assert!(screen.contains("verify the requester's identity (v)"), "{screen}");
+        assert!(screen.contains("[x]") && screen.contains("proposed") && screen.contains("possible"), "{screen}");
+        assert!(screen.contains("why: given_name same"), "the cursor's candidate is explained: {screen}");
+        // The identity dialog.
+        press(&mut a, key(KeyCode::Char('v')));
+        insta::assert_snapshot!(format!("request_verify_{w}x{h}"), render(&a, w, h));
+        press(&mut a, key(KeyCode::Esc));
+        // An erasure request has no export; Esc goes back to the queue.
+        press(&mut a, key(KeyCode::Char('E')));
+        assert!(a.error.as_deref().is_some_and(|e| e.contains("erasure request")), "{:?}", a.error);
+        press(&mut a, key(KeyCode::Esc));
+        assert!(a.requests.open.is_none());
+    }
+    // Tiny terminals: drawn without panicking.
+    let mut a = app();
+    press(&mut a, key(KeyCode::Char('4')));
+    press(&mut a, key(KeyCode::Enter));
+    for (w, h) in [(44u16, 12u16), (20, 5), (1, 1)] {
+        render(&a, w, h);
+    }
+}
+
+#[test]
+fn a_viewer_cannot_link_verify_or_fulfil_requests() {
+    let mut a = app();
+    a.info.role = "viewer".into();
+    press(&mut a, key(KeyCode::Char('4')));
+    press(&mut a, key(KeyCode::Enter));
+    assert!(a.requests.candidates().is_empty(), "no matching for viewers");
+    for c in ['v', 'x', 'E', 'c', 'L', ' '] {
+        press(&mut a, key(KeyCode::Char(c)));
+        assert!(a.form.is_none(), "{c} opened a dialog");
+    }
+    let screen = render(&a, 100, 30);
+    assert!(!screen.contains("Space link") && !screen.contains("v verify"), "{screen}");
 }

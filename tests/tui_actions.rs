@@ -240,3 +240,105 @@ fn the_idle_lock_checks_the_passphrase_with_the_service_and_audits_failures() {
     assert!(h.app.locked.is_none(), "the right passphrase unlocks");
     assert!(h.app.data.is_some() && h.app.report.is_some(), "and the data is decrypted again");
 }
+
+/// Moves the Requests screen's cursor to the first open request of `kind`;
+/// returns its reference.
+fn select_request(h: &mut Harness, kind: steward::model::request::RequestKind) -> String {
+    h.key(KeyCode::Char('4'));
+    let list = h.app.requests.list.clone().expect("the queue is loaded on entering the screen");
+    let pos = list
+        .iter()
+        .position(|v| v.kind == kind && v.status == steward::model::request::Status::New)
+        .expect("an open demo request of that kind");
+    h.key(KeyCode::Char('g'));
+    for _ in 0..pos {
+        h.key(KeyCode::Char('j'));
+    }
+    list[pos].reference.clone()
+}
+
+#[test]
+fn an_access_request_is_answered_to_an_age_recipient_by_keyboard_alone() {
+    use steward::model::request::{RequestKind, Status};
+    let mut h = Harness::new();
+    let reference = select_request(&mut h, RequestKind::Access);
+    // Overdue requests come first on the screen.
+    let list = h.app.requests.list.clone().expect("queue");
+    let first_not_overdue = list.iter().position(|v| !v.overdue).unwrap_or(list.len());
+    assert!(list[first_not_overdue..].iter().all(|v| !v.overdue), "overdue requests come first");
+
+    // Enter opens the page and matches the requester to records.
+    h.key(KeyCode::Enter);
+    assert_eq!(h.app.requests.open.as_deref(), Some(reference.as_str()));
+    let proposed = h.app.requests.candidates().iter().filter(|c| c.proposed).count();
+    assert!(proposed >= 1, "the requester's record is proposed: {:?}", h.app.error);
+    assert!(h.screen(100, 30).contains("Records that may be the requester's"), "{}", h.screen(100, 30));
+
+    h.key(KeyCode::Char('L'));
+    assert_eq!(h.service.request(&reference).expect("request").records.len(), proposed);
+    // An export before the identity is verified: refused, and said why.
+    let key = age::x25519::Identity::generate();
+    h.key(KeyCode::Char('E'));
+    h.typed(&key.to_public().to_string());
+    h.key(KeyCode::Enter);
+    h.key(KeyCode::Enter);
+    assert!(h.app.error.as_deref().is_some_and(|e| e.contains("not verified")), "{:?}", h.app.error);
+    h.key(KeyCode::Esc);
+    assert!(h.app.form.is_none());
+    h.key(KeyCode::Char('v'));
+    h.typed("replied from the email on file");
+    h.key(KeyCode::Enter);
+    assert_eq!(h.service.request(&reference).expect("request").verification.status, "verified");
+
+    let file = h._tmp.path().join("answer.age");
+    h.key(KeyCode::Char('E'));
+    assert!(h.screen(100, 30).contains(&format!("Answer {reference}")), "{}", h.screen(100, 30));
+    h.typed(&key.to_public().to_string());
+    h.key(KeyCode::Enter);
+    h.deliver(Event::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)));
+    h.typed(file.to_str().expect("path"));
+    h.key(KeyCode::Enter);
+    assert!(h.app.form.is_none(), "the dialog closes: {:?}", h.app.error);
+    assert!(h.app.notice.as_deref().is_some_and(|n| n.contains("completed")), "{:?}", h.app.notice);
+
+    let v = h.service.request(&reference).expect("request");
+    assert_eq!(v.status, Status::Completed);
+    assert_eq!(v.answers, vec!["export answer.age".to_owned()]);
+    // The file opens with the requester's key and holds the linked records.
+    let bytes = std::fs::read(&file).expect("export file");
+    let plain = age::decrypt(&key, &bytes).expect("decrypts with the recipient's key");
+    let doc: serde_json::Value = serde_json::from_slice(&plain).expect("json");
+    assert_eq!(doc["subjects"].as_array().map(Vec::len), Some(proposed));
+    // The queue on screen shows it completed (reloaded after the action).
+    let shown = h.app.requests.list.clone().expect("queue");
+    assert!(shown.iter().any(|x| x.reference == reference && x.status == Status::Completed));
+}
+
+#[test]
+fn an_erasure_request_erases_every_near_duplicate_by_keyboard_and_drops_their_details() {
+    use steward::model::request::{RequestKind, Status};
+    let mut h = Harness::new();
+    let reference = select_request(&mut h, RequestKind::Erasure);
+    h.key(KeyCode::Enter);
+    let ids: Vec<_> = h.app.requests.candidates().iter().filter(|c| c.proposed).map(|c| c.id).collect();
+    assert_eq!(ids.len(), 3, "the demo's first erasure requester has three records");
+    h.key(KeyCode::Char('L'));
+    h.key(KeyCode::Char('v'));
+    h.typed("ID document seen");
+    h.key(KeyCode::Enter);
+    h.key(KeyCode::Char('x'));
+    assert!(h.screen(100, 30).contains("3 record(s) and their record keys"), "{}", h.screen(100, 30));
+    h.typed("erase");
+    h.key(KeyCode::Enter);
+    assert!(h.app.form.is_none(), "{:?}", h.app.error);
+    for id in &ids {
+        assert!(h.service.get(*id).is_err(), "{id} is erased");
+    }
+    let v = h.service.request(&reference).expect("request");
+    assert_eq!(v.status, Status::Completed);
+    assert!(v.answers[0].starts_with("rcpt-"));
+    assert!(v.requester.email.is_none() && v.requester_erased.is_some());
+    assert!(h.app.requests.candidates().is_empty(), "the erased records' details are not kept on screen");
+    let screen = h.screen(100, 30);
+    assert!(screen.contains("details erased"), "{screen}");
+}

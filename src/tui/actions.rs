@@ -100,6 +100,12 @@ pub enum Action {
     AuditClear,
     Reveal,
     Housekeeping,
+    OpenRequest,
+    CloseRequest,
+    Link,
+    LinkProposed,
+    VerifyIdentity,
+    CompleteRequest,
 }
 
 impl Action {
@@ -108,7 +114,14 @@ impl Action {
     /// refuses them anyway).
     pub const fn min_role(self) -> Role {
         match self {
-            Action::Edit | Action::Merge | Action::UndoMerge | Action::Reveal => Role::Steward,
+            Action::Edit
+            | Action::Merge
+            | Action::UndoMerge
+            | Action::Reveal
+            | Action::Link
+            | Action::LinkProposed
+            | Action::VerifyIdentity
+            | Action::CompleteRequest => Role::Steward,
             Action::Erase | Action::Export | Action::Housekeeping => Role::Admin,
             _ => Role::Viewer,
         }
@@ -183,6 +196,39 @@ pub const ACTIONS: &[ActionSpec] = &[
     spec!(PageUp, Requests, ["pageup", "ctrl-u"], "Page up"),
     spec!(Top, Requests, ["g", "home"], "First request (the most urgent)"),
     spec!(Bottom, Requests, ["G", "end"], "Last request"),
+    spec!(
+        OpenRequest,
+        Requests,
+        ["enter", "l"],
+        "Open the request: details, history and the records that match",
+        "open"
+    ),
+    spec!(CloseRequest, Requests, ["esc", "h"], "Back to the queue", "back"),
+    spec!(
+        Link,
+        Requests,
+        ["space"],
+        "Confirm the matching record under the cursor as the requester's, or withdraw it",
+        "link"
+    ),
+    spec!(LinkProposed, Requests, ["L"], "Link every proposed match (score 0.5 or more)"),
+    spec!(VerifyIdentity, Requests, ["v"], "Record how the requester's identity was verified", "verify"),
+    spec!(
+        Erase,
+        Requests,
+        ["x"],
+        "Erasure request: erase every linked record, attach the receipt, complete it",
+        "erase"
+    ),
+    spec!(
+        Export,
+        Requests,
+        ["E"],
+        "Access/portability request: export the linked records with age, complete it",
+        "export"
+    ),
+    spec!(Edit, Requests, ["e"], "Rectification request: edit the matching record under the cursor"),
+    spec!(CompleteRequest, Requests, ["c"], "Complete the request, saying what answered it"),
     spec!(Down, Audit, ["j", "down"], "Next entry", "move"),
     spec!(Up, Audit, ["k", "up"], "Previous entry"),
     spec!(PageDown, Audit, ["pagedown", "ctrl-d"], "Page down"),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::actions::{self, Action, Mode};
-use super::forms::{self, EditForm, EraseForm, ExportForm, Form, MergeForm};
+use super::forms::{self, EditForm, EraseForm, ExportForm, Form, MergeForm, NoteForm, NotePurpose};
 use super::theme::Theme;
 use crate::findings::{Kind, Report};
 use crate::model::{Record, RecordId};
@@ -170,8 +170,39 @@ pub enum Job {
     Unlock {
         secret: Arc<secrecy::SecretString>,
     },
-    /// The request queue.
+    /// The request queue (and the dashboard's overview figures).
     LoadRequests,
+    /// The records that may be a request's requester's.
+    MatchRequest {
+        reference: String,
+    },
+    /// Confirm (or withdraw) records as the requester's.
+    LinkRecords {
+        reference: String,
+        ids: Vec<RecordId>,
+        link: bool,
+    },
+    /// The identity check, or the completion note, of a request.
+    NoteRequest {
+        purpose: NotePurpose,
+        text: String,
+    },
+    PlanRequestErase {
+        reference: String,
+        strategy: Strategy,
+    },
+    /// Fulfil an erasure request as planned.
+    RequestErase {
+        reference: String,
+        plan: Box<ErasePlan>,
+        reason: String,
+    },
+    /// Fulfil an access or portability request.
+    RequestExport {
+        reference: String,
+        recipient: String,
+        file: std::path::PathBuf,
+    },
 }
 
 /// What comes back from the background.
@@ -214,6 +245,13 @@ pub enum Event {
     /// A second passed (for the idle lock).
     Tick,
     RequestsLoaded(Arc<Vec<crate::service::requests::RequestView>>),
+    /// The dashboard's figures besides the records.
+    OverviewLoaded(Arc<crate::service::report::Overview>),
+    /// The records that may be the requester's.
+    Matched {
+        reference: String,
+        candidates: Arc<Vec<crate::service::fulfil::Candidate>>,
+    },
     /// The passphrase at the idle lock was right.
     Unlocked,
     /// Records changed: the data rebuilt (the scan follows).
@@ -229,6 +267,33 @@ pub struct RequestsState {
     pub offset: Cell<usize>,
     pub page: Cell<usize>,
     pub stale: bool,
+    /// The request whose page is open (None: the queue).
+    pub open: Option<String>,
+    /// The candidates matched for a request (reference, candidates).
+    pub matches: Option<(String, Arc<Vec<crate::service::fulfil::Candidate>>)>,
+    /// The candidate under the cursor on the request's page.
+    pub cand: usize,
+    pub cand_offset: Cell<usize>,
+    pub cand_page: Cell<usize>,
+}
+
+impl RequestsState {
+    /// The request on the open page, else the one under the cursor.
+    pub fn current(&self) -> Option<&crate::service::requests::RequestView> {
+        let list = self.list.as_ref()?;
+        match &self.open {
+            Some(r) => list.iter().find(|v| &v.reference == r),
+            None => list.get(self.selected),
+        }
+    }
+
+    /// The open request's candidates.
+    pub fn candidates(&self) -> &[crate::service::fulfil::Candidate] {
+        match (&self.open, &self.matches) {
+            (Some(r), Some((m, c))) if r == m => c,
+            _ => &[],
+        }
+    }
 }
 
 /// The audit screen's state.
@@ -385,6 +450,8 @@ pub struct App {
     /// Seconds since the last key.
     pub idle: u64,
     pub requests: RequestsState,
+    /// Request figures, users and the last audit verification.
+    pub overview: Option<Arc<crate::service::report::Overview>>,
     /// The screen is locked: no decrypted data is held.
     pub locked: Option<Locked>,
 }
@@ -418,6 +485,7 @@ impl App {
             revealed: None,
             idle: 0,
             requests: RequestsState::default(),
+            overview: None,
             locked: None,
         }
     }
@@ -584,8 +652,17 @@ impl App {
                 }
                 if changed {
                     self.selection.clear();
+                    // Candidates may show records that are gone now.
+                    self.requests.matches = None;
                 }
-                if self.screen == Screen::Audit { vec![Effect::Job(Job::LoadAudit)] } else { Vec::new() }
+                match self.screen {
+                    Screen::Audit => vec![Effect::Job(Job::LoadAudit)],
+                    Screen::Requests => {
+                        self.requests.stale = false;
+                        vec![Effect::Job(Job::LoadRequests)]
+                    }
+                    _ => Vec::new(),
+                }
             }
             Event::Revealed(r) => {
                 self.busy = None;
@@ -611,8 +688,37 @@ impl App {
             }
             Event::RequestsLoaded(list) => {
                 self.requests.selected = self.requests.selected.min(list.len().saturating_sub(1));
+                // Candidates show whether they are linked now; a closed
+                // request's candidates go (after an erasure they are the
+                // erased person's details).
+                if let Some((reference, cands)) = &mut self.requests.matches {
+                    match list.iter().find(|v| &v.reference == reference) {
+                        Some(v) if v.status.is_open() => {
+                            for c in Arc::make_mut(cands).iter_mut() {
+                                c.linked = v.records.contains(&c.id);
+                            }
+                        }
+                        _ => self.requests.matches = None,
+                    }
+                }
                 self.requests.list = Some(list);
                 self.requests.stale = false;
+                Vec::new()
+            }
+            Event::OverviewLoaded(o) => {
+                self.overview = Some(o);
+                Vec::new()
+            }
+            Event::Matched { reference, candidates } => {
+                self.busy = None;
+                self.audit.stale = true;
+                self.notice = Some(format!(
+                    "{} record(s) may be the requester's; {} proposed (Space links one, L all proposed)",
+                    candidates.len(),
+                    candidates.iter().filter(|c| c.proposed).count()
+                ));
+                self.requests.cand = 0;
+                self.requests.matches = Some((reference, candidates));
                 Vec::new()
             }
             Event::Tick => {
@@ -652,10 +758,15 @@ impl App {
                 Vec::new()
             }
             Event::ErasePlanned(plan) => {
+                let labels = self.labels(&plan.records);
                 if let Some(Form::Erase(f)) = &mut self.form
-                    && f.ids == plan.records
+                    && (f.ids == plan.records || f.for_request.is_some())
                     && f.strategy == plan.strategy
                 {
+                    if f.for_request.is_some() {
+                        f.ids = plan.records.clone();
+                        f.labels = labels;
+                    }
                     f.plan = Some(*plan);
                 }
                 Vec::new()
@@ -704,6 +815,8 @@ impl App {
         self.selection.clear();
         self.audit.entries = None;
         self.requests.list = None;
+        self.requests.matches = None;
+        self.overview = None;
         self.findings.open = false;
         self.notice = None;
         self.locked = Some(Locked::default());
@@ -771,13 +884,17 @@ impl App {
                 let had = f.plan.is_some();
                 let o = f.key(k);
                 if had && f.plan.is_none() {
-                    let job = Job::PlanErase { ids: f.ids.clone(), strategy: f.strategy };
+                    let job = match &f.for_request {
+                        Some(reference) => Job::PlanRequestErase { reference: reference.clone(), strategy: f.strategy },
+                        None => Job::PlanErase { ids: f.ids.clone(), strategy: f.strategy },
+                    };
                     return vec![Effect::Job(job)];
                 }
                 o
             }
             Form::Export(f) => f.key(k),
             Form::Reveal(f) => f.key(k),
+            Form::Note(f) => f.key(k),
         };
         match outcome {
             forms::Outcome::Stay => Vec::new(),
@@ -798,7 +915,20 @@ impl App {
                         let job = Job::Merge { plan: Box::new(f.plan.clone()), reason: f.reason.trimmed().to_owned() };
                         self.job("merging", job)
                     }
+                    Form::Note(f) => {
+                        let job = Job::NoteRequest { purpose: f.purpose.clone(), text: f.text.trimmed().to_owned() };
+                        self.job("updating the request", job)
+                    }
                     Form::Erase(f) => match f.plan {
+                        Some(plan) if f.for_request.is_some() => {
+                            let reference = f.for_request.clone().unwrap_or_default();
+                            let job = Job::RequestErase {
+                                reference,
+                                plan: Box::new(plan),
+                                reason: f.reason.trimmed().to_owned(),
+                            };
+                            self.job("erasing", job)
+                        }
                         Some(plan) => {
                             let request = Some(f.request.trimmed().to_owned()).filter(|s| !s.is_empty());
                             let job =
@@ -810,6 +940,14 @@ impl App {
                     Form::Reveal(f) => {
                         let job = Job::Reveal { id: f.id, reason: f.reason.trimmed().to_owned() };
                         self.job("revealing", job)
+                    }
+                    Form::Export(f) if f.for_request.is_some() => {
+                        let job = Job::RequestExport {
+                            reference: f.for_request.clone().unwrap_or_default(),
+                            recipient: f.recipient.trimmed().to_owned(),
+                            file: std::path::PathBuf::from(f.file.trimmed()),
+                        };
+                        self.job("exporting", job)
                     }
                     Form::Export(f) => {
                         let job = Job::Export {
@@ -843,7 +981,14 @@ impl App {
             return Vec::new();
         }
         let job = Job::PlanErase { ids: ids.clone(), strategy: Strategy::Delete };
-        let labels = match &self.data {
+        let labels = self.labels(&ids);
+        self.open_form(Form::Erase(Box::new(EraseForm::new(ids, labels))));
+        vec![Effect::Job(job)]
+    }
+
+    /// Who records are, for the erase dialog: the first few names and source ids.
+    fn labels(&self, ids: &[RecordId]) -> Vec<String> {
+        match &self.data {
             Some(d) => ids
                 .iter()
                 .take(5)
@@ -851,9 +996,124 @@ impl App {
                 .map(|r| format!("{} ({}:{})", r.display_name(), r.provenance.source, r.source_id))
                 .collect(),
             None => Vec::new(),
+        }
+    }
+
+    /// An action on the Requests screen: the queue, or the open request's page.
+    fn requests_action(&mut self, a: Action) -> Vec<Effect> {
+        if self.requests.open.is_some() {
+            let n = self.requests.candidates().len();
+            if step(&mut self.requests.cand, n, self.requests.cand_page.get(), a) {
+                return Vec::new();
+            }
+        } else {
+            let n = self.requests.list.as_ref().map_or(0, |l| l.len());
+            if step(&mut self.requests.selected, n, self.requests.page.get(), a) {
+                return Vec::new();
+            }
+        }
+        let Some(v) = self.requests.current().cloned() else { return Vec::new() };
+        let reference = v.reference.clone();
+        let cand = self.requests.candidates().get(self.requests.cand).cloned();
+        let open_only = |app: &mut App| {
+            if app.requests.open.is_none() {
+                app.error = Some("open the request first (Enter): its matching records are listed there".into());
+                true
+            } else {
+                false
+            }
         };
-        self.open_form(Form::Erase(Box::new(EraseForm::new(ids, labels))));
-        vec![Effect::Job(job)]
+        let changes = matches!(
+            a,
+            Action::Link
+                | Action::LinkProposed
+                | Action::VerifyIdentity
+                | Action::CompleteRequest
+                | Action::Erase
+                | Action::Export
+                | Action::Edit
+        );
+        if changes && !v.status.is_open() {
+            self.error = Some(format!("{reference} is {}: nothing more to do", v.status.name()));
+            return Vec::new();
+        }
+        match a {
+            Action::OpenRequest => {
+                self.requests.open = Some(reference.clone());
+                self.requests.cand = 0;
+                let matched = self.requests.matches.as_ref().is_some_and(|(r, _)| *r == reference);
+                if !matched
+                    && v.status.is_open()
+                    && v.requester_erased.is_none()
+                    && self.role() >= Action::Link.min_role()
+                {
+                    return self.job("matching the requester to records", Job::MatchRequest { reference });
+                }
+            }
+            Action::CloseRequest => self.requests.open = None,
+            Action::Link => {
+                if open_only(self) {
+                    return Vec::new();
+                }
+                if let Some(c) = cand {
+                    let job = Job::LinkRecords { reference, ids: vec![c.id], link: !c.linked };
+                    return self.job(if c.linked { "unlinking" } else { "linking" }, job);
+                }
+            }
+            Action::LinkProposed => {
+                if open_only(self) {
+                    return Vec::new();
+                }
+                let ids: Vec<RecordId> =
+                    self.requests.candidates().iter().filter(|c| c.proposed && !c.linked).map(|c| c.id).collect();
+                if ids.is_empty() {
+                    self.notice = Some("every proposed record is linked already".into());
+                    return Vec::new();
+                }
+                return self.job("linking", Job::LinkRecords { reference, ids, link: true });
+            }
+            Action::VerifyIdentity => {
+                let text = forms::TextInput::new(v.verification.method.as_deref().unwrap_or(""));
+                self.open_form(Form::Note(Box::new(NoteForm { purpose: NotePurpose::Verify(reference), text })));
+            }
+            Action::CompleteRequest => {
+                let text = forms::TextInput::default();
+                self.open_form(Form::Note(Box::new(NoteForm { purpose: NotePurpose::Complete(reference), text })));
+            }
+            Action::Erase => {
+                if v.kind != crate::model::request::RequestKind::Erasure {
+                    self.error = Some(format!("{reference} is a {} request: E exports, c completes", v.kind.name()));
+                    return Vec::new();
+                }
+                self.open_form(Form::Erase(Box::new(EraseForm::for_request(&reference))));
+                return vec![Effect::Job(Job::PlanRequestErase { reference, strategy: Strategy::Delete })];
+            }
+            Action::Export => {
+                use crate::model::request::RequestKind;
+                if !matches!(v.kind, RequestKind::Access | RequestKind::Portability) {
+                    self.error = Some(format!(
+                        "{reference} is a {} request: exports answer access and portability",
+                        v.kind.name()
+                    ));
+                    return Vec::new();
+                }
+                if v.records.is_empty() {
+                    self.error = Some("no records are linked yet: open the request and link them (Space, L)".into());
+                    return Vec::new();
+                }
+                self.open_form(Form::Export(Box::new(ExportForm::for_request(&reference, v.records.clone()))));
+            }
+            Action::Edit => {
+                if open_only(self) {
+                    return Vec::new();
+                }
+                if let Some(c) = cand {
+                    return self.job("opening the record", Job::PrepareEdit { id: c.id });
+                }
+            }
+            _ => {}
+        }
+        Vec::new()
     }
 
     fn undo_merge(&mut self) -> Vec<Effect> {
@@ -931,8 +1191,7 @@ impl App {
                 if self.screen == Screen::Requests
                     && let Some(a) = actions::lookup(Mode::Requests, &k)
                 {
-                    let n = self.requests.list.as_ref().map_or(0, |l| l.len());
-                    step(&mut self.requests.selected, n, self.requests.page.get(), a);
+                    return if self.may(a) { self.requests_action(a) } else { Vec::new() };
                 }
                 Vec::new()
             }

@@ -207,6 +207,9 @@ pub struct EraseForm {
     pub confirm: TextInput,
     /// 0 reason, 1 request, 2 confirmation.
     pub focus: usize,
+    /// Fulfilling this request: its linked records, the reference fixed,
+    /// the request completed with the receipt.
+    pub for_request: Option<String>,
 }
 
 impl EraseForm {
@@ -220,7 +223,18 @@ impl EraseForm {
             request: TextInput::default(),
             confirm: TextInput::default(),
             focus: 0,
+            for_request: None,
         }
+    }
+
+    /// The erasure that answers request `reference` (its records come with the plan).
+    pub fn for_request(reference: &str) -> EraseForm {
+        let mut f = EraseForm::new(Vec::new(), Vec::new());
+        f.request = TextInput::new(reference);
+        f.reason = TextInput::new(&format!("erasure request {reference}"));
+        f.for_request = Some(reference.to_owned());
+        f.focus = 2;
+        f
     }
 
     pub fn ready(&self) -> bool {
@@ -261,6 +275,8 @@ impl EraseForm {
         }
         match self.focus {
             0 => self.reason.key(k),
+            // A request's erasure keeps its reference.
+            1 if self.for_request.is_some() => false,
             1 => self.request.key(k),
             _ => self.confirm.key(k),
         };
@@ -276,13 +292,25 @@ pub struct ExportForm {
     pub file: TextInput,
     /// 0 recipient, 1 file.
     pub focus: usize,
+    /// Answering this access or portability request (its linked records).
+    pub for_request: Option<String>,
 }
 
 impl ExportForm {
     pub fn new(ids: Vec<RecordId>) -> ExportForm {
         let stamp = crate::model::now().format("%Y%m%d-%H%M%S");
         let file = TextInput::new(&format!("steward-export-{stamp}.age"));
-        ExportForm { ids, recipient: TextInput::default(), file, focus: 0 }
+        ExportForm { ids, recipient: TextInput::default(), file, focus: 0, for_request: None }
+    }
+
+    /// The export that answers request `reference`.
+    pub fn for_request(reference: &str, linked: Vec<RecordId>) -> ExportForm {
+        let safe: String =
+            reference.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+        let mut f = ExportForm::new(linked);
+        f.file = TextInput::new(&format!("{safe}-answer.age"));
+        f.for_request = Some(reference.to_owned());
+        f
     }
 
     pub fn key(&mut self, k: &KeyEvent) -> Outcome {
@@ -335,9 +363,41 @@ impl RevealForm {
     }
 }
 
+/// What a one-line note answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NotePurpose {
+    /// How the requester's identity was checked.
+    Verify(String),
+    /// What answered the request.
+    Complete(String),
+}
+
+/// A one-line note for a request: how the identity was verified, or what
+/// answered it.
+#[derive(Clone, Debug)]
+pub struct NoteForm {
+    pub purpose: NotePurpose,
+    pub text: TextInput,
+}
+
+impl NoteForm {
+    pub fn key(&mut self, k: &KeyEvent) -> Outcome {
+        match actions::lookup(Mode::Form, k) {
+            Some(Action::FormCancel) => Outcome::Cancel,
+            Some(Action::FormSubmit) if !self.text.trimmed().is_empty() => Outcome::Submit,
+            Some(Action::FormSubmit | Action::FormNext | Action::FormPrev | Action::FormToggle) => Outcome::Stay,
+            _ => {
+                self.text.key(k);
+                Outcome::Stay
+            }
+        }
+    }
+}
+
 /// The open dialog.
 #[derive(Clone, Debug)]
 pub enum Form {
+    Note(Box<NoteForm>),
     Edit(Box<EditForm>),
     Merge(Box<MergeForm>),
     Erase(Box<EraseForm>),

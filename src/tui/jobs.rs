@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::app::{Data, Event, Job};
+use super::forms::NotePurpose;
 use crate::model::{Record, RecordId};
 use crate::service::Service;
 use crate::service::actions::AuditFilter;
@@ -14,11 +15,65 @@ use crate::service::export::Target;
 /// about long steps (the key rotation after an erasure).
 pub fn run(service: &Service, data: Option<&Arc<Data>>, job: Job, progress: &(dyn Fn(String) + Sync)) -> Vec<Event> {
     let (result, touched) = match job {
-        Job::LoadRequests => {
-            return match service.requests() {
-                Ok(list) => vec![Event::RequestsLoaded(Arc::new(list))],
+        Job::LoadRequests => return load_requests(service),
+        Job::MatchRequest { reference } => {
+            return match service.request_match(&reference) {
+                Ok(c) => vec![Event::Matched { reference, candidates: Arc::new(c) }],
                 Err(e) => vec![Event::ActFailed(e.to_string())],
             };
+        }
+        Job::PlanRequestErase { reference, strategy } => {
+            return match service.request_plan_erase(&reference, strategy) {
+                Ok(plan) => vec![Event::ErasePlanned(Box::new(plan))],
+                Err(e) => vec![Event::ActFailed(e.to_string())],
+            };
+        }
+        Job::LinkRecords { reference, ids, link } => (
+            service.request_link(&reference, &ids, link).map(|v| {
+                let verb = if link { "linked" } else { "withdrew" };
+                (format!("{reference}: {verb} {} record(s); {} linked in all", ids.len(), v.records.len()), None)
+            }),
+            Vec::new(),
+        ),
+        Job::NoteRequest { purpose, text } => (
+            match purpose {
+                NotePurpose::Verify(r) => service
+                    .request_verify(&r, true, &text)
+                    .map(|v| (format!("{}: identity {}", v.reference, v.verification.status), None)),
+                NotePurpose::Complete(r) => {
+                    service.request_complete(&r, Some(&text)).map(|v| (format!("{}: completed", v.reference), None))
+                }
+            },
+            Vec::new(),
+        ),
+        Job::RequestErase { reference, plan, reason } => {
+            let ids = plan.records.clone();
+            (
+                service
+                    .request_erase(&reference, &plan, &reason, true, &|pages| {
+                        progress(format!("erased; rotating the data key ({pages} pages re-wrapped)"))
+                    })
+                    .map(|r| {
+                        (
+                            format!(
+                                "{reference} completed: erased {} record(s); receipt {} (audit entry {})",
+                                r.records_erased, r.receipt, r.audit_entry
+                            ),
+                            None,
+                        )
+                    }),
+                ids,
+            )
+        }
+        Job::RequestExport { reference, recipient, file } => {
+            let target = Target::Recipients(vec![recipient]);
+            (
+                service.request_export(&reference, &target, false, &file).map(|(r, _)| {
+                    let path = std::path::absolute(&r.file).unwrap_or(r.file);
+                    (format!("{reference} completed: exported {} record(s) to {}", r.subjects, path.display()), None)
+                }),
+                Vec::new(),
+            )
         }
         Job::LoadAudit => {
             return match service.audit_list(&AuditFilter::default()) {
@@ -129,6 +184,14 @@ pub fn run(service: &Service, data: Option<&Arc<Data>>, job: Job, progress: &(dy
             }
             out
         }
+    }
+}
+
+/// The request queue and the dashboard's overview figures.
+pub fn load_requests(service: &Service) -> Vec<Event> {
+    match (service.requests(), service.overview()) {
+        (Ok(list), Ok(o)) => vec![Event::RequestsLoaded(Arc::new(list)), Event::OverviewLoaded(Arc::new(o))],
+        (Err(e), _) | (_, Err(e)) => vec![Event::ActFailed(e.to_string())],
     }
 }
 

@@ -201,8 +201,8 @@ fn spawn_loader(service: Arc<Service>, tx: mpsc::Sender<Event>) {
                 }
             };
             let _ = tx.send(Event::Loaded(data.clone()));
-            if let Ok(list) = service.requests() {
-                let _ = tx.send(Event::RequestsLoaded(Arc::new(list)));
+            for e in jobs::load_requests(&service) {
+                let _ = tx.send(e);
             }
             // Other admins can browse a copy (`--read-only`) while we hold the store.
             if let Err(e) = service.publish_snapshot() {

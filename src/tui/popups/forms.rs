@@ -12,7 +12,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use crate::model::text::fit;
 use crate::service::actions::Strategy;
 use crate::tui::app::App;
-use crate::tui::forms::{EditForm, EraseForm, ExportForm, Form, MergeForm, TextInput};
+use crate::tui::forms::{EditForm, EraseForm, ExportForm, Form, MergeForm, NotePurpose, TextInput};
 
 /// A centred dialog box over `area`; returns its inner area.
 fn dialog(f: &mut Frame, app: &App, area: Rect, width: u16, title: &str) -> Option<Rect> {
@@ -63,6 +63,28 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         Some(Form::Merge(form)) => draw_merge(f, app, form, area),
         Some(Form::Erase(form)) => draw_erase(f, app, form, area),
         Some(Form::Export(form)) => draw_export(f, app, form, area),
+        Some(Form::Note(form)) => {
+            let (title, help, label) = match &form.purpose {
+                NotePurpose::Verify(r) => (
+                    format!(" {r}: identity verified · Enter records it · Esc cancel "),
+                    "How was the requester's identity checked? (e.g. replied from the email on file)",
+                    "Method",
+                ),
+                NotePurpose::Complete(r) => (
+                    format!(" Complete {r} · Enter completes · Esc cancel "),
+                    "What answered the request? (e.g. marketing opt-out set, letter sent)",
+                    "Answer",
+                ),
+            };
+            let Some(inner) = dialog(f, app, area, 80, &title) else { return };
+            let w = inner.width as usize;
+            let lines = vec![
+                Line::styled(fit(help, w), app.theme.style("ui.text.dim")),
+                Line::from(""),
+                input_line(app, label, &form.text, true, 8, w),
+            ];
+            show(f, app, inner, lines);
+        }
         Some(Form::Reveal(form)) => {
             let Some(inner) = dialog(f, app, area, 80, " Reveal personal data · Enter reveals · Esc cancel ") else {
                 return;
@@ -223,7 +245,8 @@ fn draw_merge(f: &mut Frame, app: &App, form: &MergeForm, area: Rect) {
 
 fn draw_erase(f: &mut Frame, app: &App, form: &EraseForm, area: Rect) {
     let title = format!(
-        " Erase {} record(s) · Ctrl-t {} · Enter next/confirm · Esc cancel ",
+        " {}Erase {} record(s) · Ctrl-t {} · Enter next/confirm · Esc cancel ",
+        form.for_request.as_ref().map(|r| format!("Answer {r}: ")).unwrap_or_default(),
         form.ids.len(),
         match form.strategy {
             Strategy::Delete => "anonymize instead",
@@ -263,7 +286,7 @@ fn draw_erase(f: &mut Frame, app: &App, form: &EraseForm, area: Rect) {
                 lines.push(item(format!("{} merge history / undo snapshot(s)", p.snapshots.len())));
             }
             if p.request_entries > 0 {
-                lines.push(item(format!("personal data in {} request entries", p.request_entries)));
+                lines.push(item(format!("the requester's details in {} request(s)", p.request_entries)));
             }
             if !p.categories.is_empty() {
                 lines.push(Line::styled(fit(&format!("  categories: {}", p.categories.join(", ")), width), dim));
@@ -287,7 +310,8 @@ fn draw_erase(f: &mut Frame, app: &App, form: &EraseForm, area: Rect) {
     lines.push(Line::from(""));
     let lw = 22;
     lines.push(input_line(app, "Reason (required)", &form.reason, form.focus == 0, lw, width));
-    lines.push(input_line(app, "Request ref (optional)", &form.request, form.focus == 1, lw, width));
+    let label = if form.for_request.is_some() { "Request (completed)" } else { "Request ref (optional)" };
+    lines.push(input_line(app, label, &form.request, form.focus == 1, lw, width));
     lines.push(input_line(app, "Type erase to confirm", &form.confirm, form.focus == 2, lw, width));
     lines.push(Line::from(""));
     let (msg, style): (&str, Style) = if form.ready() {
@@ -300,16 +324,25 @@ fn draw_erase(f: &mut Frame, app: &App, form: &EraseForm, area: Rect) {
 }
 
 fn draw_export(f: &mut Frame, app: &App, form: &ExportForm, area: Rect) {
-    let title = format!(" Encrypt-export {} record(s) with age · Enter next/export · Esc cancel ", form.ids.len());
+    let title = match &form.for_request {
+        Some(r) => format!(
+            " Answer {r}: export {} linked record(s) with age · Enter next/export · Esc cancel ",
+            form.ids.len()
+        ),
+        None => format!(" Encrypt-export {} record(s) with age · Enter next/export · Esc cancel ", form.ids.len()),
+    };
     let Some(inner) = dialog(f, app, area, 96, &title) else { return };
     let width = inner.width as usize;
     let lw = 12;
     let dim = app.theme.style("ui.text.dim");
+    let then =
+        if form.for_request.is_some() { "The request is then completed, with the file name attached." } else { "" };
     let lines = vec![
         Line::styled(
             fit("Everything held about them (fields, sources, purposes, consents, actions) as JSON.", width),
             dim,
         ),
+        Line::styled(fit(then, width), dim),
         Line::from(""),
         input_line(app, "Recipient", &form.recipient, form.focus == 0, lw, width),
         Line::styled(fit("             age1…, ssh-ed25519 … or ssh-rsa … public key", width), dim),

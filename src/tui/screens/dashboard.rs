@@ -84,7 +84,22 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             row(w, 9, "store", app.info.store.clone()),
             row(w, 9, "user", format!("{} ({})", app.info.user, app.info.role)),
             row(w, 9, "on disk", format!("{mb:.1} MiB, encrypted")),
-            row(w, 9, "theme", app.theme.name.clone()),
+            row(
+                w,
+                9,
+                "users",
+                match &app.overview {
+                    Some(o) => {
+                        let mut by_role: std::collections::BTreeMap<&str, usize> = Default::default();
+                        for u in &o.users {
+                            *by_role.entry(u.role.as_str()).or_default() += 1;
+                        }
+                        let roles: Vec<String> = by_role.iter().map(|(r, n)| format!("{n} {r}")).collect();
+                        format!("{} ({})", o.users.len(), roles.join(", "))
+                    }
+                    None => "…".into(),
+                },
+            ),
             match &app.requests.list {
                 Some(l) => {
                     let open = l.iter().filter(|v| v.status.is_open()).count();
@@ -92,17 +107,44 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                     let soon = l.iter().filter(|v| v.due_soon).count();
                     let style = if overdue > 0 { "finding.danger" } else { "ui" };
                     Line::from(vec![
-                        Span::styled(format!("{:<9} ", "requests"), app.theme.style("ui.text.dim")),
+                        Span::styled(format!("{:<9}", "requests"), app.theme.style("ui.text.dim")),
                         Span::styled(
                             fit(
                                 &format!("{open} open · {overdue} overdue · {soon} due soon"),
-                                w.saturating_sub(12) as usize,
+                                w.saturating_sub(11) as usize,
                             ),
                             app.theme.style(style),
                         ),
                     ])
                 }
                 None => row(w, 9, "requests", "…".into()),
+            },
+            row(
+                w,
+                9,
+                "answered",
+                match app.overview.as_ref().map(|o| &o.requests) {
+                    Some(r) => match r.median_days_to_complete {
+                        Some(d) => format!("median {d:.0} days · {} completed", r.completed),
+                        None => "none completed yet".into(),
+                    },
+                    None => "…".into(),
+                },
+            ),
+            match app.overview.as_ref().map(|o| &o.last_verification) {
+                Some(Some(v)) if !v.intact => Line::from(vec![
+                    Span::styled(format!("{:<9}", "audit"), app.theme.style("ui.text.dim")),
+                    Span::styled(
+                        fit(
+                            &format!("BROKEN at the check of {}", v.time.format("%Y-%m-%d")),
+                            w.saturating_sub(11) as usize,
+                        ),
+                        app.theme.style("finding.danger"),
+                    ),
+                ]),
+                Some(Some(v)) => row(w, 9, "audit", format!("intact, verified {}", v.time.format("%Y-%m-%d %H:%M"))),
+                Some(None) => row(w, 9, "audit", "never verified (steward audit verify)".into()),
+                None => row(w, 9, "audit", "…".into()),
             },
         ];
         f.render_widget(Paragraph::new(store_lines).block(block(app, " Store ")), store);

@@ -2,6 +2,10 @@
 //! left; overdue and due-soon requests carry a badge (`!`, `~`) as well as a
 //! colour. The selected request's details below. Requester details are
 //! masked for roles that see masked data (the service does that).
+//!
+//! Enter opens a request's page: its details and history, the next step to
+//! take, and the records that may be the requester's (scored by the
+//! duplicate engine), which the officer links before fulfilling.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -18,15 +22,25 @@ pub fn urgency(v: &RequestView) -> (&'static str, String, &'static str) {
     if !v.status.is_open() {
         (" ", v.status.name().to_owned(), "ui.text.dim")
     } else if v.overdue {
-        ("!", format!("{} days overdue", -v.days_left), "finding.danger")
+        ("!", format!("{} overdue", days(-v.days_left)), "finding.danger")
     } else if v.due_soon {
-        ("~", format!("{} days left", v.days_left), "finding.warning")
+        ("~", format!("{} left", days(v.days_left)), "finding.warning")
     } else {
-        (" ", format!("{} days left", v.days_left), "ui")
+        (" ", format!("{} left", days(v.days_left)), "ui")
     }
 }
 
+fn days(n: i64) -> String {
+    if n == 1 { "1 day".into() } else { format!("{n} days") }
+}
+
 pub fn draw(f: &mut Frame, app: &App, area: Rect) {
+    if app.requests.open.is_some()
+        && let Some(v) = app.requests.current()
+    {
+        draw_page(f, app, v, area);
+        return;
+    }
     let Some(list) = &app.requests.list else {
         let block = Block::default().borders(Borders::ALL).title(" Requests ").title_style(app.theme.style("ui.title"));
         f.render_widget(
@@ -153,5 +167,189 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             .title(format!(" {} ", fit(&v.reference, 30)))
             .title_style(app.theme.style("ui.title"));
         f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }).block(block), bottom);
+    }
+}
+
+/// What to do next with a request, in words.
+fn next_step(v: &RequestView, candidates: usize) -> String {
+    use crate::model::request::RequestKind as K;
+    if !v.status.is_open() {
+        return format!("nothing: the request is {}", v.status.name());
+    }
+    if v.verification.status != "verified" {
+        return "verify the requester's identity (v)".into();
+    }
+    if v.records.is_empty() {
+        return if candidates > 0 {
+            "link the records that are theirs (Space, or L for every proposed one)".into()
+        } else {
+            "no record matches the requester; complete the request saying so (c)".into()
+        };
+    }
+    match v.kind {
+        K::Erasure => format!("erase the {} linked record(s) and complete the request (x)", v.records.len()),
+        K::Access | K::Portability => {
+            format!("export the {} linked record(s) to the requester's age key and complete (E)", v.records.len())
+        }
+        K::Rectification => "correct the record under the cursor (e), then complete (c)".into(),
+        K::Restriction | K::Objection => "apply it (e, or outside steward), then complete saying how (c)".into(),
+    }
+}
+
+fn draw_page(f: &mut Frame, app: &App, v: &RequestView, area: Rect) {
+    let dim = app.theme.style("ui.text.dim");
+    let (badge, left, slot) = urgency(v);
+    let cands = app.requests.candidates();
+    let handles = app.role() >= crate::crypto::Role::Steward;
+    let matching = app.requests.matches.as_ref().is_none_or(|(r, _)| *r != v.reference) && app.busy.is_some();
+    let detail_h = if area.height >= 20 { 11 } else { area.height.saturating_sub(6).clamp(3, 11) };
+    let [top, bottom] = Layout::vertical([Constraint::Length(detail_h), Constraint::Min(3)]).areas(area);
+    let title = format!(
+        " {} · {} · {} · {}{} ",
+        v.reference,
+        v.kind.name(),
+        v.jurisdiction.to_uppercase(),
+        if badge.trim().is_empty() { String::new() } else { format!("{badge} ") },
+        left
+    );
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(app.theme.style(if v.overdue { "finding.danger" } else { "ui.border" }))
+        .title(fit(&title, area.width.saturating_sub(2) as usize))
+        .title_style(app.theme.style(slot));
+    let w = top.width.saturating_sub(14) as usize;
+    let kv = |k: &str, val: String| Line::from(vec![Span::styled(format!("{k:<11} "), dim), Span::raw(fit(&val, w))]);
+    let q = &v.requester;
+    let who = match &v.requester_erased {
+        Some(r) => format!("(details erased with the records, {r})"),
+        None => [q.name.as_deref(), q.email.as_deref(), q.phone.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" · "),
+    };
+    let mut lines = vec![
+        kv("requester", who),
+        kv(
+            "received",
+            format!(
+                "{} by {} · due {}{}",
+                v.received,
+                v.channel,
+                v.due,
+                v.acknowledge_by.map(|a| format!(" · acknowledge by {a}")).unwrap_or_default()
+            ),
+        ),
+        kv(
+            "identity",
+            format!(
+                "{}{}",
+                v.verification.status,
+                v.verification.method.as_ref().map(|m| format!(" ({m})")).unwrap_or_default()
+            ),
+        ),
+        kv("status", format!("{} · {} record(s) linked", v.status.name(), v.records.len())),
+    ];
+    if !v.answers.is_empty() {
+        lines.push(kv("answered", v.answers.join(", ")));
+    }
+    lines.push(Line::from(vec![
+        Span::styled(format!("{:<11} ", "next"), dim),
+        Span::styled(
+            fit(&if handles { next_step(v, cands.len()) } else { "a steward or admin handles requests".into() }, w),
+            app.theme.style("ui.header"),
+        ),
+    ]));
+    for (i, h) in v.history.iter().rev().enumerate() {
+        let label = if i == 0 { "history" } else { "" };
+        lines.push(kv(label, format!("{} {} ({})", h.time.format("%Y-%m-%d %H:%M"), h.what, h.user)));
+    }
+    f.render_widget(Paragraph::new(lines).block(block), top);
+
+    let proposed = cands.iter().filter(|c| c.proposed).count();
+    let title = if matching {
+        " Matching the requester to records… ".to_owned()
+    } else if !handles {
+        " Records that may be the requester's ".to_owned()
+    } else {
+        format!(" Records that may be the requester's · {} · {proposed} proposed · Space links ", cands.len())
+    };
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(app.theme.style("ui.border.focused"))
+        .title(fit(&title, bottom.width.saturating_sub(2) as usize))
+        .title_style(app.theme.style("ui.title"));
+    let inner = block.inner(bottom);
+    f.render_widget(block, bottom);
+    if inner.height < 2 {
+        return;
+    }
+    if cands.is_empty() {
+        let msg = if matching {
+            "comparing the requester's details with every record…"
+        } else if !handles {
+            "matching requesters to records needs the steward or admin role"
+        } else if v.requester_erased.is_some() || !v.status.is_open() {
+            "the request is closed"
+        } else {
+            "no record matches the requester's details"
+        };
+        f.render_widget(Paragraph::new(msg).style(dim), inner);
+        return;
+    }
+    // The last line explains the candidate under the cursor.
+    let [inner, why_line] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(inner);
+    let body = (inner.height.saturating_sub(1)).max(1) as usize;
+    app.requests.cand_page.set(body);
+    let sel = app.requests.cand.min(cands.len() - 1);
+    let offset = crate::tui::ui::keep_in_view(sel, &app.requests.cand_offset, body, cands.len());
+    let wide = inner.width >= 110;
+    let (name_w, email_w) = if inner.width >= 100 { (22, 28) } else { (18, 24) };
+    let mut widths = vec![
+        Constraint::Length(3),
+        Constraint::Length(5),
+        Constraint::Length(8),
+        Constraint::Length(name_w),
+        Constraint::Length(email_w),
+        Constraint::Min(10),
+    ];
+    let mut header = vec!["", "score", "", "name", "email", "phone"];
+    if wide {
+        widths[5] = Constraint::Length(16);
+        widths.push(Constraint::Min(10));
+        header.push("place");
+    }
+    let rows: Vec<Row> = cands
+        .iter()
+        .enumerate()
+        .skip(offset)
+        .take(body)
+        .map(|(i, c)| {
+            let tag = if c.proposed { "proposed" } else { "possible" };
+            let tag_style = app.theme.style(if c.proposed { "ui.ok" } else { "ui.text.dim" });
+            let mut cells = vec![
+                Cell::from(if c.linked { "[x]" } else { "[ ]" }),
+                Cell::from(format!("{:.2}", c.score)),
+                Cell::from(Span::styled(tag, tag_style)),
+                Cell::from(fit(&c.name, name_w as usize)),
+                Cell::from(fit(c.email.as_deref().unwrap_or("—"), email_w as usize)),
+                Cell::from(fit(c.phone.as_deref().unwrap_or("—"), 16)),
+            ];
+            if wide {
+                cells.push(Cell::from(fit(c.locality.as_deref().unwrap_or("—"), 40)));
+            }
+            let style = if i == sel { app.theme.style("ui.selection") } else { Style::default() };
+            Row::new(cells).style(style)
+        })
+        .collect();
+    f.render_widget(
+        Table::new(rows, widths)
+            .header(Row::new(header.into_iter().map(Cell::from)).style(app.theme.style("ui.header")))
+            .column_spacing(1),
+        inner,
+    );
+    if let Some(c) = cands.get(sel) {
+        let why = format!("why: {}", c.reasons.join(", "));
+        f.render_widget(Paragraph::new(fit(&why, why_line.width as usize)).style(dim), why_line);
     }
 }
