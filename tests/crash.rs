@@ -875,3 +875,79 @@ fn an_erasure_killed_at_each_step_still_ends_rotated_once() {
         assert!(step < 20, "more renames than expected");
     }
 }
+
+/// A request's erasure killed at each of its file renames: on the next
+/// unlock either nothing happened (the request open, its records there) or
+/// everything did (the records erased, the requester's details gone, the
+/// request completed with the receipt, the key rotated once) — never the
+/// records gone and the request still open, or the other way round.
+#[test]
+fn a_request_erasure_killed_at_each_step_is_all_or_nothing() {
+    let Some(strace) = strace() else { return };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let csv = gen_csv(tmp.path(), "base.csv", 300, 12);
+    for step in 1.. {
+        let store = new_store(tmp.path(), &format!("req-{step}"), &csv);
+        let first = json_lines(&ok(&store, &["list", "--json", "--limit", "2"]), "list");
+        let ids: Vec<String> = first.iter().map(|r| str_of(r, "id").to_owned()).collect();
+        let email = format!("requester-{step}@example.org");
+        let add = [
+            "request",
+            "add",
+            "--type",
+            "erasure",
+            "--jurisdiction",
+            "gdpr",
+            "--received",
+            "2026-11-02",
+            "--email",
+            &email,
+        ];
+        let _ = ok(&store, &add);
+        let reference = "REQ-2026-0001";
+        let _ = ok(&store, &["request", "link", reference, &ids[0], &ids[1]]);
+        let _ = ok(&store, &["request", "verify", reference, "--method", "crash test"]);
+        let mut c = Command::new(&strace);
+        c.args(["-f", "-o", "/dev/null", "-e", "trace=rename", "-e"])
+            .arg(format!("inject=rename:signal=KILL:when={step}"))
+            .arg(bin())
+            .arg("--store")
+            .arg(&store)
+            .args(["--user", "tester", "request", "erase", reference, "--yes"])
+            .env("STEWARD_PASSPHRASE", common::PASS)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let status = c.status().expect("run strace");
+        let killed = status.signal() == Some(SIGKILL) || status.code() == Some(128 + SIGKILL);
+        let (code, out, err) = cli(&store, &["audit", "verify"]);
+        assert_eq!(code, 0, "step {step}: audit verify failed: {out}{err}");
+        let request: Value =
+            serde_json::from_str(&ok(&store, &["request", "show", reference, "--json"])).expect("json");
+        let present = ids.iter().filter(|id| cli(&store, &["show", id]).0 == 0).count();
+        let acts: Vec<String> = without_checks(json_lines(&ok(&store, &["audit", "list", "--json"]), "audit"))
+            .iter()
+            .map(|e| str_of(e, "action").to_owned())
+            .collect();
+        if request["status"]["state"] != "completed" {
+            assert_eq!(present, 2, "step {step}: the request is open but records went: {request}");
+            assert!(!acts.iter().any(|a| a == "erase"), "step {step}: {acts:?}");
+            assert!(request["requester_erased"].is_null(), "step {step}: {request}");
+            assert!(killed, "step {step}: the erasure finished but the request is open");
+            continue;
+        }
+        assert_eq!(present, 0, "step {step}: the request is completed but records remain");
+        let receipt = request["answers"][0].as_str().expect("receipt attached").to_owned();
+        assert!(receipt.starts_with("rcpt-"), "step {step}: {request}");
+        assert_eq!(request["requester_erased"].as_str(), Some(receipt.as_str()), "step {step}");
+        assert!(request["requester"]["name"].is_null(), "step {step}: {request}");
+        assert_eq!(acts.iter().filter(|a| *a == "rekey").count(), 1, "step {step}: {acts:?}");
+        for (path, bytes) in common::all_files(&store) {
+            assert!(!common::contains(&bytes, email.as_bytes()), "step {step}: {} holds the requester", path.display());
+        }
+        if !killed {
+            eprintln!("the request erasure survived every kill point up to rename {step}");
+            break;
+        }
+        assert!(step < 20, "more renames than expected");
+    }
+}

@@ -233,6 +233,12 @@ fn an_access_request_is_answered_with_an_age_export_the_reference_tool_opens() {
         assert!(o.status.success(), "age -d failed: {}", String::from_utf8_lossy(&o.stderr));
         let doc = json(&String::from_utf8_lossy(&o.stdout));
         assert_eq!(doc["subjects"].as_array().map(Vec::len), Some(linked));
+        for s in doc["subjects"].as_array().expect("subjects") {
+            assert!(
+                s["requests"].as_array().is_some_and(|r| r.iter().any(|q| q["ref"] == reference.as_str())),
+                "each subject lists the request it was exported for: {s}"
+            );
+        }
         let subjects = doc["subjects"].as_array().expect("subjects");
         assert!(subjects.iter().any(|s| s["fields"]["email"].is_string()), "the requester's email is in the answer");
     }

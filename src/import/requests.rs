@@ -214,3 +214,44 @@ mod tests {
         assert_eq!(Format::detect("export", b"type,email"), Format::Csv);
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Arbitrary bytes, as CSV or JSON Lines, never panic; every row is
+        /// a request or an error, and no error quotes a value.
+        #[test]
+        fn arbitrary_input_never_panics_or_echoes(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            for format in [Format::Csv, Format::JsonLines] {
+                let (ok, bad) = parse(&bytes[..], format);
+                for (_, r) in &ok {
+                    prop_assert!(r.requester.name.is_some() || r.requester.email.is_some() || r.requester.phone.is_some());
+                }
+                for e in &bad {
+                    prop_assert!(e.reason.is_ascii(), "reasons are our own words: {}", e.reason);
+                }
+            }
+        }
+
+        /// A row written by the csv writer comes back with its values (trimmed, bounded).
+        #[test]
+        fn csv_rows_round_trip(name in "[ a-zA-Z,\"'é.-]{1,30}", email in "[a-z0-9.]{1,10}@[a-z]{1,8}\\.org") {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            w.write_record(["type", "jurisdiction", "received", "name", "email"]).expect("header");
+            w.write_record(["erasure", "gdpr", "2026-03-31", name.as_str(), email.as_str()]).expect("row");
+            let bytes = w.into_inner().expect("bytes");
+            let (ok, bad) = parse(&bytes[..], Format::Csv);
+            let trimmed = name.trim();
+            if trimmed.is_empty() {
+                prop_assert_eq!(ok[0].1.requester.name.clone(), None);
+            } else {
+                prop_assert!(bad.is_empty());
+                prop_assert_eq!(ok[0].1.requester.name.clone(), Some(trimmed.to_owned()));
+            }
+            prop_assert_eq!(ok[0].1.requester.email.clone(), Some(email));
+        }
+    }
+}

@@ -165,8 +165,20 @@ struct Subject<'a> {
     undeclared_fields: Vec<String>,
     consents: Vec<ConsentJson>,
     merged_from: Vec<MergedJson>,
-    requests: Vec<()>,
+    requests: Vec<RequestJson>,
     actions: Vec<ActionJson>,
+}
+
+/// A request the subject made about this record (no contact details).
+#[derive(Serialize)]
+struct RequestJson {
+    #[serde(rename = "ref")]
+    reference: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    jurisdiction: String,
+    received: chrono::NaiveDate,
+    status: &'static str,
 }
 
 /// Timestamps in RFC 3339 (the store keeps seconds).
@@ -252,7 +264,8 @@ impl Service {
         let (policy, _) = self.policy()?;
         let redirects = self.store_redirects()?;
         let audit = self.store_audit()?;
-        let subjects = records.iter().map(|r| subject(r, &policy, &redirects, &audit)).collect::<Vec<_>>();
+        let requests = self.stored_requests()?;
+        let subjects = records.iter().map(|r| subject(r, &policy, &redirects, &audit, &requests)).collect::<Vec<_>>();
         let doc = Document {
             schema: EXPORT_SCHEMA,
             generated_at: crate::model::now(),
@@ -318,6 +331,7 @@ fn subject<'a>(
     policy: &crate::policy::Policy,
     redirects: &[crate::store::Redirect],
     audit: &[crate::store::audit::Entry],
+    requests: &[crate::model::request::Request],
 ) -> Subject<'a> {
     let present: Vec<FieldName> =
         super::actions::fields_of(std::slice::from_ref(r)).into_iter().filter(|f| f.get(r).is_some()).collect();
@@ -381,6 +395,17 @@ fn subject<'a>(
         .filter(|e| e.records.iter().any(|x| about.contains(x)))
         .map(|e| ActionJson { time: e.time, action: e.action.clone(), outcome: e.outcome.name() })
         .collect();
+    let requests = requests
+        .iter()
+        .filter(|q| q.records.iter().any(|id| about.contains(&id.to_string())))
+        .map(|q| RequestJson {
+            reference: q.reference.clone(),
+            kind: q.kind.name(),
+            jurisdiction: q.jurisdiction.clone(),
+            received: q.received,
+            status: q.status.name(),
+        })
+        .collect();
     Subject {
         id: r.id,
         source: &r.provenance.source,
@@ -398,7 +423,7 @@ fn subject<'a>(
         undeclared_fields: undeclared,
         consents,
         merged_from,
-        requests: Vec::new(),
+        requests,
         actions,
     }
 }
