@@ -244,12 +244,14 @@ fn the_idle_lock_checks_the_passphrase_with_the_service_and_audits_failures() {
 /// Moves the Requests screen's cursor to the first open request of `kind`;
 /// returns its reference.
 fn select_request(h: &mut Harness, kind: steward::model::request::RequestKind) -> String {
+    select_where(h, |v| v.kind == kind && v.status == steward::model::request::Status::New)
+}
+
+/// Moves the cursor to the first request that `pick` accepts.
+fn select_where(h: &mut Harness, pick: impl Fn(&steward::service::requests::RequestView) -> bool) -> String {
     h.key(KeyCode::Char('4'));
     let list = h.app.requests.list.clone().expect("the queue is loaded on entering the screen");
-    let pos = list
-        .iter()
-        .position(|v| v.kind == kind && v.status == steward::model::request::Status::New)
-        .expect("an open demo request of that kind");
+    let pos = list.iter().position(pick).expect("a demo request of that kind");
     h.key(KeyCode::Char('g'));
     for _ in 0..pos {
         h.key(KeyCode::Char('j'));
@@ -341,4 +343,33 @@ fn an_erasure_request_erases_every_near_duplicate_by_keyboard_and_drops_their_de
     assert!(h.app.requests.candidates().is_empty(), "the erased records' details are not kept on screen");
     let screen = h.screen(100, 30);
     assert!(screen.contains("details erased"), "{screen}");
+}
+
+#[test]
+fn extending_and_rejecting_by_keyboard_move_the_deadline_and_close_the_request() {
+    use steward::model::request::{RequestKind, Status};
+    let mut h = Harness::new();
+    // Within its first month (an extension must be notified by then).
+    let reference = select_where(&mut h, |v| {
+        v.kind == RequestKind::Erasure
+            && v.status == Status::New
+            && v.extension_notice_by.is_some_and(|d| d > v.received + chrono::Days::new(20))
+            && v.days_left > 7
+    });
+    let before = h.service.request(&reference).expect("request").due;
+    h.key(KeyCode::Char('X'));
+    h.typed("records spread over three systems");
+    h.key(KeyCode::Enter);
+    let v = h.service.request(&reference).expect("request");
+    assert!(matches!(v.status, Status::Extended { .. }), "{:?} {:?}", v.status, h.app.error);
+    assert!(v.due > before, "the deadline moved: {before} -> {}", v.due);
+    h.key(KeyCode::Char('R'));
+    h.typed("identity could not be verified");
+    h.key(KeyCode::Enter);
+    let v = h.service.request(&reference).expect("request");
+    assert!(matches!(v.status, Status::Rejected { .. }), "{:?}", v.status);
+    // Closed: nothing more can be done to it.
+    h.key(KeyCode::Char('c'));
+    assert!(h.app.form.is_none());
+    assert!(h.app.error.as_deref().is_some_and(|e| e.contains("nothing more to do")), "{:?}", h.app.error);
 }

@@ -106,6 +106,8 @@ pub enum Action {
     LinkProposed,
     VerifyIdentity,
     CompleteRequest,
+    ExtendRequest,
+    RejectRequest,
 }
 
 impl Action {
@@ -121,7 +123,9 @@ impl Action {
             | Action::Link
             | Action::LinkProposed
             | Action::VerifyIdentity
-            | Action::CompleteRequest => Role::Steward,
+            | Action::CompleteRequest
+            | Action::ExtendRequest
+            | Action::RejectRequest => Role::Steward,
             Action::Erase | Action::Export | Action::Housekeeping => Role::Admin,
             _ => Role::Viewer,
         }
@@ -229,6 +233,13 @@ pub const ACTIONS: &[ActionSpec] = &[
     ),
     spec!(Edit, Requests, ["e"], "Rectification request: edit the matching record under the cursor"),
     spec!(CompleteRequest, Requests, ["c"], "Complete the request, saying what answered it"),
+    spec!(
+        ExtendRequest,
+        Requests,
+        ["X"],
+        "Extend the deadline (GDPR two months, CCPA 45 days), with the reason told today"
+    ),
+    spec!(RejectRequest, Requests, ["R"], "Reject the request, with the reason"),
     spec!(Down, Audit, ["j", "down"], "Next entry", "move"),
     spec!(Up, Audit, ["k", "up"], "Previous entry"),
     spec!(PageDown, Audit, ["pagedown", "ctrl-d"], "Page down"),

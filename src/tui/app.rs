@@ -687,7 +687,11 @@ impl App {
                 Vec::new()
             }
             Event::RequestsLoaded(list) => {
-                self.requests.selected = self.requests.selected.min(list.len().saturating_sub(1));
+                // The cursor stays on its request when the order changes (a
+                // completed or extended request moves down the queue).
+                let current = self.requests.list.as_ref().and_then(|l| l.get(self.requests.selected));
+                let same = current.and_then(|c| list.iter().position(|v| v.reference == c.reference));
+                self.requests.selected = same.unwrap_or(self.requests.selected).min(list.len().saturating_sub(1));
                 // Candidates show whether they are linked now; a closed
                 // request's candidates go (after an erasure they are the
                 // erased person's details).
@@ -1029,6 +1033,8 @@ impl App {
                 | Action::LinkProposed
                 | Action::VerifyIdentity
                 | Action::CompleteRequest
+                | Action::ExtendRequest
+                | Action::RejectRequest
                 | Action::Erase
                 | Action::Export
                 | Action::Edit
@@ -1076,9 +1082,14 @@ impl App {
                 let text = forms::TextInput::new(v.verification.method.as_deref().unwrap_or(""));
                 self.open_form(Form::Note(Box::new(NoteForm { purpose: NotePurpose::Verify(reference), text })));
             }
-            Action::CompleteRequest => {
+            Action::CompleteRequest | Action::ExtendRequest | Action::RejectRequest => {
+                let purpose = match a {
+                    Action::ExtendRequest => NotePurpose::Extend(reference),
+                    Action::RejectRequest => NotePurpose::Reject(reference),
+                    _ => NotePurpose::Complete(reference),
+                };
                 let text = forms::TextInput::default();
-                self.open_form(Form::Note(Box::new(NoteForm { purpose: NotePurpose::Complete(reference), text })));
+                self.open_form(Form::Note(Box::new(NoteForm { purpose, text })));
             }
             Action::Erase => {
                 if v.kind != crate::model::request::RequestKind::Erasure {

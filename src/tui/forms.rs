@@ -370,6 +370,10 @@ pub enum NotePurpose {
     Verify(String),
     /// What answered the request.
     Complete(String),
+    /// Why the deadline is extended (the requester is told today).
+    Extend(String),
+    /// Why the request is rejected.
+    Reject(String),
 }
 
 /// A one-line note for a request: how the identity was verified, or what

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::app::{Data, Event, Job};
 use super::forms::NotePurpose;
+use crate::model::request::Status;
 use crate::model::{Record, RecordId};
 use crate::service::Service;
 use crate::service::actions::AuditFilter;
@@ -43,6 +44,15 @@ pub fn run(service: &Service, data: Option<&Arc<Data>>, job: Job, progress: &(dy
                 NotePurpose::Complete(r) => {
                     service.request_complete(&r, Some(&text)).map(|v| (format!("{}: completed", v.reference), None))
                 }
+                NotePurpose::Extend(r) => {
+                    let notified = crate::model::now().date_naive();
+                    service
+                        .request_set_status(&r, Status::Extended { reason: text, notified })
+                        .map(|v| (format!("{}: extended, now due {}", v.reference, v.due), None))
+                }
+                NotePurpose::Reject(r) => service
+                    .request_set_status(&r, Status::Rejected { reason: text })
+                    .map(|v| (format!("{}: rejected", v.reference), None)),
             },
             Vec::new(),
         ),

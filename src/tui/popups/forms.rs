@@ -75,6 +75,16 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                     "What answered the request? (e.g. marketing opt-out set, letter sent)",
                     "Answer",
                 ),
+                NotePurpose::Extend(r) => (
+                    format!(" Extend {r} · Enter extends · Esc cancel "),
+                    "Why more time is needed; the requester must be told today (recorded as the notice date).",
+                    "Reason",
+                ),
+                NotePurpose::Reject(r) => (
+                    format!(" Reject {r} · Enter rejects · Esc cancel "),
+                    "Why the request is rejected (e.g. identity could not be verified); tell the requester.",
+                    "Reason",
+                ),
             };
             let Some(inner) = dialog(f, app, area, 80, &title) else { return };
             let w = inner.width as usize;
