@@ -315,3 +315,120 @@ fn the_report_counts_the_queue_findings_users_and_the_last_verification() {
         }
     }
 }
+
+#[test]
+fn an_erasure_takes_the_same_persons_other_requests_and_their_free_text() {
+    let (tmp, store) = demo_store();
+    let access = demo_request(&store, "access");
+    let access_ref = access["ref"].as_str().expect("ref").to_owned();
+    let email = access["requester"]["email"].as_str().expect("email").to_owned();
+    let name = access["requester"]["name"].as_str().expect("name").to_owned();
+    // The access request is answered, with a file named after the person.
+    let file_name = format!("{}-copy.age", name.to_lowercase().replace(' ', "-"));
+    let file = tmp.path().join(&file_name);
+    let key = age::x25519::Identity::generate().to_public().to_string();
+    for args in [
+        vec!["request", "match", &access_ref, "--link"],
+        vec!["request", "verify", &access_ref, "--method", "passport seen"],
+    ] {
+        let (code, _, err) = demo_cli(&store, &args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+    }
+    // Completing it by hand is refused: it has linked records to export.
+    let (code, _, err) = demo_cli(&store, &["request", "complete", &access_ref]);
+    assert_eq!(code, 1);
+    assert!(err.contains("request export"), "{err}");
+    let (code, _, err) =
+        demo_cli(&store, &["request", "export", &access_ref, "-r", &key, "-o", file.to_str().expect("path")]);
+    assert_eq!(code, 0, "{err}");
+
+    // Later the same person asks to be forgotten.
+    let (code, out, err) = demo_cli(
+        &store,
+        &[
+            "request",
+            "add",
+            "--type",
+            "erasure",
+            "--jurisdiction",
+            "gdpr",
+            "--received",
+            "2026-11-20",
+            "--email",
+            &email,
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let erasure = json(&out)["ref"].as_str().expect("ref").to_owned();
+    for args in [
+        vec!["request", "match", &erasure, "--link"],
+        vec!["request", "verify", &erasure, "--method", "replied from the email on file"],
+    ] {
+        let (code, _, err) = demo_cli(&store, &args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+    }
+    let (code, _, err) = demo_cli(&store, &["request", "erase", &erasure]);
+    assert_eq!(code, 1);
+    assert!(err.contains("the details of 2 requester(s)"), "both requests lose the details: {err}");
+    let (code, _, err) = demo_cli(&store, &["request", "erase", &erasure, "--yes"]);
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = demo_cli(&store, &["request", "show", &access_ref, "--json"]);
+    let v = json(&out);
+    assert!(v["requester_erased"].is_string(), "{v}");
+    assert!(v["requester"]["email"].is_null(), "{v}");
+    let text = out.to_lowercase();
+    assert!(!text.contains(&file_name) && !text.contains("passport"), "free text that may name them is gone: {v}");
+    for (path, bytes) in all_files(&store) {
+        for secret in [email.as_str(), file_name.as_str(), name.as_str()] {
+            assert!(!contains(&bytes, secret.as_bytes()), "{} holds {secret}", path.display());
+        }
+    }
+    // Nothing left to erase: the request is refused with the way out.
+    let (code, _, _) = demo_cli(&store, &["request", "erase", &erasure]);
+    assert_eq!(code, 1, "already completed");
+}
+
+#[test]
+fn undoing_a_merge_keeps_the_restored_records_linked_and_hand_links_are_listed() {
+    let (_tmp, store) = demo_store();
+    let svc = {
+        let locked = steward::store::LockedStore::open(&store, "tester").expect("lock");
+        steward::service::Service::unlock(
+            locked,
+            "tester",
+            steward::service::Credentials::Passphrase(secrecy::SecretString::from("demo".to_owned())),
+        )
+        .expect("unlock")
+    };
+    let ids: Vec<_> = svc.records(&mut |_| {}).expect("records").iter().take(2).map(|r| r.id).collect();
+    let plan = svc.plan_merge(&ids, Some(ids[0])).expect("plan");
+    let merged = svc.merge(&plan, "test").expect("merge");
+    let v = svc
+        .request_add(steward::service::requests::NewRequest {
+            reference: Some("HAND-1".into()),
+            kind: steward::model::request::RequestKind::Erasure,
+            jurisdiction: "gdpr".into(),
+            received: chrono::Utc::now().date_naive(),
+            channel: "phone".into(),
+            requester: steward::model::request::Requester { name: Some("Zz Qq".into()), email: None, phone: None },
+        })
+        .expect("add");
+    svc.request_link(&v.reference, &[ids[0]], true).expect("link the survivor");
+    // Linked by hand, without any matching detail: still listed, as linked.
+    let found = svc.request_match("HAND-1").expect("match");
+    assert!(found.iter().any(|c| c.id == ids[0] && c.linked), "{found:?}");
+    svc.undo_merge(&merged.merge_id, "wrong merge").expect("undo");
+    let v = svc.request("HAND-1").expect("request");
+    assert!(
+        v.records.contains(&ids[0]) && v.records.contains(&ids[1]),
+        "both restored records stay linked: {:?}",
+        v.records
+    );
+    // Erasing it now takes both.
+    svc.request_verify("HAND-1", true, "called back").expect("verify");
+    let plan = svc.request_plan_erase("HAND-1", steward::service::actions::Strategy::Delete).expect("plan");
+    assert_eq!(plan.records.len(), 2);
+    svc.request_erase("HAND-1", &plan, "asked on the phone", false, &|_| {}).expect("erase");
+    assert!(svc.get(ids[0]).is_err() && svc.get(ids[1]).is_err());
+}

@@ -749,3 +749,22 @@ fn a_viewer_cannot_link_verify_or_fulfil_requests() {
     let screen = render(&a, 100, 30);
     assert!(!screen.contains("Space link") && !screen.contains("v verify"), "{screen}");
 }
+
+#[test]
+fn a_page_opened_while_busy_says_it_is_not_matched_and_m_matches() {
+    let mut a = app();
+    press(&mut a, key(KeyCode::Char('4')));
+    a.busy = Some("erasing".into());
+    press(&mut a, key(KeyCode::Enter));
+    assert!(a.error.as_deref().is_some_and(|e| e.contains("still running")), "{:?}", a.error);
+    a.busy = None;
+    let screen = render(&a, 100, 30);
+    assert!(screen.contains("not matched yet: m compares"), "{screen}");
+    assert!(!screen.contains("no record matches"), "never claims no match before matching: {screen}");
+    press(&mut a, key(KeyCode::Char('m')));
+    assert_eq!(a.requests.candidates().len(), 3);
+    // The identity dialog records a failed check with Ctrl-t.
+    press(&mut a, key(KeyCode::Char('v')));
+    press(&mut a, KeyEvent::new(KeyCode::Char('t'), KeyModifiers::CONTROL));
+    assert!(render(&a, 100, 30).contains("identity check FAILED"));
+}

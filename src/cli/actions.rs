@@ -460,6 +460,15 @@ pub(super) fn request(g: &Global, action: RequestAction) -> Result<()> {
             use crate::import::requests::{self as intake, Format};
             let mut f = std::fs::File::open(&file)
                 .map_err(|e| Failure(format!("cannot open {}: {}", file.display(), e.kind())))?;
+            let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+            if size > intake::MAX_BYTES {
+                return Err(Failure(format!(
+                    "{} is {} MiB; an intake file may be at most {} MiB (split it)",
+                    file.display(),
+                    size >> 20,
+                    intake::MAX_BYTES >> 20
+                )));
+            }
             let mut head = [0u8; 64];
             let n = std::io::Read::read(&mut f, &mut head).unwrap_or(0);
             std::io::Seek::rewind(&mut f).map_err(|e| Failure(format!("cannot read {}: {e}", file.display())))?;

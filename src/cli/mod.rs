@@ -292,7 +292,6 @@ prompt). The restored store opens with the passphrases it had when the backup wa
         #[command(subcommand)]
         action: RequestAction,
     },
-    /// Erase (or anonymise) every record past the retention of all its purposes, with one receipt
     /// Compliance report: requests (open, overdue, median days to complete), findings, quality, users, audit
     #[command(after_help = "Markdown by default (paste it into a ticket or wiki), or JSON. No personal data: \
 counts, request references and dates, user names and roles. The audit line shows the last `steward audit verify`.")]
@@ -300,6 +299,7 @@ counts, request references and dates, user names and roles. The audit line shows
         #[arg(long, value_parser = ["markdown", "json"], default_value = "markdown")]
         format: String,
     },
+    /// Erase (or anonymise) every record past the retention of all its purposes, with one receipt
     #[command(after_help = "Lists exactly the records of the `expired` findings. Without --dry-run it asks you to \
 type `erase` (or takes --yes, for cron), erases them in one step, rotates the data key and prints the receipt.")]
     Housekeeping {
@@ -744,6 +744,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Request { action } => actions::request(&g, action),
         Command::Report { format } => {
             let svc = open(&g)?;
+            svc.may_report()?;
             let progress = Progress::new(svc.count() as u64, "records");
             let records = svc.records(&mut |n| progress.set("decrypting", n as u64))?;
             let report = svc.scan(&records, &|_| progress.set("scanning", records.len() as u64))?;

@@ -445,6 +445,19 @@ impl Service {
         }
     }
 
+    /// For reads: refuses unless the role is at least `role` (audited,
+    /// except in a read-only session, which cannot write the trail).
+    pub(crate) fn require_to_read(&self, role: Role, action: &str) -> Result<(), ServiceError> {
+        if self.read_only().is_none() {
+            return self.require(role, action, &[]);
+        }
+        if self.session.role >= role {
+            Ok(())
+        } else {
+            Err(ServiceError::Denied(format!("your role {} cannot {action}", self.session.role.name())))
+        }
+    }
+
     /// Refuses (audited) unless the session's role is at least `role`.
     pub(crate) fn require(&self, role: Role, action: &str, records: &[RecordId]) -> Result<(), ServiceError> {
         if let Some(t) = self.read_only() {
@@ -677,6 +690,24 @@ impl Service {
             change.index_set.push((r.source.clone(), r.source_id.clone(), r.into));
         }
         change.drop_snapshots.push(merge_id.to_owned());
+        // A request linked to the survivor stays linked to every record the
+        // undo brings back (they are the same person's until told otherwise).
+        for mut q in self.stored_requests()? {
+            if q.status.is_open() && q.records.contains(&snap.survivor) {
+                let restored: Vec<RecordId> =
+                    before.iter().map(|r| r.id).filter(|id| !q.records.contains(id)).collect();
+                if restored.is_empty() {
+                    continue;
+                }
+                q.history.push(Step {
+                    time: model::now(),
+                    user: self.session.user.clone(),
+                    what: format!("linked {} record(s) restored by undoing {merge_id}", restored.len()),
+                });
+                q.records.extend(restored);
+                change.requests.push((q.reference.clone(), serde_json::to_vec(&q).unwrap_or_default()));
+            }
+        }
         draft.before = Some(self.store.state_digest(std::slice::from_ref(&current)));
         draft.after = Some(self.store.state_digest(&before));
         draft.detail = Some(format!("{merge_id}: {} record(s) restored", before.len()));
@@ -825,15 +856,17 @@ impl Service {
         // about; the request itself (reference, dates, history) stays as the
         // record of how it was answered.
         let user = self.session.user.clone();
+        let mut gone: BTreeSet<RecordId> = plan.records.iter().copied().collect();
+        gone.extend(plan.redirects.iter().copied());
         for mut r in self.stored_requests()? {
-            let linked = plan.requests.contains(&r.reference);
             let fulfilled = complete && request == Some(r.reference.as_str());
-            if !linked && !fulfilled {
+            let linked =
+                fulfilled || plan.requests.contains(&r.reference) || r.records.iter().any(|id| gone.contains(id));
+            if !linked {
                 continue;
             }
-            if linked && r.requester_erased.is_none() {
-                r.requester = crate::model::request::Requester::default();
-                r.requester_erased = Some(receipt_id.clone());
+            if r.requester_erased.is_none() {
+                erase_requester(&mut r, &receipt_id);
                 r.history.push(Step {
                     time: now,
                     user: user.clone(),
@@ -963,6 +996,32 @@ impl Service {
         }
         self.store.audit(draft)?;
         Ok(v)
+    }
+}
+
+/// Clears what a request holds about its requester: the contact details,
+/// and every free text that may name them (how the identity was checked,
+/// reasons, notes, export file names). Receipt ids stay: they are the
+/// record of the answer.
+fn erase_requester(r: &mut crate::model::request::Request, receipt: &str) {
+    use crate::model::request::{Requester, Status};
+    const GONE: &str = "(erased with the requester's details)";
+    r.requester = Requester::default();
+    r.requester_erased = Some(receipt.to_owned());
+    if r.verification.method.is_some() {
+        r.verification.method = Some(GONE.into());
+    }
+    match &mut r.status {
+        Status::Rejected { reason } | Status::Extended { reason, .. } => *reason = GONE.into(),
+        _ => {}
+    }
+    for n in &mut r.notes {
+        *n = GONE.into();
+    }
+    for a in &mut r.answers {
+        if !a.starts_with("rcpt-") {
+            *a = GONE.into();
+        }
     }
 }
 

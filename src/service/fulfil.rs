@@ -138,7 +138,15 @@ impl Service {
                 }
             }
         }
-        let linked: BTreeSet<RecordId> = request.records.iter().copied().collect();
+        // Linked records are always listed, with or without evidence (linked
+        // by hand, or merged into another record since).
+        let linked: BTreeSet<RecordId> = self.linked_records(&request)?.into_iter().collect();
+        let index: BTreeMap<RecordId, u32> = records.iter().enumerate().map(|(i, r)| (r.id, i as u32)).collect();
+        for id in &linked {
+            if let Some(&i) = index.get(id) {
+                found.entry(i).or_insert((0.0, None, vec!["linked by hand (no matching details)".into()]));
+            }
+        }
         let mut out: Vec<Candidate> = found
             .into_iter()
             .filter(|(i, (p, _, _))| *p >= LIST || linked.contains(&records[*i as usize].id))
@@ -272,7 +280,34 @@ impl Service {
         let r = self.open_request(reference, &draft)?;
         self.ready(&r, &[RequestKind::Erasure], &draft)?;
         let ids = self.linked_records(&r)?;
-        self.plan_erase(&ids, strategy)
+        if ids.is_empty() {
+            return Err(self.refuse(
+                draft,
+                format!(
+                    "every record linked to {reference} is erased already; complete it with `request complete \
+                     {reference} --answer RECEIPT` (c on the Requests screen)"
+                ),
+            ));
+        }
+        let mut plan = self.plan_erase(&ids, strategy)?;
+        // The same person's other requests (same email or phone) lose the
+        // requester's details too, even when no record was linked to them.
+        let same = |a: &Request, b: &Request| {
+            let email = |q: &Request| q.requester.email.as_deref().and_then(crate::findings::normalize::email);
+            let phone =
+                |q: &Request| q.requester.phone.as_deref().and_then(|p| crate::findings::normalize::phone(p, None));
+            (email(a).is_some() && email(a) == email(b)) || (phone(a).is_some() && phone(a) == phone(b))
+        };
+        for q in self.stored_requests()? {
+            if q.requester_erased.is_none()
+                && !plan.requests.contains(&q.reference)
+                && (q.reference == r.reference || same(&q, &r))
+            {
+                plan.requests.push(q.reference);
+            }
+        }
+        plan.request_entries = plan.requests.len();
+        Ok(plan)
     }
 
     /// Fulfils an erasure request: erases its linked records (and their
@@ -317,7 +352,7 @@ impl Service {
         let ids = self.linked_records(&r)?;
         let report = self.export_for(&ids, target, armor, out, Some(reference))?;
         let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let view = self.request_complete(reference, Some(&format!("export {name}")))?;
+        let view = self.complete_request(reference, Some(&format!("export {name}")), true)?;
         Ok((report, view))
     }
 }

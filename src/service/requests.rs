@@ -255,11 +255,40 @@ impl Service {
 
     /// Marks a request completed, with what answered it (a receipt id, an
     /// export file name).
+    /// Erasure, access and portability requests with linked records are
+    /// answered by `request erase` / `request export`, which complete them.
     pub fn request_complete(&self, reference: &str, answer: Option<&str>) -> Result<RequestView, ServiceError> {
+        self.complete_request(reference, answer, false)
+    }
+
+    /// [`Service::request_complete`]; `answered` when an export just answered it.
+    pub(crate) fn complete_request(
+        &self,
+        reference: &str,
+        answer: Option<&str>,
+        answered: bool,
+    ) -> Result<RequestView, ServiceError> {
         let mut draft = self.draft("request-complete", &[]);
         draft.request = Some(crate::model::text::fit(reference, 40));
         self.require(Role::Steward, "complete requests", &[])?;
         let mut r = self.open_request(reference, &draft)?;
+        let live = r.records.iter().filter(|id| self.store.get(**id).ok().flatten().is_some()).count();
+        let fulfil = match r.kind {
+            RequestKind::Erasure => Some("request erase"),
+            RequestKind::Access | RequestKind::Portability => Some("request export"),
+            _ => None,
+        };
+        if let Some(how) = fulfil
+            && live > 0
+            && !answered
+        {
+            return Err(self.refuse(
+                draft,
+                format!(
+                    "{reference} has {live} linked record(s): answer it with `{how}` (x / E on the Requests screen)"
+                ),
+            ));
+        }
         r.status = Status::Completed;
         if let Some(a) = answer.map(str::trim).filter(|a| !a.is_empty()) {
             r.answers.push(crate::model::text::fit(a, 200));

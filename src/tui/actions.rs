@@ -108,6 +108,7 @@ pub enum Action {
     CompleteRequest,
     ExtendRequest,
     RejectRequest,
+    MatchRequest,
 }
 
 impl Action {
@@ -125,7 +126,8 @@ impl Action {
             | Action::VerifyIdentity
             | Action::CompleteRequest
             | Action::ExtendRequest
-            | Action::RejectRequest => Role::Steward,
+            | Action::RejectRequest
+            | Action::MatchRequest => Role::Steward,
             Action::Erase | Action::Export | Action::Housekeeping => Role::Admin,
             _ => Role::Viewer,
         }
@@ -216,6 +218,7 @@ pub const ACTIONS: &[ActionSpec] = &[
         "link"
     ),
     spec!(LinkProposed, Requests, ["L"], "Link every proposed match (score 0.5 or more)"),
+    spec!(MatchRequest, Requests, ["m"], "Match the requester to the records again (after changes)"),
     spec!(VerifyIdentity, Requests, ["v"], "Record how the requester's identity was verified", "verify"),
     spec!(
         Erase,
@@ -254,7 +257,12 @@ pub const ACTIONS: &[ActionSpec] = &[
     spec!(FormCancel, Form, ["esc"], "Back, or close the dialog without changing anything", "cancel"),
     spec!(FormNext, Form, ["tab", "down"], "Next field"),
     spec!(FormPrev, Form, ["backtab", "up"], "Previous field"),
-    spec!(FormToggle, Form, ["ctrl-t"], "Erase: switch between delete and anonymize"),
+    spec!(
+        FormToggle,
+        Form,
+        ["ctrl-t"],
+        "Erase: switch between delete and anonymize; identity check: verified or failed"
+    ),
     spec!(FormClear, Form, ["ctrl-u"], "Clear the field"),
     spec!(Down, Merge, ["j", "down"], "Next field", "move"),
     spec!(Up, Merge, ["k", "up"], "Previous field"),

@@ -186,6 +186,8 @@ pub enum Job {
     NoteRequest {
         purpose: NotePurpose,
         text: String,
+        /// Verification: the check failed.
+        failed: bool,
     },
     PlanRequestErase {
         reference: String,
@@ -659,7 +661,16 @@ impl App {
                     Screen::Audit => vec![Effect::Job(Job::LoadAudit)],
                     Screen::Requests => {
                         self.requests.stale = false;
-                        vec![Effect::Job(Job::LoadRequests)]
+                        let mut effects = vec![Effect::Job(Job::LoadRequests)];
+                        // Candidates dropped by a change are matched again.
+                        if changed
+                            && let Some(reference) = self.requests.open.clone()
+                            && self.requests.current().is_some_and(|v| v.status.is_open())
+                        {
+                            self.busy = Some("matching the requester to records".into());
+                            effects.push(Effect::Job(Job::MatchRequest { reference }));
+                        }
+                        effects
                     }
                     _ => Vec::new(),
                 }
@@ -920,7 +931,11 @@ impl App {
                         self.job("merging", job)
                     }
                     Form::Note(f) => {
-                        let job = Job::NoteRequest { purpose: f.purpose.clone(), text: f.text.trimmed().to_owned() };
+                        let job = Job::NoteRequest {
+                            purpose: f.purpose.clone(),
+                            text: f.text.trimmed().to_owned(),
+                            failed: f.failed,
+                        };
                         self.job("updating the request", job)
                     }
                     Form::Erase(f) => match f.plan {
@@ -1035,6 +1050,7 @@ impl App {
                 | Action::CompleteRequest
                 | Action::ExtendRequest
                 | Action::RejectRequest
+                | Action::MatchRequest
                 | Action::Erase
                 | Action::Export
                 | Action::Edit
@@ -1052,11 +1068,18 @@ impl App {
                     && v.status.is_open()
                     && v.requester_erased.is_none()
                     && self.role() >= Action::Link.min_role()
+                    && self.info.read_only.is_none()
                 {
                     return self.job("matching the requester to records", Job::MatchRequest { reference });
                 }
             }
             Action::CloseRequest => self.requests.open = None,
+            Action::MatchRequest => {
+                if open_only(self) {
+                    return Vec::new();
+                }
+                return self.job("matching the requester to records", Job::MatchRequest { reference });
+            }
             Action::Link => {
                 if open_only(self) {
                     return Vec::new();
@@ -1080,7 +1103,12 @@ impl App {
             }
             Action::VerifyIdentity => {
                 let text = forms::TextInput::new(v.verification.method.as_deref().unwrap_or(""));
-                self.open_form(Form::Note(Box::new(NoteForm { purpose: NotePurpose::Verify(reference), text })));
+                let failed = v.verification.status == "failed";
+                self.open_form(Form::Note(Box::new(NoteForm {
+                    purpose: NotePurpose::Verify(reference),
+                    text,
+                    failed,
+                })));
             }
             Action::CompleteRequest | Action::ExtendRequest | Action::RejectRequest => {
                 let purpose = match a {
@@ -1089,7 +1117,7 @@ impl App {
                     _ => NotePurpose::Complete(reference),
                 };
                 let text = forms::TextInput::default();
-                self.open_form(Form::Note(Box::new(NoteForm { purpose, text })));
+                self.open_form(Form::Note(Box::new(NoteForm { purpose, text, failed: false })));
             }
             Action::Erase => {
                 if v.kind != crate::model::request::RequestKind::Erasure {

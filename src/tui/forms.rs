@@ -382,6 +382,8 @@ pub enum NotePurpose {
 pub struct NoteForm {
     pub purpose: NotePurpose,
     pub text: TextInput,
+    /// The identity check failed (Ctrl-t toggles; verification only).
+    pub failed: bool,
 }
 
 impl NoteForm {
@@ -389,7 +391,13 @@ impl NoteForm {
         match actions::lookup(Mode::Form, k) {
             Some(Action::FormCancel) => Outcome::Cancel,
             Some(Action::FormSubmit) if !self.text.trimmed().is_empty() => Outcome::Submit,
-            Some(Action::FormSubmit | Action::FormNext | Action::FormPrev | Action::FormToggle) => Outcome::Stay,
+            Some(Action::FormToggle) => {
+                if matches!(self.purpose, NotePurpose::Verify(_)) {
+                    self.failed = !self.failed;
+                }
+                Outcome::Stay
+            }
+            Some(Action::FormSubmit | Action::FormNext | Action::FormPrev) => Outcome::Stay,
             _ => {
                 self.text.key(k);
                 Outcome::Stay

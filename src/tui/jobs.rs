@@ -36,10 +36,10 @@ pub fn run(service: &Service, data: Option<&Arc<Data>>, job: Job, progress: &(dy
             }),
             Vec::new(),
         ),
-        Job::NoteRequest { purpose, text } => (
+        Job::NoteRequest { purpose, text, failed } => (
             match purpose {
                 NotePurpose::Verify(r) => service
-                    .request_verify(&r, true, &text)
+                    .request_verify(&r, !failed, &text)
                     .map(|v| (format!("{}: identity {}", v.reference, v.verification.status), None)),
                 NotePurpose::Complete(r) => {
                     service.request_complete(&r, Some(&text)).map(|v| (format!("{}: completed", v.reference), None))

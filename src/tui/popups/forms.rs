@@ -66,7 +66,11 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         Some(Form::Note(form)) => {
             let (title, help, label) = match &form.purpose {
                 NotePurpose::Verify(r) => (
-                    format!(" {r}: identity verified · Enter records it · Esc cancel "),
+                    format!(
+                        " {r}: identity {} · Ctrl-t {} · Enter records it · Esc cancel ",
+                        if form.failed { "check FAILED" } else { "verified" },
+                        if form.failed { "verified" } else { "failed" }
+                    ),
                     "How was the requester's identity checked? (e.g. replied from the email on file)",
                     "Method",
                 ),

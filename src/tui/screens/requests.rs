@@ -171,7 +171,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
 }
 
 /// What to do next with a request, in words.
-fn next_step(v: &RequestView, candidates: usize) -> String {
+fn next_step(v: &RequestView, candidates: Option<usize>) -> String {
     use crate::model::request::RequestKind as K;
     if !v.status.is_open() {
         return format!("nothing: the request is {}", v.status.name());
@@ -180,7 +180,9 @@ fn next_step(v: &RequestView, candidates: usize) -> String {
         return "verify the requester's identity (v)".into();
     }
     if v.records.is_empty() {
-        return if candidates > 0 {
+        return if candidates.is_none() {
+            "match the requester to the records (m)".into()
+        } else if candidates > Some(0) {
             "link the records that are theirs (Space, or L for every proposed one)".into()
         } else {
             "no record matches the requester; complete the request saying so (c)".into()
@@ -201,7 +203,8 @@ fn draw_page(f: &mut Frame, app: &App, v: &RequestView, area: Rect) {
     let (badge, left, slot) = urgency(v);
     let cands = app.requests.candidates();
     let handles = app.role() >= crate::crypto::Role::Steward;
-    let matching = app.requests.matches.as_ref().is_none_or(|(r, _)| *r != v.reference) && app.busy.is_some();
+    let matched = app.requests.matches.as_ref().is_some_and(|(r, _)| *r == v.reference);
+    let matching = !matched && app.busy.is_some();
     let detail_h = if area.height >= 20 { 11 } else { area.height.saturating_sub(6).clamp(3, 11) };
     let [top, bottom] = Layout::vertical([Constraint::Length(detail_h), Constraint::Min(3)]).areas(area);
     let title = format!(
@@ -256,7 +259,14 @@ fn draw_page(f: &mut Frame, app: &App, v: &RequestView, area: Rect) {
     lines.push(Line::from(vec![
         Span::styled(format!("{:<11} ", "next"), dim),
         Span::styled(
-            fit(&if handles { next_step(v, cands.len()) } else { "a steward or admin handles requests".into() }, w),
+            fit(
+                &if handles {
+                    next_step(v, matched.then_some(cands.len()))
+                } else {
+                    "a steward or admin handles requests".into()
+                },
+                w,
+            ),
             app.theme.style("ui.header"),
         ),
     ]));
@@ -269,7 +279,7 @@ fn draw_page(f: &mut Frame, app: &App, v: &RequestView, area: Rect) {
     let proposed = cands.iter().filter(|c| c.proposed).count();
     let title = if matching {
         " Matching the requester to records… ".to_owned()
-    } else if !handles {
+    } else if !handles || !matched {
         " Records that may be the requester's ".to_owned()
     } else {
         format!(" Records that may be the requester's · {} · {proposed} proposed · Space links ", cands.len())
@@ -291,6 +301,8 @@ fn draw_page(f: &mut Frame, app: &App, v: &RequestView, area: Rect) {
             "matching requesters to records needs the steward or admin role"
         } else if v.requester_erased.is_some() || !v.status.is_open() {
             "the request is closed"
+        } else if !matched {
+            "not matched yet: m compares the requester's details with every record"
         } else {
             "no record matches the requester's details"
         };
