@@ -373,3 +373,28 @@ fn extending_and_rejecting_by_keyboard_move_the_deadline_and_close_the_request()
     assert!(h.app.form.is_none());
     assert!(h.app.error.as_deref().is_some_and(|e| e.contains("nothing more to do")), "{:?}", h.app.error);
 }
+
+#[test]
+fn a_note_by_keyboard_is_filed_and_shown_and_goes_with_the_requester() {
+    use steward::model::request::RequestKind;
+    let mut h = Harness::new();
+    let reference = select_request(&mut h, RequestKind::Erasure);
+    h.key(KeyCode::Enter);
+    h.key(KeyCode::Char('n'));
+    h.typed("called back, asked for the letter reference");
+    h.key(KeyCode::Enter);
+    let v = h.service.request(&reference).expect("request");
+    assert_eq!(v.notes.len(), 1);
+    assert!(v.notes[0].ends_with("called back, asked for the letter reference"), "{:?}", v.notes);
+    assert!(h.screen(100, 30).contains("called back"), "{}", h.screen(100, 30));
+    // Erased with the requester's details.
+    h.key(KeyCode::Char('L'));
+    h.key(KeyCode::Char('v'));
+    h.typed("letter");
+    h.key(KeyCode::Enter);
+    h.key(KeyCode::Char('x'));
+    h.typed("erase");
+    h.key(KeyCode::Enter);
+    let v = h.service.request(&reference).expect("request");
+    assert!(v.notes.iter().all(|n| !n.contains("called back")), "{:?}", v.notes);
+}

@@ -442,6 +442,9 @@ pub(super) fn request(g: &Global, action: RequestAction) -> Result<()> {
                 for a in &v.answers {
                     println!("answered   {}", crate::model::text::sanitize(a));
                 }
+                for n in &v.notes {
+                    println!("note       {}", crate::model::text::sanitize(n));
+                }
                 for h in &v.history {
                     println!(
                         "  {}  {}  {}",
@@ -551,6 +554,10 @@ pub(super) fn request(g: &Global, action: RequestAction) -> Result<()> {
                 .collect::<Result<Vec<_>>>()?;
             let v = svc.request_link(&reference, &ids, false)?;
             println!("{}: {} record(s) linked", v.reference, v.records.len());
+        }
+        RequestAction::Note { reference, text } => {
+            let v = svc.request_note(&reference, &text)?;
+            println!("{}: {} note(s)", v.reference, v.notes.len());
         }
         RequestAction::Verify { reference, method, failed } => {
             let v = svc.request_verify(&reference, !failed, &method)?;

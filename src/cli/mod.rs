@@ -516,6 +516,13 @@ history.")]
         #[arg(short, long, value_name = "FILE")]
         output: PathBuf,
     },
+    /// Add a note to a request's file (a call, a letter sent); sealed, erased with the requester
+    Note {
+        #[arg(value_name = "REF")]
+        reference: String,
+        #[arg(value_name = "TEXT")]
+        text: String,
+    },
     /// Mark a request completed
     Complete {
         #[arg(value_name = "REF")]

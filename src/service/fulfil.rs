@@ -229,6 +229,33 @@ impl Service {
         self.save_request(r, draft)
     }
 
+    /// Adds a note (a call, a letter sent, what was agreed) to a request's
+    /// file. Notes may name the requester: they are sealed with it and
+    /// erased with its details.
+    pub fn request_note(&self, reference: &str, note: &str) -> Result<RequestView, ServiceError> {
+        let mut draft = self.draft("request-note", &[]);
+        draft.request = Some(crate::model::text::fit(reference, 40));
+        self.require(Role::Steward, "update requests", &[])?;
+        let mut r = self.open_request(reference, &draft)?;
+        let note = note.trim();
+        if note.is_empty() {
+            return Err(self.refuse(draft, "an empty note".into()));
+        }
+        if r.notes.len() >= 200 {
+            return Err(self.refuse(draft, format!("{reference} has 200 notes already")));
+        }
+        let now = crate::model::now();
+        r.notes.push(format!(
+            "{} {}: {}",
+            now.format("%Y-%m-%d %H:%M"),
+            self.session.user,
+            crate::model::text::fit(note, 500)
+        ));
+        r.history.push(Step { time: now, user: self.session.user.clone(), what: "note added".into() });
+        draft.detail = Some(format!("{reference}: note added"));
+        self.save_request(r, draft)
+    }
+
     /// The records linked to an open request, as they are now: merged-away
     /// ones by their survivor, erased ones left out.
     fn linked_records(&self, r: &Request) -> Result<Vec<RecordId>, ServiceError> {

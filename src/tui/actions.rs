@@ -109,6 +109,7 @@ pub enum Action {
     ExtendRequest,
     RejectRequest,
     MatchRequest,
+    NoteRequest,
 }
 
 impl Action {
@@ -127,7 +128,8 @@ impl Action {
             | Action::CompleteRequest
             | Action::ExtendRequest
             | Action::RejectRequest
-            | Action::MatchRequest => Role::Steward,
+            | Action::MatchRequest
+            | Action::NoteRequest => Role::Steward,
             Action::Erase | Action::Export | Action::Housekeeping => Role::Admin,
             _ => Role::Viewer,
         }
@@ -243,6 +245,7 @@ pub const ACTIONS: &[ActionSpec] = &[
         "Extend the deadline (GDPR two months, CCPA 45 days), with the reason told today"
     ),
     spec!(RejectRequest, Requests, ["R"], "Reject the request, with the reason"),
+    spec!(NoteRequest, Requests, ["n"], "Add a note to the request's file (a call, a letter sent)"),
     spec!(Down, Audit, ["j", "down"], "Next entry", "move"),
     spec!(Up, Audit, ["k", "up"], "Previous entry"),
     spec!(PageDown, Audit, ["pagedown", "ctrl-d"], "Page down"),

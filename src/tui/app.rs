@@ -1051,6 +1051,7 @@ impl App {
                 | Action::ExtendRequest
                 | Action::RejectRequest
                 | Action::MatchRequest
+                | Action::NoteRequest
                 | Action::Erase
                 | Action::Export
                 | Action::Edit
@@ -1110,10 +1111,11 @@ impl App {
                     failed,
                 })));
             }
-            Action::CompleteRequest | Action::ExtendRequest | Action::RejectRequest => {
+            Action::CompleteRequest | Action::ExtendRequest | Action::RejectRequest | Action::NoteRequest => {
                 let purpose = match a {
                     Action::ExtendRequest => NotePurpose::Extend(reference),
                     Action::RejectRequest => NotePurpose::Reject(reference),
+                    Action::NoteRequest => NotePurpose::Note(reference),
                     _ => NotePurpose::Complete(reference),
                 };
                 let text = forms::TextInput::default();

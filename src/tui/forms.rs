@@ -374,6 +374,8 @@ pub enum NotePurpose {
     Extend(String),
     /// Why the request is rejected.
     Reject(String),
+    /// A note for the request's file.
+    Note(String),
 }
 
 /// A one-line note for a request: how the identity was verified, or what

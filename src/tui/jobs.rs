@@ -50,6 +50,9 @@ pub fn run(service: &Service, data: Option<&Arc<Data>>, job: Job, progress: &(dy
                         .request_set_status(&r, Status::Extended { reason: text, notified })
                         .map(|v| (format!("{}: extended, now due {}", v.reference, v.due), None))
                 }
+                NotePurpose::Note(r) => service
+                    .request_note(&r, &text)
+                    .map(|v| (format!("{}: note added ({} in all)", v.reference, v.notes.len()), None)),
                 NotePurpose::Reject(r) => service
                     .request_set_status(&r, Status::Rejected { reason: text })
                     .map(|v| (format!("{}: rejected", v.reference), None)),

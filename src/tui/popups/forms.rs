@@ -84,6 +84,11 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                     "Why more time is needed; the requester must be told today (recorded as the notice date).",
                     "Reason",
                 ),
+                NotePurpose::Note(r) => (
+                    format!(" Note for {r} · Enter adds it · Esc cancel "),
+                    "A note for the file (a call, a letter sent, what was agreed); erased with the requester.",
+                    "Note",
+                ),
                 NotePurpose::Reject(r) => (
                     format!(" Reject {r} · Enter rejects · Esc cancel "),
                     "Why the request is rejected (e.g. identity could not be verified); tell the requester.",

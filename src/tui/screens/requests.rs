@@ -256,6 +256,10 @@ fn draw_page(f: &mut Frame, app: &App, v: &RequestView, area: Rect) {
     if !v.answers.is_empty() {
         lines.push(kv("answered", v.answers.join(", ")));
     }
+    if let Some(n) = v.notes.last() {
+        let more = if v.notes.len() > 1 { format!(" (+{} earlier)", v.notes.len() - 1) } else { String::new() };
+        lines.push(kv("note", format!("{n}{more}")));
+    }
     lines.push(Line::from(vec![
         Span::styled(format!("{:<11} ", "next"), dim),
         Span::styled(
