@@ -76,7 +76,7 @@ fn export_is_decrypted_by_reference_age_and_bad_recipients_leave_nothing() {
     let bad = out.join("bad.age");
     let (code, _, err) = demo_cli(&store, &["export", &rec, "-r", "age1notakey", "-o", bad.to_str().expect("path")]);
     assert_eq!(code, 1);
-    assert!(err.contains("recipient 1 is not usable"), "{err}");
+    assert!(err.contains("recipient 1 is not a public key steward can use"), "{err}");
     let after: Vec<_> = std::fs::read_dir(&out).expect("ls").map(|e| e.expect("e").file_name()).collect();
     assert_eq!(before, after, "nothing may be left behind");
     // An existing file is not overwritten.

@@ -77,7 +77,13 @@ fn deadlines_queue_and_completion() {
         assert_eq!(v["overdue"].as_bool(), Some(due < today));
     }
 
-    // Completed requests go to the end and are never overdue.
+    // Completed requests go to the end and are never overdue. An access
+    // request is completed by hand only once the requester is verified.
+    let (code, _, err) = cli(&store, &["request", "complete", "REQ-2026-0002", "--answer", "export-1.age"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("verify the requester"), "{err}");
+    let (code, _, err) = cli(&store, &["request", "verify", "REQ-2026-0002", "--method", "letter with ID"]);
+    assert_eq!(code, 0, "{err}");
     let (code, _, err) = cli(&store, &["request", "complete", "REQ-2026-0002", "--answer", "export-1.age"]);
     assert_eq!(code, 0, "{err}");
     let (_, out, _) = cli(&store, &["request", "show", "REQ-2026-0002", "--json"]);

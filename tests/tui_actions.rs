@@ -278,14 +278,15 @@ fn an_access_request_is_answered_to_an_age_recipient_by_keyboard_alone() {
 
     h.key(KeyCode::Char('L'));
     assert_eq!(h.service.request(&reference).expect("request").records.len(), proposed);
-    // An export before the identity is verified: refused, and said why.
+    // An export before the identity is verified: refused, saying what to do,
+    // with no dialog to fill in for nothing.
     let key = age::x25519::Identity::generate();
     h.key(KeyCode::Char('E'));
-    h.typed(&key.to_public().to_string());
-    h.key(KeyCode::Enter);
-    h.key(KeyCode::Enter);
-    assert!(h.app.error.as_deref().is_some_and(|e| e.contains("not verified")), "{:?}", h.app.error);
-    h.key(KeyCode::Esc);
+    assert!(
+        h.app.error.as_deref().is_some_and(|e| e.contains("verify the requester's identity first (v)")),
+        "{:?}",
+        h.app.error
+    );
     assert!(h.app.form.is_none());
     h.key(KeyCode::Char('v'));
     h.typed("replied from the email on file");
@@ -368,7 +369,14 @@ fn extending_and_rejecting_by_keyboard_move_the_deadline_and_close_the_request()
     h.key(KeyCode::Enter);
     let v = h.service.request(&reference).expect("request");
     assert!(matches!(v.status, Status::Rejected { .. }), "{:?}", v.status);
+    // It went to the end of the queue; the cursor is back on the most urgent.
+    assert_eq!(h.app.requests.selected, 0);
     // Closed: nothing more can be done to it.
+    let pos =
+        h.app.requests.list.as_ref().and_then(|l| l.iter().position(|v| v.reference == reference)).expect("listed");
+    for _ in 0..pos {
+        h.key(KeyCode::Char('j'));
+    }
     h.key(KeyCode::Char('c'));
     assert!(h.app.form.is_none());
     assert!(h.app.error.as_deref().is_some_and(|e| e.contains("nothing more to do")), "{:?}", h.app.error);

@@ -1005,7 +1005,7 @@ impl Service {
 /// record of the answer.
 fn erase_requester(r: &mut crate::model::request::Request, receipt: &str) {
     use crate::model::request::{Requester, Status};
-    const GONE: &str = "(erased with the requester's details)";
+    const GONE: &str = "erased with the requester's details";
     r.requester = Requester::default();
     r.requester_erased = Some(receipt.to_owned());
     if r.verification.method.is_some() {

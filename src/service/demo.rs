@@ -81,6 +81,12 @@ fn add_requests(service: &Service) -> Result<(), ServiceError> {
     let chosen = [with_email(3), with_email(2)];
     let person = |i: usize| match chosen.get(i - 1).copied().flatten() {
         Some(r) => requester(r),
+        // The completed erasure was someone the shop holds nothing about.
+        None if i == 9 => Requester {
+            name: Some("Jordan Tanaka-Reyes".into()),
+            email: Some("jordan.tr@example.invalid".into()),
+            phone: None,
+        },
         None => requester(&records[(i * 37) % records.len()]),
     };
     let plan: [(K, &str, i64, &str, Option<Status>); 12] = [
@@ -109,7 +115,8 @@ fn add_requests(service: &Service) -> Result<(), ServiceError> {
         })?;
         match status {
             Some(Status::Completed) => {
-                service.request_complete(&v.reference, Some("answered by email"))?;
+                service.request_verify(&v.reference, true, "replied from the email given")?;
+                service.request_complete(&v.reference, Some("no data held about the requester; told by email"))?;
             }
             Some(s) => {
                 service.request_set_status(&v.reference, s)?;

@@ -57,7 +57,8 @@ impl Target {
                     .map(|(i, r)| {
                         slots::parse_recipient(r).map_err(|e| {
                             ServiceError::Invalid(format!(
-                                "recipient {} is not usable: {}",
+                                "recipient {} is not a public key steward can use ({}); paste the requester's \
+                                 `age1…` key (from age-keygen) or `ssh-ed25519 …` line whole",
                                 i + 1,
                                 recipient_problem(&e)
                             ))

@@ -50,6 +50,13 @@ pub struct Candidate {
     pub source: String,
 }
 
+/// "an erasure", "an access", "a portability" ... request.
+pub fn a_kind(k: RequestKind) -> String {
+    let name = k.name();
+    let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+    format!("{article} {name}")
+}
+
 /// The requester's details as a partial record (for the comparison).
 fn query_record(r: &Request) -> Record {
     let mut q = Record::new("request", &r.reference, crate::model::now());
@@ -281,19 +288,22 @@ impl Service {
         if !kinds.contains(&r.kind) {
             return Err(self.refuse(
                 draft.clone(),
-                format!("{} is a {} request, not {}", r.reference, r.kind.name(), kinds[0].name()),
+                format!("{} is {} request, not {}", r.reference, a_kind(r.kind), kinds[0].name()),
             ));
         }
         if r.verification.status != "verified" {
             return Err(self.refuse(
                 draft.clone(),
-                format!("the requester of {} is not verified yet (request verify)", r.reference),
+                format!(
+                    "the requester of {} is not verified yet (`request verify`; v on the Requests screen)",
+                    r.reference
+                ),
             ));
         }
         if r.records.is_empty() {
             return Err(self.refuse(
                 draft.clone(),
-                format!("no records are linked to {} (request match, then link)", r.reference),
+                format!("no records are linked to {} (`request match --link`; L on the request's page)", r.reference),
             ));
         }
         Ok(())

@@ -278,6 +278,16 @@ impl Service {
             RequestKind::Access | RequestKind::Portability => Some("request export"),
             _ => None,
         };
+        if fulfil.is_some() && !answered && r.verification.status != "verified" {
+            return Err(self.refuse(
+                draft,
+                format!(
+                    "verify the requester of {reference} first (`request verify`, v): completing {} request says what \
+                     is held about them",
+                    super::fulfil::a_kind(r.kind)
+                ),
+            ));
+        }
         if let Some(how) = fulfil
             && live > 0
             && !answered
@@ -285,7 +295,7 @@ impl Service {
             return Err(self.refuse(
                 draft,
                 format!(
-                    "{reference} has {live} linked record(s): answer it with `{how}` (x / E on the Requests screen)"
+                    "{reference} has {live} linked record(s): answer it with `{how}` (x or E on the Requests screen)"
                 ),
             ));
         }
@@ -309,6 +319,11 @@ impl Service {
         let mut r = self.open_request(reference, &draft)?;
         let what = match &status {
             Status::Extended { notified, .. } => {
+                if matches!(r.status, Status::Extended { .. }) {
+                    return Err(
+                        self.refuse(draft, format!("{reference} is extended already (once is all the law allows)"))
+                    );
+                }
                 let rules = rules(&r.jurisdiction)?;
                 if rules.extension.is_none() {
                     return Err(self.refuse(draft, format!("{} allows no extension", rules.name)));

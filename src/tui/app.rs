@@ -277,6 +277,9 @@ pub struct RequestsState {
     pub cand: usize,
     pub cand_offset: Cell<usize>,
     pub cand_page: Cell<usize>,
+    /// Match the open request again once the queue is reloaded (a change
+    /// dropped its candidates).
+    pub rematch: bool,
 }
 
 impl RequestsState {
@@ -296,6 +299,20 @@ impl RequestsState {
             _ => &[],
         }
     }
+}
+
+/// Why a request cannot be fulfilled yet, in keys.
+fn not_ready(v: &crate::service::requests::RequestView) -> Option<String> {
+    if v.verification.status != "verified" {
+        return Some(format!(
+            "verify the requester's identity first (v): {} is {}",
+            v.reference, v.verification.status
+        ));
+    }
+    if v.records.is_empty() {
+        return Some("no records are linked yet: open the request (Enter) and link them (Space, or L)".into());
+    }
+    None
 }
 
 /// The audit screen's state.
@@ -661,16 +678,10 @@ impl App {
                     Screen::Audit => vec![Effect::Job(Job::LoadAudit)],
                     Screen::Requests => {
                         self.requests.stale = false;
-                        let mut effects = vec![Effect::Job(Job::LoadRequests)];
-                        // Candidates dropped by a change are matched again.
-                        if changed
-                            && let Some(reference) = self.requests.open.clone()
-                            && self.requests.current().is_some_and(|v| v.status.is_open())
-                        {
-                            self.busy = Some("matching the requester to records".into());
-                            effects.push(Effect::Job(Job::MatchRequest { reference }));
-                        }
-                        effects
+                        // Candidates dropped by a change are matched again
+                        // once the reloaded queue says the request is still open.
+                        self.requests.rematch = changed && self.requests.open.is_some();
+                        vec![Effect::Job(Job::LoadRequests)]
                     }
                     _ => Vec::new(),
                 }
@@ -700,9 +711,15 @@ impl App {
             Event::RequestsLoaded(list) => {
                 // The cursor stays on its request when the order changes (a
                 // completed or extended request moves down the queue).
+                // A request that closed goes to the end; the cursor then
+                // goes back to the top (the most urgent).
                 let current = self.requests.list.as_ref().and_then(|l| l.get(self.requests.selected));
                 let same = current.and_then(|c| list.iter().position(|v| v.reference == c.reference));
-                self.requests.selected = same.unwrap_or(self.requests.selected).min(list.len().saturating_sub(1));
+                self.requests.selected = match same {
+                    Some(i) if list[i].status.is_open() || self.requests.open.is_some() => i,
+                    Some(_) => 0,
+                    None => self.requests.selected.min(list.len().saturating_sub(1)),
+                };
                 // Candidates show whether they are linked now; a closed
                 // request's candidates go (after an erasure they are the
                 // erased person's details).
@@ -718,6 +735,16 @@ impl App {
                 }
                 self.requests.list = Some(list);
                 self.requests.stale = false;
+                if std::mem::take(&mut self.requests.rematch)
+                    && self.busy.is_none()
+                    && let Some(v) = self.requests.current()
+                    && v.status.is_open()
+                    && v.requester_erased.is_none()
+                {
+                    let reference = v.reference.clone();
+                    self.busy = Some("matching the requester to records".into());
+                    return vec![Effect::Job(Job::MatchRequest { reference })];
+                }
                 Vec::new()
             }
             Event::OverviewLoaded(o) => {
@@ -768,6 +795,14 @@ impl App {
             }
             Event::ActFailed(e) => {
                 self.busy = None;
+                // A request's erasure whose plan was refused has nothing to show.
+                if let Some(Form::Erase(f)) = &self.form
+                    && f.for_request.is_some()
+                    && f.plan.is_none()
+                {
+                    self.form = None;
+                    self.mode = Mode::Global;
+                }
                 self.error = Some(e);
                 self.audit.stale = true;
                 Vec::new()
@@ -1123,7 +1158,13 @@ impl App {
             }
             Action::Erase => {
                 if v.kind != crate::model::request::RequestKind::Erasure {
-                    self.error = Some(format!("{reference} is a {} request: E exports, c completes", v.kind.name()));
+                    let a = crate::service::fulfil::a_kind(v.kind);
+                    self.error =
+                        Some(format!("{reference} is {a} request: E exports (access, portability), c completes"));
+                    return Vec::new();
+                }
+                if let Some(why) = not_ready(&v) {
+                    self.error = Some(why);
                     return Vec::new();
                 }
                 self.open_form(Form::Erase(Box::new(EraseForm::for_request(&reference))));
@@ -1132,14 +1173,14 @@ impl App {
             Action::Export => {
                 use crate::model::request::RequestKind;
                 if !matches!(v.kind, RequestKind::Access | RequestKind::Portability) {
-                    self.error = Some(format!(
-                        "{reference} is a {} request: exports answer access and portability",
-                        v.kind.name()
-                    ));
+                    let a = crate::service::fulfil::a_kind(v.kind);
+                    let key = if v.kind == RequestKind::Erasure { "x erases" } else { "c completes" };
+                    self.error =
+                        Some(format!("{reference} is {a} request: exports answer access and portability; {key}"));
                     return Vec::new();
                 }
-                if v.records.is_empty() {
-                    self.error = Some("no records are linked yet: open the request and link them (Space, L)".into());
+                if let Some(why) = not_ready(&v) {
+                    self.error = Some(why);
                     return Vec::new();
                 }
                 self.open_form(Form::Export(Box::new(ExportForm::for_request(&reference, v.records.clone()))));
@@ -1249,6 +1290,7 @@ impl App {
             Action::Search => {
                 self.screen = Screen::Records;
                 self.mode = Mode::Search;
+                self.notice = None;
             }
             Action::NextScreen => self.screen = Screen::ALL[(self.screen.index() + 1) % Screen::ALL.len()],
             Action::PrevScreen => {

@@ -308,7 +308,9 @@ impl ExportForm {
         let safe: String =
             reference.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
         let mut f = ExportForm::new(linked);
-        f.file = TextInput::new(&format!("{safe}-answer.age"));
+        // A full path: where the file goes is never a guess.
+        let dir = std::env::current_dir().unwrap_or_default();
+        f.file = TextInput::new(&dir.join(format!("{safe}-answer.age")).to_string_lossy());
         f.for_request = Some(reference.to_owned());
         f
     }

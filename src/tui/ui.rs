@@ -126,9 +126,9 @@ fn draw_status(f: &mut Frame, app: &App, area: Rect) {
     let mut spans: Vec<Span> = Vec::new();
     if let Some(e) = &app.error {
         spans.push(Span::styled(fit(e, area.width as usize), app.theme.style("ui.error")));
-    } else if let Some(b) = &app.busy {
+    } else if let Some(b) = app.busy.as_ref().filter(|_| app.mode != Mode::Search) {
         spans.push(Span::styled(fit(&format!("{b}…"), area.width as usize), app.theme.style("ui.warning")));
-    } else if let Some(n) = app.notice.as_ref().filter(|_| app.form.is_none()) {
+    } else if let Some(n) = app.notice.as_ref().filter(|_| app.form.is_none() && app.mode != Mode::Search) {
         spans.push(Span::styled(fit(n, area.width as usize), app.theme.style("ui.ok")));
     } else if app.mode == Mode::Search || !app.search.query.is_empty() {
         let input = app.theme.style("ui.search.input");

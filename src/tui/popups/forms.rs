@@ -67,8 +67,8 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             let (title, help, label) = match &form.purpose {
                 NotePurpose::Verify(r) => (
                     format!(
-                        " {r}: identity {} · Ctrl-t {} · Enter records it · Esc cancel ",
-                        if form.failed { "check FAILED" } else { "verified" },
+                        " {r}: record the identity check as {} · Ctrl-t: {} instead · Enter records · Esc cancel ",
+                        if form.failed { "FAILED" } else { "verified" },
                         if form.failed { "verified" } else { "failed" }
                     ),
                     "How was the requester's identity checked? (e.g. replied from the email on file)",
@@ -97,11 +97,17 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             };
             let Some(inner) = dialog(f, app, area, 80, &title) else { return };
             let w = inner.width as usize;
-            let lines = vec![
-                Line::styled(fit(help, w), app.theme.style("ui.text.dim")),
-                Line::from(""),
-                input_line(app, label, &form.text, true, 8, w),
-            ];
+            let mut lines = vec![Line::styled(fit(help, w), app.theme.style("ui.text.dim"))];
+            // Completing with proposed records left unlinked says they are not the requester's.
+            let unlinked = app.requests.candidates().iter().filter(|c| c.proposed && !c.linked).count();
+            if matches!(form.purpose, NotePurpose::Complete(_)) && unlinked > 0 {
+                lines.push(Line::styled(
+                    fit(&format!("{unlinked} proposed record(s) are not linked: completing says they are not the requester's."), w),
+                    app.theme.style("ui.warning"),
+                ));
+            }
+            lines.push(Line::from(""));
+            lines.push(input_line(app, label, &form.text, true, 8, w));
             show(f, app, inner, lines);
         }
         Some(Form::Reveal(form)) => {
@@ -329,7 +335,7 @@ fn draw_erase(f: &mut Frame, app: &App, form: &EraseForm, area: Rect) {
     lines.push(Line::from(""));
     let lw = 22;
     lines.push(input_line(app, "Reason (required)", &form.reason, form.focus == 0, lw, width));
-    let label = if form.for_request.is_some() { "Request (completed)" } else { "Request ref (optional)" };
+    let label = if form.for_request.is_some() { "Then completes" } else { "Request ref (optional)" };
     lines.push(input_line(app, label, &form.request, form.focus == 1, lw, width));
     lines.push(input_line(app, "Type erase to confirm", &form.confirm, form.focus == 2, lw, width));
     lines.push(Line::from(""));

@@ -13,6 +13,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
 
+use crate::model::request::Status;
 use crate::model::text::fit;
 use crate::service::requests::RequestView;
 use crate::tui::app::App;
@@ -70,7 +71,11 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let sel = app.requests.selected.min(list.len().saturating_sub(1));
     let offset = crate::tui::ui::keep_in_view(sel, &app.requests.offset, body, list.len());
     let wide = inner.width >= 90;
-    let widths: Vec<Constraint> = if wide {
+    // Narrow: the reference and the days left matter most; status goes.
+    let narrow = inner.width < 60;
+    let widths: Vec<Constraint> = if narrow {
+        vec![Constraint::Length(1), Constraint::Length(13), Constraint::Length(16), Constraint::Min(4)]
+    } else if wide {
         vec![
             Constraint::Length(1),
             Constraint::Length(14),
@@ -90,7 +95,9 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             Constraint::Min(6),
         ]
     };
-    let header: Vec<&str> = if wide {
+    let header: Vec<&str> = if narrow {
+        vec!["", "ref", "days", "type"]
+    } else if wide {
         vec!["", "ref", "type", "law", "received", "due", "days", "status"]
     } else {
         vec!["", "ref", "type", "days", "status"]
@@ -102,6 +109,16 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         .take(body)
         .map(|(i, v)| {
             let (badge, left, slot) = urgency(v);
+            if narrow {
+                let cells = vec![
+                    Cell::from(Span::styled(badge, app.theme.style(slot))),
+                    Cell::from(fit(&v.reference, 13)),
+                    Cell::from(Span::styled(left, app.theme.style(slot))),
+                    Cell::from(v.kind.name()),
+                ];
+                let style = if i == sel { app.theme.style("ui.selection") } else { Style::default() };
+                return Row::new(cells).style(style);
+            }
             let mut cells = vec![
                 Cell::from(Span::styled(badge, app.theme.style(slot))),
                 Cell::from(fit(&v.reference, 14)),
@@ -202,6 +219,7 @@ fn draw_page(f: &mut Frame, app: &App, v: &RequestView, area: Rect) {
     let dim = app.theme.style("ui.text.dim");
     let (badge, left, slot) = urgency(v);
     let cands = app.requests.candidates();
+    let today = app.now.date_naive();
     let handles = app.role() >= crate::crypto::Role::Steward;
     let matched = app.requests.matches.as_ref().is_some_and(|(r, _)| *r == v.reference);
     let matching = !matched && app.busy.is_some();
@@ -236,11 +254,24 @@ fn draw_page(f: &mut Frame, app: &App, v: &RequestView, area: Rect) {
         kv(
             "received",
             format!(
-                "{} by {} · due {}{}",
+                "{} by {} · due {}{}{}",
                 v.received,
                 v.channel,
                 v.due,
-                v.acknowledge_by.map(|a| format!(" · acknowledge by {a}")).unwrap_or_default()
+                // Deadlines that still mean something: acknowledgement and
+                // the extension notice while open, and not yet passed.
+                v.acknowledge_by
+                    .filter(|_| v.status.is_open())
+                    .map(|a| if a < today {
+                        format!(" · acknowledgement was due {a}")
+                    } else {
+                        format!(" · acknowledge by {a}")
+                    })
+                    .unwrap_or_default(),
+                v.extension_notice_by
+                    .filter(|e| v.status.is_open() && !matches!(v.status, Status::Extended { .. }) && *e >= today)
+                    .map(|e| format!(" · extend (X) by {e}"))
+                    .unwrap_or_default()
             ),
         ),
         kv(
@@ -251,7 +282,20 @@ fn draw_page(f: &mut Frame, app: &App, v: &RequestView, area: Rect) {
                 v.verification.method.as_ref().map(|m| format!(" ({m})")).unwrap_or_default()
             ),
         ),
-        kv("status", format!("{} · {} record(s) linked", v.status.name(), v.records.len())),
+        kv(
+            "status",
+            format!(
+                "{}{} · {} record(s) {}",
+                v.status.name(),
+                match &v.status {
+                    Status::Rejected { reason } => format!(": {reason}"),
+                    Status::Extended { reason, notified } => format!(": {reason} (told {notified})"),
+                    _ => String::new(),
+                },
+                v.records.len(),
+                if v.status.is_open() { "linked" } else { "were linked" }
+            ),
+        ),
     ];
     if !v.answers.is_empty() {
         lines.push(kv("answered", v.answers.join(", ")));
@@ -280,13 +324,14 @@ fn draw_page(f: &mut Frame, app: &App, v: &RequestView, area: Rect) {
     }
     f.render_widget(Paragraph::new(lines).block(block), top);
 
-    let proposed = cands.iter().filter(|c| c.proposed).count();
+    let proposed = cands.iter().filter(|c| c.proposed && !c.linked).count();
+    let linked = cands.iter().filter(|c| c.linked).count();
     let title = if matching {
         " Matching the requester to records… ".to_owned()
     } else if !handles || !matched {
         " Records that may be the requester's ".to_owned()
     } else {
-        format!(" Records that may be the requester's · {} · {proposed} proposed · Space links ", cands.len())
+        format!(" Records that may be the requester's · {linked} linked · {proposed} proposed · Space links ")
     };
     let block = Block::default()
         .borders(Borders::ALL)
@@ -299,18 +344,28 @@ fn draw_page(f: &mut Frame, app: &App, v: &RequestView, area: Rect) {
         return;
     }
     if cands.is_empty() {
+        let closed;
         let msg = if matching {
             "comparing the requester's details with every record…"
         } else if !handles {
             "matching requesters to records needs the steward or admin role"
         } else if v.requester_erased.is_some() || !v.status.is_open() {
-            "the request is closed"
+            closed = format!(
+                "the request is {}; linked: {}",
+                v.status.name(),
+                if v.records.is_empty() {
+                    "none".to_owned()
+                } else {
+                    v.records.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                }
+            );
+            &closed
         } else if !matched {
             "not matched yet: m compares the requester's details with every record"
         } else {
             "no record matches the requester's details"
         };
-        f.render_widget(Paragraph::new(msg).style(dim), inner);
+        f.render_widget(Paragraph::new(msg).style(dim).wrap(Wrap { trim: true }), inner);
         return;
     }
     // The last line explains the candidate under the cursor.
@@ -323,15 +378,16 @@ fn draw_page(f: &mut Frame, app: &App, v: &RequestView, area: Rect) {
     let (name_w, email_w) = if inner.width >= 100 { (22, 28) } else { (18, 24) };
     let mut widths = vec![
         Constraint::Length(3),
+        Constraint::Length(6),
         Constraint::Length(5),
         Constraint::Length(8),
         Constraint::Length(name_w),
         Constraint::Length(email_w),
         Constraint::Min(10),
     ];
-    let mut header = vec!["", "score", "", "name", "email", "phone"];
+    let mut header = vec!["", "id", "score", "", "name", "email", "phone"];
     if wide {
-        widths[5] = Constraint::Length(16);
+        widths[6] = Constraint::Length(16);
         widths.push(Constraint::Min(10));
         header.push("place");
     }
@@ -341,10 +397,18 @@ fn draw_page(f: &mut Frame, app: &App, v: &RequestView, area: Rect) {
         .skip(offset)
         .take(body)
         .map(|(i, c)| {
-            let tag = if c.proposed { "proposed" } else { "possible" };
-            let tag_style = app.theme.style(if c.proposed { "ui.ok" } else { "ui.text.dim" });
+            let tag = if c.linked {
+                "linked"
+            } else if c.proposed {
+                "proposed"
+            } else {
+                "possible"
+            };
+            let tag_style = app.theme.style(if c.proposed || c.linked { "ui.ok" } else { "ui.text.dim" });
+            let id = c.id.to_string();
             let mut cells = vec![
                 Cell::from(if c.linked { "[x]" } else { "[ ]" }),
+                Cell::from(format!("…{}", &id[id.len().saturating_sub(5)..])),
                 Cell::from(format!("{:.2}", c.score)),
                 Cell::from(Span::styled(tag, tag_style)),
                 Cell::from(fit(&c.name, name_w as usize)),
@@ -365,7 +429,7 @@ fn draw_page(f: &mut Frame, app: &App, v: &RequestView, area: Rect) {
         inner,
     );
     if let Some(c) = cands.get(sel) {
-        let why = format!("why: {}", c.reasons.join(", "));
+        let why = format!("{} · why: {}", c.id, c.reasons.join(", "));
         f.render_widget(Paragraph::new(fit(&why, why_line.width as usize)).style(dim), why_line);
     }
 }
