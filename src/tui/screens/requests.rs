@@ -297,6 +297,24 @@ fn draw_page(f: &mut Frame, app: &App, v: &RequestView, area: Rect) {
             ),
         ),
     ];
+    // The next step right under the requester: it must show even when little else fits.
+    lines.insert(
+        1,
+        Line::from(vec![
+            Span::styled(format!("{:<11} ", "next"), dim),
+            Span::styled(
+                fit(
+                    &if handles {
+                        next_step(v, matched.then_some(cands.len()))
+                    } else {
+                        "a steward or admin handles requests".into()
+                    },
+                    w,
+                ),
+                app.theme.style("ui.header"),
+            ),
+        ]),
+    );
     if !v.answers.is_empty() {
         lines.push(kv("answered", v.answers.join(", ")));
     }
@@ -304,20 +322,6 @@ fn draw_page(f: &mut Frame, app: &App, v: &RequestView, area: Rect) {
         let more = if v.notes.len() > 1 { format!(" (+{} earlier)", v.notes.len() - 1) } else { String::new() };
         lines.push(kv("note", format!("{n}{more}")));
     }
-    lines.push(Line::from(vec![
-        Span::styled(format!("{:<11} ", "next"), dim),
-        Span::styled(
-            fit(
-                &if handles {
-                    next_step(v, matched.then_some(cands.len()))
-                } else {
-                    "a steward or admin handles requests".into()
-                },
-                w,
-            ),
-            app.theme.style("ui.header"),
-        ),
-    ]));
     for (i, h) in v.history.iter().rev().enumerate() {
         let label = if i == 0 { "history" } else { "" };
         lines.push(kv(label, format!("{} {} ({})", h.time.format("%Y-%m-%d %H:%M"), h.what, h.user)));
