@@ -382,7 +382,7 @@ fn draw_page(f: &mut Frame, app: &App, v: &RequestView, area: Rect) {
     let (name_w, email_w) = if inner.width >= 100 { (22, 28) } else { (18, 24) };
     let mut widths = vec![
         Constraint::Length(3),
-        Constraint::Length(6),
+        Constraint::Length(5),
         Constraint::Length(5),
         Constraint::Length(8),
         Constraint::Length(name_w),
@@ -412,7 +412,7 @@ fn draw_page(f: &mut Frame, app: &App, v: &RequestView, area: Rect) {
             let id = c.id.to_string();
             let mut cells = vec![
                 Cell::from(if c.linked { "[x]" } else { "[ ]" }),
-                Cell::from(format!("…{}", &id[id.len().saturating_sub(5)..])),
+                Cell::from(format!("…{}", &id[id.len().saturating_sub(4)..])),
                 Cell::from(format!("{:.2}", c.score)),
                 Cell::from(Span::styled(tag, tag_style)),
                 Cell::from(fit(&c.name, name_w as usize)),
