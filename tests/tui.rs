@@ -768,3 +768,14 @@ fn a_page_opened_while_busy_says_it_is_not_matched_and_m_matches() {
     press(&mut a, KeyEvent::new(KeyCode::Char('t'), KeyModifiers::CONTROL));
     assert!(render(&a, 100, 30).contains("as FAILED"));
 }
+
+#[test]
+fn help_opens_at_the_keys_of_the_screen_in_use() {
+    let mut a = app();
+    press(&mut a, key(KeyCode::Char('4')));
+    press(&mut a, key(KeyCode::Char('?')));
+    let screen = render(&a, 80, 24);
+    let first = screen.lines().nth(3).unwrap_or_default();
+    assert!(first.contains("Requests"), "the Requests keys come first:\n{screen}");
+    assert!(screen.contains("Open the request"), "{screen}");
+}

@@ -420,6 +420,7 @@ moves it to the next working day), extendable by two months. CCPA: 45 days, exte
     },
     /// One request
     Show {
+        /// The request's reference (REQ-2026-0001, or the one it was given)
         #[arg(value_name = "REF")]
         reference: String,
         #[arg(long)]
@@ -440,6 +441,7 @@ its line.")]
 duplicate model estimated from this store, and adds the near-duplicates of each strong match. Candidates \
 marked `proposed` score at least 0.5. Confirm with `request link REF ID...` (or --link, all proposed).")]
     Match {
+        /// The request's reference (REQ-2026-0001, or the one it was given)
         #[arg(value_name = "REF")]
         reference: String,
         /// JSON Lines, one candidate per line
@@ -451,6 +453,7 @@ marked `proposed` score at least 0.5. Confirm with `request link REF ID...` (or 
     },
     /// Confirm records as the requester's
     Link {
+        /// The request's reference (REQ-2026-0001, or the one it was given)
         #[arg(value_name = "REF")]
         reference: String,
         #[arg(required = true, value_name = "ID")]
@@ -458,6 +461,7 @@ marked `proposed` score at least 0.5. Confirm with `request link REF ID...` (or 
     },
     /// Withdraw records linked by mistake
     Unlink {
+        /// The request's reference (REQ-2026-0001, or the one it was given)
         #[arg(value_name = "REF")]
         reference: String,
         #[arg(required = true, value_name = "ID")]
@@ -465,6 +469,7 @@ marked `proposed` score at least 0.5. Confirm with `request link REF ID...` (or 
     },
     /// Record the identity check (needed before erasing or exporting)
     Verify {
+        /// The request's reference (REQ-2026-0001, or the one it was given)
         #[arg(value_name = "REF")]
         reference: String,
         /// How: "replied from the email on file", "ID document seen" ...
@@ -476,6 +481,7 @@ marked `proposed` score at least 0.5. Confirm with `request link REF ID...` (or 
     },
     /// Move a request to verifying, in-progress, extended or rejected
     Status {
+        /// The request's reference (REQ-2026-0001, or the one it was given)
         #[arg(value_name = "REF")]
         reference: String,
         #[arg(value_parser = ["verifying", "in-progress", "extended", "rejected"])]
@@ -492,6 +498,7 @@ marked `proposed` score at least 0.5. Confirm with `request link REF ID...` (or 
 printed. The requester's details are erased with the records; the request keeps its reference, dates and \
 history.")]
     Erase {
+        /// The request's reference (REQ-2026-0001, or the one it was given)
         #[arg(value_name = "REF")]
         reference: String,
         /// Why (kept in the audit trail) [default: the request]
@@ -508,6 +515,7 @@ history.")]
     },
     /// Fulfil an access or portability request: export its linked records with age, complete it
     Export {
+        /// The request's reference (REQ-2026-0001, or the one it was given)
         #[arg(value_name = "REF")]
         reference: String,
         #[command(flatten)]
@@ -518,6 +526,7 @@ history.")]
     },
     /// Add a note to a request's file (a call, a letter sent); sealed, erased with the requester
     Note {
+        /// The request's reference (REQ-2026-0001, or the one it was given)
         #[arg(value_name = "REF")]
         reference: String,
         #[arg(value_name = "TEXT")]
@@ -525,6 +534,7 @@ history.")]
     },
     /// Mark a request completed
     Complete {
+        /// The request's reference (REQ-2026-0001, or the one it was given)
         #[arg(value_name = "REF")]
         reference: String,
         /// What answered it: a receipt id or an export file

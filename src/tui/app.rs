@@ -1285,7 +1285,15 @@ impl App {
             Action::Quit => self.quit = true,
             Action::Help => {
                 self.mode = Mode::Help;
-                self.help_scroll = 0;
+                // Open at the keys of the screen in use.
+                let section = match self.screen {
+                    Screen::Records => Mode::Records,
+                    Screen::Findings => Mode::Findings,
+                    Screen::Requests => Mode::Requests,
+                    Screen::Audit => Mode::Audit,
+                    _ => Mode::Global,
+                };
+                self.help_scroll = super::popups::help::section_start(self, section);
             }
             Action::Search => {
                 self.screen = Screen::Records;

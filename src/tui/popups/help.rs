@@ -8,19 +8,34 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 use crate::tui::actions::{ACTIONS, Mode, key_label};
 use crate::tui::app::App;
 
+/// The sections of the overlay, in order.
+const SECTIONS: [Mode; 9] = [
+    Mode::Global,
+    Mode::Records,
+    Mode::Findings,
+    Mode::Requests,
+    Mode::Audit,
+    Mode::Search,
+    Mode::Form,
+    Mode::Merge,
+    Mode::Help,
+];
+
+/// The line where `mode`'s section starts (help opens at the screen's own keys).
+pub fn section_start(app: &App, mode: Mode) -> u16 {
+    let mut line = 0;
+    for m in SECTIONS {
+        if m == mode {
+            break;
+        }
+        line += 2 + ACTIONS.iter().filter(|a| a.mode == m && a.action.min_role() <= app.role()).count();
+    }
+    u16::try_from(line).unwrap_or(0)
+}
+
 pub fn lines(app: &App) -> Vec<Line<'static>> {
     let mut out = Vec::new();
-    for mode in [
-        Mode::Global,
-        Mode::Records,
-        Mode::Findings,
-        Mode::Requests,
-        Mode::Audit,
-        Mode::Search,
-        Mode::Form,
-        Mode::Merge,
-        Mode::Help,
-    ] {
+    for mode in SECTIONS {
         out.push(Line::from(Span::styled(mode.title().to_owned(), app.theme.style("ui.header"))));
         for a in ACTIONS.iter().filter(|a| a.mode == mode && a.action.min_role() <= app.role()) {
             let keys: Vec<String> = a.keys.iter().map(|k| key_label(k)).collect();
