@@ -207,3 +207,20 @@ fn scan_json_on_the_demo_store_reports_the_planted_counts() {
     // No full card number anywhere in the output.
     assert!(!out.contains("4111111111111111") && !out.contains("4111 1111 1111 1111"));
 }
+
+/// `steward stats | true`: the reader is gone before steward writes; it
+/// leaves quietly with the SIGPIPE status, not with a panic and a backtrace.
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    let (_tmp, store) = init_store();
+    for _ in 0..3 {
+        let mut c = steward(&store);
+        c.args(["--user", "tester", "stats"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        let mut child = c.spawn().expect("spawn");
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("wait");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(matches!(out.status.code(), Some(0 | 141)), "{:?} {err}", out.status);
+    }
+}

@@ -597,7 +597,26 @@ impl<E: std::fmt::Display> From<E> for Failure {
 type Result<T> = std::result::Result<T, Failure>;
 
 /// Parses arguments and runs; returns the process exit code.
+/// `steward list | head`: when the reader of stdout goes away, leave quietly
+/// with the status a SIGPIPE would give (141), not a panic and a backtrace.
+fn quiet_broken_pipe() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.contains("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        previous(info);
+    }));
+}
+
 pub fn main() -> i32 {
+    quiet_broken_pipe();
     // Nothing we create is for anyone else: store files 0600, dirs 0700.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     let cli = match Cli::try_parse() {
