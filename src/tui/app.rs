@@ -1077,20 +1077,8 @@ impl App {
                 false
             }
         };
-        let changes = matches!(
-            a,
-            Action::Link
-                | Action::LinkProposed
-                | Action::VerifyIdentity
-                | Action::CompleteRequest
-                | Action::ExtendRequest
-                | Action::RejectRequest
-                | Action::MatchRequest
-                | Action::NoteRequest
-                | Action::Erase
-                | Action::Export
-                | Action::Edit
-        );
+        // On this screen, what needs more than a viewer acts on the request.
+        let changes = a.min_role() > crate::crypto::Role::Viewer;
         if changes && !v.status.is_open() {
             self.error = Some(format!("{reference} is {}: nothing more to do", v.status.name()));
             return Vec::new();

@@ -46,16 +46,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     };
     let detail_h = if area.height >= 16 { 6 } else { 0 };
     let [top, bottom] = Layout::vertical([Constraint::Min(3), Constraint::Length(detail_h)]).areas(area);
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(app.theme.style("ui.border.focused"))
-        .title(fit(&title, area.width.saturating_sub(2) as usize))
-        .title_style(app.theme.style("ui.title"));
-    let inner = block.inner(top);
-    f.render_widget(block, top);
-    if inner.height < 2 {
-        return;
-    }
+    let Some(inner) = super::focused_frame(f, app, top, &title) else { return };
     let body = (inner.height - 1) as usize;
     au.page.set(body);
     let n = visible.len();

@@ -56,16 +56,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let title = format!(" Requests · {open} open · {overdue} overdue · {soon} due within 7 days ");
     let detail_h = if area.height >= 18 { 8 } else { 0 };
     let [top, bottom] = Layout::vertical([Constraint::Min(3), Constraint::Length(detail_h)]).areas(area);
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(app.theme.style("ui.border.focused"))
-        .title(fit(&title, area.width.saturating_sub(2) as usize))
-        .title_style(app.theme.style("ui.title"));
-    let inner = block.inner(top);
-    f.render_widget(block, top);
-    if inner.height < 2 {
-        return;
-    }
+    let Some(inner) = super::focused_frame(f, app, top, &title) else { return };
     let body = (inner.height - 1) as usize;
     app.requests.page.set(body);
     let sel = app.requests.selected.min(list.len().saturating_sub(1));
@@ -337,16 +328,7 @@ fn draw_page(f: &mut Frame, app: &App, v: &RequestView, area: Rect) {
     } else {
         format!(" Records that may be the requester's · {linked} linked · {proposed} proposed · Space links ")
     };
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(app.theme.style("ui.border.focused"))
-        .title(fit(&title, bottom.width.saturating_sub(2) as usize))
-        .title_style(app.theme.style("ui.title"));
-    let inner = block.inner(bottom);
-    f.render_widget(block, bottom);
-    if inner.height < 2 {
-        return;
-    }
+    let Some(inner) = super::focused_frame(f, app, bottom, &title) else { return };
     if cands.is_empty() {
         let closed;
         let msg = if matching {
