@@ -39,6 +39,14 @@ fn deadlines_queue_and_completion() {
     ]);
     assert_eq!((c["ref"].as_str(), c["due"].as_str()), (Some("WEB-77"), Some("2026-12-16")));
     assert_eq!(c["acknowledge_by"], "2026-11-13");
+    assert!(c["acknowledged"].is_null());
+    let (code, _, err) = cli(&store, &["request", "acknowledge", "WEB-77"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = cli(&store, &["request", "acknowledge", "WEB-77"]);
+    assert_eq!(code, 1, "acknowledged once");
+    assert!(err.contains("acknowledged already"), "{err}");
+    let (_, out, _) = cli(&store, &["request", "show", "WEB-77", "--json"]);
+    assert_eq!(json(&out)["acknowledged"], chrono::Utc::now().date_naive().to_string());
     assert!(c["days_left"].is_i64());
     // Refused: no contact, unknown reference twice.
     let (code, _, err) =

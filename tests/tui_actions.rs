@@ -388,6 +388,8 @@ fn a_note_by_keyboard_is_filed_and_shown_and_goes_with_the_requester() {
     let mut h = Harness::new();
     let reference = select_request(&mut h, RequestKind::Erasure);
     h.key(KeyCode::Enter);
+    h.key(KeyCode::Char('a'));
+    assert!(h.service.request(&reference).expect("request").acknowledged.is_some(), "{:?}", h.app.error);
     h.key(KeyCode::Char('n'));
     h.typed("called back, asked for the letter reference");
     h.key(KeyCode::Enter);

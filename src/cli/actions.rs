@@ -428,10 +428,14 @@ pub(super) fn request(g: &Global, action: RequestAction) -> Result<()> {
                         .unwrap_or_default(),
                     crate::model::text::sanitize(&v.channel)
                 );
-                if let Some(a) = v.acknowledge_by {
-                    println!("acknowledge by {a}");
+                match (v.acknowledged, v.acknowledge_by) {
+                    (Some(d), _) => println!("acknowledged {d}"),
+                    (None, Some(a)) if v.status.is_open() => println!("acknowledge by {a}"),
+                    _ => {}
                 }
-                if let Some(e) = v.extension_notice_by.filter(|_| v.status.is_open()) {
+                let extendable =
+                    v.status.is_open() && !matches!(v.status, crate::model::request::Status::Extended { .. });
+                if let Some(e) = v.extension_notice_by.filter(|_| extendable) {
                     println!("extension must be notified by {e}");
                 }
                 let ids: Vec<String> = v.records.iter().map(ToString::to_string).collect();
@@ -554,6 +558,10 @@ pub(super) fn request(g: &Global, action: RequestAction) -> Result<()> {
                 .collect::<Result<Vec<_>>>()?;
             let v = svc.request_link(&reference, &ids, false)?;
             println!("{}: {} record(s) linked", v.reference, v.records.len());
+        }
+        RequestAction::Acknowledge { reference } => {
+            let v = svc.request_acknowledge(&reference)?;
+            println!("{}: acknowledged {}", v.reference, v.acknowledged.map(|d| d.to_string()).unwrap_or_default());
         }
         RequestAction::Note { reference, text } => {
             let v = svc.request_note(&reference, &text)?;

@@ -524,6 +524,12 @@ history.")]
         #[arg(short, long, value_name = "FILE")]
         output: PathBuf,
     },
+    /// Record that receipt was acknowledged to the requester (CCPA: within 10 business days)
+    Acknowledge {
+        /// The request's reference (REQ-2026-0001, or the one it was given)
+        #[arg(value_name = "REF")]
+        reference: String,
+    },
     /// Add a note to a request's file (a call, a letter sent); sealed, erased with the requester
     Note {
         /// The request's reference (REQ-2026-0001, or the one it was given)

@@ -12,6 +12,9 @@ use crate::model::request::{Request, RequestKind, Requester, Status, Step, Verif
 use crate::policy::deadlines::{self, Rules};
 use crate::store::Change;
 
+/// The history step that records the acknowledgement sent to the requester.
+pub const ACKNOWLEDGED: &str = "acknowledged to the requester";
+
 /// Days before the deadline from which a request counts as due soon.
 pub const DUE_SOON_DAYS: i64 = 7;
 
@@ -31,6 +34,8 @@ pub struct RequestView {
     pub overdue: bool,
     pub due_soon: bool,
     pub acknowledge_by: Option<NaiveDate>,
+    /// When receipt was acknowledged to the requester (a history step).
+    pub acknowledged: Option<NaiveDate>,
     pub extension_notice_by: Option<NaiveDate>,
     pub status: Status,
     pub channel: String,
@@ -68,6 +73,7 @@ pub fn view(r: Request, today: NaiveDate) -> Result<RequestView, ServiceError> {
         overdue: open && days_left < 0,
         due_soon: open && (0..=DUE_SOON_DAYS).contains(&days_left),
         acknowledge_by: rules.acknowledge_by(r.received),
+        acknowledged: r.history.iter().find(|s| s.what == ACKNOWLEDGED).map(|s| s.time.date_naive()),
         extension_notice_by: rules.extension_deadline(r.received),
         status: r.status,
         channel: r.channel,
@@ -310,6 +316,21 @@ impl Service {
 }
 
 impl Service {
+    /// Records that receipt was acknowledged to the requester (CCPA: within
+    /// 10 business days).
+    pub fn request_acknowledge(&self, reference: &str) -> Result<RequestView, ServiceError> {
+        let mut draft = self.draft("request-acknowledge", &[]);
+        draft.request = Some(crate::model::text::fit(reference, 40));
+        self.require(Role::Steward, "update requests", &[])?;
+        let mut r = self.open_request(reference, &draft)?;
+        if r.history.iter().any(|s| s.what == ACKNOWLEDGED) {
+            return Err(self.refuse(draft, format!("{reference} was acknowledged already")));
+        }
+        r.history.push(Step { time: crate::model::now(), user: self.session.user.clone(), what: ACKNOWLEDGED.into() });
+        draft.detail = Some(format!("{reference}: acknowledged"));
+        self.save_request(r, draft)
+    }
+
     /// Moves a request to `status` (verifying, in progress, extended,
     /// rejected), with a history step.
     pub fn request_set_status(&self, reference: &str, status: Status) -> Result<RequestView, ServiceError> {

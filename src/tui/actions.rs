@@ -110,6 +110,7 @@ pub enum Action {
     RejectRequest,
     MatchRequest,
     NoteRequest,
+    AcknowledgeRequest,
 }
 
 impl Action {
@@ -129,7 +130,8 @@ impl Action {
             | Action::ExtendRequest
             | Action::RejectRequest
             | Action::MatchRequest
-            | Action::NoteRequest => Role::Steward,
+            | Action::NoteRequest
+            | Action::AcknowledgeRequest => Role::Steward,
             Action::Erase | Action::Export | Action::Housekeeping => Role::Admin,
             _ => Role::Viewer,
         }
@@ -246,6 +248,12 @@ pub const ACTIONS: &[ActionSpec] = &[
     ),
     spec!(RejectRequest, Requests, ["R"], "Reject the request, with the reason"),
     spec!(NoteRequest, Requests, ["n"], "Add a note to the request's file (a call, a letter sent)"),
+    spec!(
+        AcknowledgeRequest,
+        Requests,
+        ["a"],
+        "Record that receipt was acknowledged to the requester (CCPA: 10 business days)"
+    ),
     spec!(Down, Audit, ["j", "down"], "Next entry", "move"),
     spec!(Up, Audit, ["k", "up"], "Previous entry"),
     spec!(PageDown, Audit, ["pagedown", "ctrl-d"], "Page down"),

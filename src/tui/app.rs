@@ -193,6 +193,10 @@ pub enum Job {
         reference: String,
         strategy: Strategy,
     },
+    /// Record the acknowledgement sent to the requester.
+    AcknowledgeRequest {
+        reference: String,
+    },
     /// Fulfil an erasure request as planned.
     RequestErase {
         reference: String,
@@ -1098,6 +1102,9 @@ impl App {
                 }
             }
             Action::CloseRequest => self.requests.open = None,
+            Action::AcknowledgeRequest => {
+                return self.job("recording the acknowledgement", Job::AcknowledgeRequest { reference });
+            }
             Action::MatchRequest => {
                 if open_only(self) {
                     return Vec::new();

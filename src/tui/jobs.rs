@@ -36,6 +36,10 @@ pub fn run(service: &Service, data: Option<&Arc<Data>>, job: Job, progress: &(dy
             }),
             Vec::new(),
         ),
+        Job::AcknowledgeRequest { reference } => (
+            service.request_acknowledge(&reference).map(|v| (format!("{}: acknowledged", v.reference), None)),
+            Vec::new(),
+        ),
         Job::NoteRequest { purpose, text, failed } => (
             match purpose {
                 NotePurpose::Verify(r) => service

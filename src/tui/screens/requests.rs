@@ -160,10 +160,14 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                 ),
             ),
         ];
-        if let Some(a) = v.acknowledge_by {
-            lines.push(kv("acknowledge", format!("by {a}")));
+        match (v.acknowledged, v.acknowledge_by.filter(|_| v.status.is_open())) {
+            (Some(d), _) => lines.push(kv("acknowledged", d.to_string())),
+            (None, Some(a)) => lines.push(kv("acknowledge", format!("by {a}"))),
+            _ => {}
         }
-        if let Some(e) = v.extension_notice_by.filter(|_| v.status.is_open()) {
+        if let Some(e) =
+            v.extension_notice_by.filter(|_| v.status.is_open() && !matches!(v.status, Status::Extended { .. }))
+        {
             lines.push(kv("extension", format!("must be notified by {e}")));
         }
         let history: Vec<String> =
@@ -251,14 +255,12 @@ fn draw_page(f: &mut Frame, app: &App, v: &RequestView, area: Rect) {
                 v.due,
                 // Deadlines that still mean something: acknowledgement and
                 // the extension notice while open, and not yet passed.
-                v.acknowledge_by
-                    .filter(|_| v.status.is_open())
-                    .map(|a| if a < today {
-                        format!(" · acknowledgement was due {a}")
-                    } else {
-                        format!(" · acknowledge by {a}")
-                    })
-                    .unwrap_or_default(),
+                match (v.acknowledged, v.acknowledge_by.filter(|_| v.status.is_open())) {
+                    (Some(d), _) => format!(" · acknowledged {d}"),
+                    (None, Some(a)) if a < today => format!(" · acknowledgement was due {a} (a)"),
+                    (None, Some(a)) => format!(" · acknowledge by {a} (a)"),
+                    _ => String::new(),
+                },
                 v.extension_notice_by
                     .filter(|e| v.status.is_open() && !matches!(v.status, Status::Extended { .. }) && *e >= today)
                     .map(|e| format!(" · extend (X) by {e}"))
