@@ -373,7 +373,7 @@ pub(super) fn request(g: &Global, action: RequestAction) -> Result<()> {
         RequestAction::Add { kind, jurisdiction, received, email, phone, name, reference, channel, json } => {
             let v = svc.request_add(NewRequest {
                 reference,
-                kind,
+                kind: kind.into(),
                 jurisdiction,
                 received,
                 channel,
@@ -589,6 +589,7 @@ pub(super) fn request(g: &Global, action: RequestAction) -> Result<()> {
             println!("{}", request_line(&v));
         }
         RequestAction::Erase { reference, reason, strategy, yes, no_rekey } => {
+            let strategy: Strategy = strategy.into();
             let plan = svc.request_plan_erase(&reference, strategy)?;
             if !yes {
                 eprintln!(

@@ -227,8 +227,8 @@ Encrypted backups made earlier still hold the record until they expire.")]
         #[arg(required = true, value_name = "ID")]
         ids: Vec<String>,
         /// delete: everything goes; anonymize: country and sign-up month stay for statistics
-        #[arg(long, value_enum, default_value_t = Strategy::Delete)]
-        strategy: Strategy,
+        #[arg(long, value_enum, default_value_t = StrategyArg::Delete)]
+        strategy: StrategyArg,
         /// Why (kept in the audit trail)
         #[arg(long, value_name = "TEXT")]
         reason: String,
@@ -309,8 +309,8 @@ type `erase` (or takes --yes, for cron), erases them in one step, rotates the da
         /// Print JSON: {"dry_run": ..., "count": N, "records": [{"id", "source_id", "reasons"}], "receipt": ...}
         #[arg(long)]
         json: bool,
-        #[arg(long, value_enum, default_value_t = Strategy::Delete)]
-        strategy: Strategy,
+        #[arg(long, value_enum, default_value_t = StrategyArg::Delete)]
+        strategy: StrategyArg,
         /// Why (kept in the audit trail)
         #[arg(long, value_name = "TEXT", default_value = "retention period expired (housekeeping)")]
         reason: String,
@@ -321,6 +321,50 @@ type `erase` (or takes --yes, for cron), erases them in one step, rotates the da
     /// Print the key bindings as a Markdown table
     #[command(hide = true)]
     Keys,
+}
+
+/// `--strategy`: how an erased record goes (the service's `Strategy`).
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum StrategyArg {
+    /// Everything goes (except fields under a legal hold)
+    Delete,
+    /// Personal data goes; country and sign-up month stay for statistics
+    Anonymize,
+}
+
+impl From<StrategyArg> for Strategy {
+    fn from(s: StrategyArg) -> Strategy {
+        match s {
+            StrategyArg::Delete => Strategy::Delete,
+            StrategyArg::Anonymize => Strategy::Anonymize,
+        }
+    }
+}
+
+/// `--type`: what the customer asked for (the model's `RequestKind`).
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum KindArg {
+    Erasure,
+    Access,
+    Portability,
+    Rectification,
+    Restriction,
+    /// Objection, or opt-out of marketing / sale
+    Objection,
+}
+
+impl From<KindArg> for crate::model::request::RequestKind {
+    fn from(k: KindArg) -> Self {
+        use crate::model::request::RequestKind as K;
+        match k {
+            KindArg::Erasure => K::Erasure,
+            KindArg::Access => K::Access,
+            KindArg::Portability => K::Portability,
+            KindArg::Rectification => K::Rectification,
+            KindArg::Restriction => K::Restriction,
+            KindArg::Objection => K::Objection,
+        }
+    }
 }
 
 /// Whom an export or backup is encrypted to.
@@ -388,7 +432,7 @@ moves it to the next working day), extendable by two months. CCPA: 45 days, exte
 10 business days. With --json prints the request with `ref` and `due`.")]
     Add {
         #[arg(long = "type", value_enum)]
-        kind: crate::model::request::RequestKind,
+        kind: KindArg,
         #[arg(long, value_parser = ["gdpr", "ccpa"])]
         jurisdiction: String,
         /// Date received, YYYY-MM-DD
@@ -504,8 +548,8 @@ history.")]
         /// Why (kept in the audit trail) [default: the request]
         #[arg(long, value_name = "TEXT")]
         reason: Option<String>,
-        #[arg(long, value_enum, default_value_t = Strategy::Delete)]
-        strategy: Strategy,
+        #[arg(long, value_enum, default_value_t = StrategyArg::Delete)]
+        strategy: StrategyArg,
         /// Confirm: without it, only the plan is printed
         #[arg(long)]
         yes: bool,
@@ -777,7 +821,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Update { id, edits, reason } => actions::update(&g, &id, &edits, &reason),
         Command::Merge { ids, into, undo, reason, json } => actions::merge(&g, &ids, into, undo, &reason, json),
         Command::Erase { ids, strategy, reason, request, yes, no_rekey } => {
-            actions::erase(&g, &ids, strategy, &reason, request.as_deref(), yes, !no_rekey)
+            actions::erase(&g, &ids, strategy.into(), &reason, request.as_deref(), yes, !no_rekey)
         }
         Command::Export { ids, to, output } => actions::export(&g, &ids, &to, &output),
         Command::Rekey { reason } => actions::rekey(&g, &reason),
@@ -800,7 +844,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Housekeeping { dry_run, json, strategy, reason, yes } => {
-            actions::housekeeping(&g, dry_run, json, strategy, &reason, yes)
+            actions::housekeeping(&g, dry_run, json, strategy.into(), &reason, yes)
         }
         Command::Backup { to, output } => actions::backup(&g, &to, &output),
         Command::Restore { file, passphrase } => actions::restore(&g, &file, passphrase),

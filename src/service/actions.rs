@@ -296,7 +296,7 @@ pub struct MergeOutcome {
 }
 
 /// How an erased record goes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Strategy {
     /// Everything goes (except fields under a legal hold).
