@@ -379,6 +379,13 @@ fn draw_page(f: &mut Frame, app: &App, v: &RequestView, area: Rect) {
         widths.push(Constraint::Min(10));
         header.push("place");
     }
+    // Room to spare: the reasons beside each row, not only the cursor's.
+    let reasons = inner.width >= 140;
+    if reasons {
+        widths[7] = Constraint::Length(14);
+        widths.push(Constraint::Min(20));
+        header.push("why");
+    }
     let rows: Vec<Row> = cands
         .iter()
         .enumerate()
@@ -405,6 +412,9 @@ fn draw_page(f: &mut Frame, app: &App, v: &RequestView, area: Rect) {
             ];
             if wide {
                 cells.push(Cell::from(fit(c.locality.as_deref().unwrap_or("—"), 40)));
+            }
+            if reasons {
+                cells.push(Cell::from(fit(&c.reasons.join(", "), 200)));
             }
             let style = if i == sel { app.theme.style("ui.selection") } else { Style::default() };
             Row::new(cells).style(style)
