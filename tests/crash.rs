@@ -821,6 +821,24 @@ fn strace() -> Option<PathBuf> {
     found
 }
 
+/// Runs `steward --store STORE ARGS` under strace, killed at its `step`-th
+/// file rename; whether it was killed (false: it finished first).
+fn killed_at_rename(strace: &Path, step: usize, store: &Path, args: &[&str]) -> bool {
+    let status = Command::new(strace)
+        .args(["-f", "-o", "/dev/null", "-e", "trace=rename", "-e"])
+        .arg(format!("inject=rename:signal=KILL:when={step}"))
+        .arg(bin())
+        .arg("--store")
+        .arg(store)
+        .args(args)
+        .env("STEWARD_PASSPHRASE", common::PASS)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run strace");
+    status.signal() == Some(SIGKILL) || status.code() == Some(128 + SIGKILL)
+}
+
 /// Deterministic complement of the random trials: an erasure killed at each
 /// of its file renames (key-slot writes: the audit head, the rotation's new
 /// key, the rotation's end) still ends, on the next unlock, with the data key
@@ -836,18 +854,12 @@ fn an_erasure_killed_at_each_step_still_ends_rotated_once() {
             .as_str()
             .expect("id")
             .to_owned();
-        let mut c = Command::new(&strace);
-        c.args(["-f", "-o", "/dev/null", "-e", "trace=rename", "-e"])
-            .arg(format!("inject=rename:signal=KILL:when={step}"))
-            .arg(bin())
-            .arg("--store")
-            .arg(&store)
-            .args(["--user", "tester", "erase", &id, "--reason", "crash test", "--yes"])
-            .env("STEWARD_PASSPHRASE", common::PASS)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        let status = c.status().expect("run strace");
-        let killed = status.signal() == Some(SIGKILL) || status.code() == Some(128 + SIGKILL);
+        let killed = killed_at_rename(
+            &strace,
+            step,
+            &store,
+            &["--user", "tester", "erase", &id, "--reason", "crash test", "--yes"],
+        );
         // Reopen: the erasure either did not happen, or happened and was followed by exactly one rotation.
         let (code, out, err) = cli(&store, &["audit", "verify"]);
         assert_eq!(code, 0, "step {step}: audit verify failed: {out}{err}");
@@ -907,18 +919,8 @@ fn a_request_erasure_killed_at_each_step_is_all_or_nothing() {
         let reference = "REQ-2026-0001";
         let _ = ok(&store, &["request", "link", reference, &ids[0], &ids[1]]);
         let _ = ok(&store, &["request", "verify", reference, "--method", "crash test"]);
-        let mut c = Command::new(&strace);
-        c.args(["-f", "-o", "/dev/null", "-e", "trace=rename", "-e"])
-            .arg(format!("inject=rename:signal=KILL:when={step}"))
-            .arg(bin())
-            .arg("--store")
-            .arg(&store)
-            .args(["--user", "tester", "request", "erase", reference, "--yes"])
-            .env("STEWARD_PASSPHRASE", common::PASS)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        let status = c.status().expect("run strace");
-        let killed = status.signal() == Some(SIGKILL) || status.code() == Some(128 + SIGKILL);
+        let killed =
+            killed_at_rename(&strace, step, &store, &["--user", "tester", "request", "erase", reference, "--yes"]);
         let (code, out, err) = cli(&store, &["audit", "verify"]);
         assert_eq!(code, 0, "step {step}: audit verify failed: {out}{err}");
         let request: Value =
