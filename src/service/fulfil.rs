@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::actions::{ErasePlan, Receipt, Strategy};
 use super::export::{ExportReport, Target};
-use super::requests::RequestView;
+use super::requests::{Missing, RequestView};
 use super::{Service, ServiceError};
 use crate::crypto::Role;
 use crate::findings::duplicates::{self, Features};
@@ -291,22 +291,17 @@ impl Service {
                 format!("{} is {} request, not {}", r.reference, a_kind(r.kind), kinds[0].name()),
             ));
         }
-        if r.verification.status != "verified" {
-            return Err(self.refuse(
-                draft.clone(),
-                format!(
-                    "the requester of {} is not verified yet (`request verify`; v on the Requests screen)",
-                    r.reference
-                ),
-            ));
-        }
-        if r.records.is_empty() {
-            return Err(self.refuse(
-                draft.clone(),
-                format!("no records are linked to {} (`request match --link`; L on the request's page)", r.reference),
-            ));
-        }
-        Ok(())
+        let why = match super::requests::missing(&r.verification.status, r.records.len()) {
+            None => return Ok(()),
+            Some(Missing::Verification) => format!(
+                "the requester of {} is not verified yet (`request verify`; v on the Requests screen)",
+                r.reference
+            ),
+            Some(Missing::Records) => {
+                format!("no records are linked to {} (`request match --link`; L on the request's page)", r.reference)
+            }
+        };
+        Err(self.refuse(draft.clone(), why))
     }
 
     /// What erasing the records of erasure request `reference` removes.

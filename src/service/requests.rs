@@ -48,6 +48,34 @@ pub struct RequestView {
     pub requester_erased: Option<String>,
 }
 
+/// What a request still lacks before it can be fulfilled (erased or
+/// exported): the one rule the service enforces and the screens explain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Missing {
+    /// The requester's identity is not verified.
+    Verification,
+    /// No record is linked to it.
+    Records,
+}
+
+/// See [`Missing`].
+pub fn missing(verification_status: &str, linked: usize) -> Option<Missing> {
+    if verification_status != "verified" {
+        Some(Missing::Verification)
+    } else if linked == 0 {
+        Some(Missing::Records)
+    } else {
+        None
+    }
+}
+
+impl RequestView {
+    /// What this request still lacks before it can be fulfilled.
+    pub fn missing(&self) -> Option<Missing> {
+        missing(&self.verification.status, self.records.len())
+    }
+}
+
 fn rules(jurisdiction: &str) -> Result<Rules, ServiceError> {
     Rules::for_key(jurisdiction).ok_or_else(|| {
         ServiceError::Invalid(format!(

@@ -307,16 +307,13 @@ impl RequestsState {
 
 /// Why a request cannot be fulfilled yet, in keys.
 fn not_ready(v: &crate::service::requests::RequestView) -> Option<String> {
-    if v.verification.status != "verified" {
-        return Some(format!(
-            "verify the requester's identity first (v): {} is {}",
-            v.reference, v.verification.status
-        ));
-    }
-    if v.records.is_empty() {
-        return Some("no records are linked yet: open the request (Enter) and link them (Space, or L)".into());
-    }
-    None
+    use crate::service::requests::Missing;
+    Some(match v.missing()? {
+        Missing::Verification => {
+            format!("verify the requester's identity first (v): {} is {}", v.reference, v.verification.status)
+        }
+        Missing::Records => "no records are linked yet: open the request (Enter) and link them (Space, or L)".into(),
+    })
 }
 
 /// The audit screen's state.

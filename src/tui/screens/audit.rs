@@ -4,9 +4,8 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Wrap};
 
 use crate::model::text::fit;
 use crate::store::audit::Outcome;
@@ -102,17 +101,11 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             cells.push(Cell::from(fit(&e.action, 11)));
             cells.push(Cell::from(Span::styled(e.outcome.name(), outcome_style)));
             cells.push(Cell::from(fit(&what, inner.width as usize)));
-            let style = if i == sel { app.theme.style("ui.selection") } else { Style::default() };
-            Row::new(cells).style(style)
+            super::list_row(app, cells, i == sel)
         })
         .collect();
     let empty = rows.is_empty();
-    f.render_widget(
-        Table::new(rows, widths)
-            .header(Row::new(header.into_iter().map(Cell::from)).style(app.theme.style("ui.header")))
-            .column_spacing(1),
-        inner,
-    );
+    super::draw_list(f, app, inner, header, widths, rows);
     if empty {
         let at = Rect { y: inner.y + 1, height: 1, ..inner };
         f.render_widget(

@@ -9,9 +9,8 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Wrap};
 
 use crate::model::request::Status;
 use crate::model::text::fit;
@@ -107,8 +106,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                     Cell::from(Span::styled(left, app.theme.style(slot))),
                     Cell::from(v.kind.name()),
                 ];
-                let style = if i == sel { app.theme.style("ui.selection") } else { Style::default() };
-                return Row::new(cells).style(style);
+                return super::list_row(app, cells, i == sel);
             }
             let mut cells = vec![
                 Cell::from(Span::styled(badge, app.theme.style(slot))),
@@ -122,16 +120,10 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             }
             cells.push(Cell::from(Span::styled(left, app.theme.style(slot))));
             cells.push(Cell::from(v.status.name()));
-            let style = if i == sel { app.theme.style("ui.selection") } else { Style::default() };
-            Row::new(cells).style(style)
+            super::list_row(app, cells, i == sel)
         })
         .collect();
-    f.render_widget(
-        Table::new(rows, widths)
-            .header(Row::new(header.into_iter().map(Cell::from)).style(app.theme.style("ui.header")))
-            .column_spacing(1),
-        inner,
-    );
+    super::draw_list(f, app, inner, header, widths, rows);
     if detail_h > 0
         && let Some(v) = list.get(sel)
     {
@@ -188,17 +180,19 @@ fn next_step(v: &RequestView, candidates: Option<usize>) -> String {
     if !v.status.is_open() {
         return format!("nothing: the request is {}", v.status.name());
     }
-    if v.verification.status != "verified" {
-        return "verify the requester's identity (v)".into();
-    }
-    if v.records.is_empty() {
-        return if candidates.is_none() {
-            "match the requester to the records (m)".into()
-        } else if candidates > Some(0) {
-            "link the records that are theirs (Space, or L for every proposed one)".into()
-        } else {
-            "no record matches the requester; complete the request saying so (c)".into()
-        };
+    use crate::service::requests::Missing;
+    match v.missing() {
+        Some(Missing::Verification) => return "verify the requester's identity (v)".into(),
+        Some(Missing::Records) => {
+            return if candidates.is_none() {
+                "match the requester to the records (m)".into()
+            } else if candidates > Some(0) {
+                "link the records that are theirs (Space, or L for every proposed one)".into()
+            } else {
+                "no record matches the requester; complete the request saying so (c)".into()
+            };
+        }
+        None => {}
     }
     match v.kind {
         K::Erasure => format!("erase the {} linked record(s) and complete the request (x)", v.records.len()),
@@ -416,16 +410,10 @@ fn draw_page(f: &mut Frame, app: &App, v: &RequestView, area: Rect) {
             if reasons {
                 cells.push(Cell::from(fit(&c.reasons.join(", "), 200)));
             }
-            let style = if i == sel { app.theme.style("ui.selection") } else { Style::default() };
-            Row::new(cells).style(style)
+            super::list_row(app, cells, i == sel)
         })
         .collect();
-    f.render_widget(
-        Table::new(rows, widths)
-            .header(Row::new(header.into_iter().map(Cell::from)).style(app.theme.style("ui.header")))
-            .column_spacing(1),
-        inner,
-    );
+    super::draw_list(f, app, inner, header, widths, rows);
     if let Some(c) = cands.get(sel) {
         let why = format!("{} · why: {}", c.id, c.reasons.join(", "));
         f.render_widget(Paragraph::new(fit(&why, why_line.width as usize)).style(dim), why_line);
