@@ -67,10 +67,6 @@ fn draw(app: &App, t: &mut Terminal<TestBackend>) {
 
 fn main() {
     let n: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(100_000);
-    if std::env::args().any(|a| a == "blocks") {
-        blocks(n);
-        return;
-    }
     if std::env::args().any(|a| a == "febrl") {
         febrl();
         return;
@@ -247,7 +243,8 @@ fn scan_only(n: usize) {
     let now = steward::synth::as_of();
     let stage = std::sync::Mutex::new(Instant::now());
     let t = Instant::now();
-    let mut state = steward::findings::scan_state(&records, &policy, now, &|name| {
+    let apart = steward::findings::duplicates::Apart::default();
+    let mut state = steward::findings::scan_state(&records, &policy, now, &apart, &|name| {
         if let Ok(mut s) = stage.lock() {
             eprintln!("  {:>8} ms  then {name}", s.elapsed().as_millis());
             *s = Instant::now();
@@ -330,26 +327,4 @@ fn febrl() {
         })
         .collect();
     println!("| full scan of FEBRL dataset1 ({} records), median of 5 | {} |", records.len(), ms(median(runs)));
-}
-
-/// Block sizes per blocking key type (diagnostics).
-#[allow(dead_code)]
-fn blocks(n: usize) {
-    let mut csv = Vec::new();
-    steward::synth::generate(n, 1, &mut csv, None).expect("generate");
-    let opts = Options { format: Format::Csv, id_column: None, source: "gen".into(), now: chrono::Utc::now() };
-    let records: Vec<_> = import::parse(&csv[..], &opts, &mut |_| {}).rows.into_iter().map(|r| r.record).collect();
-    let features: Vec<_> = records.iter().map(steward::findings::duplicates::Features::of).collect();
-    let mut by_type: std::collections::HashMap<char, std::collections::HashMap<String, usize>> = Default::default();
-    for f in &features {
-        for k in f.keys() {
-            let t = k.chars().next().unwrap_or('?');
-            *by_type.entry(t).or_default().entry(k).or_default() += 1;
-        }
-    }
-    for (t, blocks) in by_type {
-        let pairs: usize = blocks.values().filter(|&&s| s <= 500).map(|s| s * (s - 1) / 2).sum();
-        let max = blocks.values().max().copied().unwrap_or(0);
-        println!("key {t}: {} blocks, largest {max}, pairs {pairs}", blocks.len());
-    }
 }

@@ -104,8 +104,8 @@ fn demo_truth() -> HashMap<String, String> {
 
 /// Share of true pairs that blocking puts in front of the comparison.
 fn blocking_completeness(records: &[Record], truth: &HashMap<String, String>) -> f64 {
-    let features: Vec<_> = records.iter().map(findings::duplicates::Features::of).collect();
-    let (pairs, _) = findings::duplicates::candidate_pairs(&features, 500);
+    let features = findings::duplicates::Features::all(records);
+    let (pairs, _) = findings::duplicates::candidate_pairs(&features);
     let found = pairs
         .iter()
         .filter(|(a, b)| truth[&records[*a as usize].source_id] == truth[&records[*b as usize].source_id])
@@ -220,7 +220,8 @@ fn reasons_never_hold_a_full_card_number() {
 fn rescanning_one_record_updates_its_findings_like_a_full_scan() {
     let mut records = parse(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo-data/customers.csv"), None);
     let policy = Policy::from_toml(include_str!("../demo-data/policy.toml")).expect("policy");
-    let mut state = findings::scan_state(&records, &policy, demo_now(), &|_| {});
+    let apart = findings::duplicates::Apart::default();
+    let mut state = findings::scan_state(&records, &policy, demo_now(), &apart, &|_| {});
     // A record in a two-record cluster.
     let pair = state
         .report

@@ -2,7 +2,7 @@
 //! policy. No I/O, no terminal; the service runs them off the UI thread.
 //!
 //! Kinds: `stale`, `expired`, `duplicate`, `overcollected`, `pii`,
-//! `invalid`, `suspect`, `consent` (see [`Kind`]). Every finding names its
+//! `invalid`, `suspect`, `consent`, `incomplete` (see [`Kind`]). Every finding names its
 //! record(s), the field where relevant, a severity and human-readable
 //! reasons — which never contain the personal data itself beyond what a
 //! masked excerpt shows (a card number is shown as its first 6 and last 4
@@ -34,10 +34,13 @@ pub enum Kind {
     Invalid,
     Suspect,
     Consent,
+    /// Personal data without a name, email or phone: it can be neither
+    /// matched to a requester nor contacted.
+    Incomplete,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Duplicate,
         Kind::Pii,
         Kind::Expired,
@@ -45,6 +48,7 @@ impl Kind {
         Kind::Invalid,
         Kind::Suspect,
         Kind::Consent,
+        Kind::Incomplete,
         Kind::Stale,
     ];
 
@@ -58,6 +62,7 @@ impl Kind {
             Kind::Invalid => "invalid",
             Kind::Suspect => "suspect",
             Kind::Consent => "consent",
+            Kind::Incomplete => "incomplete",
         }
     }
 
@@ -72,6 +77,7 @@ impl Kind {
             Kind::Invalid => "I",
             Kind::Suspect => "B",
             Kind::Consent => "C",
+            Kind::Incomplete => "N",
         }
     }
 
@@ -255,6 +261,19 @@ pub fn record_findings_with(
             Severity::Warning,
             None,
             format!("not verified or updated for {idle} days (policy: {window})"),
+        ));
+    }
+    // incomplete: held, but neither matchable nor reachable
+    let named = r.given_name.is_some() || r.family_name.is_some();
+    if !named && r.email.is_none() && r.phone.is_none() {
+        out.push(Finding::one(
+            Kind::Incomplete,
+            index,
+            Severity::Warning,
+            None,
+            "no name, email or phone: it cannot be matched to a requester or the customer reached; complete it \
+             from its source or erase it"
+                .to_owned(),
         ));
     }
     // expired and over-collected
@@ -462,24 +481,23 @@ fn rank(k: Kind) -> usize {
 }
 
 /// A duplicate finding for a cluster: every record, the weakest link as
-/// score, and a field-by-field explanation of each record against the first.
-fn duplicate_finding(records: &[Record], features: &[duplicates::Features], members: Vec<u32>, score: f64) -> Finding {
+/// score, and for each record after the first its comparison with the
+/// first, field by field in bits (the prior first).
+fn duplicate_finding(
+    records: &[Record],
+    features: &[duplicates::Features],
+    model: &duplicates::Model,
+    members: Vec<u32>,
+    score: f64,
+) -> Finding {
     let mut ids: Vec<_> = members.iter().map(|&i| records[i as usize].id).collect();
     let cluster = duplicates::cluster_id(&mut ids);
     let anchor = &features[members[0] as usize];
     let mut reasons = vec![format!("{} records of one person (weakest link {score:.3})", members.len())];
     let explanation: Vec<Vec<duplicates::FieldComparison>> =
-        members[1..].iter().map(|&m| duplicates::explain(anchor, &features[m as usize])).collect();
+        members[1..].iter().map(|&m| duplicates::explain(model, anchor, &features[m as usize])).collect();
     for fields in &explanation {
-        let parts: Vec<String> = fields
-            .iter()
-            .filter(|e| e.status != "missing")
-            .map(|e| match e.status {
-                "similar" => format!("{} similar {:.2}", e.field, e.similarity),
-                s => format!("{} {s}", e.field),
-            })
-            .collect();
-        reasons.push(parts.join(", "));
+        reasons.push(waterfall_line(fields));
     }
     Finding {
         kind: Kind::Duplicate,
@@ -494,6 +512,17 @@ fn duplicate_finding(records: &[Record], features: &[duplicates::Features], memb
     }
 }
 
+/// One line of a pair's evidence: `given_name same +5.1, date_of_birth
+/// different -7.3, ...` (the prior and missing fields left out).
+pub fn waterfall_line(fields: &[duplicates::FieldComparison]) -> String {
+    fields
+        .iter()
+        .filter(|e| e.status != "missing" && e.status != "prior")
+        .map(|e| format!("{} {} {:+.1}", e.field, e.status, e.bits))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// What a full scan keeps so that one changed record is rescanned without
 /// scanning the world: the findings, every record's normalised features,
 /// the blocking index and the estimated duplicate model.
@@ -501,22 +530,26 @@ pub struct ScanState {
     pub report: Report,
     features: Vec<duplicates::Features>,
     blocks: duplicates::BlockIndex,
-    model: Option<duplicates::Model>,
+    model: duplicates::Model,
     settings: duplicates::Settings,
+    apart: duplicates::Apart,
     policy: Policy,
     now: DateTime<Utc>,
 }
 
 /// Scans everything. `progress(stage)` reports the stage being run.
 pub fn scan(records: &[Record], policy: &Policy, now: DateTime<Utc>, progress: &(dyn Fn(&str) + Sync)) -> Report {
-    scan_state(records, policy, now, progress).report
+    scan_state(records, policy, now, &duplicates::Apart::default(), progress).report
 }
 
 /// [`scan`], keeping what [`ScanState::rescan_record`] needs.
+/// Pairs in `apart` (indices into `records`, lower first) were marked as
+/// different people and are never clustered.
 pub fn scan_state(
     records: &[Record],
     policy: &Policy,
     now: DateTime<Utc>,
+    apart: &duplicates::Apart,
     progress: &(dyn Fn(&str) + Sync),
 ) -> ScanState {
     progress("checking phone numbers");
@@ -531,18 +564,21 @@ pub fn scan_state(
     findings.extend(suspect_bursts(records));
     progress("looking for duplicates");
     let t = std::time::Instant::now();
-    let features: Vec<duplicates::Features> = records.par_iter().map(duplicates::Features::of).collect();
+    let mut features = duplicates::Features::all(records);
     if std::env::var_os("STEWARD_TRACE").is_some() {
         eprintln!("    {:>7} ms  features", t.elapsed().as_millis());
     }
     let settings = duplicates::Settings {
         match_probability: policy.settings.duplicates.match_probability,
         cluster_probability: policy.settings.duplicates.cluster_probability,
-        max_block: 500,
     };
-    let (clusters, dup_stats, model, blocks) = duplicates::find_indexed(&features, settings);
+    let found = duplicates::find(&mut features, settings, apart);
     progress("explaining duplicate clusters");
-    findings.extend(clusters.into_iter().map(|c| duplicate_finding(records, &features, c.members, c.score)));
+    let (model, blocks) = (found.model, found.blocks);
+    let clusters = found.clusters;
+    findings.par_extend(
+        clusters.into_par_iter().map(|c| duplicate_finding(records, &features, &model, c.members, c.score)),
+    );
     progress("summing up");
     let mut kinds = vec![0u16; records.len()];
     for f in &findings {
@@ -555,11 +591,12 @@ pub fn scan_state(
     // Most urgent kinds first (the order of `Kind::ALL`), then by record.
     findings.par_sort_by(|a, b| rank(a.kind).cmp(&rank(b.kind)).then(a.records.cmp(&b.records)));
     ScanState {
-        report: Report { findings, kinds, duplicates: dup_stats, policy_is_default: false },
+        report: Report { findings, kinds, duplicates: found.stats, policy_is_default: false },
         features,
         blocks,
         model,
         settings,
+        apart: apart.clone(),
         policy: policy.clone(),
         now,
     }
@@ -577,14 +614,24 @@ impl ScanState {
         findings.retain(|f| f.records != [index] || matches!(f.kind, Kind::Duplicate | Kind::Suspect));
         let mut fresh = record_findings(r, index, &self.policy, self.now);
         // Take the record out of its duplicate cluster.
-        self.features[index as usize] = duplicates::Features::of(r);
-        let model = self.model.clone();
+        let mut mine = duplicates::Features::of(r);
+        self.model.term_frequencies().annotate(&mut mine);
+        self.features[index as usize] = mine;
+        let model = &self.model;
         let features = &self.features;
-        let weakest = |members: &[u32], model: &duplicates::Model| -> f64 {
+        let apart = &self.apart;
+        let prob = |a: u32, b: u32| -> f64 {
+            let key = if a < b { (a, b) } else { (b, a) };
+            if apart.contains(&key) {
+                return 0.0;
+            }
+            model.probability(&features[a as usize], &features[b as usize])
+        };
+        let weakest = |members: &[u32]| -> f64 {
             let mut s: f64 = 1.0;
             for (i, &a) in members.iter().enumerate() {
                 for &b in &members[i + 1..] {
-                    s = s.min(duplicates::probability(model, &features[a as usize], &features[b as usize]));
+                    s = s.min(prob(a, b));
                 }
             }
             s
@@ -593,42 +640,35 @@ impl ScanState {
             let mut old = findings.remove(pos);
             old.records.retain(|&i| i != index);
             touched.extend(&old.records);
-            if old.records.len() >= 2
-                && let Some(m) = &model
-            {
-                let score = weakest(&old.records, m);
-                fresh.push(duplicate_finding(records, features, old.records, score));
+            if old.records.len() >= 2 {
+                let score = weakest(&old.records);
+                fresh.push(duplicate_finding(records, features, model, old.records, score));
             }
         }
         // Join the best match among the records of its blocks.
-        if let Some(m) = &model {
-            let me = &features[index as usize];
-            let best = self
-                .blocks
-                .neighbours(index, me, self.settings.max_block)
-                .into_iter()
-                .map(|c| (duplicates::probability(m, me, &features[c as usize]), c))
-                .filter(|(p, _)| *p >= self.settings.match_probability)
-                .max_by(|a, b| a.0.total_cmp(&b.0));
-            if let Some((_, c)) = best {
-                let mut members =
-                    match findings.iter().position(|f| f.kind == Kind::Duplicate && f.records.contains(&c)) {
-                        Some(pos) => findings.remove(pos).records,
-                        None => vec![c],
-                    };
-                let fits = members.len() < duplicates::MAX_CLUSTER
-                    && members.iter().all(|&x| {
-                        duplicates::probability(m, me, &features[x as usize]) >= self.settings.cluster_probability
-                    });
-                if fits {
-                    members.push(index);
-                    members.sort_unstable();
-                }
-                touched.extend(&members);
-                if members.len() >= 2 {
-                    let score = weakest(&members, m);
-                    fresh.push(duplicate_finding(records, features, members, score));
-                }
+        let me = &features[index as usize];
+        let best = self
+            .blocks
+            .neighbours(index, me, 64)
+            .into_iter()
+            .map(|c| (prob(index, c), c))
+            .filter(|(p, _)| *p >= self.settings.match_probability)
+            .max_by(|a, b| a.0.total_cmp(&b.0));
+        if let Some((_, c)) = best {
+            let mut members = match findings.iter().position(|f| f.kind == Kind::Duplicate && f.records.contains(&c)) {
+                Some(pos) => findings.remove(pos).records,
+                None => vec![c],
+            };
+            let fits = members.len() < duplicates::MAX_CLUSTER
+                && members.iter().all(|&x| prob(index, x) >= self.settings.cluster_probability);
+            if fits {
+                members.push(index);
+                members.sort_unstable();
+            }
+            touched.extend(&members);
+            if members.len() >= 2 {
+                let score = weakest(&members);
+                fresh.push(duplicate_finding(records, features, model, members, score));
             }
         }
         for f in fresh {

@@ -1,56 +1,47 @@
-//! Normal forms for matching: names without case, accents or punctuation;
-//! canonical emails and phones; compact postcodes; nicknames folded to the
-//! formal given name. Pure functions.
+//! Normal forms for matching: names without case, accents or punctuation
+//! (transliterated by `deunicode`: Søren = Soren, Łukasz = Lukasz); emails
+//! in canonical form; phones in full E.164 (parsed by `phonenumber`, the
+//! port of libphonenumber); compact postcodes; street numbers split from
+//! street lines; a many-to-many nickname table (Pat → Patricia, Patrick).
+//! Pure functions; the only state is the nickname table, read once.
 
-use unicode_normalization::UnicodeNormalization;
-use unicode_normalization::char::is_combining_mark;
+use std::sync::OnceLock;
 
-/// Lower case, accents removed (NFKD minus combining marks), punctuation
-/// dropped, runs of white space collapsed: `"  Zoë O'Brien-Smith "` →
-/// `"zoe obriensmith"`.
+use rustc_hash::FxHashMap as HashMap;
+
+/// Lower case, transliterated to ASCII, punctuation dropped, runs of white
+/// space collapsed: `"  Zoë O'Brien-Smith "` → `"zoe obriensmith"`,
+/// `"Søren"` → `"soren"`.
 pub fn name(s: &str) -> String {
     if s.is_ascii() {
-        // The common case, in one pass.
-        let mut out = String::with_capacity(s.len());
-        for w in s.split(char::is_whitespace) {
-            let word: String =
-                w.bytes().filter(u8::is_ascii_alphanumeric).map(|b| char::from(b.to_ascii_lowercase())).collect();
-            if !word.is_empty() {
-                if !out.is_empty() {
-                    out.push(' ');
-                }
-                out.push_str(&word);
-            }
-        }
-        return out;
+        return fold_ascii(s);
     }
-    // Lower-casing can create new combining marks (and decomposing can
-    // create new capitals), so repeat until nothing changes.
-    let mut cur = name_once(s);
-    for _ in 0..3 {
-        let next = name_once(&cur);
-        if next == cur {
-            break;
-        }
-        cur = next;
-    }
-    cur
+    name_general(s)
 }
 
-fn name_once(s: &str) -> String {
+/// [`name`] for any input: each word transliterated on its own, so that
+/// white space separates words however it is written.
+fn name_general(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    let mut space = false;
-    for c in s.nfkd().filter(|c| !is_combining_mark(*c)) {
-        if c.is_alphanumeric() {
-            if space && !out.is_empty() {
+    for w in s.split(char::is_whitespace).filter(|w| !w.is_empty()) {
+        out.push_str(&deunicode::deunicode_with_tofu(w, " "));
+        out.push(' ');
+    }
+    fold_ascii(&out)
+}
+
+/// [`name`] for ASCII input, in one pass.
+fn fold_ascii(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for w in s.split(char::is_whitespace) {
+        let mut word = w.bytes().filter(u8::is_ascii_alphanumeric).map(|b| char::from(b.to_ascii_lowercase()));
+        if let Some(first) = word.next() {
+            if !out.is_empty() {
                 out.push(' ');
             }
-            space = false;
-            out.extend(c.to_lowercase());
-        } else if c.is_whitespace() {
-            space = true;
+            out.push(first);
+            out.extend(word);
         }
-        // Other punctuation (apostrophes, hyphens, dots) is dropped.
     }
     out
 }
@@ -111,86 +102,89 @@ pub fn phone(s: &str, country: Option<&str>) -> Option<String> {
     }
 }
 
+/// The phone in full E.164 digits (country code first, no `+`), parsed by
+/// `phonenumber` with the record's country as the default region:
+/// `(212) 555-0199` in the US → `12125550199`, `07700 900123` in GB →
+/// `447700900123`. A number it cannot parse falls back to [`phone`]'s
+/// digits, so that two spellings of one odd number still compare equal.
+pub fn e164(s: &str, country: Option<&str>) -> Option<String> {
+    use std::str::FromStr;
+    let region = country
+        .map(|c| match c.trim().to_ascii_uppercase().as_str() {
+            "UK" => "GB".to_owned(),
+            c => c.to_owned(),
+        })
+        .and_then(|c| phonenumber::country::Id::from_str(&c).ok());
+    match phonenumber::parse(region, s) {
+        Ok(n) => {
+            let f = n.format().mode(phonenumber::Mode::E164).to_string();
+            let digits: String = f.chars().filter(char::is_ascii_digit).collect();
+            if digits.len() >= 6 { Some(digits) } else { phone(s, country) }
+        }
+        Err(_) => phone(s, country),
+    }
+}
+
+/// `"12 High Street"` → (`"12"`, `"high street"`), `"Hauptstrasse 7a"` →
+/// (`"7a"`, `"hauptstrasse"`): the street number and the street of a
+/// normalised street line, when the number was written into the line.
+pub fn split_street(line: &str) -> (Option<&str>, &str) {
+    let is_number = |w: &str| w.as_bytes().first().is_some_and(u8::is_ascii_digit) && w.len() <= 6;
+    if let Some((first, rest)) = line.split_once(' ')
+        && is_number(first)
+    {
+        return (Some(first), rest);
+    }
+    if let Some((rest, last)) = line.rsplit_once(' ')
+        && is_number(last)
+    {
+        return (Some(last), rest);
+    }
+    (None, line)
+}
+
+/// The nickname table: every name with the names it is related to.
+fn nickname_table() -> &'static HashMap<&'static str, Vec<&'static str>> {
+    static TABLE: OnceLock<HashMap<&'static str, Vec<&'static str>>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut direct: HashMap<&'static str, Vec<&'static str>> = HashMap::default();
+        for line in include_str!("nicknames.csv").lines().skip(1) {
+            let mut parts = line.split(',');
+            let (Some(a), Some("has_nickname"), Some(b)) = (parts.next(), parts.next(), parts.next()) else {
+                continue;
+            };
+            let (a, b) = (a.trim(), b.trim());
+            if a.is_empty() || b.is_empty() || a == b {
+                continue;
+            }
+            // Only names listed together: two nicknames of one name are not
+            // related through it (short ones like "al" are nicknames of
+            // dozens of names, which would relate "al" to nearly anyone).
+            direct.entry(a).or_default().push(b);
+            direct.entry(b).or_default().push(a);
+        }
+        for v in direct.values_mut() {
+            v.sort_unstable();
+            v.dedup();
+        }
+        direct
+    })
+}
+
+/// The given names related to `n` (a normalised name) by the nickname
+/// table, sorted; empty for a name the table does not know.
+pub fn nicknames(n: &str) -> &'static [&'static str] {
+    nickname_table().get(n).map_or(&[], |v| v.as_slice())
+}
+
+/// Whether two normalised given names are listed as nicknames of each other.
+pub fn related_given(a: &str, b: &str) -> bool {
+    a != b && nicknames(a).binary_search(&b).is_ok()
+}
+
 /// Postcode without spaces or dashes, upper case.
 pub fn postcode(s: &str) -> String {
     s.chars().flat_map(char::to_uppercase).filter(|c| c.is_alphanumeric()).collect()
-}
-
-/// Common English nicknames and short forms → the formal given name.
-const NICKNAMES: &[(&str, &str)] = &[
-    ("abby", "abigail"),
-    ("al", "albert"),
-    ("alex", "alexander"),
-    ("andy", "andrew"),
-    ("annie", "hannah"),
-    ("becky", "rebecca"),
-    ("ben", "benjamin"),
-    ("bert", "albert"),
-    ("beth", "elizabeth"),
-    ("betty", "elizabeth"),
-    ("bill", "william"),
-    ("billy", "william"),
-    ("bob", "robert"),
-    ("bobby", "robert"),
-    ("cathy", "catherine"),
-    ("charlie", "charles"),
-    ("chris", "christopher"),
-    ("chuck", "charles"),
-    ("dan", "daniel"),
-    ("danny", "daniel"),
-    ("dave", "david"),
-    ("dick", "richard"),
-    ("dot", "dorothy"),
-    ("ed", "edward"),
-    ("eddie", "edward"),
-    ("fran", "frances"),
-    ("fred", "frederick"),
-    ("greg", "gregory"),
-    ("jack", "john"),
-    ("jen", "jennifer"),
-    ("jenny", "jennifer"),
-    ("jim", "james"),
-    ("jimmy", "james"),
-    ("joe", "joseph"),
-    ("jon", "jonathan"),
-    ("kate", "katherine"),
-    ("kathy", "katherine"),
-    ("katie", "katherine"),
-    ("larry", "lawrence"),
-    ("liz", "elizabeth"),
-    ("maggie", "margaret"),
-    ("matt", "matthew"),
-    ("meg", "margaret"),
-    ("mike", "michael"),
-    ("nate", "nathan"),
-    ("nick", "nicholas"),
-    ("pat", "patricia"),
-    ("peggy", "margaret"),
-    ("rich", "richard"),
-    ("rick", "richard"),
-    ("rob", "robert"),
-    ("sam", "samuel"),
-    ("steph", "stephanie"),
-    ("steve", "steven"),
-    ("sue", "susan"),
-    ("susie", "susan"),
-    ("ted", "edward"),
-    ("tim", "timothy"),
-    ("tom", "thomas"),
-    ("tommy", "thomas"),
-    ("tony", "anthony"),
-    ("vicky", "victoria"),
-    ("will", "william"),
-];
-
-/// The formal form of a (normalised) given name, or the name itself.
-pub fn formal_given(n: &str) -> &str {
-    formal_nickname(n).unwrap_or(n)
-}
-
-/// The formal form when `n` is a known nickname.
-pub fn formal_nickname(n: &str) -> Option<&'static str> {
-    NICKNAMES.binary_search_by(|(nick, _)| nick.cmp(&n)).ok().map(|i| NICKNAMES[i].1)
 }
 
 /// A compact phonetic code (Soundex) of a normalised name, for blocking.
@@ -230,7 +224,9 @@ mod tests {
     fn names_fold_case_accents_and_punctuation() {
         assert_eq!(name("  Zoë O'Brien-Smith "), "zoe obriensmith");
         assert_eq!(name("JÜRGEN  müller"), "jurgen muller");
-        assert_eq!(name("Søren"), "søren");
+        assert_eq!(name("Søren"), "soren");
+        assert_eq!(name("Łukasz"), "lukasz");
+        assert_eq!(name("Ærø"), name("AERO"));
         assert_eq!(name("françois"), "francois");
     }
 
@@ -252,11 +248,36 @@ mod tests {
     }
 
     #[test]
-    fn nicknames_and_postcodes() {
-        assert_eq!(formal_given("bill"), "william");
-        assert_eq!(formal_given("peggy"), "margaret");
-        assert_eq!(formal_given("ada"), "ada");
-        assert!(NICKNAMES.windows(2).all(|w| w[0].0 < w[1].0), "sorted for binary search");
+    fn nicknames_are_many_to_many() {
+        assert!(related_given("bill", "william"));
+        assert!(related_given("william", "bill"));
+        assert!(related_given("pat", "patricia") && related_given("pat", "patrick"));
+        assert!(related_given("alex", "alexander") && related_given("alex", "alexandra"));
+        assert!(!related_given("billy", "will"), "two nicknames of one name are not related through it");
+        assert!(!related_given("ada", "ada"), "a name is not its own nickname");
+        assert!(!related_given("john", "mary"));
+        assert!(nicknames("qwertyuiop").is_empty());
+    }
+
+    #[test]
+    fn phones_in_full_e164() {
+        assert_eq!(e164("(212) 555-0199", Some("US")).as_deref(), Some("12125550199"));
+        assert_ne!(e164("(212) 555-0199", Some("US")), e164("(312) 555-0199", Some("US")), "area codes count");
+        assert_eq!(e164("07700 900123", Some("GB")), e164("+44 7700 900123", Some("US")));
+        assert_eq!(e164("0044 7700 900123", Some("GB")).as_deref(), Some("447700900123"));
+        assert_eq!(e164("+1 416 321 7997", None), e164("(416) 321-7997", Some("CA")));
+        assert_eq!(e164("12", Some("GB")), None);
+    }
+
+    #[test]
+    fn street_numbers_split_from_lines() {
+        assert_eq!(split_street("12 high street"), (Some("12"), "high street"));
+        assert_eq!(split_street("hauptstrasse 7a"), (Some("7a"), "hauptstrasse"));
+        assert_eq!(split_street("high street"), (None, "high street"));
+    }
+
+    #[test]
+    fn postcodes_and_soundex() {
         assert_eq!(postcode("sw1a 1aa"), "SW1A1AA");
         assert_eq!(soundex("robert"), "R163");
         assert_eq!(soundex("rupert"), "R163");
@@ -266,7 +287,7 @@ mod tests {
     proptest! {
         #[test]
         fn ascii_fast_path_agrees_with_the_general_one(s in "[\\x00-\\x7f]{0,30}") {
-            prop_assert_eq!(name(&s), name_once(&s));
+            prop_assert_eq!(name(&s), name_general(&s));
         }
 
         #[test]

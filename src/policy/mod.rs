@@ -65,13 +65,15 @@ pub struct DuplicateSettings {
     /// Match probability above which two records are reported as the same person.
     pub match_probability: f64,
     /// Every pair inside a reported cluster must reach at least this
-    /// probability (stops unrelated people being chained together).
+    /// probability (stops unrelated people being chained together: two
+    /// records that clearly disagree, such as namesakes born years apart,
+    /// stay apart however each links to a third).
     pub cluster_probability: f64,
 }
 
 impl Default for DuplicateSettings {
     fn default() -> Self {
-        Self { match_probability: 0.98, cluster_probability: 0.5 }
+        Self { match_probability: 0.98, cluster_probability: 0.05 }
     }
 }
 

@@ -64,9 +64,9 @@ fn add_requests(service: &Service) -> Result<(), ServiceError> {
     };
     // The first two requesters have near-duplicate records (three and two),
     // so that matching a request to its records has something to find.
-    let features: Vec<Features> = records.iter().map(Features::of).collect();
-    let settings = duplicates::Settings { match_probability: 0.9, cluster_probability: 0.5, max_block: 500 };
-    let (clusters, _, _) = duplicates::find(&features, settings);
+    let mut features = Features::all(&records);
+    let settings = duplicates::Settings { match_probability: 0.9, cluster_probability: 0.5 };
+    let clusters = duplicates::find(&mut features, settings, &duplicates::Apart::default()).clusters;
     // Prefer people whose records do not all share one email: matching
     // must find them by name and through their duplicates too.
     let with_email = |n: usize| {

@@ -109,19 +109,20 @@ impl Service {
         }
         let records = self.store.load_all(&mut |_| {})?;
         let (policy, _) = self.policy()?;
-        let features: Vec<Features> = records.par_iter().map(Features::of).collect();
+        let mut features = Features::all(&records);
         let settings = duplicates::Settings {
             match_probability: policy.settings.duplicates.match_probability,
             cluster_probability: policy.settings.duplicates.cluster_probability,
-            max_block: 500,
         };
-        let (clusters, _, model) = duplicates::find(&features, settings);
-        let query = Features::of(&query_record(&request));
+        let found = duplicates::find(&mut features, settings, &duplicates::Apart::default());
+        let (clusters, model) = (found.clusters, found.model);
+        let mut query = Features::of(&query_record(&request));
+        model.term_frequencies().annotate(&mut query);
         let direct: Vec<(u32, f64, Vec<String>)> = features
             .par_iter()
             .enumerate()
             .filter_map(|(i, f)| {
-                duplicates::match_query(model.as_ref(), &query, f).map(|(p, why)| (i as u32, p, reasons(&why)))
+                duplicates::match_query(&model, &query, f).map(|(p, why, _)| (i as u32, p, reasons(&why)))
             })
             .collect();
         // index -> (score, via, reasons)

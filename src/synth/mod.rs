@@ -6,7 +6,11 @@
 //! stale and long-inactive customers, over-collected columns (fax, pager,
 //! national id, card numbers and IBANs in notes), invalid emails and
 //! postcodes, impossible dates and a burst of bot sign-ups — and counts what
-//! it planted. Pure apart from the writer it is given.
+//! it planted. Pure apart from the writer it is given. The `hard` profile
+//! ([`hard`]) plants what matching finds hardest: namesakes, households,
+//! people who moved, rows without names, two sources.
+
+pub mod hard;
 
 use std::io::Write;
 
