@@ -425,7 +425,7 @@ fn undoing_a_merge_keeps_the_restored_records_linked_and_hand_links_are_listed()
             jurisdiction: "gdpr".into(),
             received: chrono::Utc::now().date_naive(),
             channel: "phone".into(),
-            requester: steward::model::request::Requester { name: Some("Zz Qq".into()), email: None, phone: None },
+            requester: steward::model::request::Requester { name: Some("Zz Qq".into()), ..Default::default() },
         })
         .expect("add");
     svc.request_link(&v.reference, &[ids[0]], true).expect("link the survivor");

@@ -110,7 +110,11 @@ fn request_views() -> Vec<steward::service::requests::RequestView> {
         jurisdiction: jurisdiction.into(),
         received: today - chrono::Days::new(days_ago),
         channel: "email".into(),
-        requester: Requester { name: Some("N. H.".into()), email: Some("n***@example.com".into()), phone: None },
+        requester: Requester {
+            name: Some("N. H.".into()),
+            email: Some("n***@example.com".into()),
+            ..Default::default()
+        },
         verification: Verification { status: "unverified".into(), method: None },
         records: vec![],
         status,

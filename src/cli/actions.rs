@@ -42,6 +42,42 @@ pub(super) fn update(g: &Global, id: &str, edits: &[String], reason: &str) -> Re
     Ok(())
 }
 
+pub(super) fn distinct(g: &Global, action: super::DistinctAction) -> Result<()> {
+    use super::DistinctAction;
+    let svc = open(g)?;
+    match action {
+        DistinctAction::Mark { ids, reason } => {
+            let ids = record_ids(&svc, &ids)?;
+            let n = svc.mark_apart(&ids, &reason)?;
+            println!("{n} pair(s) marked as different people; the next scan keeps them apart");
+        }
+        DistinctAction::Unmark { a, b, reason } => {
+            let (a, b) = (record_id(&svc, &a)?, record_id(&svc, &b)?);
+            svc.unmark_apart(a, b, &reason)?;
+            println!("decision withdrawn: {a} and {b} may be clustered again");
+        }
+        DistinctAction::List { json } => {
+            let mut out = std::io::stdout().lock();
+            for d in svc.apart_decisions()? {
+                if json {
+                    writeln!(out, "{}", serde_json::to_string(&d)?)?;
+                } else {
+                    writeln!(
+                        out,
+                        "{} ≠ {}  {} {}  {}",
+                        d.records[0],
+                        d.records[1],
+                        d.at.format("%Y-%m-%d %H:%M"),
+                        crate::model::text::sanitize(&d.by),
+                        crate::model::text::sanitize(&d.reason)
+                    )?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 pub(super) fn merge(
     g: &Global,
     ids: &[String],
@@ -370,14 +406,44 @@ pub(super) fn request(g: &Global, action: RequestAction) -> Result<()> {
     use crate::service::requests::NewRequest;
     let svc = open(g)?;
     match action {
-        RequestAction::Add { kind, jurisdiction, received, email, phone, name, reference, channel, json } => {
+        RequestAction::Add {
+            kind,
+            jurisdiction,
+            received,
+            email,
+            phone,
+            name,
+            customer_number,
+            dob,
+            postcode,
+            address,
+            reference,
+            channel,
+            json,
+        } => {
+            let requester = Requester {
+                name,
+                email,
+                phone,
+                customer_number,
+                date_of_birth: dob,
+                postcode,
+                address,
+            };
+            if requester.is_empty() {
+                return Err(Failure(
+                    "say who is asking: --name, --email, --phone, --customer-number, --dob, --postcode or --address"
+                        .into(),
+                )
+                .into());
+            }
             let v = svc.request_add(NewRequest {
                 reference,
                 kind: kind.into(),
                 jurisdiction,
                 received,
                 channel,
-                requester: Requester { name, email, phone },
+                requester,
             })?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
@@ -504,16 +570,23 @@ pub(super) fn request(g: &Global, action: RequestAction) -> Result<()> {
             eprintln!("took in {} request(s)", views.len());
         }
         RequestAction::Match { reference, json, link } => {
-            let found = svc.request_match(&reference)?;
+            let matches = svc.request_match(&reference)?;
+            let found = &matches.candidates;
             let mut out = std::io::stdout().lock();
-            for c in &found {
+            for c in found {
                 if json {
                     writeln!(out, "{}", serde_json::to_string(c)?)?;
                 } else {
                     let clean = |s: &Option<String>| crate::model::text::sanitize(s.as_deref().unwrap_or("—"));
+                    let place = [c.locality.clone(), c.country.clone(), c.birth_year.map(|y| format!("born {y}"))]
+                        .into_iter()
+                        .flatten()
+                        .map(|s| crate::model::text::sanitize(&s))
+                        .collect::<Vec<_>>()
+                        .join(" ");
                     writeln!(
                         out,
-                        "{} {:.3} {}{}  {} · {} · {} · {}\n    {}",
+                        "{} {:.3} {}{}  {} · {} · {} · {}\n    agrees on: {}\n    {}",
                         c.id,
                         c.score,
                         if c.linked {
@@ -527,14 +600,15 @@ pub(super) fn request(g: &Global, action: RequestAction) -> Result<()> {
                         crate::model::text::sanitize(&c.name),
                         clean(&c.email),
                         clean(&c.phone),
-                        clean(&c.locality),
+                        if place.is_empty() { "—".into() } else { place },
+                        if c.evidence.is_empty() { "—".to_owned() } else { c.evidence.join(", ") },
                         c.reasons.join(", ")
                     )?;
                 }
             }
             drop(out);
-            if found.is_empty() {
-                eprintln!("no record matches the requester of {reference}");
+            if let Some(advice) = &matches.advice {
+                eprintln!("{reference}: nothing proposed: {advice}");
             }
             if link {
                 let ids: Vec<RecordId> = found.iter().filter(|c| c.proposed && !c.linked).map(|c| c.id).collect();

@@ -166,6 +166,14 @@ reveal is an audit entry.")]
         /// Print what was planted as JSON on stderr
         #[arg(long)]
         manifest: bool,
+        /// standard: typos, nicknames, formats and every finding kind; hard: what matching finds
+        /// hardest — namesakes in one postcode, households sharing a phone or email, twins, people who
+        /// moved, birth-date typos, rows without names
+        #[arg(long, value_enum, default_value_t = Profile::Standard)]
+        profile: Profile,
+        /// hard profile: write a second source's records to FILE (ids S…; some people are in both)
+        #[arg(long, value_name = "FILE")]
+        second: Option<PathBuf>,
     },
     /// Find what is wrong: stale, expired, duplicate, over-collected, personal data in free text, invalid, suspect, missing consent
     #[command(
@@ -217,6 +225,14 @@ lose are kept as secondary_email / secondary_phone. Prints the merge id, needed 
         /// Print {"merge_id": ..., "survivor": ..., "merged": [...]}
         #[arg(long)]
         json: bool,
+    },
+    /// Decide that records are different people ("not the same person"): the scan never clusters them
+    #[command(after_help = "A decision is kept per pair of records, sealed and audited; it survives rescans, \
+key rotations and merges (a decision about a merged-away record holds for its survivor), and request matching \
+respects it. Splitting a cluster: mark the record that does not belong together with each of the others.")]
+    Distinct {
+        #[command(subcommand)]
+        action: DistinctAction,
     },
     /// Erase a record (right to erasure): crypto-shredding, then key rotation; prints the receipt as JSON
     #[command(after_help = "Also erases the records merged into it, their redirects and merge undo snapshots. \
@@ -341,6 +357,13 @@ impl From<StrategyArg> for Strategy {
     }
 }
 
+/// `steward gen --profile`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Profile {
+    Standard,
+    Hard,
+}
+
 /// `--type`: what the customer asked for (the model's `RequestKind`).
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum KindArg {
@@ -425,6 +448,35 @@ pub enum UserAction {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum DistinctAction {
+    /// Every pair among these records is two different people
+    Mark {
+        /// Records (steward id or SOURCE:ID), two or more
+        #[arg(required = true, num_args = 2.., value_name = "ID")]
+        ids: Vec<String>,
+        /// Why (kept in the audit trail)
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+    },
+    /// Withdraw the decision on two records (they may be one person after all)
+    Unmark {
+        #[arg(value_name = "ID")]
+        a: String,
+        #[arg(value_name = "ID")]
+        b: String,
+        /// Why (kept in the audit trail)
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+    },
+    /// The decisions, oldest first
+    List {
+        /// JSON Lines: {"records": [ID, ID], "by", "at", "reason"}
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum RequestAction {
     /// Take in a request; the due date follows from the jurisdiction
     #[command(after_help = "GDPR: one month from receipt (the same day next month, or its last day; a weekend \
@@ -438,12 +490,27 @@ moves it to the next working day), extendable by two months. CCPA: 45 days, exte
         /// Date received, YYYY-MM-DD
         #[arg(long, value_name = "DATE")]
         received: chrono::NaiveDate,
+        /// The requester's email
         #[arg(long)]
         email: Option<String>,
+        /// The requester's phone (any format; compared in E.164)
         #[arg(long)]
         phone: Option<String>,
+        /// The requester's name ("Given Family")
         #[arg(long)]
         name: Option<String>,
+        /// The customer number they quote (a source id)
+        #[arg(long, value_name = "ID")]
+        customer_number: Option<String>,
+        /// Their date of birth, YYYY-MM-DD
+        #[arg(long, value_name = "DATE")]
+        dob: Option<String>,
+        /// Their postcode
+        #[arg(long)]
+        postcode: Option<String>,
+        /// Their street address ("12 High Street")
+        #[arg(long)]
+        address: Option<String>,
         /// Reference [default: REQ-YEAR-NNNN]
         #[arg(long = "ref", value_name = "REF")]
         reference: Option<String>,
@@ -473,8 +540,8 @@ moves it to the next working day), extendable by two months. CCPA: 45 days, exte
     /// Take in requests from a web form's CSV or a ticket system's JSON Lines (all or none)
     #[command(after_help = "Columns (any order, usual aliases accepted): ref, type (erasure/deletion, \
 access/DSAR, portability, rectification, restriction, objection/opt-out), jurisdiction (gdpr, ccpa), received \
-(YYYY-MM-DD or an RFC 3339 time), channel, name, email, phone. A bad row refuses the whole file and is named by \
-its line.")]
+(YYYY-MM-DD or an RFC 3339 time), channel, name, email, phone, customer_number, date_of_birth, postcode, address. \
+A bad row refuses the whole file and is named by its line.")]
     Import {
         file: PathBuf,
         #[arg(long, value_parser = ["csv", "jsonl"])]
@@ -772,8 +839,8 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Gen { count, seed, output, truth, manifest } => {
-            gen_cmd(count, seed, &output, truth.as_deref(), manifest)
+        Command::Gen { count, seed, output, truth, manifest, profile, second } => {
+            gen_cmd(count, seed, &output, truth.as_deref(), manifest, profile, second.as_deref())
         }
         Command::Scan { json, kind } => {
             let svc = open(&g)?;
@@ -820,6 +887,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Update { id, edits, reason } => actions::update(&g, &id, &edits, &reason),
         Command::Merge { ids, into, undo, reason, json } => actions::merge(&g, &ids, into, undo, &reason, json),
+        Command::Distinct { action } => actions::distinct(&g, action),
         Command::Erase { ids, strategy, reason, request, yes, no_rekey } => {
             actions::erase(&g, &ids, strategy.into(), &reason, request.as_deref(), yes, !no_rekey)
         }
@@ -1060,20 +1128,40 @@ fn import_cmd(
     }
 }
 
-fn gen_cmd(count: usize, seed: u64, output: &Path, truth: Option<&Path>, manifest: bool) -> Result<()> {
-    let mut truth_file = match truth {
-        Some(p) => Some(std::io::BufWriter::new(std::fs::File::create(p)?)),
-        None => None,
+fn gen_cmd(
+    count: usize,
+    seed: u64,
+    output: &Path,
+    truth: Option<&Path>,
+    manifest: bool,
+    profile: Profile,
+    second: Option<&Path>,
+) -> Result<()> {
+    if second.is_some() && profile != Profile::Hard {
+        use clap::CommandFactory;
+        Cli::command().error(clap::error::ErrorKind::ArgumentConflict, "--second goes with --profile hard").exit();
+    }
+    let create = |p: &Path| {
+        std::fs::File::create(p)
+            .map(std::io::BufWriter::new)
+            .map_err(|e| Failure(format!("cannot write {}: {e}", p.display())))
     };
+    let mut truth_file = truth.map(create).transpose()?;
+    let mut second_file = second.map(create).transpose()?;
     let truth_w = truth_file.as_mut().map(|w| w as &mut dyn Write);
-    let m = if output == Path::new("-") {
-        crate::synth::generate(count, seed, std::io::stdout().lock(), truth_w)?
-    } else {
-        let f =
-            std::fs::File::create(output).map_err(|e| Failure(format!("cannot write {}: {e}", output.display())))?;
-        crate::synth::generate(count, seed, std::io::BufWriter::new(f), truth_w)?
+    let out: Box<dyn Write> =
+        if output == Path::new("-") { Box::new(std::io::stdout().lock()) } else { Box::new(create(output)?) };
+    let m = match profile {
+        Profile::Standard => serde_json::to_value(crate::synth::generate(count, seed, out, truth_w)?)?,
+        Profile::Hard => {
+            let second_w = second_file.as_mut().map(|w| w as &mut dyn Write);
+            serde_json::to_value(crate::synth::hard::generate_hard(count, seed, out, second_w, truth_w)?)?
+        }
     };
     if let Some(mut t) = truth_file {
+        t.flush()?;
+    }
+    if let Some(mut t) = second_file {
         t.flush()?;
     }
     if manifest {

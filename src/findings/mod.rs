@@ -603,6 +603,20 @@ pub fn scan_state(
 }
 
 impl ScanState {
+    /// What request matching keeps from this scan (see
+    /// [`duplicates::index::MatchIndex`]); `generation` is the store's
+    /// record generation the scanned records are from.
+    pub fn match_index(&self, generation: u64, records: &[Record]) -> duplicates::index::MatchIndex {
+        let clusters: Vec<(Vec<u32>, f64)> = self
+            .report
+            .findings
+            .iter()
+            .filter(|f| f.kind == Kind::Duplicate)
+            .map(|f| (f.records.clone(), f.score.unwrap_or(0.0)))
+            .collect();
+        duplicates::index::MatchIndex::build(generation, records, &self.features, self.model.clone(), &clusters)
+    }
+
     /// Updates the findings after record `index` changed: its own checks
     /// run again, and it is compared with the records of its blocks only
     /// (under the model of the full scan). Bot bursts are not re-examined

@@ -53,6 +53,12 @@ fn column(name: &str) -> Option<&'static str> {
         "name" | "full_name" | "requester" | "requester_name" => "name",
         "email" | "e_mail" | "email_address" | "requester_email" => "email",
         "phone" | "telephone" | "phone_number" | "requester_phone" => "phone",
+        "customer_number" | "customer_no" | "customer_id" | "account" | "account_number" | "member_number" => {
+            "customer_number"
+        }
+        "date_of_birth" | "dob" | "birth_date" | "birthdate" | "birthday" => "date_of_birth",
+        "postcode" | "zip" | "zip_code" | "postal_code" | "post_code" => "postcode",
+        "address" | "street" | "street_address" | "address_1" | "address_line_1" => "address",
         _ => return None,
     })
 }
@@ -86,9 +92,20 @@ fn row(line: u64, get: &dyn Fn(&str) -> Option<String>) -> Result<NewRequest, Ro
     };
     let received = value("received").ok_or_else(|| err("no received date".into()))?;
     let received = date(&received).ok_or_else(|| err("received is not a date (YYYY-MM-DD)".into()))?;
-    let requester = Requester { name: value("name"), email: value("email"), phone: value("phone") };
-    if requester.name.is_none() && requester.email.is_none() && requester.phone.is_none() {
-        return Err(err("no name, email or phone of the requester".into()));
+    let requester = Requester {
+        name: value("name"),
+        email: value("email"),
+        phone: value("phone"),
+        customer_number: value("customer_number"),
+        date_of_birth: value("date_of_birth"),
+        postcode: value("postcode"),
+        address: value("address"),
+    };
+    if requester.is_empty() {
+        return Err(err("nothing to find the requester by (name, email, phone, customer number ...)".into()));
+    }
+    if requester.date_of_birth.as_deref().is_some_and(|d| crate::model::DateParts::parse(d).is_none()) {
+        return Err(err("date_of_birth is not a date (YYYY-MM-DD)".into()));
     }
     Ok(NewRequest {
         reference: value("ref"),
@@ -228,7 +245,7 @@ mod props {
             for format in [Format::Csv, Format::JsonLines] {
                 let (ok, bad) = parse(&bytes[..], format);
                 for (_, r) in &ok {
-                    prop_assert!(r.requester.name.is_some() || r.requester.email.is_some() || r.requester.phone.is_some());
+                    prop_assert!(!r.requester.is_empty());
                 }
                 for e in &bad {
                     prop_assert!(e.reason.is_ascii(), "reasons are our own words: {}", e.reason);

@@ -85,12 +85,32 @@ impl Status {
     }
 }
 
-/// Who is asking (personal data).
+/// Who is asking (personal data): the identifiers people actually give.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Requester {
     pub name: Option<String>,
     pub email: Option<String>,
     pub phone: Option<String>,
+    /// Their customer number (a source id) as they wrote it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_number: Option<String>,
+    /// YYYY-MM-DD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_of_birth: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postcode: Option<String>,
+    /// A street address ("12 High Street").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+}
+
+impl Requester {
+    /// Whether the requester gave anything to find them by.
+    pub fn is_empty(&self) -> bool {
+        [&self.name, &self.email, &self.phone, &self.customer_number, &self.date_of_birth, &self.postcode, &self.address]
+            .iter()
+            .all(|v| v.as_deref().is_none_or(|s| s.trim().is_empty()))
+    }
 }
 
 /// Whether the requester has shown they are who they say.

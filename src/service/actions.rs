@@ -852,6 +852,16 @@ impl Service {
             change.tombstones.push((rd.from, tomb.clone()));
         }
         change.drop_snapshots = plan.snapshots.clone();
+        // "Not the same person" decisions about them go too.
+        let erased: BTreeSet<RecordId> =
+            plan.records.iter().chain(change.drop_redirects.iter()).copied().collect();
+        change.drop_apart = self
+            .store
+            .apart()?
+            .into_iter()
+            .filter(|(a, b, _)| erased.contains(a) || erased.contains(b))
+            .map(|(a, b, _)| (a, b))
+            .collect();
         // The requesters' details go with the records their requests are
         // about; the request itself (reference, dates, history) stays as the
         // record of how it was answered.

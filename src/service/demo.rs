@@ -60,12 +60,12 @@ fn add_requests(service: &Service) -> Result<(), ServiceError> {
     let requester = |r: &crate::model::Record| Requester {
         name: Some(r.display_name()).filter(|n| !n.is_empty()),
         email: r.email.clone(),
-        phone: None,
+        ..Requester::default()
     };
     // The first two requesters have near-duplicate records (three and two),
     // so that matching a request to its records has something to find.
     let mut features = Features::all(&records);
-    let settings = duplicates::Settings { match_probability: 0.9, cluster_probability: 0.5 };
+    let settings = duplicates::Settings { match_probability: 0.98, cluster_probability: 0.05 };
     let clusters = duplicates::find(&mut features, settings, &duplicates::Apart::default()).clusters;
     // Prefer people whose records do not all share one email: matching
     // must find them by name and through their duplicates too.
@@ -85,7 +85,13 @@ fn add_requests(service: &Service) -> Result<(), ServiceError> {
         None if i == 9 => Requester {
             name: Some("Jordan Tanaka-Reyes".into()),
             email: Some("jordan.tr@example.invalid".into()),
-            phone: None,
+            ..Requester::default()
+        },
+        // A letter that gives a name and nothing else: matching must not
+        // propose anyone, however many customers share the name.
+        None if i == 7 => Requester {
+            name: Some(records[(i * 37) % records.len()].display_name()).filter(|n| !n.is_empty()),
+            ..Requester::default()
         },
         None => requester(&records[(i * 37) % records.len()]),
     };

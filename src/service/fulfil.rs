@@ -8,7 +8,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use rayon::prelude::*;
 use serde::Serialize;
 
 use super::actions::{ErasePlan, Receipt, Strategy};
@@ -20,11 +19,12 @@ use crate::findings::duplicates::{self, Features};
 use crate::model::request::{Request, RequestKind, Status, Step};
 use crate::model::{Record, RecordId};
 
-/// Candidates scoring at least this are proposed (pre-selected); weaker
-/// ones are listed for the officer to judge.
-pub const PROPOSE: f64 = 0.5;
+/// A candidate is proposed (pre-selected) only when the model gives it at
+/// least this probability and the requester's evidence singles the person
+/// out (see [`Service::request_match`]).
+pub const PROPOSE: f64 = 0.9;
 /// Weaker candidates than this are not listed at all.
-const LIST: f64 = 0.05;
+const LIST: f64 = 0.01;
 /// At most this many candidates are listed.
 const MAX_CANDIDATES: usize = 50;
 
@@ -32,22 +32,35 @@ const MAX_CANDIDATES: usize = 50;
 #[derive(Clone, Debug, Serialize)]
 pub struct Candidate {
     pub id: RecordId,
-    /// Match probability, 0-1.
+    /// Probability that the record is the requester's, 0-1.
     pub score: f64,
-    /// Strong enough to propose.
+    /// Strong enough, and singled out by the evidence: proposed.
     pub proposed: bool,
     /// Already confirmed as the requester's.
     pub linked: bool,
     /// Found as a near-duplicate of this (directly matched) record.
     pub via: Option<RecordId>,
-    /// Why, field by field (`email same`, `family_name similar 0.93`).
+    /// Why, field by field, in bits (`email same +38.2`).
     pub reasons: Vec<String>,
+    /// The requester's identifiers this record agrees on (`name`, `email`,
+    /// `phone`, `date of birth`, `address`, `national id`, `customer number`).
+    pub evidence: Vec<&'static str>,
     /// Enough of the record to recognise it, masked for masked roles.
     pub name: String,
     pub email: Option<String>,
     pub phone: Option<String>,
     pub locality: Option<String>,
+    pub country: Option<String>,
+    pub birth_year: Option<u16>,
     pub source: String,
+}
+
+/// The candidates for a request, and what to ask the requester for when
+/// nothing could be proposed.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Matches {
+    pub candidates: Vec<Candidate>,
+    pub advice: Option<String>,
 }
 
 /// "an erasure", "an access", "a portability" ... request.
@@ -59,7 +72,7 @@ pub fn a_kind(k: RequestKind) -> String {
 
 /// The requester's details as a partial record (for the comparison).
 fn query_record(r: &Request) -> Record {
-    let mut q = Record::new("request", &r.reference, crate::model::now());
+    let mut q = Record::new("request", "", crate::model::now());
     if let Some(name) = r.requester.name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
         // "Given Middle Family": the last word is the family name; the
         // comparison also tries the names crosswise.
@@ -73,17 +86,14 @@ fn query_record(r: &Request) -> Record {
     }
     q.email = r.requester.email.clone();
     q.phone = r.requester.phone.clone();
+    q.date_of_birth = r.requester.date_of_birth.as_deref().and_then(crate::model::DateParts::parse);
+    q.address.postcode = r.requester.postcode.clone();
+    q.address.line1 = r.requester.address.clone();
     q
 }
 
 fn reasons(explained: &[duplicates::FieldComparison]) -> Vec<String> {
-    explained
-        .iter()
-        .map(|c| match c.status {
-            "similar" | "close" => format!("{} {} {:.2}", c.field, c.status, c.similarity),
-            s => format!("{} {s}", c.field),
-        })
-        .collect()
+    explained.iter().map(|c| format!("{} {} {:+.1}", c.field, c.status, c.bits)).collect()
 }
 
 impl Service {
@@ -94,12 +104,22 @@ impl Service {
             .ok_or_else(|| ServiceError::NotFound(crate::model::text::fit(reference, 40)))
     }
 
-    /// The records that may be the requester's, best first: those whose
-    /// details match the requester's (scored by the duplicate model the scan
-    /// estimates from this store), and the near-duplicates of each strong
-    /// match (its duplicate cluster). Linked records are always listed.
-    /// Audited (the reference and the number of candidates).
-    pub fn request_match(&self, reference: &str) -> Result<Vec<Candidate>, ServiceError> {
+    /// The records that may be the requester's, best first.
+    ///
+    /// Candidates come from the last scan's match index (rebuilt when any
+    /// record changed since): records sharing the requester's email, phone,
+    /// customer number, the sound of their name, or birth date and
+    /// postcode. Each is scored by the duplicate model against what the
+    /// requester gave (see `duplicates::score_request`). A record is
+    /// *proposed* only when the probability is at least [`PROPOSE`] and the
+    /// evidence singles the person out: an email, phone, national id or
+    /// customer number that no other person in the store holds, or the name
+    /// together with at least one more identifier. A name alone proposes
+    /// nothing, and says what to ask for. The other records of a proposed
+    /// person's duplicate cluster are proposed too ("via") when the cluster
+    /// itself passes the match probability. Linked records are always
+    /// listed. Audited (the reference and the number of candidates).
+    pub fn request_match(&self, reference: &str) -> Result<Matches, ServiceError> {
         let mut draft = self.draft("request-match", &[]);
         draft.request = Some(crate::model::text::fit(reference, 40));
         self.require(Role::Steward, "match requests to records", &[])?;
@@ -107,85 +127,168 @@ impl Service {
         if request.requester_erased.is_some() {
             return Err(self.refuse(draft, format!("the requester's details of {reference} were erased")));
         }
-        let records = self.store.load_all(&mut |_| {})?;
         let (policy, _) = self.policy()?;
-        let mut features = Features::all(&records);
-        let settings = duplicates::Settings {
-            match_probability: policy.settings.duplicates.match_probability,
-            cluster_probability: policy.settings.duplicates.cluster_probability,
-        };
-        let found = duplicates::find(&mut features, settings, &duplicates::Apart::default());
-        let (clusters, model) = (found.clusters, found.model);
+        let index = self.match_index(&|_| {})?;
+        let model = &index.model;
         let mut query = Features::of(&query_record(&request));
         model.term_frequencies().annotate(&mut query);
-        let direct: Vec<(u32, f64, Vec<String>)> = features
-            .par_iter()
-            .enumerate()
-            .filter_map(|(i, f)| {
-                duplicates::match_query(&model, &query, f).map(|(p, why, _)| (i as u32, p, reasons(&why)))
-            })
-            .collect();
-        // index -> (score, via, reasons)
-        let mut found: BTreeMap<u32, (f64, Option<u32>, Vec<String>)> =
-            direct.iter().map(|(i, p, why)| (*i, (*p, None, why.clone()))).collect();
-        let cluster_of: BTreeMap<u32, usize> =
-            clusters.iter().enumerate().flat_map(|(c, cl)| cl.members.iter().map(move |m| (*m, c))).collect();
-        for (i, p, _) in direct.iter().filter(|(_, p, _)| *p >= settings.match_probability.min(PROPOSE)) {
-            let Some(&c) = cluster_of.get(i) else { continue };
-            for &m in clusters[c].members.iter().filter(|m| **m != *i) {
-                let score = p.min(clusters[c].score);
-                let via_reason =
-                    format!("near-duplicate of {} (cluster {:.2})", records[*i as usize].id, clusters[c].score);
-                let entry = found.entry(m).or_insert((0.0, Some(*i), Vec::new()));
-                if score > entry.0 {
-                    entry.0 = score;
-                    entry.1 = Some(*i);
+        let customer =
+            request.requester.customer_number.as_deref().map(duplicates::index::customer_number).filter(|c| !c.is_empty());
+        let found = index.lookup(&query, customer.as_deref());
+        // How many people (other than `person`) hold the requester's customer number.
+        let customer_holders = |person: u32| -> usize {
+            let Some(c) = customer.as_deref() else { return 0 };
+            let mut people: Vec<u32> = found
+                .records
+                .iter()
+                .filter(|i| {
+                    self.store.get(index.ids[**i as usize]).ok().flatten().is_some_and(|r| {
+                        duplicates::index::customer_number(&r.source_id) == c
+                    })
+                })
+                .map(|i| index.person_of(*i))
+                .filter(|p| *p != person)
+                .collect();
+            people.sort_unstable();
+            people.dedup();
+            people.len()
+        };
+        struct Scored {
+            record: Record,
+            person: u32,
+            probability: f64,
+            reasons: Vec<String>,
+            evidence: Vec<&'static str>,
+            singled_out: bool,
+        }
+        let mut direct: BTreeMap<u32, Scored> = BTreeMap::new();
+        for &i in &found.records {
+            let Some(record) = self.store.get(index.ids[i as usize])? else { continue };
+            let mut f = Features::of(&record);
+            model.term_frequencies().annotate(&mut f);
+            let person = index.person_of(i);
+            let u = |field: usize| index.identifier_u(&query, field, person);
+            let Some(m) = duplicates::score_request(model, index.persons, &query, &f, &u) else { continue };
+            let mut probability = m.probability;
+            let mut reasons = reasons(&m.explanation);
+            let mut evidence = m.evidence.labels();
+            let mut unique = (m.evidence.email && index.identifier_u(&query, duplicates::EMAIL, person) <= index.base_u(duplicates::EMAIL))
+                || (m.evidence.phone && index.identifier_u(&query, duplicates::PHONE, person) <= index.base_u(duplicates::PHONE))
+                || (m.evidence.national_id && index.identifier_u(&query, duplicates::NID, person) <= index.base_u(duplicates::NID));
+            if let Some(c) = customer.as_deref()
+                && duplicates::index::customer_number(&record.source_id) == c
+            {
+                // A customer number is an identifier the business issued:
+                // it weighs like an email nobody else has, unless another
+                // person holds the same number (in another source).
+                let others = customer_holders(person);
+                let u = if others == 0 {
+                    index.base_u(duplicates::EMAIL)
+                } else {
+                    others as f64 / index.persons.max(1) as f64
+                };
+                let u = u.max(1e-300);
+                let odds = (probability / (1.0 - probability).max(1e-300)).ln() - u.ln();
+                probability = 1.0 / (1.0 + (-odds).exp());
+                let bits = -u.log2();
+                reasons.push(format!("customer_number same {bits:+.1}"));
+                evidence.push("customer number");
+                unique |= others == 0;
+            }
+            let name_plus = m.evidence.name && evidence.len() >= 2;
+            direct.insert(i, Scored { record, person, probability, reasons, evidence, singled_out: unique || name_plus });
+        }
+        // index -> (score, proposed, via, reasons, evidence)
+        let mut out: BTreeMap<u32, (f64, bool, Option<u32>, Vec<String>, Vec<&'static str>)> = BTreeMap::new();
+        for (i, s) in &direct {
+            let proposed = s.singled_out && s.probability >= PROPOSE;
+            out.insert(*i, (s.probability, proposed, None, s.reasons.clone(), s.evidence.clone()));
+        }
+        // The rest of a proposed person's cluster, when the cluster holds.
+        for (i, s) in direct.iter().filter(|(_, s)| s.singled_out && s.probability >= PROPOSE) {
+            let Some(score) = index.cluster_score(s.person) else { continue };
+            if score < policy.settings.duplicates.match_probability {
+                continue;
+            }
+            for m in index.members(s.person).into_iter().filter(|m| m != i) {
+                let why = format!("near-duplicate of {} (cluster {score:.3})", index.ids[*i as usize]);
+                let entry = out.entry(m).or_insert((0.0, false, None, Vec::new(), Vec::new()));
+                let via_score = s.probability.min(score);
+                if !entry.1 || entry.2.is_some() {
+                    if via_score > entry.0 || !entry.1 {
+                        entry.0 = entry.0.max(via_score);
+                        entry.2 = Some(*i);
+                    }
+                    entry.1 = true;
                 }
-                if !entry.2.contains(&via_reason) {
-                    entry.2.push(via_reason);
+                if !entry.3.contains(&why) {
+                    entry.3.push(why);
                 }
             }
         }
-        // Linked records are always listed, with or without evidence (linked
-        // by hand, or merged into another record since).
+        // Linked records are always listed, with or without evidence.
         let linked: BTreeSet<RecordId> = self.linked_records(&request)?.into_iter().collect();
-        let index: BTreeMap<RecordId, u32> = records.iter().enumerate().map(|(i, r)| (r.id, i as u32)).collect();
+        let position: BTreeMap<RecordId, u32> =
+            index.ids.iter().enumerate().map(|(i, id)| (*id, i as u32)).filter(|(id, _)| linked.contains(id)).collect();
         for id in &linked {
-            if let Some(&i) = index.get(id) {
-                found.entry(i).or_insert((0.0, None, vec!["linked by hand (no matching details)".into()]));
+            if let Some(&i) = position.get(id) {
+                out.entry(i).or_insert((0.0, false, None, vec!["linked by hand (no matching details)".into()], Vec::new()));
             }
         }
-        let mut out: Vec<Candidate> = found
-            .into_iter()
-            .filter(|(i, (p, _, _))| *p >= LIST || linked.contains(&records[*i as usize].id))
-            .map(|(i, (score, via, reasons))| {
-                let r = &records[i as usize];
-                let shown = self.shown(r.clone());
-                Candidate {
-                    id: r.id,
-                    score: (score * 1000.0).round() / 1000.0,
-                    proposed: score >= PROPOSE,
-                    linked: linked.contains(&r.id),
-                    via: via.map(|v| records[v as usize].id),
-                    reasons,
-                    name: shown.display_name(),
-                    email: shown.email.clone(),
-                    phone: shown.phone.clone(),
-                    locality: shown.address.locality.clone(),
-                    source: r.provenance.source.clone(),
-                }
-            })
-            .collect();
-        out.sort_by(|a, b| b.linked.cmp(&a.linked).then(b.score.total_cmp(&a.score)).then(a.id.cmp(&b.id)));
-        out.truncate(MAX_CANDIDATES.max(linked.len()));
-        draft.detail = Some(format!(
-            "{}: {} candidate(s), {} proposed",
-            request.reference,
-            out.len(),
-            out.iter().filter(|c| c.proposed).count()
-        ));
+        let mut candidates = Vec::new();
+        for (i, (score, proposed, via, reasons, evidence)) in out {
+            let id = index.ids[i as usize];
+            if score < LIST && !linked.contains(&id) && !proposed {
+                continue;
+            }
+            let record = match direct.get(&i) {
+                Some(s) => s.record.clone(),
+                None => match self.store.get(id)? {
+                    Some(r) => r,
+                    None => continue,
+                },
+            };
+            let shown = self.shown(record.clone());
+            candidates.push(Candidate {
+                id,
+                score: (score * 1000.0).round() / 1000.0,
+                proposed,
+                linked: linked.contains(&id),
+                via: via.map(|v| index.ids[v as usize]),
+                reasons,
+                evidence,
+                name: shown.display_name(),
+                email: shown.email.clone(),
+                phone: shown.phone.clone(),
+                locality: shown.address.locality.clone(),
+                country: shown.address.country.clone(),
+                birth_year: shown.date_of_birth.map(|d| d.year),
+                source: record.provenance.source.clone(),
+            });
+        }
+        candidates.sort_by(|a, b| {
+            b.linked.cmp(&a.linked).then(b.proposed.cmp(&a.proposed)).then(b.score.total_cmp(&a.score)).then(a.id.cmp(&b.id))
+        });
+        candidates.truncate(MAX_CANDIDATES.max(linked.len()));
+        let proposed = candidates.iter().filter(|c| c.proposed).count();
+        let advice = (proposed == 0).then(|| {
+            let q = &request.requester;
+            let only_name = q.name.is_some()
+                && [&q.email, &q.phone, &q.customer_number, &q.date_of_birth, &q.postcode, &q.address]
+                    .iter()
+                    .all(|v| v.is_none());
+            let ask = "ask the requester for an email, phone, customer number or date of birth";
+            if only_name && found.same_name > 0 {
+                format!("{} record(s) share this name: {ask}", found.same_name)
+            } else if candidates.is_empty() {
+                format!("no record matches what the requester gave; if they are a customer, {ask}")
+            } else {
+                format!("nothing the requester gave singles one person out: {ask}")
+            }
+        });
+        draft.detail = Some(format!("{}: {} candidate(s), {proposed} proposed", request.reference, candidates.len()));
         self.store.audit(draft)?;
-        Ok(out)
+        Ok(Matches { candidates, advice })
     }
 
     /// Confirms (`link`) or withdraws records as the requester's.

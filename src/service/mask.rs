@@ -50,6 +50,12 @@ pub fn postcode(s: &str) -> String {
     format!("{head}***")
 }
 
+/// `C0012345` → `******45`: an identifier's last two characters.
+pub fn identifier(s: &str) -> String {
+    let n = s.chars().count();
+    s.chars().enumerate().map(|(i, c)| if i + 2 >= n { c } else { '*' }).collect()
+}
+
 /// The masked copy of a record.
 pub fn record(r: &Record) -> Record {
     let mut m = r.clone();
@@ -85,6 +91,7 @@ mod tests {
         assert_eq!(name("jane"), "J.");
         assert_eq!(name("  "), "*");
         assert_eq!(postcode("SW1A 2AA"), "SW***");
+        assert_eq!(identifier("C0012345"), "******45");
         let mut r = Record::new("crm", "C1", chrono::Utc::now());
         r.given_name = Some("Jane".into());
         r.family_name = Some("Doe".into());

@@ -11,6 +11,7 @@ pub mod export;
 pub mod fulfil;
 pub mod housekeeping;
 pub mod mask;
+pub mod matching;
 pub mod report;
 pub mod requests;
 pub mod users;
@@ -152,6 +153,11 @@ pub struct Service {
     read_only: Option<(chrono::DateTime<chrono::Utc>, tempfile::TempDir)>,
     /// Failed unlocks in a row at the idle lock.
     failures: std::sync::atomic::AtomicUsize,
+    /// The last scan's match index (see [`matching`]).
+    match_cache: std::sync::Mutex<Option<std::sync::Arc<crate::findings::duplicates::index::MatchIndex>>>,
+    /// The store's record generation when [`Service::records`] last loaded
+    /// them (a scan of records older than the store keeps no index).
+    loaded_generation: std::sync::atomic::AtomicU64,
 }
 
 impl Service {
@@ -203,7 +209,14 @@ impl Service {
 
     fn from_store(store: Store) -> Service {
         let session = Session { user: store.user().to_owned(), os_user: os_user(), role: store.role() };
-        Service { store, session, read_only: None, failures: Default::default() }
+        Service {
+            store,
+            session,
+            read_only: None,
+            failures: Default::default(),
+            match_cache: Default::default(),
+            loaded_generation: std::sync::atomic::AtomicU64::new(u64::MAX),
+        }
     }
 
     /// Opens the latest snapshot the lock holder published, read-only, as
@@ -346,9 +359,20 @@ impl Service {
     /// Every record, decrypted (in memory only), masked unless the role sees
     /// personal data. `progress(done)` between chunks.
     pub fn records(&self, progress: &mut dyn FnMut(usize)) -> Result<Vec<Record>, ServiceError> {
+        let generation = self.store.generation()?;
         let all = self.store.load_all(progress)?;
+        self.loaded_generation.store(generation, std::sync::atomic::Ordering::Relaxed);
         // Each real record goes as its masked copy is made (no second full set in memory).
         if self.masks() { Ok(all.into_iter().map(|r| mask::record(&r)).collect()) } else { Ok(all) }
+    }
+
+    /// Says that the records a client holds are the store's current ones
+    /// (it re-read every record it changed), so that a scan of them keeps
+    /// its match index.
+    pub fn records_are_current(&self) {
+        if let Ok(g) = self.store.generation() {
+            self.loaded_generation.store(g, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     /// Number of records, without decrypting them.
@@ -410,7 +434,15 @@ impl Service {
         } else {
             records
         };
-        let mut report = findings::scan(records, &policy, crate::model::now(), progress);
+        let apart = self.apart_indexed(records)?;
+        let state = findings::scan_state(records, &policy, crate::model::now(), &apart, progress);
+        // Request matching reuses what this scan estimated, as long as the
+        // records scanned are the store's current ones.
+        let generation = self.loaded_generation.load(std::sync::atomic::Ordering::Relaxed);
+        if generation == self.store.generation()? {
+            self.keep_match_index(state.match_index(generation, records))?;
+        }
+        let mut report = state.report;
         if self.masks() {
             // The sign-up-burst reason quotes the email pattern: not for masked eyes.
             for f in report.findings.iter_mut().filter(|f| f.kind == findings::Kind::Suspect) {

@@ -131,6 +131,10 @@ impl Service {
             q.name = q.name.as_deref().map(super::mask::name);
             q.email = q.email.as_deref().map(super::mask::email);
             q.phone = q.phone.as_deref().map(super::mask::phone);
+            q.customer_number = q.customer_number.as_deref().map(super::mask::identifier);
+            q.date_of_birth = q.date_of_birth.as_deref().map(|d| d.chars().take(4).collect());
+            q.postcode = q.postcode.as_deref().map(super::mask::postcode);
+            q.address = q.address.as_ref().map(|_| "***".into());
         }
         Ok(v)
     }
@@ -199,10 +203,22 @@ impl Service {
             jurisdiction: new.jurisdiction.to_ascii_lowercase(),
             received: new.received,
             channel: crate::model::text::fit(&new.channel, 40),
-            requester: Requester {
-                name: fit(new.requester.name),
-                email: fit(new.requester.email),
-                phone: fit(new.requester.phone),
+            requester: {
+                let q = new.requester;
+                if let Some(d) = q.date_of_birth.as_deref().map(str::trim).filter(|d| !d.is_empty())
+                    && crate::model::DateParts::parse(d).is_none()
+                {
+                    return Err("the requester's date of birth is not a date (YYYY-MM-DD)".into());
+                }
+                Requester {
+                    name: fit(q.name),
+                    email: fit(q.email),
+                    phone: fit(q.phone),
+                    customer_number: fit(q.customer_number),
+                    date_of_birth: fit(q.date_of_birth),
+                    postcode: fit(q.postcode),
+                    address: fit(q.address),
+                }
             },
             verification: Verification { status: "unverified".into(), method: None },
             records: Vec::new(),

@@ -59,6 +59,11 @@ pub struct Change {
     /// Data-subject requests by reference (plaintext here; sealed on commit).
     pub requests: Vec<(String, Vec<u8>)>,
     pub drop_requests: Vec<String>,
+    /// "Not the same person" decisions on a pair of records (plaintext
+    /// here: who, when, why; sealed on commit). The pair is stored lower id
+    /// first.
+    pub apart: Vec<(RecordId, RecordId, Vec<u8>)>,
+    pub drop_apart: Vec<(RecordId, RecordId)>,
 }
 
 /// Pages being edited for one batch.
@@ -177,6 +182,23 @@ pub(super) fn request_key_ad(reference: &str) -> (Vec<u8>, Vec<u8>) {
         [b"steward-dek-v1\0request\0".as_slice(), reference.as_bytes()].concat(),
         [b"steward-blob-v1\0request\0".as_slice(), reference.as_bytes()].concat(),
     )
+}
+
+/// Key of a "not the same person" decision: the two ids, lower first.
+pub(super) fn apart_key(a: RecordId, b: RecordId) -> Vec<u8> {
+    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+    [&[P_APART][..], &lo.to_bytes(), &hi.to_bytes()].concat()
+}
+
+pub(super) fn apart_key_ad(key: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    (
+        [b"steward-dek-v1\0apart\0".as_slice(), key].concat(),
+        [b"steward-blob-v1\0apart\0".as_slice(), key].concat(),
+    )
+}
+
+fn match_index_key_ad() -> (Vec<u8>, Vec<u8>) {
+    (b"steward-dek-v1\0match-index".to_vec(), b"steward-blob-v1\0match-index".to_vec())
 }
 
 pub(super) fn snapshot_key_ad(merge: &str) -> (Vec<u8>, Vec<u8>) {
@@ -360,6 +382,14 @@ impl Store {
         for reference in &change.drop_requests {
             batch.remove(prefixed(P_REQUEST, reference.as_bytes()));
         }
+        for (a, b, plain) in &change.apart {
+            let key = apart_key(*a, *b);
+            let (ka, ad) = apart_key_ad(&key);
+            batch.insert(key.clone(), seal_enveloped(&keys.master, &ka, &ad, plain));
+        }
+        for (a, b) in &change.drop_apart {
+            batch.remove(apart_key(*a, *b));
+        }
         for (id, t) in &change.tombstones {
             batch.insert(prefixed(P_TOMB, &id.to_bytes()), t.as_slice());
         }
@@ -392,8 +422,20 @@ impl Store {
             let count = (self.count() + added).saturating_sub(removed);
             batch.insert(meta_key("count"), &(count as u64).to_le_bytes()[..]);
         }
+        // Who is the same person changes with the records and with the
+        // reviewers' decisions: either makes a saved match index stale.
+        let records_changed = !change.put.is_empty()
+            || !change.remove.is_empty()
+            || !change.apart.is_empty()
+            || !change.drop_apart.is_empty();
+        if records_changed {
+            self.next_generation(&mut batch)?;
+        }
         let entry = self.audit_into(*head, draft, &mut batch);
         self.invalidate_snapshot()?;
+        if records_changed {
+            self.drop_match_index()?;
+        }
         self.finish(&mut head, batch, &entry)?;
         Ok(entry)
     }
@@ -451,8 +493,10 @@ impl Store {
         self.index_edits(index, &mut batch)?;
         batch.insert(meta_key("count"), &((self.count() + added) as u64).to_le_bytes()[..]);
         batch.remove(meta_key(IMPORT_PENDING));
+        self.next_generation(&mut batch)?;
         let entry = self.audit_into(*head, draft, &mut batch);
         self.invalidate_snapshot()?;
+        self.drop_match_index()?;
         self.finish(&mut head, batch, &entry)?;
         Ok(entry)
     }
@@ -536,6 +580,88 @@ impl Store {
             out.push(open_enveloped(&master, &ka, &ad, &v).ok_or_else(|| StoreError::Corrupt("a request".into()))?);
         }
         Ok(out)
+    }
+
+    /// Every "not the same person" decision: the pair (lower id first) and
+    /// its sealed details, decrypted.
+    pub fn apart(&self) -> Result<Vec<(RecordId, RecordId, zeroize::Zeroizing<Vec<u8>>)>, StoreError> {
+        let master = self.keys().master;
+        let mut out = Vec::new();
+        for kv in self.db.scan_prefix([P_APART]) {
+            let (k, v) = kv?;
+            let id = |r: std::ops::Range<usize>| -> Result<RecordId, StoreError> {
+                let b: [u8; 16] = k
+                    .get(r)
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or_else(|| StoreError::Corrupt("a decision's key".into()))?;
+                Ok(RecordId::from_bytes(b))
+            };
+            let (ka, ad) = apart_key_ad(&k);
+            let plain =
+                open_enveloped(&master, &ka, &ad, &v).ok_or_else(|| StoreError::Corrupt("a decision".into()))?;
+            out.push((id(1..17)?, id(17..33)?, plain));
+        }
+        Ok(out)
+    }
+
+    /// Advances the record generation in `batch` (see [`Store::generation`]).
+    fn next_generation(&self, batch: &mut sled::Batch) -> Result<(), StoreError> {
+        batch.insert(meta_key(GENERATION), &(self.generation()? + 1).to_le_bytes()[..]);
+        Ok(())
+    }
+
+    /// A number that changes whenever any record is added, changed or
+    /// removed: what a saved match index is checked against.
+    pub fn generation(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .db
+            .get(meta_key(GENERATION))?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map_or(0, u64::from_le_bytes))
+    }
+
+    /// Saves the index request matching uses (built by a scan), sealed under
+    /// the data key, in a file beside the database; it is dropped when any
+    /// record changes and by a key rotation.
+    pub fn save_match_index(&self, plain: &[u8]) -> Result<(), StoreError> {
+        let (ka, ad) = match_index_key_ad();
+        let sealed = seal_enveloped(&self.keys().master, &ka, &ad, plain);
+        let tmp = self.dir.join(format!("{MATCH_INDEX_FILE}.tmp"));
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io("could not save the match index"))?;
+        f.write_all(&sealed).and_then(|_| f.sync_all()).map_err(io("could not save the match index"))?;
+        fs::rename(&tmp, self.dir.join(MATCH_INDEX_FILE)).map_err(io("could not save the match index"))?;
+        Ok(())
+    }
+
+    /// The saved match index, if there is one that opens under the data key.
+    pub fn load_match_index(&self) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, StoreError> {
+        let path = self.dir.join(MATCH_INDEX_FILE);
+        let sealed = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::Io { what: "could not read the match index".into(), source: e }),
+        };
+        let (ka, ad) = match_index_key_ad();
+        Ok(open_enveloped(&self.keys().master, &ka, &ad, &sealed))
+    }
+
+    /// Removes the saved match index (stale, or sealed under a key about to go).
+    pub fn drop_match_index(&self) -> Result<(), StoreError> {
+        for name in [MATCH_INDEX_FILE.to_owned(), format!("{MATCH_INDEX_FILE}.tmp")] {
+            match fs::remove_file(self.dir.join(name)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(StoreError::Io { what: "could not remove the match index".into(), source: e });
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// The tombstone of an erased record.

@@ -7,6 +7,9 @@
 //!   the root key, the sealed audit chain head (see `crypto::slots`); its
 //!   presence marks a complete steward store.
 //! - `steward.lock`: exclusive lock and who holds it (see [`lock`]).
+//! - `match-index.sealed`: what request matching reuses from the last scan
+//!   (blocking keys, clusters, the model), sealed under the data key;
+//!   removed whenever a record changes and by every key rotation.
 //! - `db/`: sled. One tree, keys by prefix, so that any change — records,
 //!   indexes and later its audit entry — is one atomic `apply_batch`:
 //!   - `p` + first record id → a page of up to 16 sealed records
@@ -20,6 +23,7 @@
 //!   - `t` + record id → tombstone of an erased record (no personal data);
 //!   - `x` + receipt id → erasure receipt (no personal data);
 //!   - `q` + request reference → sealed data-subject request;
+//!   - `n` + two record ids → sealed "not the same person" decision;
 //!   - `m` + name → store metadata.
 //!
 //! Each record is sealed with XChaCha20-Poly1305 under its own random record
@@ -72,6 +76,7 @@ const P_UNDO: u8 = b'u';
 const P_TOMB: u8 = b't';
 const P_RECEIPT: u8 = b'x';
 const P_REQUEST: u8 = b'q';
+const P_APART: u8 = b'n';
 
 /// Meta key set while an import's new pages are being written.
 const IMPORT_PENDING: &str = "import-pending";
@@ -81,6 +86,10 @@ const REKEY_PENDING: &str = "rekey-pending";
 const RECEIPTS_AWAITING: &str = "receipts-awaiting-rotation";
 /// Meta key: the generation whose rotation's final batch is written.
 const REKEY_DONE: &str = "rekey-done";
+/// Meta key: the record generation (see [`Store::generation`]).
+const GENERATION: &str = "generation";
+/// The sealed index request matching reuses between scans.
+pub const MATCH_INDEX_FILE: &str = "match-index.sealed";
 
 /// Everything that can go wrong opening or using a store. Messages are one
 /// line, name paths but never personal data.

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use rayon::prelude::*;
 
 use super::audit::{self, Draft, Entry};
-use super::change::{Redirect, redirect_key_ad, request_key_ad, snapshot_key_ad};
+use super::change::{Redirect, apart_key_ad, redirect_key_ad, request_key_ad, snapshot_key_ad};
 use super::index::{Blind, Bucket, bucket_of};
 use super::page::Page;
 use super::*;
@@ -54,6 +54,8 @@ impl Store {
         let done = self.db.get(meta_key(REKEY_DONE))?.and_then(|v| <[u8; 4]>::try_from(v.as_ref()).ok())
             == Some(new.epoch.to_le_bytes());
         self.invalidate_snapshot()?;
+        // The match index is sealed under the old key: it goes with it.
+        self.drop_match_index()?;
         let entry = if done {
             self.audit_entries()?
                 .pop()
@@ -147,6 +149,11 @@ impl Store {
             let (ka, _) = snapshot_key_ad(&String::from_utf8_lossy(&k[1..]));
             batch
                 .insert(k.clone(), rewrap_enveloped(&from, &new.master, &ka, &v).ok_or_else(|| corrupt("a snapshot"))?);
+        }
+        for kv in self.db.scan_prefix([P_APART]) {
+            let (k, v) = kv?;
+            let (ka, _) = apart_key_ad(&k);
+            batch.insert(k.clone(), rewrap_enveloped(&from, &new.master, &ka, &v).ok_or_else(|| corrupt("a decision"))?);
         }
         // The index, rebuilt from the records (decrypted a chunk at a time,
         // so memory stays flat) and the redirects.

@@ -14,7 +14,7 @@ pub mod hard;
 
 use std::io::Write;
 
-use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -697,11 +697,12 @@ fn person_row(rng: &mut ChaCha8Rng, p: &Person, copy: usize, as_of: DateTime<Utc
     let mut phone = format_phone(rng, &p.phone_digits, country.dial);
     let mut postcode = p.postcode.clone();
     let mut street = format!("{} {}", p.street_no, p.street);
+    let mut city = p.city;
     let mut dob = p.dob.format("%Y-%m-%d").to_string();
     if copy > 0 {
         // A duplicate: two or three kinds of damage, never all fields at once.
         for _ in 0..rng.gen_range(1..=3) {
-            match rng.gen_range(0..9) {
+            match rng.gen_range(0..12) {
                 0 => given = typo(rng, &given),
                 1 => family = typo(rng, &family),
                 2 => {
@@ -724,7 +725,26 @@ fn person_row(rng: &mut ChaCha8Rng, p: &Person, copy: usize, as_of: DateTime<Utc
                 }
                 6 => postcode = postcode.replace(' ', "").to_lowercase(),
                 7 => dob = p.dob.format("%Y%m%d").to_string(),
-                _ => street = format!("{} {}", p.street_no, typo(rng, p.street)),
+                8 => street = format!("{} {}", p.street_no, typo(rng, p.street)),
+                9 => {
+                    // Moved: a new address in the same country.
+                    street = format!("{} {}", rng.gen_range(1..250), STREETS[rng.gen_range(0..STREETS.len())]);
+                    city = country.cities[rng.gen_range(0..country.cities.len())];
+                    postcode = self::postcode(rng, country.code);
+                }
+                10 => {
+                    // A slip of one key in the birth date.
+                    let (y, m, d) = (p.dob.year(), p.dob.month(), p.dob.day());
+                    dob = if d <= 12 && d != m && rng.gen_bool(0.5) {
+                        format!("{y:04}-{d:02}-{m:02}")
+                    } else {
+                        format!("{y:04}-{m:02}-{:02}", if d % 10 == 9 { d - 1 } else { d + 1 })
+                    };
+                }
+                _ => {
+                    // Only the initial.
+                    given = given.chars().next().map(|c| format!("{c}.")).unwrap_or_default();
+                }
             }
         }
         if rng.gen_bool(0.2) {
@@ -866,7 +886,7 @@ fn person_row(rng: &mut ChaCha8Rng, p: &Person, copy: usize, as_of: DateTime<Utc
         email,
         phone,
         cap(&street),
-        cap(p.city),
+        cap(city),
         postcode,
         country.code.to_owned(),
         dob,

@@ -111,6 +111,7 @@ pub enum Action {
     MatchRequest,
     NoteRequest,
     AcknowledgeRequest,
+    NotSamePerson,
 }
 
 impl Action {
@@ -131,7 +132,8 @@ impl Action {
             | Action::RejectRequest
             | Action::MatchRequest
             | Action::NoteRequest
-            | Action::AcknowledgeRequest => Role::Steward,
+            | Action::AcknowledgeRequest
+            | Action::NotSamePerson => Role::Steward,
             Action::Erase | Action::Export | Action::Housekeeping => Role::Admin,
             _ => Role::Viewer,
         }
@@ -199,6 +201,13 @@ pub const ACTIONS: &[ActionSpec] = &[
     spec!(CloseFinding, Findings, ["esc", "h"], "Back to the list", "back"),
     spec!(Merge, Findings, ["m"], "Merge the duplicate cluster: choose values, preview, confirm", "merge"),
     spec!(Erase, Findings, ["x"], "Erase every record of the finding", "erase"),
+    spec!(
+        NotSamePerson,
+        Findings,
+        ["n"],
+        "Not the same person: keep the cluster's records apart from now on (with a reason)",
+        "not same"
+    ),
     spec!(UndoMerge, Findings, ["u"], "Undo the merge just made", "undo"),
     spec!(Down, Requests, ["j", "down"], "Next request", "move"),
     spec!(Up, Requests, ["k", "up"], "Previous request"),

@@ -257,6 +257,8 @@ pub enum Event {
     Matched {
         reference: String,
         candidates: Arc<Vec<crate::service::fulfil::Candidate>>,
+        /// What to ask the requester for when nothing could be proposed.
+        advice: Option<String>,
     },
     /// The passphrase at the idle lock was right.
     Unlocked,
@@ -277,6 +279,8 @@ pub struct RequestsState {
     pub open: Option<String>,
     /// The candidates matched for a request (reference, candidates).
     pub matches: Option<(String, Arc<Vec<crate::service::fulfil::Candidate>>)>,
+    /// What to ask the requester for, when matching proposed nothing.
+    pub advice: Option<String>,
     /// The candidate under the cursor on the request's page.
     pub cand: usize,
     pub cand_offset: Cell<usize>,
@@ -752,15 +756,19 @@ impl App {
                 self.overview = Some(o);
                 Vec::new()
             }
-            Event::Matched { reference, candidates } => {
+            Event::Matched { reference, candidates, advice } => {
                 self.busy = None;
                 self.audit.stale = true;
-                self.notice = Some(format!(
-                    "{} record(s) may be the requester's; {} proposed (Space links one, L all proposed)",
-                    candidates.len(),
-                    candidates.iter().filter(|c| c.proposed).count()
-                ));
+                let proposed = candidates.iter().filter(|c| c.proposed).count();
+                self.notice = Some(match &advice {
+                    Some(a) if proposed == 0 => format!("nothing proposed: {a}"),
+                    _ => format!(
+                        "{} record(s) may be the requester's; {proposed} proposed (Space links one, L all proposed)",
+                        candidates.len()
+                    ),
+                });
                 self.requests.cand = 0;
+                self.requests.advice = advice;
                 self.requests.matches = Some((reference, candidates));
                 Vec::new()
             }
@@ -1475,6 +1483,28 @@ impl App {
                 return self.open_erase(ids);
             }
             Action::UndoMerge => return self.undo_merge(),
+            Action::NotSamePerson => {
+                let is_dup = self
+                    .report
+                    .as_ref()
+                    .and_then(|r| r.findings.get(self.findings.selected))
+                    .is_some_and(|f| f.kind == Kind::Duplicate);
+                if !is_dup {
+                    self.error = Some("only a duplicate finding says records are one person".into());
+                    return Vec::new();
+                }
+                if self.info.read_only.is_some() {
+                    self.error = Some("this is a read-only session: nothing can be changed".into());
+                    return Vec::new();
+                }
+                let ids: Vec<RecordId> = self.finding_records().iter().map(|r| r.id).collect();
+                self.open_form(Form::Note(Box::new(NoteForm {
+                    purpose: NotePurpose::Distinct(ids),
+                    text: Default::default(),
+                    failed: false,
+                })));
+                return Vec::new();
+            }
             _ => {}
         }
         let n = self.report.as_ref().map_or(0, |r| r.findings.len());

@@ -378,6 +378,8 @@ pub enum NotePurpose {
     Reject(String),
     /// A note for the request's file.
     Note(String),
+    /// Why these records are different people ("not the same person").
+    Distinct(Vec<crate::model::RecordId>),
 }
 
 /// A one-line note for a request: how the identity was verified, or what

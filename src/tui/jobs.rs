@@ -19,7 +19,7 @@ pub fn run(service: &Service, data: Option<&Arc<Data>>, job: Job, progress: &(dy
         Job::LoadRequests => return load_requests(service),
         Job::MatchRequest { reference } => {
             return match service.request_match(&reference) {
-                Ok(c) => vec![Event::Matched { reference, candidates: Arc::new(c) }],
+                Ok(m) => vec![Event::Matched { reference, candidates: Arc::new(m.candidates), advice: m.advice }],
                 Err(e) => vec![Event::ActFailed(e.to_string())],
             };
         }
@@ -39,6 +39,12 @@ pub fn run(service: &Service, data: Option<&Arc<Data>>, job: Job, progress: &(dy
         Job::AcknowledgeRequest { reference } => (
             service.request_acknowledge(&reference).map(|v| (format!("{}: acknowledged", v.reference), None)),
             Vec::new(),
+        ),
+        Job::NoteRequest { purpose: NotePurpose::Distinct(ids), text, .. } => (
+            service.mark_apart(&ids, &text).map(|n| {
+                (format!("{n} pair(s) marked as different people; the scan keeps them apart from now on"), None)
+            }),
+            ids,
         ),
         Job::NoteRequest { purpose, text, failed } => (
             match purpose {
@@ -60,6 +66,7 @@ pub fn run(service: &Service, data: Option<&Arc<Data>>, job: Job, progress: &(dy
                 NotePurpose::Reject(r) => service
                     .request_set_status(&r, Status::Rejected { reason: text })
                     .map(|v| (format!("{}: rejected", v.reference), None)),
+                NotePurpose::Distinct(_) => Ok((String::new(), None)),
             },
             Vec::new(),
         ),
@@ -227,5 +234,7 @@ fn refreshed(service: &Service, data: &Data, touched: &[RecordId]) -> Result<Dat
             (Err(e), _) => return Err(e),
         }
     }
+    // Every change went through this session: the data is the store's now.
+    service.records_are_current();
     Ok(Data::build(records, chrono::Utc::now()))
 }

@@ -94,6 +94,12 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                     "Why the request is rejected (e.g. identity could not be verified); tell the requester.",
                     "Reason",
                 ),
+                NotePurpose::Distinct(ids) => (
+                    format!(" Not the same person: {} records · Enter records it · Esc cancel ", ids.len()),
+                    "Why these are different people (e.g. father and son, different birth dates); the scan and \
+                     request matching keep them apart from now on, and it is audited.",
+                    "Reason",
+                ),
             };
             let Some(inner) = dialog(f, app, area, 80, &title) else { return };
             let w = inner.width as usize;

@@ -173,9 +173,34 @@ fn value(r: &Record, field: &str) -> String {
     }
 }
 
+/// The field of the duplicate model's explanation that a row's field is
+/// part of, and whether this row carries its evidence (a field shown on two
+/// rows carries it on the second).
+fn model_field(field: &str) -> (&'static str, bool) {
+    match field {
+        "given_name" => ("given_name", true),
+        "family_name" => ("family_name", true),
+        "date_of_birth" => ("date_of_birth", true),
+        "email" => ("email", true),
+        "phone" => ("phone", true),
+        "street_number" => ("street", false),
+        "address_1" => ("street", true),
+        "locality" => ("place", false),
+        "postcode" => ("place", true),
+        _ => ("", false),
+    }
+}
+
+/// Probability from the explanation's bits (the prior's line included).
+fn probability(bits: f64) -> f64 {
+    1.0 / (1.0 + (-bits * std::f64::consts::LN_2).exp())
+}
+
 /// Records side by side, one column each; every field of the second and
 /// later records says how it compares with the first (a non-colour cue:
-/// `=` same, `≈` similar or close, `≠` different).
+/// `=` same, `≈` similar or close, `≠` different) and what it weighs in
+/// bits (+ for one person, − for two), like a waterfall: the prior first,
+/// the probability last.
 fn draw_side_by_side(f: &mut Frame, app: &App, records: &[Record], fd: &Finding, area: Rect) {
     let recs: Vec<&Record> = fd.records.iter().filter_map(|&i| records.get(i as usize)).collect();
     if recs.is_empty() {
@@ -186,31 +211,66 @@ fn draw_side_by_side(f: &mut Frame, app: &App, records: &[Record], fd: &Finding,
     let col_w = ((area.width.saturating_sub(label_w)) as usize / cols).saturating_sub(1).max(4);
     let mut widths = vec![Constraint::Length(label_w)];
     widths.extend(std::iter::repeat_n(Constraint::Length(col_w as u16), cols));
-    let rows: Vec<Row> = ROWS
-        .iter()
-        .map(|(label, field)| {
-            let mut cells = vec![Cell::from(Span::styled(*label, app.theme.style("ui.text.dim")))];
-            for (k, r) in recs.iter().take(cols).enumerate() {
-                let v = value(r, field);
-                // The explanation was computed by the scan (record k vs the first).
-                let status = k
-                    .checked_sub(1)
-                    .and_then(|e| fd.explanation.get(e))
-                    .and_then(|fields| fields.iter().find(|c| c.field == *field))
-                    .map(|c| (c.status, c.similarity));
-                let (mark, style) = match (k, status) {
-                    (0, _) | (_, None) => ("", app.theme.style("ui")),
-                    (_, Some(("same", _))) => ("= ", app.theme.style("ui.ok")),
-                    (_, Some(("similar" | "close", _))) => ("≈ ", app.theme.style("finding.warning")),
-                    (_, Some(("different", _))) => ("≠ ", app.theme.style("finding.danger")),
-                    (_, Some(_)) => ("  ", app.theme.style("ui.text.dim")),
-                };
-                let shown = if v.is_empty() { "—".to_owned() } else { v };
-                cells.push(Cell::from(Span::styled(fit(&format!("{mark}{shown}"), col_w), style)));
+    let explanation = |k: usize| k.checked_sub(1).and_then(|e| fd.explanation.get(e));
+    let dup = fd.kind == Kind::Duplicate && !fd.explanation.is_empty();
+    let bits_cell = |text: String, bits: Option<f64>| {
+        // The value, cut to leave room for the weight at the right.
+        match bits.filter(|_| dup) {
+            Some(b) => {
+                let weight = format!(" {b:+.1}");
+                let room = col_w.saturating_sub(weight.chars().count());
+                format!("{:<room$}{weight}", fit(&text, room))
             }
-            Row::new(cells)
-        })
-        .collect();
+            None => fit(&text, col_w),
+        }
+    };
+    let mut rows: Vec<Row> = Vec::new();
+    if dup {
+        // The prior: how likely two such records are one person before
+        // looking at their fields (two random records, or two sharing an
+        // address, phone or email).
+        let mut cells = vec![Cell::from(Span::styled("prior", app.theme.style("ui.text.dim")))];
+        for k in 0..recs.len().min(cols) {
+            let text = match explanation(k).and_then(|e| e.first()) {
+                Some(p) if p.status == "shared household" => bits_cell("shared household".into(), Some(p.bits)),
+                Some(p) => bits_cell("base rate".into(), Some(p.bits)),
+                None => String::new(),
+            };
+            cells.push(Cell::from(Span::styled(text, app.theme.style("ui.text.dim"))));
+        }
+        rows.push(Row::new(cells));
+    }
+    for (label, field) in ROWS {
+        let mut cells = vec![Cell::from(Span::styled(label, app.theme.style("ui.text.dim")))];
+        for (k, r) in recs.iter().take(cols).enumerate() {
+            let v = value(r, field);
+            let (mf, carries) = model_field(field);
+            // The explanation was computed by the scan (record k vs the first).
+            let c = explanation(k).and_then(|fields| fields.iter().find(|c| c.field == mf));
+            let (mark, style) = match (k, c.map(|c| c.status)) {
+                (0, _) | (_, None) => ("", app.theme.style("ui")),
+                (_, Some("same")) => ("= ", app.theme.style("ui.ok")),
+                (_, Some("different")) => ("≠ ", app.theme.style("finding.danger")),
+                (_, Some("missing")) => ("  ", app.theme.style("ui.text.dim")),
+                (_, Some(_)) => ("≈ ", app.theme.style("finding.warning")),
+            };
+            let shown = if v.is_empty() { "—".to_owned() } else { v };
+            let bits = c.filter(|c| carries && c.status != "missing").map(|c| c.bits);
+            cells.push(Cell::from(Span::styled(bits_cell(format!("{mark}{shown}"), bits), style)));
+        }
+        rows.push(Row::new(cells));
+    }
+    if dup {
+        let mut cells = vec![Cell::from(Span::styled("one person", app.theme.style("ui.header")))];
+        for k in 0..recs.len().min(cols) {
+            let text = match explanation(k) {
+                Some(e) => format!("p = {:.3}", probability(e.iter().map(|c| c.bits).sum())),
+                None => String::new(),
+            };
+            cells.push(Cell::from(Span::styled(fit(&text, col_w), app.theme.style("ui.header"))));
+        }
+        rows.push(Row::new(cells));
+    }
     let header_cells: Vec<Cell> = std::iter::once(Cell::from(""))
         .chain(
             (0..cols)

@@ -189,7 +189,7 @@ fn next_step(v: &RequestView, candidates: Option<usize>) -> String {
             } else if candidates > Some(0) {
                 "link the records that are theirs (Space, or L for every proposed one)".into()
             } else {
-                "no record matches the requester; complete the request saying so (c)".into()
+                "no record matches what the requester gave: ask them for more, or complete saying so (c)".into()
             };
         }
         None => {}
@@ -232,11 +232,21 @@ fn draw_page(f: &mut Frame, app: &App, v: &RequestView, area: Rect) {
     let q = &v.requester;
     let who = match &v.requester_erased {
         Some(r) => format!("(details erased with the records, {r})"),
-        None => [q.name.as_deref(), q.email.as_deref(), q.phone.as_deref()]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(" · "),
+        None => {
+            let labelled = [
+                (q.customer_number.as_deref(), "customer "),
+                (q.date_of_birth.as_deref(), "born "),
+                (q.postcode.as_deref(), ""),
+                (q.address.as_deref(), ""),
+            ];
+            [q.name.as_deref(), q.email.as_deref(), q.phone.as_deref()]
+                .into_iter()
+                .flatten()
+                .map(str::to_owned)
+                .chain(labelled.into_iter().filter_map(|(v, l)| v.map(|v| format!("{l}{v}"))))
+                .collect::<Vec<_>>()
+                .join(" · ")
+        }
     };
     let mut lines = vec![
         kv("requester", who),
@@ -344,6 +354,8 @@ fn draw_page(f: &mut Frame, app: &App, v: &RequestView, area: Rect) {
             &closed
         } else if !matched {
             "not matched yet: m compares the requester's details with every record"
+        } else if let Some(a) = &app.requests.advice {
+            a
         } else {
             "no record matches the requester's details"
         };
@@ -356,27 +368,33 @@ fn draw_page(f: &mut Frame, app: &App, v: &RequestView, area: Rect) {
     app.requests.cand_page.set(body);
     let sel = app.requests.cand.min(cands.len() - 1);
     let offset = crate::tui::ui::keep_in_view(sel, &app.requests.cand_offset, body, cands.len());
-    let wide = inner.width >= 110;
-    let (name_w, email_w) = if inner.width >= 100 { (22, 28) } else { (18, 24) };
+    // Always: who (name), where and when born (place, country, birth
+    // year), and what agrees (evidence); contacts when there is room.
+    let contacts = inner.width >= 110;
+    let name_w: u16 = if inner.width >= 100 { 20 } else { 16 };
+    let place_w: u16 = if inner.width >= 100 { 22 } else { 16 };
     let mut widths = vec![
         Constraint::Length(3),
         Constraint::Length(5),
         Constraint::Length(5),
         Constraint::Length(8),
         Constraint::Length(name_w),
-        Constraint::Length(email_w),
-        Constraint::Min(10),
+        Constraint::Length(place_w),
+        Constraint::Min(8),
     ];
-    let mut header = vec!["", "id", "score", "", "name", "email", "phone"];
-    if wide {
-        widths[6] = Constraint::Length(16);
+    let mut header = vec!["", "id", "score", "", "name", "place, born", "agrees on"];
+    if contacts {
+        widths[6] = Constraint::Length(18);
+        widths.push(Constraint::Length(24));
         widths.push(Constraint::Min(10));
-        header.push("place");
+        header.push("email");
+        header.push("phone");
     }
     // Room to spare: the reasons beside each row, not only the cursor's.
-    let reasons = inner.width >= 140;
+    let reasons = inner.width >= 160;
     if reasons {
-        widths[7] = Constraint::Length(14);
+        widths.pop();
+        widths.push(Constraint::Length(16));
         widths.push(Constraint::Min(20));
         header.push("why");
     }
@@ -395,17 +413,30 @@ fn draw_page(f: &mut Frame, app: &App, v: &RequestView, area: Rect) {
             };
             let tag_style = app.theme.style(if c.proposed || c.linked { "ui.ok" } else { "ui.text.dim" });
             let id = c.id.to_string();
+            let place = [c.locality.clone(), c.country.clone(), c.birth_year.map(|y| y.to_string())]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" ");
+            let evidence = if c.via.is_some() {
+                "near-duplicate".to_owned()
+            } else if c.evidence.is_empty() {
+                "—".to_owned()
+            } else {
+                c.evidence.join("+")
+            };
             let mut cells = vec![
                 Cell::from(if c.linked { "[x]" } else { "[ ]" }),
                 Cell::from(format!("…{}", &id[id.len().saturating_sub(4)..])),
                 Cell::from(format!("{:.2}", c.score)),
                 Cell::from(Span::styled(tag, tag_style)),
                 Cell::from(fit(&c.name, name_w as usize)),
-                Cell::from(fit(c.email.as_deref().unwrap_or("—"), email_w as usize)),
-                Cell::from(fit(c.phone.as_deref().unwrap_or("—"), 16)),
+                Cell::from(fit(if place.is_empty() { "—" } else { &place }, place_w as usize)),
+                Cell::from(fit(&evidence, 40)),
             ];
-            if wide {
-                cells.push(Cell::from(fit(c.locality.as_deref().unwrap_or("—"), 40)));
+            if contacts {
+                cells.push(Cell::from(fit(c.email.as_deref().unwrap_or("—"), 24)));
+                cells.push(Cell::from(fit(c.phone.as_deref().unwrap_or("—"), 16)));
             }
             if reasons {
                 cells.push(Cell::from(fit(&c.reasons.join(", "), 200)));

@@ -41,6 +41,8 @@
 //!
 //! Pure: no I/O. Depends on `model` and `findings::normalize`.
 
+pub mod index;
+
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -59,11 +61,11 @@ const NL: usize = 6;
 const GIVEN: usize = 0;
 const FAMILY: usize = 1;
 const DOB: usize = 2;
-const EMAIL: usize = 3;
-const PHONE: usize = 4;
+pub const EMAIL: usize = 3;
+pub const PHONE: usize = 4;
 const PLACE: usize = 5;
 const STREET: usize = 6;
-const NID: usize = 7;
+pub const NID: usize = 7;
 
 /// Levels per field (including "missing").
 const LEVELS: [usize; NF] = [6, 5, 4, 3, 4, 5, 6, 4];
@@ -336,7 +338,7 @@ impl Features {
 
 /// Term frequencies: for each field, how many records hold each value
 /// (only values held by two or more are kept; the rest count 1).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct TermFrequencies {
     counts: Vec<FxHashMap<u64, u32>>,
     /// Records with the field present.
@@ -715,7 +717,7 @@ type Table = [[f64; NL]; NF];
 /// here, [`contact_level`]: a family sharing a landline often shares the
 /// address and the family email too, and counting each of them as separate
 /// evidence would count the household three times.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Household {
     /// m and the household members' probabilities, per household field
     /// ([`HOUSEHOLD_FIELDS`]) and level.
@@ -758,7 +760,7 @@ fn household_levels(levels: &[u8; NF]) -> Vec<u8> {
 
 /// The estimated model: per field and level, m and u; the prior; the term
 /// frequencies of the scanned records; the household model.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Model {
     m: Table,
     u: Table,
@@ -2008,13 +2010,35 @@ impl Evidence {
     }
 }
 
+/// How a requester's details compare with one record.
+#[derive(Clone, Debug)]
+pub struct RequestMatch {
+    /// Probability that the record is the requester's.
+    pub probability: f64,
+    /// The prior, then each field the requester gave, in bits.
+    pub explanation: Vec<FieldComparison>,
+    pub evidence: Evidence,
+}
+
 /// How a requester's details (a partial record: the fields they gave)
-/// compare with one record: the probability that the record is theirs —
-/// under the scan's model, with fields the requester did not give left
-/// neutral and the prior of one customer among the store's records — the
-/// explanation in bits, and which identifiers agree. `None` when nothing
-/// agrees at all.
-pub fn match_query(model: &Model, query: &Features, record: &Features) -> Option<(f64, Vec<FieldComparison>, Evidence)> {
+/// compare with one record: the probability that the record is theirs,
+/// with each field's evidence in bits, and which identifiers agree. `None`
+/// when nothing agrees at all.
+///
+/// The prior is one person among `persons`. Names, birth dates and places
+/// weigh as in the duplicate model (m over the value's frequency); an
+/// identifier the requester gave (email, phone, national id) weighs by how
+/// often different people share one: `identifier_u(field)` is that
+/// probability for this very value (other people holding it, over all
+/// people), so an email a family shares counts for far less than one that
+/// only this person has.
+pub fn score_request(
+    model: &Model,
+    persons: usize,
+    query: &Features,
+    record: &Features,
+    identifier_u: &dyn Fn(usize) -> f64,
+) -> Option<RequestMatch> {
     let (levels, sims, swapped) = compare_full(query, record);
     let evidence = Evidence {
         name: levels[GIVEN] >= 4 && levels[FAMILY] >= 3,
@@ -2024,20 +2048,32 @@ pub fn match_query(model: &Model, query: &Features, record: &Features) -> Option
         address: levels[PLACE] == 4 || levels[STREET] == 5,
         national_id: levels[NID] == 3,
     };
-    let agrees = evidence != Evidence::default() || levels[GIVEN] >= 3 && levels[FAMILY] >= 2;
+    let agrees = evidence != Evidence::default() || (levels[GIVEN] >= 3 && levels[FAMILY] >= 2);
     if !agrees {
         return None;
     }
-    let scored = model.score_levels(&levels, query, record, logit(1.0 / (model.records.max(2) as f64)));
-    let probability = scored.probability;
-    let w = scored.bits.map(|b| b * std::f64::consts::LN_2);
-    let mut explained = vec![FieldComparison {
+    let mut w = [0.0; NF];
+    for f in 0..NF {
+        let l = levels[f];
+        if l == 0 {
+            continue;
+        }
+        w[f] = if matches!(f, EMAIL | PHONE | NID) && is_exact(f, l) {
+            (model.m[f][usize::from(l)] / identifier_u(f).max(1e-300)).ln()
+        } else {
+            let count = if is_exact(f, l) { query.tf[f].max(record.tf[f]) } else { 0 };
+            model.weight(f, l, count)
+        };
+    }
+    let prior = logit(1.0 / (persons.max(2) as f64));
+    let probability = sigmoid(prior + w.iter().sum::<f64>());
+    let mut explanation = vec![FieldComparison {
         field: "prior",
-        status: if scored.household { "shared household" } else { "prior" },
+        status: "prior",
         similarity: 0.0,
-        bits: (scored.prior_bits * 10.0).round() / 10.0,
+        bits: (prior / std::f64::consts::LN_2 * 10.0).round() / 10.0,
     }];
-    explained.extend(FIELDS.iter().enumerate().filter(|(f, _)| levels[*f] != 0).map(|(f, field)| {
+    explanation.extend(FIELDS.iter().enumerate().filter(|(f, _)| levels[*f] != 0).map(|(f, field)| {
         FieldComparison {
             field,
             status: status(f, levels[f], query, record, swapped),
@@ -2045,5 +2081,5 @@ pub fn match_query(model: &Model, query: &Features, record: &Features) -> Option
             bits: (w[f] / std::f64::consts::LN_2 * 10.0).round() / 10.0,
         }
     }));
-    Some((probability, explained, evidence))
+    Some(RequestMatch { probability, explanation, evidence })
 }

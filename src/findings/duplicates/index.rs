@@ -1,0 +1,292 @@
+//! What request matching keeps from a scan, so that matching a requester
+//! in a store of a million records takes a few lookups instead of another
+//! duplicate pass: lookup keys (email, phone, national id, customer number,
+//! the sound of the names, birth date with postcode) to record indices, who
+//! is the same person (the scan's clusters), and the estimated model.
+//!
+//! The service seals it under the data key and keeps it until any record
+//! changes (see `Store::save_match_index`). Pure: no I/O.
+
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+use super::{EMAIL, Features, Model, NF, NID, PHONE, hash_parts};
+use crate::model::{Record, RecordId};
+
+/// Kinds of lookup key (the first byte hashed into each key).
+const K_EMAIL: u8 = 1;
+const K_PHONE: u8 = 2;
+const K_NID: u8 = 3;
+const K_CUSTOMER: u8 = 4;
+const K_NAMES: u8 = 5;
+const K_FAMILY_INITIAL: u8 = 6;
+const K_DOB_POSTCODE: u8 = 7;
+
+/// At most this many records are taken from one key (a very common name):
+/// more could not single anyone out anyway.
+pub const MAX_PER_KEY: usize = 2_000;
+
+/// A customer number as typed by a person: letters and digits, upper case.
+pub fn customer_number(s: &str) -> String {
+    s.chars().filter(char::is_ascii_alphanumeric).collect::<String>().to_ascii_uppercase()
+}
+
+/// The lookup keys of one record (or of a requester's details).
+fn keys_of(x: &Features, source_id: Option<&str>, out: &mut Vec<u64>) {
+    let k = |kind: u8, parts: &[&[u8]]| {
+        let mut all: Vec<&[u8]> = vec![std::slice::from_ref(&kind)];
+        all.extend_from_slice(parts);
+        hash_parts(&all)
+    };
+    if let Some(e) = &x.email {
+        out.push(k(K_EMAIL, &[e.as_bytes()]));
+    }
+    if let Some(p) = &x.phone {
+        out.push(k(K_PHONE, &[p.as_bytes()]));
+    }
+    if let Some(n) = &x.nid {
+        out.push(k(K_NID, &[n.as_bytes()]));
+    }
+    if let Some(c) = source_id.map(customer_number).filter(|c| !c.is_empty()) {
+        out.push(k(K_CUSTOMER, &[c.as_bytes()]));
+    }
+    let (g, f) = (&x.sound[0][..], &x.sound[1][..]);
+    if g[0] != 0 && f[0] != 0 {
+        let (a, b) = if g <= f { (g, f) } else { (f, g) };
+        out.push(k(K_NAMES, &[a, b]));
+    }
+    // The family name's sound with the first initial, either way round.
+    for (family, given) in [(&x.sound[1], &x.given), (&x.sound[0], &x.family)] {
+        if family[0] != 0
+            && let Some(i) = given.as_bytes().first()
+        {
+            out.push(k(K_FAMILY_INITIAL, &[&family[..], std::slice::from_ref(i)]));
+        }
+    }
+    if let Some(d) = x.dob
+        && !x.postcode.is_empty()
+    {
+        let y = d.year.to_le_bytes();
+        out.push(k(K_DOB_POSTCODE, &[&[y[0], y[1], d.month, d.day], x.postcode.as_bytes()]));
+    }
+}
+
+/// The index request matching uses.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MatchIndex {
+    /// The store's record generation it was built at.
+    pub generation: u64,
+    /// Record of each index.
+    pub ids: Vec<RecordId>,
+    /// Person of each record: the lowest index of its duplicate cluster.
+    person: Vec<u32>,
+    /// The weakest link of each cluster, by person.
+    cluster_score: FxHashMap<u32, f64>,
+    /// Number of distinct people (records less the duplicates).
+    pub persons: usize,
+    /// (key, record index), sorted.
+    keys: Vec<(u64, u32)>,
+    /// Probability that two different people share an email, a phone, a
+    /// national id (by field), from the clusters.
+    identifier_u: [f64; NF],
+    pub model: Model,
+}
+
+/// Candidates for a requester, and what could not be looked at in full.
+#[derive(Clone, Debug, Default)]
+pub struct Lookup {
+    /// Record indices sharing a key with the requester.
+    pub records: Vec<u32>,
+    /// Records sharing the requester's name sound (whether or not all were taken).
+    pub same_name: usize,
+}
+
+impl MatchIndex {
+    /// Builds the index from a scan: `features` annotated with term
+    /// frequencies, the scan's model, its duplicate clusters (indices into
+    /// `records`) with their scores.
+    pub fn build(
+        generation: u64,
+        records: &[Record],
+        features: &[Features],
+        model: Model,
+        clusters: &[(Vec<u32>, f64)],
+    ) -> MatchIndex {
+        let n = records.len();
+        let mut person: Vec<u32> = (0..n as u32).collect();
+        let mut cluster_score = FxHashMap::default();
+        for (members, score) in clusters {
+            let Some(&rep) = members.iter().min() else { continue };
+            for &m in members {
+                if let Some(p) = person.get_mut(m as usize) {
+                    *p = rep;
+                }
+            }
+            cluster_score.insert(rep, *score);
+        }
+        let persons = n - clusters.iter().map(|(m, _)| m.len().saturating_sub(1)).sum::<usize>();
+        let mut keys: Vec<(u64, u32)> = features
+            .par_iter()
+            .zip(records.par_iter())
+            .enumerate()
+            .flat_map_iter(|(i, (x, r))| {
+                let mut out = Vec::with_capacity(8);
+                keys_of(x, Some(&r.source_id), &mut out);
+                out.into_iter().map(move |k| (k, i as u32))
+            })
+            .collect();
+        keys.par_sort_unstable();
+        keys.dedup();
+        let mut index = MatchIndex {
+            generation,
+            ids: records.iter().map(|r| r.id).collect(),
+            person,
+            cluster_score,
+            persons,
+            keys,
+            identifier_u: [0.0; NF],
+            model,
+        };
+        // How often different people share an identifier: pairs of people
+        // holding one value, over all pairs of people (half a pair when none
+        // do, which errs towards weaker evidence).
+        let all_pairs = (persons as f64) * (persons.saturating_sub(1) as f64) / 2.0;
+        for (field, kind) in [(EMAIL, K_EMAIL), (PHONE, K_PHONE), (NID, K_NID)] {
+            let mut shared = 0.0;
+            for_each_group(&index.keys, |group| {
+                if group_kind(features, group, kind) {
+                    let mut people: Vec<u32> = group.iter().map(|(_, i)| index.person[*i as usize]).collect();
+                    people.sort_unstable();
+                    people.dedup();
+                    let p = people.len() as f64;
+                    shared += p * (p - 1.0) / 2.0;
+                }
+            });
+            index.identifier_u[field] = (shared.max(0.5) / all_pairs.max(1.0)).min(1.0);
+        }
+        index
+    }
+
+    /// The person (cluster) of record `i`, and its members' score when it
+    /// is a cluster.
+    pub fn person_of(&self, i: u32) -> u32 {
+        self.person.get(i as usize).copied().unwrap_or(i)
+    }
+
+    pub fn cluster_score(&self, person: u32) -> Option<f64> {
+        self.cluster_score.get(&person).copied()
+    }
+
+    /// Every record of a person.
+    pub fn members(&self, person: u32) -> Vec<u32> {
+        if !self.cluster_score.contains_key(&person) {
+            return vec![person];
+        }
+        (0..self.person.len() as u32).filter(|i| self.person[*i as usize] == person).collect()
+    }
+
+    fn block(&self, key: u64) -> &[(u64, u32)] {
+        let lo = self.keys.partition_point(|(k, _)| *k < key);
+        let hi = self.keys.partition_point(|(k, _)| *k <= key);
+        &self.keys[lo..hi]
+    }
+
+    /// Records sharing any key with the requester (`customer` is the
+    /// customer number they gave).
+    pub fn lookup(&self, query: &Features, customer: Option<&str>) -> Lookup {
+        let mut keys = Vec::new();
+        keys_of(query, customer, &mut keys);
+        let mut out = Lookup::default();
+        let names = {
+            let mut k = Vec::new();
+            let bare = Features { email: None, phone: None, nid: None, dob: None, ..query.clone() };
+            keys_of(&bare, None, &mut k);
+            k
+        };
+        for key in keys {
+            let block = self.block(key);
+            if names.first() == Some(&key) {
+                out.same_name = block.len();
+            }
+            out.records.extend(block.iter().take(MAX_PER_KEY).map(|(_, i)| *i));
+        }
+        out.records.sort_unstable();
+        out.records.dedup();
+        out
+    }
+
+    /// Probability that another person than `person` holds the requester's
+    /// value of identifier `field`: the people holding it besides `person`
+    /// over all people, or the base rate when nobody else does.
+    pub fn identifier_u(&self, query: &Features, field: usize, person: u32) -> f64 {
+        let kind = match field {
+            EMAIL => K_EMAIL,
+            PHONE => K_PHONE,
+            NID => K_NID,
+            _ => return 1.0,
+        };
+        let mut keys = Vec::new();
+        keys_of(query, None, &mut keys);
+        let key = keys.into_iter().find(|k| {
+            let block = self.block(*k);
+            !block.is_empty() && key_kind_matches(query, *k, kind)
+        });
+        let Some(key) = key else { return self.identifier_u[field] };
+        let mut others: Vec<u32> =
+            self.block(key).iter().map(|(_, i)| self.person_of(*i)).filter(|p| *p != person).collect();
+        others.sort_unstable();
+        others.dedup();
+        if others.is_empty() {
+            self.identifier_u[field]
+        } else {
+            others.len() as f64 / self.persons.max(1) as f64
+        }
+    }
+
+    /// Probability that two different people share a value of identifier
+    /// `field`, over the whole store.
+    pub fn base_u(&self, field: usize) -> f64 {
+        self.identifier_u.get(field).copied().unwrap_or(1.0)
+    }
+
+    /// Encodes the index (for sealing).
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).unwrap_or_default()
+    }
+
+    pub fn decode(bytes: &[u8]) -> Option<MatchIndex> {
+        postcard::from_bytes(bytes).ok()
+    }
+}
+
+/// Calls `f` with every run of equal keys.
+fn for_each_group(keys: &[(u64, u32)], mut f: impl FnMut(&[(u64, u32)])) {
+    let mut i = 0;
+    while i < keys.len() {
+        let mut j = i + 1;
+        while j < keys.len() && keys[j].0 == keys[i].0 {
+            j += 1;
+        }
+        f(&keys[i..j]);
+        i = j;
+    }
+}
+
+/// Whether `group` (records under one key) is a key of `kind`: its first
+/// record's key of that kind is the group's key.
+fn group_kind(features: &[Features], group: &[(u64, u32)], kind: u8) -> bool {
+    let (key, i) = group[0];
+    features.get(i as usize).is_some_and(|x| key_kind_matches(x, key, kind))
+}
+
+/// Whether `key` is `x`'s key of `kind`.
+fn key_kind_matches(x: &Features, key: u64, kind: u8) -> bool {
+    let value: Option<&str> = match kind {
+        K_EMAIL => x.email.as_deref(),
+        K_PHONE => x.phone.as_deref(),
+        K_NID => x.nid.as_deref(),
+        _ => None,
+    };
+    value.is_some_and(|v| hash_parts(&[std::slice::from_ref(&kind), v.as_bytes()]) == key)
+}
