@@ -52,7 +52,7 @@ fn deadlines_queue_and_completion() {
     let (code, _, err) =
         cli(&store, &["request", "add", "--type", "access", "--jurisdiction", "gdpr", "--received", "2026-01-01"]);
     assert_eq!(code, 1);
-    assert!(err.contains("name, email or phone"), "{err}");
+    assert!(err.contains("say who is asking"), "{err}");
     let (code, _, _) = cli(
         &store,
         &[
@@ -431,7 +431,7 @@ fn undoing_a_merge_keeps_the_restored_records_linked_and_hand_links_are_listed()
     svc.request_link(&v.reference, &[ids[0]], true).expect("link the survivor");
     // Linked by hand, without any matching detail: still listed, as linked.
     let found = svc.request_match("HAND-1").expect("match");
-    assert!(found.iter().any(|c| c.id == ids[0] && c.linked), "{found:?}");
+    assert!(found.candidates.iter().any(|c| c.id == ids[0] && c.linked), "{found:?}");
     svc.undo_merge(&merged.merge_id, "wrong merge").expect("undo");
     let v = svc.request("HAND-1").expect("request");
     assert!(

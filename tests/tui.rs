@@ -171,17 +171,29 @@ fn candidates(app: &App) -> Vec<steward::service::fulfil::Candidate> {
             linked: i == 0,
             via: (i == 1).then(|| data.records[0].id),
             reasons: match i {
-                0 => vec!["given_name same".into(), "family_name same".into(), "email same".into()],
-                1 => vec![
-                    "given_name similar 0.93".into(),
-                    format!("near-duplicate of {} (cluster 0.98)", data.records[0].id),
+                0 => vec![
+                    "prior -10.8".into(),
+                    "given_name same +5.8".into(),
+                    "family_name same +7.0".into(),
+                    "email same +21.6".into(),
                 ],
-                _ => vec!["family_name similar 0.88".into()],
+                1 => vec![
+                    "given_name similar +6.7".into(),
+                    format!("near-duplicate of {} (cluster 0.980)", data.records[0].id),
+                ],
+                _ => vec!["family_name similar +2.1".into()],
+            },
+            evidence: match i {
+                0 => vec!["name", "email"],
+                1 => vec!["name"],
+                _ => vec![],
             },
             name: r.display_name(),
             email: r.email.clone(),
             phone: r.phone.clone(),
             locality: r.address.locality.clone(),
+            country: r.address.country.clone(),
+            birth_year: r.date_of_birth.map(|d| d.year),
             source: r.provenance.source.clone(),
         })
         .collect()
@@ -202,7 +214,7 @@ fn press(app: &mut App, k: KeyEvent) {
             }
             if let steward::tui::app::Job::MatchRequest { reference } = job {
                 let candidates = Arc::new(candidates(app));
-                app.update(Event::Matched { reference: reference.clone(), candidates });
+                app.update(Event::Matched { reference: reference.clone(), candidates, advice: None });
             }
             continue;
         }
@@ -719,7 +731,7 @@ fn a_request_page_shows_its_next_step_and_the_records_that_may_be_the_requesters
         insta::assert_snapshot!(format!("request_page_{w}x{h}"), screen);
         assert!(screen.contains("verify the requester's identity (v)"), "{screen}");
         assert!(screen.contains("[x]") && screen.contains("proposed") && screen.contains("possible"), "{screen}");
-        assert!(screen.contains("why: given_name same"), "the cursor's candidate is explained: {screen}");
+        assert!(screen.contains("why: prior -10.8, given_name same +5.8"), "the cursor's candidate is explained in bits: {screen}");
         // The identity dialog.
         press(&mut a, key(KeyCode::Char('v')));
         insta::assert_snapshot!(format!("request_verify_{w}x{h}"), render(&a, w, h));

@@ -93,7 +93,10 @@ fn query_record(r: &Request) -> Record {
 }
 
 fn reasons(explained: &[duplicates::FieldComparison]) -> Vec<String> {
-    explained.iter().map(|c| format!("{} {} {:+.1}", c.field, c.status, c.bits)).collect()
+    explained
+        .iter()
+        .map(|c| if c.field == "prior" { format!("prior {:+.1}", c.bits) } else { format!("{} {} {:+.1}", c.field, c.status, c.bits) })
+        .collect()
 }
 
 impl Service {

@@ -699,6 +699,7 @@ fn person_row(rng: &mut ChaCha8Rng, p: &Person, copy: usize, as_of: DateTime<Utc
     let mut street = format!("{} {}", p.street_no, p.street);
     let mut city = p.city;
     let mut dob = p.dob.format("%Y-%m-%d").to_string();
+    let mut moved = false;
     if copy > 0 {
         // A duplicate: two or three kinds of damage, never all fields at once.
         for _ in 0..rng.gen_range(1..=3) {
@@ -727,7 +728,9 @@ fn person_row(rng: &mut ChaCha8Rng, p: &Person, copy: usize, as_of: DateTime<Utc
                 7 => dob = p.dob.format("%Y%m%d").to_string(),
                 8 => street = format!("{} {}", p.street_no, typo(rng, p.street)),
                 9 => {
-                    // Moved: a new address in the same country.
+                    // Moved: a new address in the same country (the email
+                    // and phone stay: that is how the move is known).
+                    moved = true;
                     street = format!("{} {}", rng.gen_range(1..250), STREETS[rng.gen_range(0..STREETS.len())]);
                     city = country.cities[rng.gen_range(0..country.cities.len())];
                     postcode = self::postcode(rng, country.code);
@@ -747,10 +750,10 @@ fn person_row(rng: &mut ChaCha8Rng, p: &Person, copy: usize, as_of: DateTime<Utc
                 }
             }
         }
-        if rng.gen_bool(0.2) {
+        if rng.gen_bool(0.2) && !moved {
             email.clear();
         }
-        if rng.gen_bool(0.2) {
+        if rng.gen_bool(0.2) && !moved {
             phone.clear();
         }
     }
