@@ -84,7 +84,12 @@ fn parse(bytes: &[u8], source: &str, id_column: Option<&str>) -> Vec<Record> {
         now: chrono::Utc::now(),
     };
     let parsed = import::parse(bytes, &opts, &mut |_| {});
-    assert!(parsed.errors.is_empty(), "{} rows refused: {:?}", parsed.errors.len(), &parsed.errors[..3.min(parsed.errors.len())]);
+    assert!(
+        parsed.errors.is_empty(),
+        "{} rows refused: {:?}",
+        parsed.errors.len(),
+        &parsed.errors[..3.min(parsed.errors.len())]
+    );
     parsed.rows.into_iter().map(|r| r.record).collect()
 }
 
@@ -169,7 +174,7 @@ fn evaluate(records: &[Record], person: &[String], show: usize) -> Outcome {
         for members in by_person.values() {
             for (x, &a) in members.iter().enumerate() {
                 for &b in &members[x + 1..] {
-                    let same = in_cluster.get(&a).is_some() && in_cluster.get(&a) == in_cluster.get(&b);
+                    let same = in_cluster.contains_key(&a) && in_cluster.get(&a) == in_cluster.get(&b);
                     if !same {
                         missed.push((a, b));
                     }
@@ -261,7 +266,9 @@ fn main() {
             header();
             let name = pos[1..]
                 .iter()
-                .map(|p| std::path::Path::new(p).file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default())
+                .map(|p| {
+                    std::path::Path::new(p).file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()
+                })
                 .collect::<Vec<_>>()
                 .join(" + ");
             let suffix = arg("--drop").map(|c| format!(" without {c}")).unwrap_or_default();

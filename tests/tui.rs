@@ -731,7 +731,10 @@ fn a_request_page_shows_its_next_step_and_the_records_that_may_be_the_requesters
         insta::assert_snapshot!(format!("request_page_{w}x{h}"), screen);
         assert!(screen.contains("verify the requester's identity (v)"), "{screen}");
         assert!(screen.contains("[x]") && screen.contains("proposed") && screen.contains("possible"), "{screen}");
-        assert!(screen.contains("why: prior -10.8, given_name same +5.8"), "the cursor's candidate is explained in bits: {screen}");
+        assert!(
+            screen.contains("why: prior -10.8, given_name same +5.8"),
+            "the cursor's candidate is explained in bits: {screen}"
+        );
         // The identity dialog.
         press(&mut a, key(KeyCode::Char('v')));
         insta::assert_snapshot!(format!("request_verify_{w}x{h}"), render(&a, w, h));

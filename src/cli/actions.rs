@@ -421,21 +421,12 @@ pub(super) fn request(g: &Global, action: RequestAction) -> Result<()> {
             channel,
             json,
         } => {
-            let requester = Requester {
-                name,
-                email,
-                phone,
-                customer_number,
-                date_of_birth: dob,
-                postcode,
-                address,
-            };
+            let requester = Requester { name, email, phone, customer_number, date_of_birth: dob, postcode, address };
             if requester.is_empty() {
                 return Err(Failure(
                     "say who is asking: --name, --email, --phone, --customer-number, --dob, --postcode or --address"
                         .into(),
-                )
-                .into());
+                ));
             }
             let v = svc.request_add(NewRequest {
                 reference,

@@ -302,7 +302,8 @@ fn build_record<'a>(
     // business holds (an address, a birth date, an id): it is imported and
     // the scan flags it as `incomplete`. Only a row with nothing but its id
     // is refused.
-    let holds_data = Field::ALL.iter().any(|f| r.get(*f).is_some()) || r.extra.iter().any(|(_, v)| !v.trim().is_empty());
+    let holds_data =
+        Field::ALL.iter().any(|f| r.get(*f).is_some()) || r.extra.iter().any(|(_, v)| !v.trim().is_empty());
     if !holds_data {
         reasons.push("the row holds nothing but its id".into());
     }

@@ -107,9 +107,17 @@ pub struct Requester {
 impl Requester {
     /// Whether the requester gave anything to find them by.
     pub fn is_empty(&self) -> bool {
-        [&self.name, &self.email, &self.phone, &self.customer_number, &self.date_of_birth, &self.postcode, &self.address]
-            .iter()
-            .all(|v| v.as_deref().is_none_or(|s| s.trim().is_empty()))
+        [
+            &self.name,
+            &self.email,
+            &self.phone,
+            &self.customer_number,
+            &self.date_of_birth,
+            &self.postcode,
+            &self.address,
+        ]
+        .iter()
+        .all(|v| v.as_deref().is_none_or(|s| s.trim().is_empty()))
     }
 }
 

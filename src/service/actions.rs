@@ -853,8 +853,7 @@ impl Service {
         }
         change.drop_snapshots = plan.snapshots.clone();
         // "Not the same person" decisions about them go too.
-        let erased: BTreeSet<RecordId> =
-            plan.records.iter().chain(change.drop_redirects.iter()).copied().collect();
+        let erased: BTreeSet<RecordId> = plan.records.iter().chain(change.drop_redirects.iter()).copied().collect();
         change.drop_apart = self
             .store
             .apart()?

@@ -95,7 +95,13 @@ fn query_record(r: &Request) -> Record {
 fn reasons(explained: &[duplicates::FieldComparison]) -> Vec<String> {
     explained
         .iter()
-        .map(|c| if c.field == "prior" { format!("prior {:+.1}", c.bits) } else { format!("{} {} {:+.1}", c.field, c.status, c.bits) })
+        .map(|c| {
+            if c.field == "prior" {
+                format!("prior {:+.1}", c.bits)
+            } else {
+                format!("{} {} {:+.1}", c.field, c.status, c.bits)
+            }
+        })
         .collect()
 }
 
@@ -135,8 +141,12 @@ impl Service {
         let model = &index.model;
         let mut query = Features::of(&query_record(&request));
         model.term_frequencies().annotate(&mut query);
-        let customer =
-            request.requester.customer_number.as_deref().map(duplicates::index::customer_number).filter(|c| !c.is_empty());
+        let customer = request
+            .requester
+            .customer_number
+            .as_deref()
+            .map(duplicates::index::customer_number)
+            .filter(|c| !c.is_empty());
         let found = index.lookup(&query, customer.as_deref());
         // How many people (other than `person`) hold the requester's customer number.
         let customer_holders = |person: u32| -> usize {
@@ -145,9 +155,11 @@ impl Service {
                 .records
                 .iter()
                 .filter(|i| {
-                    self.store.get(index.ids[**i as usize]).ok().flatten().is_some_and(|r| {
-                        duplicates::index::customer_number(&r.source_id) == c
-                    })
+                    self.store
+                        .get(index.ids[**i as usize])
+                        .ok()
+                        .flatten()
+                        .is_some_and(|r| duplicates::index::customer_number(&r.source_id) == c)
                 })
                 .map(|i| index.person_of(*i))
                 .filter(|p| *p != person)
@@ -175,9 +187,12 @@ impl Service {
             let mut probability = m.probability;
             let mut reasons = reasons(&m.explanation);
             let mut evidence = m.evidence.labels();
-            let mut unique = (m.evidence.email && index.identifier_u(&query, duplicates::EMAIL, person) <= index.base_u(duplicates::EMAIL))
-                || (m.evidence.phone && index.identifier_u(&query, duplicates::PHONE, person) <= index.base_u(duplicates::PHONE))
-                || (m.evidence.national_id && index.identifier_u(&query, duplicates::NID, person) <= index.base_u(duplicates::NID));
+            let mut unique = (m.evidence.email
+                && index.identifier_u(&query, duplicates::EMAIL, person) <= index.base_u(duplicates::EMAIL))
+                || (m.evidence.phone
+                    && index.identifier_u(&query, duplicates::PHONE, person) <= index.base_u(duplicates::PHONE))
+                || (m.evidence.national_id
+                    && index.identifier_u(&query, duplicates::NID, person) <= index.base_u(duplicates::NID));
             if let Some(c) = customer.as_deref()
                 && duplicates::index::customer_number(&record.source_id) == c
             {
@@ -199,10 +214,12 @@ impl Service {
                 unique |= others == 0;
             }
             let name_plus = m.evidence.name && evidence.len() >= 2;
-            direct.insert(i, Scored { record, person, probability, reasons, evidence, singled_out: unique || name_plus });
+            direct
+                .insert(i, Scored { record, person, probability, reasons, evidence, singled_out: unique || name_plus });
         }
         // index -> (score, proposed, via, reasons, evidence)
-        let mut out: BTreeMap<u32, (f64, bool, Option<u32>, Vec<String>, Vec<&'static str>)> = BTreeMap::new();
+        type Listed = (f64, bool, Option<u32>, Vec<String>, Vec<&'static str>);
+        let mut out: BTreeMap<u32, Listed> = BTreeMap::new();
         for (i, s) in &direct {
             let proposed = s.singled_out && s.probability >= PROPOSE;
             out.insert(*i, (s.probability, proposed, None, s.reasons.clone(), s.evidence.clone()));
@@ -235,7 +252,13 @@ impl Service {
             index.ids.iter().enumerate().map(|(i, id)| (*id, i as u32)).filter(|(id, _)| linked.contains(id)).collect();
         for id in &linked {
             if let Some(&i) = position.get(id) {
-                out.entry(i).or_insert((0.0, false, None, vec!["linked by hand (no matching details)".into()], Vec::new()));
+                out.entry(i).or_insert((
+                    0.0,
+                    false,
+                    None,
+                    vec!["linked by hand (no matching details)".into()],
+                    Vec::new(),
+                ));
             }
         }
         let mut candidates = Vec::new();
@@ -270,7 +293,11 @@ impl Service {
             });
         }
         candidates.sort_by(|a, b| {
-            b.linked.cmp(&a.linked).then(b.proposed.cmp(&a.proposed)).then(b.score.total_cmp(&a.score)).then(a.id.cmp(&b.id))
+            b.linked
+                .cmp(&a.linked)
+                .then(b.proposed.cmp(&a.proposed))
+                .then(b.score.total_cmp(&a.score))
+                .then(a.id.cmp(&b.id))
         });
         candidates.truncate(MAX_CANDIDATES.max(linked.len()));
         let proposed = candidates.iter().filter(|c| c.proposed).count();

@@ -29,6 +29,10 @@ pub struct Redirect {
     pub source_id: String,
 }
 
+/// A "not the same person" decision as stored: the two records (lower id
+/// first) and its sealed details, decrypted.
+pub type Decision = (RecordId, RecordId, zeroize::Zeroizing<Vec<u8>>);
+
 /// One atomic change. Build it, then [`Store::commit`] it with its audit entry.
 #[derive(Debug, Default)]
 pub struct Change {
@@ -191,10 +195,7 @@ pub(super) fn apart_key(a: RecordId, b: RecordId) -> Vec<u8> {
 }
 
 pub(super) fn apart_key_ad(key: &[u8]) -> (Vec<u8>, Vec<u8>) {
-    (
-        [b"steward-dek-v1\0apart\0".as_slice(), key].concat(),
-        [b"steward-blob-v1\0apart\0".as_slice(), key].concat(),
-    )
+    ([b"steward-dek-v1\0apart\0".as_slice(), key].concat(), [b"steward-blob-v1\0apart\0".as_slice(), key].concat())
 }
 
 fn match_index_key_ad() -> (Vec<u8>, Vec<u8>) {
@@ -584,7 +585,7 @@ impl Store {
 
     /// Every "not the same person" decision: the pair (lower id first) and
     /// its sealed details, decrypted.
-    pub fn apart(&self) -> Result<Vec<(RecordId, RecordId, zeroize::Zeroizing<Vec<u8>>)>, StoreError> {
+    pub fn apart(&self) -> Result<Vec<Decision>, StoreError> {
         let master = self.keys().master;
         let mut out = Vec::new();
         for kv in self.db.scan_prefix([P_APART]) {

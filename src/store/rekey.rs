@@ -153,7 +153,8 @@ impl Store {
         for kv in self.db.scan_prefix([P_APART]) {
             let (k, v) = kv?;
             let (ka, _) = apart_key_ad(&k);
-            batch.insert(k.clone(), rewrap_enveloped(&from, &new.master, &ka, &v).ok_or_else(|| corrupt("a decision"))?);
+            batch
+                .insert(k.clone(), rewrap_enveloped(&from, &new.master, &ka, &v).ok_or_else(|| corrupt("a decision"))?);
         }
         // The index, rebuilt from the records (decrypted a chunk at a time,
         // so memory stays flat) and the redirects.

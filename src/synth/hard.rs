@@ -308,7 +308,8 @@ impl Gen {
         let mut family = p.family.clone();
         let mut email = p.email.clone().unwrap_or_default();
         let mut phone = p.phone.as_deref().map(|d| format_phone(rng, d, country.dial)).unwrap_or_default();
-        let (mut no, mut street, mut city, mut pc) = (p.street_no, p.street.clone(), p.city.clone(), p.postcode.clone());
+        let (mut no, mut street, mut city, mut pc) =
+            (p.street_no, p.street.clone(), p.city.clone(), p.postcode.clone());
         let mut dob = p.dob.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default();
         if copy > 0 {
             for _ in 0..rng.gen_range(1..=3) {

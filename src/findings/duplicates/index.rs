@@ -237,11 +237,7 @@ impl MatchIndex {
             self.block(key).iter().map(|(_, i)| self.person_of(*i)).filter(|p| *p != person).collect();
         others.sort_unstable();
         others.dedup();
-        if others.is_empty() {
-            self.identifier_u[field]
-        } else {
-            others.len() as f64 / self.persons.max(1) as f64
-        }
+        if others.is_empty() { self.identifier_u[field] } else { others.len() as f64 / self.persons.max(1) as f64 }
     }
 
     /// Probability that two different people share a value of identifier

@@ -17,7 +17,10 @@
 //!    no block is dropped.
 //! 3. Each pair gets one level per field ([`compare`]): exact / similar /
 //!    initial / nickname / close / different / missing.
-//! 4. The model ([`Model`]), in the manner of Splink:
+//! 4. The model ([`Model`]), in the manner of Splink (a pair's score is
+//!    the posterior match probability; its explanation is each field's
+//!    contribution in bits, log2 m/u, positive for evidence of one person,
+//!    negative against, after the prior):
 //!    - u (how often a level occurs between different people) from random
 //!      record pairs, with term frequencies for exact agreement: "smith"
 //!      agreeing counts for less than "quixley" agreeing, and an email that
@@ -31,15 +34,15 @@
 //!      high-precision rules (same email; same phone and birth date; same
 //!      national id; same names and birth date), divided by their recall as
 //!      the m-probabilities estimate it.
-//!    A pair's score is the posterior match probability; its explanation is
-//!    each field's contribution in bits (log2 m/u), positive for evidence of
-//!    one person, negative against, after the prior.
 //! 5. Pairs above the match probability seed clusters; two clusters join
 //!    only if every pair across them reaches the cluster probability, so
 //!    A~B and B~C do not make A~C unless A~C holds too. Pairs a reviewer
 //!    marked as different people never join.
 //!
 //! Pure: no I/O. Depends on `model` and `findings::normalize`.
+
+// Tables indexed by field and level read clearest as index loops.
+#![allow(clippy::needless_range_loop)]
 
 pub mod index;
 
@@ -149,7 +152,9 @@ fn digits_of(raw: &str) -> String {
 /// The class of a raw number: (country, "+" or "00" or none, first three
 /// digits, number of digits). Numbers with letters (extensions, vanity
 /// numbers) have none.
-fn phone_class(raw: &str, country: &str) -> Option<(Box<str>, u8, Box<str>, usize)> {
+type PhoneClass = (Box<str>, u8, Box<str>, usize);
+
+fn phone_class(raw: &str, country: &str) -> Option<PhoneClass> {
     if raw.chars().any(char::is_alphabetic) {
         return None;
     }
@@ -182,7 +187,7 @@ impl<'a> PhoneCache<'a> {
                 distinct.insert((p, r.address.country.as_deref().unwrap_or("")));
             }
         }
-        let mut classes: FxHashMap<(Box<str>, u8, Box<str>, usize), Vec<(&'a str, &'a str)>> = FxHashMap::default();
+        let mut classes: FxHashMap<PhoneClass, Vec<(&'a str, &'a str)>> = FxHashMap::default();
         let mut singles: Vec<(&'a str, &'a str)> = Vec::new();
         for (p, c) in distinct {
             match phone_class(p, c) {
@@ -470,7 +475,11 @@ fn within_one_edit(a: &[u8], b: &[u8]) -> bool {
     if la == lb {
         let (ra, rb) = (&a[start + 1..], &b[start + 1..]);
         // One substitution, or a transposition of start and start + 1.
-        ra == rb || (start + 1 < la && a[start] == b[start + 1] && a[start + 1] == b[start] && a[start + 2..] == b[start + 2..])
+        ra == rb
+            || (start + 1 < la
+                && a[start] == b[start + 1]
+                && a[start + 1] == b[start]
+                && a[start + 2..] == b[start + 2..])
     } else if la > lb {
         a[start + 1..] == b[start..]
     } else {
@@ -657,11 +666,12 @@ fn compare_full(a: &Features, b: &Features) -> ([u8; NF], [f64; NF], bool) {
         // given name.
         let a_swapped = (given_level(&a.family, &b.given), family_level(&a.given, &b.family));
         let b_swapped = (given_level(&a.given, &b.family), family_level(&a.family, &b.given));
-        let crossed = if (a_swapped.0.0, std::cmp::Reverse(a_swapped.1.0)) <= (b_swapped.0.0, std::cmp::Reverse(b_swapped.1.0)) {
-            a_swapped
-        } else {
-            b_swapped
-        };
+        let crossed =
+            if (a_swapped.0.0, std::cmp::Reverse(a_swapped.1.0)) <= (b_swapped.0.0, std::cmp::Reverse(b_swapped.1.0)) {
+                a_swapped
+            } else {
+                b_swapped
+            };
         if rank(&crossed) > rank(&straight) + 0.3 {
             swapped = true;
             crossed
@@ -971,7 +981,11 @@ fn estimate_u(features: &[Features], samples: usize) -> Table {
 }
 
 /// Distinct comparison patterns of some pairs and how often each occurs.
-fn patterns(features: &[Features], pairs: &[(u32, u32)], keep: impl Fn(&[u8; NF]) -> bool + Sync) -> Vec<([u8; NF], f64)> {
+fn patterns(
+    features: &[Features],
+    pairs: &[(u32, u32)],
+    keep: impl Fn(&[u8; NF]) -> bool + Sync,
+) -> Vec<([u8; NF], f64)> {
     let packed: Vec<u32> = pairs
         .par_iter()
         .filter_map(|&(a, b)| {
@@ -1056,12 +1070,8 @@ fn em(pats: &[(Vec<u8>, f64)], m: Class, n: Class) -> Mixture {
         let mut shift = 0.0f64;
         for f in 0..fields {
             let (Some(mp), Some(np)) = (m.prior[f], n.prior[f]) else { continue };
-            let next_m = normalised(
-                (0..mt[f].len()).map(|l| mc[f][l] + m.strength * mp[l] + 1e-3).collect(),
-            );
-            let next_n = normalised(
-                (0..nt[f].len()).map(|l| nc[f][l] + n.strength * np[l] + 1e-3).collect(),
-            );
+            let next_m = normalised((0..mt[f].len()).map(|l| mc[f][l] + m.strength * mp[l] + 1e-3).collect());
+            let next_n = normalised((0..nt[f].len()).map(|l| nc[f][l] + n.strength * np[l] + 1e-3).collect());
             for l in 1..mt[f].len() {
                 shift = shift.max((next_m[l] - mt[f][l]).abs()).max((next_n[l] - nt[f][l]).abs());
             }
@@ -1081,7 +1091,13 @@ fn em(pats: &[(Vec<u8>, f64)], m: Class, n: Class) -> Mixture {
 /// [`em`] from several starts of the "not one person" class, keeping the
 /// fit that explains the pairs best (EM finds a local optimum: started
 /// from strangers, it may take twins for one person).
-fn em_best(pats: &[(Vec<u8>, f64)], m: Class, n_starts: Vec<Vec<Vec<f64>>>, n_prior: Vec<Option<&[f64]>>, n_strength: f64) -> Mixture {
+fn em_best(
+    pats: &[(Vec<u8>, f64)],
+    m: Class,
+    n_starts: Vec<Vec<Vec<f64>>>,
+    n_prior: Vec<Option<&[f64]>>,
+    n_strength: f64,
+) -> Mixture {
     let mut best: Option<Mixture> = None;
     for start in n_starts {
         let fit = em(
@@ -1114,7 +1130,11 @@ fn rows(t: &Table) -> Vec<Vec<f64>> {
 
 /// Pairs of records sharing `key`, at most about `cap` of them, spread over
 /// the blocks (sampled down when there are more).
-fn session_pairs(features: &[Features], key: &(dyn Fn(&Features) -> Option<u64> + Sync), cap: usize) -> Vec<(u32, u32)> {
+fn session_pairs(
+    features: &[Features],
+    key: &(dyn Fn(&Features) -> Option<u64> + Sync),
+    cap: usize,
+) -> Vec<(u32, u32)> {
     let mut keyed: Vec<(u64, u32)> =
         features.par_iter().enumerate().filter_map(|(i, f)| key(f).map(|k| (k, i as u32))).collect();
     keyed.par_sort_unstable();
@@ -1344,10 +1364,8 @@ pub fn estimate(features: &[Features], tf: Arc<TermFrequencies>) -> Model {
         }
         pairs.par_sort_unstable();
         pairs.dedup();
-        let pats: Vec<(Vec<u8>, f64)> = patterns(features, &pairs, shares_household)
-            .into_iter()
-            .map(|(l, c)| (household_levels(&l), c))
-            .collect();
+        let pats: Vec<(Vec<u8>, f64)> =
+            patterns(features, &pairs, shares_household).into_iter().map(|(l, c)| (household_levels(&l), c)).collect();
         let count: f64 = pats.iter().map(|(_, c)| c).sum();
         // One person's records: the main m for the personal fields, the
         // data's own shape for the joint contacts (pulled weakly).
@@ -1383,8 +1401,11 @@ pub fn estimate(features: &[Features], tf: Arc<TermFrequencies>) -> Model {
         if trace {
             eprintln!("    household pairs {count:.0}, of them different people {others:.0}");
         }
-        (others >= 20.0 && others >= 0.01 * count)
-            .then_some(Household { m: fit.m, h: fit.n, prior: fit.share.clamp(1e-6, 1.0 - 1e-6) })
+        (others >= 20.0 && others >= 0.01 * count).then_some(Household {
+            m: fit.m,
+            h: fit.n,
+            prior: fit.share.clamp(1e-6, 1.0 - 1e-6),
+        })
     };
     if trace {
         eprintln!(
@@ -1547,12 +1568,10 @@ fn pass_keys(x: &Features, pass: usize, out: &mut Vec<Key>) {
                 }
             }
         }
-        4 => {
-            if sx_given[0] != 0 && sx_family[0] != 0 {
-                let (p, q) = if sx_given <= sx_family { (sx_given, sx_family) } else { (sx_family, sx_given) };
-                let order = prefix_order(&x.postcode) ^ (prefix_order(&x.street) >> 16);
-                out.push(Key { key: k().part(p).part(q).finish(pass), order });
-            }
+        4 if sx_given[0] != 0 && sx_family[0] != 0 => {
+            let (p, q) = if sx_given <= sx_family { (sx_given, sx_family) } else { (sx_family, sx_given) };
+            let order = prefix_order(&x.postcode) ^ (prefix_order(&x.street) >> 16);
+            out.push(Key { key: k().part(p).part(q).finish(pass), order });
         }
         5 => {
             let place: &str = if x.postcode.is_empty() { &x.locality } else { &x.postcode };
@@ -1563,17 +1582,13 @@ fn pass_keys(x: &Features, pass: usize, out: &mut Vec<Key>) {
                 });
             }
         }
-        6 => {
-            if !x.postcode.is_empty() && !x.street_no.is_empty() {
-                let key = k().part(x.postcode.as_bytes()).part(x.street_no.as_bytes()).finish(pass);
-                out.push(Key { key, order: name_order });
-            }
+        6 if !x.postcode.is_empty() && !x.street_no.is_empty() => {
+            let key = k().part(x.postcode.as_bytes()).part(x.street_no.as_bytes()).finish(pass);
+            out.push(Key { key, order: name_order });
         }
-        7 => {
-            if !x.street.is_empty() && !x.locality.is_empty() {
-                let order = prefix_order(&x.street_no) ^ (name_order >> 16);
-                out.push(Key { key: k().head(&x.street, 6).head(&x.locality, 4).finish(pass), order });
-            }
+        7 if !x.street.is_empty() && !x.locality.is_empty() => {
+            let order = prefix_order(&x.street_no) ^ (name_order >> 16);
+            out.push(Key { key: k().head(&x.street, 6).head(&x.locality, 4).finish(pass), order });
         }
         8 => {
             if let Some((local, _)) = x.email.as_deref().and_then(|e| e.rsplit_once('@'))
@@ -1582,11 +1597,9 @@ fn pass_keys(x: &Features, pass: usize, out: &mut Vec<Key>) {
                 out.push(Key { key: k().part(local.as_bytes()).finish(pass), order: name_order });
             }
         }
-        9 => {
-            if !x.family.is_empty() && !x.postcode.is_empty() {
-                let order = prefix_order(&x.street) ^ (prefix_order(&x.given) >> 16);
-                out.push(Key { key: k().head(&x.family, 4).part(x.postcode.as_bytes()).finish(pass), order });
-            }
+        9 if !x.family.is_empty() && !x.postcode.is_empty() => {
+            let order = prefix_order(&x.street) ^ (prefix_order(&x.given) >> 16);
+            out.push(Key { key: k().head(&x.family, 4).part(x.postcode.as_bytes()).finish(pass), order });
         }
         _ => {}
     }
@@ -2073,13 +2086,11 @@ pub fn score_request(
         similarity: 0.0,
         bits: (prior / std::f64::consts::LN_2 * 10.0).round() / 10.0,
     }];
-    explanation.extend(FIELDS.iter().enumerate().filter(|(f, _)| levels[*f] != 0).map(|(f, field)| {
-        FieldComparison {
-            field,
-            status: status(f, levels[f], query, record, swapped),
-            similarity: (sims[f] * 100.0).round() / 100.0,
-            bits: (w[f] / std::f64::consts::LN_2 * 10.0).round() / 10.0,
-        }
+    explanation.extend(FIELDS.iter().enumerate().filter(|(f, _)| levels[*f] != 0).map(|(f, field)| FieldComparison {
+        field,
+        status: status(f, levels[f], query, record, swapped),
+        similarity: (sims[f] * 100.0).round() / 100.0,
+        bits: (w[f] / std::f64::consts::LN_2 * 10.0).round() / 10.0,
     }));
     Some(RequestMatch { probability, explanation, evidence })
 }
