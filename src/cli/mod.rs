@@ -184,7 +184,7 @@ reveal is an audit entry.")]
         #[arg(long)]
         json: bool,
         /// Only findings of this kind
-        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(["stale", "expired", "duplicate", "overcollected", "pii", "invalid", "suspect", "consent"]))]
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(["stale", "expired", "duplicate", "overcollected", "pii", "invalid", "suspect", "consent", "incomplete"]))]
         kind: Option<String>,
     },
     /// The data inventory and purpose register (policy)

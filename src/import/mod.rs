@@ -344,6 +344,31 @@ pub fn parse(input: impl Read, opts: &Options, progress: &mut dyn FnMut(u64)) ->
 struct QuoteParity<R> {
     inner: R,
     odd: bool,
+    /// Byte offsets of line terminators (`\n`, `\r\n` or a lone `\r`: the
+    /// offset of its first byte) not yet passed by the records read: the
+    /// csv reader's own line count is one short on files with CRLF endings.
+    breaks: std::collections::VecDeque<u64>,
+    /// Bytes read so far.
+    offset: u64,
+    /// The last byte read was `\r` (a `\n` after it ends the same line).
+    after_cr: bool,
+}
+
+impl<R> QuoteParity<R> {
+    fn new(inner: R) -> Self {
+        Self { inner, odd: false, breaks: Default::default(), offset: 0, after_cr: false }
+    }
+
+    /// The physical line (1-based) of the byte at `byte`, given that every
+    /// earlier call asked about an earlier byte; `passed` counts the line
+    /// breaks already consumed.
+    fn line_at(&mut self, byte: u64, passed: &mut u64) -> u64 {
+        while self.breaks.front().is_some_and(|b| *b < byte) {
+            self.breaks.pop_front();
+            *passed += 1;
+        }
+        *passed + 1
+    }
 }
 
 impl<R: Read> Read for QuoteParity<R> {
@@ -351,6 +376,13 @@ impl<R: Read> Read for QuoteParity<R> {
         let n = self.inner.read(buf)?;
         let quotes = buf[..n].iter().filter(|&&b| b == b'"').count();
         self.odd ^= quotes % 2 == 1;
+        for (i, &b) in buf[..n].iter().enumerate() {
+            if b == b'\r' || (b == b'\n' && !self.after_cr) {
+                self.breaks.push_back(self.offset + i as u64);
+            }
+            self.after_cr = b == b'\r';
+        }
+        self.offset += n as u64;
         Ok(n)
     }
 }
@@ -393,28 +425,30 @@ fn parse_csv(input: impl Read, opts: &Options, progress: &mut dyn FnMut(u64)) ->
         .has_headers(false)
         .flexible(true)
         .trim(csv::Trim::All)
-        .from_reader(QuoteParity { inner: input, odd: false });
+        .from_reader(QuoteParity::new(input));
     let mut rec = csv::ByteRecord::new();
     let mut last_line = 0u64;
     let mut headers: Vec<String> = Vec::new();
     let mut targets: Vec<Target> = Vec::new();
     let mut seen = HashMap::new();
     let mut pending: Vec<(u64, csv::ByteRecord)> = Vec::with_capacity(BATCH);
-    let mut line_of_next = 1u64;
+    // Line breaks passed so far (physical lines, counted by QuoteParity).
+    let mut passed = 0u64;
     loop {
-        let start_line = rdr.position().line().max(line_of_next);
+        let start_byte = rdr.position().byte();
         match rdr.read_byte_record(&mut rec) {
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(start_line);
+                let byte = e.position().map_or(start_byte, |p| p.byte());
+                let line = rdr.get_mut().line_at(byte, &mut passed);
                 out.errors.push(RowError { line, reason: "unreadable CSV (check the quoting)".into() });
                 out.unusable = true;
                 break;
             }
         }
-        let line = rec.position().map(|p| p.line()).unwrap_or(start_line);
-        line_of_next = line + 1;
+        let byte = rec.position().map_or(start_byte, |p| p.byte());
+        let line = rdr.get_mut().line_at(byte, &mut passed);
         last_line = line;
         if headers.is_empty() {
             let Ok(fields) = rec.iter().map(std::str::from_utf8).collect::<Result<Vec<&str>, _>>() else {
@@ -603,6 +637,31 @@ mod tests {
     }
 
     #[test]
+    fn rows_without_name_email_or_phone_are_kept() {
+        let p = csv("id,first_name,email,street,postcode,dob\nA1,,,12 High St,SW1A 1AA,1980-02-03\nA2,,,,,\n");
+        assert_eq!(p.rows.len(), 1, "{:?}", p.errors);
+        assert_eq!(p.rows[0].record.address.postcode.as_deref(), Some("SW1A 1AA"));
+        assert_eq!(p.errors.len(), 1);
+        assert_eq!(p.errors[0].line, 3);
+        assert!(p.errors[0].reason.contains("nothing but its id"), "{:?}", p.errors);
+    }
+
+    #[test]
+    fn line_numbers_count_physical_lines_whatever_the_line_endings() {
+        for end in ["\n", "\r\n", "\r"] {
+            let text =
+                ["id,first_name,email", "A1,Ann,a@x.org", "A2,\"two", "lines\",b@x.org", "A3,Cy", "A4,Di,d@x.org"]
+                    .join(end)
+                    + end;
+            let p = csv(&text);
+            assert_eq!(p.errors.len(), 1, "{end:?}: {:?}", p.errors);
+            assert_eq!(p.errors[0].line, 5, "{end:?}: the short row is on line 5");
+            let lines: Vec<u64> = p.rows.iter().map(|r| r.line).collect();
+            assert_eq!(lines, vec![2, 3, 6], "{end:?}");
+        }
+    }
+
+    #[test]
     fn synonyms_map_to_fields() {
         for (h, f) in [
             ("given_name", Field::GivenName),
@@ -709,6 +768,24 @@ mod props {
     }
 
     proptest! {
+        /// A short row is reported on its physical line, with any line ending.
+        #[test]
+        fn bad_rows_are_named_by_their_line(n in 1usize..40, bad in 0usize..40, end in 0usize..3) {
+            let bad = bad % n;
+            let end = ["\n", "\r\n", "\r"][end];
+            let mut text = format!("id,first_name,email{end}");
+            for i in 0..n {
+                if i == bad {
+                    text.push_str(&format!("R{i},short{end}"));
+                } else {
+                    text.push_str(&format!("R{i},N{i},n{i}@x.org{end}"));
+                }
+            }
+            let p = parse(text.as_bytes(), &Options { format: Format::Csv, id_column: None, source: "p".into(), now: Utc::now() }, &mut |_| {});
+            prop_assert_eq!(p.errors.len(), 1);
+            prop_assert_eq!(p.errors[0].line, bad as u64 + 2);
+        }
+
         /// Whatever the csv writer produces, import reads back (trimmed).
         #[test]
         fn csv_round_trips(rows in proptest::collection::vec((field(), field(), field()), 1..20)) {

@@ -63,6 +63,14 @@ pub struct Matches {
     pub advice: Option<String>,
 }
 
+/// Where record `id` sits in `ids` (ids ascending, as the store lists them).
+fn position_of(ids: &[RecordId], id: RecordId) -> Option<u32> {
+    match ids.binary_search(&id) {
+        Ok(i) => Some(i as u32),
+        Err(_) => ids.iter().position(|x| *x == id).map(|i| i as u32),
+    }
+}
+
 /// "an erasure", "an access", "a portability" ... request.
 pub fn a_kind(k: RequestKind) -> String {
     let name = k.name();
@@ -147,7 +155,30 @@ impl Service {
             .as_deref()
             .map(duplicates::index::customer_number)
             .filter(|c| !c.is_empty());
-        let found = index.lookup(&query, customer.as_deref());
+        // A phone written without its country code could be from any
+        // country the store has customers in: it is looked up as each, and
+        // compared with each record as in that record's country.
+        let raw_phone = request.requester.phone.clone();
+        let international = raw_phone.as_deref().is_some_and(|p| {
+            let t = p.trim_start();
+            t.starts_with('+') || t.chars().filter(char::is_ascii_digit).take(2).collect::<String>() == "00"
+        });
+        let phone_in =
+            |country: Option<&str>| raw_phone.as_deref().and_then(|p| crate::findings::normalize::e164(p, country));
+        let mut found = index.lookup(&query, customer.as_deref());
+        if raw_phone.is_some() && !international {
+            let mut tried = BTreeSet::new();
+            for c in &index.countries {
+                if let Some(e) = phone_in(Some(c))
+                    && tried.insert(e.clone())
+                {
+                    let more = index.lookup(&query.with_phone_digits(Some(e)), None);
+                    found.records.extend(more.records);
+                }
+            }
+            found.records.sort_unstable();
+            found.records.dedup();
+        }
         // How many people (other than `person`) hold the requester's customer number.
         let customer_holders = |person: u32| -> usize {
             let Some(c) = customer.as_deref() else { return 0 };
@@ -182,6 +213,13 @@ impl Service {
             let mut f = Features::of(&record);
             model.term_frequencies().annotate(&mut f);
             let person = index.person_of(i);
+            let query = if raw_phone.is_some() && !international {
+                let mut q = query.with_phone_digits(phone_in(record.address.country.as_deref()));
+                model.term_frequencies().annotate(&mut q);
+                q
+            } else {
+                query.clone()
+            };
             let u = |field: usize| index.identifier_u(&query, field, person);
             let Some(m) = duplicates::score_request(model, index.persons, &query, &f, &u) else { continue };
             let mut probability = m.probability;
@@ -261,6 +299,24 @@ impl Service {
                 ));
             }
         }
+        // Two records a reviewer said are different people cannot both be
+        // the requester's: when both would be proposed, neither is.
+        let mut conflict = false;
+        for (a, b, _) in self.store.apart()? {
+            let (ia, ib) = (position_of(&index.ids, a), position_of(&index.ids, b));
+            if let (Some(ia), Some(ib)) = (ia, ib)
+                && out.get(&ia).is_some_and(|e| e.1)
+                && out.get(&ib).is_some_and(|e| e.1)
+            {
+                for i in [ia, ib] {
+                    if let Some(e) = out.get_mut(&i) {
+                        e.1 = false;
+                        e.3.push("marked as a different person than another match: ask the requester for more".into());
+                    }
+                }
+                conflict = true;
+            }
+        }
         let mut candidates = Vec::new();
         for (i, (score, proposed, via, reasons, evidence)) in out {
             let id = index.ids[i as usize];
@@ -308,8 +364,12 @@ impl Service {
                     .iter()
                     .all(|v| v.is_none());
             let ask = "ask the requester for an email, phone, customer number or date of birth";
-            if only_name && found.same_name > 0 {
-                format!("{} record(s) share this name: {ask}", found.same_name)
+            if conflict {
+                format!("the details match records marked as different people: {ask}")
+            } else if only_name && found.same_name > 1 {
+                format!("{} records share this name: {ask}", found.same_name)
+            } else if only_name {
+                format!("a name alone does not single anyone out: {ask}")
             } else if candidates.is_empty() {
                 format!("no record matches what the requester gave; if they are a customer, {ask}")
             } else {

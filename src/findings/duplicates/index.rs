@@ -87,9 +87,12 @@ pub struct MatchIndex {
     pub persons: usize,
     /// (key, record index), sorted.
     keys: Vec<(u64, u32)>,
-    /// Probability that two different people share an email, a phone, a
-    /// national id (by field), from the clusters.
+    /// Probability that another person holds the same email, phone or
+    /// national id (by field) when no other person in the store does.
     identifier_u: [f64; NF],
+    /// The countries of the records (a phone written without its country
+    /// code is read as each of them in turn).
+    pub countries: Vec<String>,
     pub model: Model,
 }
 
@@ -146,24 +149,25 @@ impl MatchIndex {
             persons,
             keys,
             identifier_u: [0.0; NF],
+            countries: {
+                let mut c: Vec<String> = records
+                    .iter()
+                    .filter_map(|r| r.address.country.as_deref())
+                    .map(|c| c.trim().to_ascii_uppercase())
+                    .filter(|c| c.len() == 2)
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                c.truncate(300);
+                c
+            },
             model,
         };
-        // How often different people share an identifier: pairs of people
-        // holding one value, over all pairs of people (half a pair when none
-        // do, which errs towards weaker evidence).
+        // A value of an identifier that no two people in the store share:
+        // half a pair of smoothing over every pair of people.
         let all_pairs = (persons as f64) * (persons.saturating_sub(1) as f64) / 2.0;
-        for (field, kind) in [(EMAIL, K_EMAIL), (PHONE, K_PHONE), (NID, K_NID)] {
-            let mut shared = 0.0;
-            for_each_group(&index.keys, |group| {
-                if group_kind(features, group, kind) {
-                    let mut people: Vec<u32> = group.iter().map(|(_, i)| index.person[*i as usize]).collect();
-                    people.sort_unstable();
-                    people.dedup();
-                    let p = people.len() as f64;
-                    shared += p * (p - 1.0) / 2.0;
-                }
-            });
-            index.identifier_u[field] = (shared.max(0.5) / all_pairs.max(1.0)).min(1.0);
+        for field in [EMAIL, PHONE, NID] {
+            index.identifier_u[field] = (0.5 / all_pairs.max(1.0)).min(1.0);
         }
         index
     }
@@ -218,7 +222,8 @@ impl MatchIndex {
 
     /// Probability that another person than `person` holds the requester's
     /// value of identifier `field`: the people holding it besides `person`
-    /// over all people, or the base rate when nobody else does.
+    /// over all people (a family's shared email weighs little), or, when
+    /// nobody else holds it, half a pair over all pairs of people.
     pub fn identifier_u(&self, query: &Features, field: usize, person: u32) -> f64 {
         let kind = match field {
             EMAIL => K_EMAIL,
@@ -240,8 +245,7 @@ impl MatchIndex {
         if others.is_empty() { self.identifier_u[field] } else { others.len() as f64 / self.persons.max(1) as f64 }
     }
 
-    /// Probability that two different people share a value of identifier
-    /// `field`, over the whole store.
+    /// [`MatchIndex::identifier_u`] of a value nobody else holds.
     pub fn base_u(&self, field: usize) -> f64 {
         self.identifier_u.get(field).copied().unwrap_or(1.0)
     }
@@ -254,26 +258,6 @@ impl MatchIndex {
     pub fn decode(bytes: &[u8]) -> Option<MatchIndex> {
         postcard::from_bytes(bytes).ok()
     }
-}
-
-/// Calls `f` with every run of equal keys.
-fn for_each_group(keys: &[(u64, u32)], mut f: impl FnMut(&[(u64, u32)])) {
-    let mut i = 0;
-    while i < keys.len() {
-        let mut j = i + 1;
-        while j < keys.len() && keys[j].0 == keys[i].0 {
-            j += 1;
-        }
-        f(&keys[i..j]);
-        i = j;
-    }
-}
-
-/// Whether `group` (records under one key) is a key of `kind`: its first
-/// record's key of that kind is the group's key.
-fn group_kind(features: &[Features], group: &[(u64, u32)], kind: u8) -> bool {
-    let (key, i) = group[0];
-    features.get(i as usize).is_some_and(|x| key_kind_matches(x, key, kind))
 }
 
 /// Whether `key` is `x`'s key of `kind`.

@@ -300,6 +300,11 @@ impl Features {
         }
     }
 
+    /// The same features with another phone (E.164 digits, or none).
+    pub fn with_phone_digits(&self, phone: Option<String>) -> Features {
+        Features { phone: phone.map(String::into_boxed_str), ..self.clone() }
+    }
+
     /// Whether the record carries nothing to compare.
     pub fn is_empty(&self) -> bool {
         self.given.is_empty()
@@ -2093,4 +2098,257 @@ pub fn score_request(
         bits: (w[f] / std::f64::consts::LN_2 * 10.0).round() / 10.0,
     }));
     Some(RequestMatch { probability, explanation, evidence })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+    use proptest::prelude::*;
+
+    fn rec(g: &str, f: &str, dob: &str, email: &str) -> Record {
+        let mut r = Record::new("t", g, Utc::now());
+        r.given_name = (!g.is_empty()).then(|| g.into());
+        r.family_name = (!f.is_empty()).then(|| f.into());
+        r.date_of_birth = DateParts::parse(dob);
+        r.email = (!email.is_empty()).then(|| email.into());
+        r
+    }
+
+    #[test]
+    fn comparison_levels() {
+        let a = Features::of(&rec("William", "Harrington", "1980-02-03", "w.harrington@example.com"));
+        let b = Features::of(&rec("Bill", "Harington", "1980-03-02", "W.Harrington@Example.com"));
+        let l = compare(&a, &b);
+        assert_eq!(l[GIVEN], 4, "a nickname is a strong agreement, not an exact one");
+        assert_eq!(l[FAMILY], 3, "one letter missing is very similar");
+        assert_eq!(l[DOB], 2, "swapped day and month is close");
+        assert_eq!(l[EMAIL], 2, "emails canonical");
+        assert_eq!(l[PHONE], 0, "no phones");
+        let c = Features::of(&rec("Harrington", "William", "1980-02-03", ""));
+        let l = compare(&a, &c);
+        assert_eq!((l[GIVEN], l[FAMILY]), (5, 4), "swapped names compare crosswise");
+        let i = Features::of(&rec("W.", "Harrington", "", ""));
+        assert_eq!(compare(&a, &i)[GIVEN], 2, "an initial agrees only as an initial");
+        let s = Features::of(&rec("Søren", "Kierkegaard", "", ""));
+        let t = Features::of(&rec("Soren", "Kierkegaard", "", ""));
+        assert_eq!(compare(&s, &t)[GIVEN], 5, "transliterated");
+    }
+
+    #[test]
+    fn a_family_member_written_surname_first_is_not_the_same_given_name() {
+        let a = Features::of(&rec("De Vries", "Fleur", "1969-04-25", ""));
+        let b = Features::of(&rec("Anouk", "De Vries", "1992-10-02", ""));
+        let l = compare(&a, &b);
+        assert_eq!(l[FAMILY], 4, "the family names agree");
+        assert_eq!(l[GIVEN], 1, "the given names do not");
+    }
+
+    #[test]
+    fn phones_compare_in_full() {
+        let phone = |p: &str| {
+            let mut r = rec("A", "B", "", "");
+            r.phone = Some(p.into());
+            r.address.country = Some("US".into());
+            Features::of(&r)
+        };
+        // Different area codes are different numbers (at most "close", as
+        // one mistyped digit would be), never the same one.
+        assert_eq!(compare(&phone("(212) 555-0199"), &phone("(312) 555-0199"))[PHONE], 2);
+        assert_eq!(compare(&phone("(212) 555-0199"), &phone("(415) 555-0199"))[PHONE], 1);
+        assert_eq!(compare(&phone("(212) 555-0199"), &phone("+1 212 555 0199"))[PHONE], 3);
+        assert_eq!(compare(&phone("(212) 555-0199"), &phone("(212) 555-0198"))[PHONE], 2, "one digit off");
+    }
+
+    #[test]
+    fn dates_with_one_typo_are_close() {
+        let d = |s: &str| DateParts::parse(s);
+        assert_eq!(date_level(d("1980-02-03"), d("1981-02-03")).0, 2);
+        assert_eq!(date_level(d("1980-02-03"), d("1908-02-03")).0, 2, "transposed digits");
+        assert_eq!(date_level(d("1980-02-03"), d("1975-06-21")).0, 1);
+        assert_eq!(date_level(d("1980-02-03"), None).0, 0);
+    }
+
+    /// Records of `n` made-up customers, so that the model has a store to
+    /// estimate from.
+    fn background(n: usize, seed: u64) -> Vec<Record> {
+        let mut csv = Vec::new();
+        crate::synth::generate(n, seed, &mut csv, None).expect("generate");
+        let opts = crate::import::Options {
+            format: crate::import::Format::Csv,
+            id_column: None,
+            source: "t".into(),
+            now: Utc::now(),
+        };
+        crate::import::parse(&csv[..], &opts, &mut |_| {}).rows.into_iter().map(|r| r.record).collect()
+    }
+
+    fn settings() -> Settings {
+        Settings { match_probability: 0.98, cluster_probability: 0.05 }
+    }
+
+    fn full(g: &str, f: &str, dob: &str, email: &str, phone: &str, street: &str) -> Record {
+        let mut r = rec(g, f, dob, email);
+        r.phone = Some(phone.into());
+        r.address = crate::model::Address {
+            line1: Some(street.into()),
+            locality: Some("Leeds".into()),
+            postcode: Some("LS1 4AP".into()),
+            country: Some("GB".into()),
+            ..Default::default()
+        };
+        r
+    }
+
+    #[test]
+    fn namesakes_in_one_postcode_stay_apart_and_their_duplicates_join() {
+        let mut records = background(1500, 3);
+        let base = records.len() as u32;
+        // Six different John Smiths in one postcode, each with their own
+        // birth date, email and phone.
+        let people = [
+            ("1961-03-04", "john.smith@example.com", "07700 900101", "1 Park Road"),
+            ("1975-11-20", "jsmith75@example.org", "07700 900202", "7 Park Road"),
+            ("1983-06-09", "john.smith83@example.net", "07700 900303", "12 Mill Lane"),
+            ("1990-01-30", "smithj@example.com", "07700 900404", "3 Park Road"),
+            ("1957-08-15", "johnsmith57@example.org", "07700 900505", "40 Mill Lane"),
+            ("2001-12-01", "jsmith01@example.com", "07700 900606", "9 Church Street"),
+        ];
+        for (dob, email, phone, street) in people {
+            records.push(full("John", "Smith", dob, email, phone, street));
+        }
+        // True duplicates of the first three: email case, phone format, an initial.
+        let (d0, e0, p0, s0) = people[0];
+        records.push(full("John", "Smith", d0, &e0.to_uppercase(), p0, s0));
+        let (d1, e1, _, s1) = people[1];
+        records.push(full("John", "Smith", d1, e1, "+44 7700 900202", s1));
+        let (d2, e2, p2, s2) = people[2];
+        records.push(full("J.", "Smith", d2, e2, p2, s2));
+        let mut f = Features::all(&records);
+        let found = find(&mut f, settings(), &Apart::default());
+        let of = |i: u32| found.clusters.iter().find(|c| c.members.contains(&i)).map(|c| c.members.clone());
+        for k in 0..3u32 {
+            assert_eq!(of(base + k), Some(vec![base + k, base + 6 + k]), "John Smith {k} and his duplicate");
+        }
+        for k in 3..6u32 {
+            assert_eq!(of(base + k), None, "John Smith {k} has no duplicate");
+        }
+        // Two namesakes: the birth date, email and phone each weigh against.
+        let e = explain(&found.model, &f[base as usize], &f[base as usize + 1]);
+        for field in ["date_of_birth", "email", "phone"] {
+            let c = e.iter().find(|c| c.field == field).expect("field");
+            assert!(c.status == "different" && c.bits < -1.0, "{field}: {c:?}");
+        }
+        let name = e.iter().find(|c| c.field == "family_name").expect("family");
+        assert!(name.bits > 0.0 && name.bits < 12.0, "a common name agreeing is weak evidence: {name:?}");
+        assert!(found.model.probability(&f[base as usize], &f[base as usize + 1]) < 0.01);
+    }
+
+    #[test]
+    fn clusters_do_not_chain() {
+        let mut recs = background(600, 11);
+        // a~b: same person, new email. b~c: c took over b's mailbox, but is
+        // clearly someone else than a.
+        let base = recs.len() as u32;
+        recs.push(rec("Annabel", "Quixley", "1980-01-01", "annabel@x.org"));
+        recs.push(rec("Annabel", "Quixley", "1980-01-01", "aq@y.org"));
+        recs.push(rec("Zebedee", "Moncrieff", "1955-07-30", "aq@y.org"));
+        let mut f = Features::all(&recs);
+        let found = find(&mut f, settings(), &Apart::default());
+        assert!(found.clusters.iter().any(|c| c.members.contains(&base) && c.members.contains(&(base + 1))), "a~b");
+        for c in &found.clusters {
+            assert!(!(c.members.contains(&base) && c.members.contains(&(base + 2))), "chained: {c:?}");
+            assert!(!(c.members.contains(&(base + 1)) && c.members.contains(&(base + 2))), "a stranger: {c:?}");
+        }
+    }
+
+    #[test]
+    fn pairs_kept_apart_are_never_clustered() {
+        let mut recs = background(600, 12);
+        let base = recs.len() as u32;
+        recs.push(rec("Annabel", "Quixley", "1980-01-01", "annabel@x.org"));
+        recs.push(rec("Annabel", "Quixley", "1980-01-01", "annabel@x.org"));
+        let mut f = Features::all(&recs);
+        let together = find(&mut f, settings(), &Apart::default());
+        assert!(together.clusters.iter().any(|c| c.members == vec![base, base + 1]));
+        let apart: Apart = [(base, base + 1)].into_iter().collect();
+        let mut f = Features::all(&recs);
+        let kept = find(&mut f, settings(), &apart);
+        assert!(!kept.clusters.iter().any(|c| c.members.contains(&base)), "{:?}", kept.stats);
+        assert_eq!(kept.stats.kept_apart, 1);
+    }
+
+    #[test]
+    fn scores_are_probabilities_that_spread() {
+        let mut recs = background(1500, 5);
+        let base = recs.len() as u32;
+        // One pair agreeing on everything, one that agrees on little.
+        recs.push(full("Ottoline", "Quennell", "1971-05-06", "oq@x.org", "07700 900777", "5 Elm Row"));
+        recs.push(full("Ottoline", "Quennell", "1971-05-06", "oq@x.org", "07700 900777", "5 Elm Row"));
+        recs.push(rec("Peregrine", "Wolstenholme", "1966-09-10", ""));
+        recs.push(rec("Peregrine", "Wolstenholme", "1966-09-01", ""));
+        let mut f = Features::all(&recs);
+        let found = find(&mut f, settings(), &Apart::default());
+        let p_strong = found.model.probability(&f[base as usize], &f[base as usize + 1]);
+        let p_weak = found.model.probability(&f[base as usize + 2], &f[base as usize + 3]);
+        assert!(p_strong > 0.999, "{p_strong}");
+        assert!(p_weak < p_strong && p_weak > 0.01, "weaker evidence, lower probability: {p_weak}");
+    }
+
+    #[test]
+    fn the_match_index_round_trips() {
+        let recs = background(400, 6);
+        let mut f = Features::all(&recs);
+        let found = find(&mut f, settings(), &Apart::default());
+        let clusters: Vec<(Vec<u32>, f64)> = found.clusters.iter().map(|c| (c.members.clone(), c.score)).collect();
+        let index = index::MatchIndex::build(7, &recs, &f, found.model, &clusters);
+        let back = index::MatchIndex::decode(&index.encode()).expect("decodes");
+        assert_eq!(back.generation, 7);
+        assert_eq!(back.ids, index.ids);
+        assert_eq!(back.persons, recs.len() - clusters.iter().map(|(m, _)| m.len() - 1).sum::<usize>());
+        // A record is found by its own email.
+        let i = recs.iter().position(|r| r.email.is_some()).expect("an email");
+        let mut q = Record::new("q", "", Utc::now());
+        q.email = recs[i].email.clone();
+        let found = back.lookup(&Features::of(&q), None);
+        assert!(found.records.contains(&(i as u32)));
+    }
+
+    #[test]
+    fn phone_classes_parse_like_phonenumber() {
+        let mut csv = Vec::new();
+        crate::synth::generate(3000, 9, &mut csv, None).expect("generate");
+        let opts = crate::import::Options {
+            format: crate::import::Format::Csv,
+            id_column: None,
+            source: "t".into(),
+            now: Utc::now(),
+        };
+        let recs: Vec<Record> =
+            crate::import::parse(&csv[..], &opts, &mut |_| {}).rows.into_iter().map(|r| r.record).collect();
+        let cache = PhoneCache::for_records(&recs);
+        for r in recs.iter().filter(|r| r.phone.is_some()) {
+            let (p, c) = (r.phone.as_deref().unwrap_or(""), r.address.country.as_deref());
+            assert_eq!(
+                cache.get(p, c).as_deref(),
+                normalize::e164(p, c).as_deref(),
+                "the class rule gives what a parse gives"
+            );
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn jaro_winkler_agrees_with_strsim(a in "[a-z ]{0,20}", b in "[a-z ]{0,20}") {
+            let expected = if a == b { 1.0 } else { jaro_winkler(&a, &b) };
+            prop_assert!((jw(&a, &b) - expected).abs() < 1e-9, "{} vs {}", jw(&a, &b), expected);
+        }
+
+        #[test]
+        fn one_edit_is_damerau_distance_one(a in "[a-c]{0,6}", b in "[a-c]{0,6}") {
+            let d = strsim::damerau_levenshtein(&a, &b);
+            let osa = strsim::osa_distance(&a, &b);
+            prop_assert_eq!(within_one_edit(a.as_bytes(), b.as_bytes()), d <= 1 || osa <= 1);
+        }
+    }
 }
