@@ -843,9 +843,20 @@ pub fn run(cli: Cli) -> Result<()> {
             gen_cmd(count, seed, &output, truth.as_deref(), manifest, profile, second.as_deref())
         }
         Command::Scan { json, kind } => {
+            // STEWARD_TRACE=1: the time of each stage on stderr (no data).
+            let t0 = std::time::Instant::now();
+            let trace = std::env::var_os("STEWARD_TRACE").is_some();
+            let lap = |what: &str| {
+                if trace {
+                    eprintln!("  {:>8} ms  {what}", t0.elapsed().as_millis());
+                }
+            };
             let svc = open(&g)?;
+            lap("unlocked");
             let records = svc.records(&mut |_| {})?;
-            let report = svc.scan(&records, &|_| {})?;
+            lap("decrypted");
+            let report = svc.scan(&records, &|stage| lap(stage))?;
+            lap("scanned");
             let kind = kind.as_deref().and_then(crate::findings::Kind::from_name);
             if json {
                 println!("{}", serde_json::to_string_pretty(&output::scan_json(&records, &report, kind))?);
@@ -856,6 +867,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     other => other?,
                 }
             }
+            lap("printed");
             Ok(())
         }
         Command::Policy { action: PolicyAction::Import { file } } => {

@@ -529,7 +529,8 @@ pub fn waterfall_line(fields: &[duplicates::FieldComparison]) -> String {
 pub struct ScanState {
     pub report: Report,
     features: Vec<duplicates::Features>,
-    blocks: duplicates::BlockIndex,
+    /// Built on the first incremental rescan (see [`duplicates::Found`]).
+    blocks: Option<duplicates::BlockIndex>,
     model: duplicates::Model,
     settings: duplicates::Settings,
     apart: duplicates::Apart,
@@ -574,7 +575,7 @@ pub fn scan_state(
     };
     let found = duplicates::find(&mut features, settings, apart);
     progress("explaining duplicate clusters");
-    let (model, blocks) = (found.model, found.blocks);
+    let model = found.model;
     let clusters = found.clusters;
     findings.par_extend(
         clusters.into_par_iter().map(|c| duplicate_finding(records, &features, &model, c.members, c.score)),
@@ -593,7 +594,7 @@ pub fn scan_state(
     ScanState {
         report: Report { findings, kinds, duplicates: found.stats, policy_is_default: false },
         features,
-        blocks,
+        blocks: None,
         model,
         settings,
         apart: apart.clone(),
@@ -627,6 +628,9 @@ impl ScanState {
         let mut touched = vec![index];
         findings.retain(|f| f.records != [index] || matches!(f.kind, Kind::Duplicate | Kind::Suspect));
         let mut fresh = record_findings(r, index, &self.policy, self.now);
+        if self.blocks.is_none() {
+            self.blocks = Some(duplicates::BlockIndex::build(&self.features));
+        }
         // Take the record out of its duplicate cluster.
         let mut mine = duplicates::Features::of(r);
         self.model.term_frequencies().annotate(&mut mine);
@@ -663,7 +667,9 @@ impl ScanState {
         let me = &features[index as usize];
         let best = self
             .blocks
-            .neighbours(index, me, 64)
+            .as_mut()
+            .map(|b| b.neighbours(index, me, 64))
+            .unwrap_or_default()
             .into_iter()
             .map(|c| (prob(index, c), c))
             .filter(|(p, _)| *p >= self.settings.match_probability)

@@ -440,6 +440,7 @@ impl Service {
         // records scanned are the store's current ones.
         let generation = self.loaded_generation.load(std::sync::atomic::Ordering::Relaxed);
         if generation == self.store.generation()? {
+            progress("keeping the match index");
             self.keep_match_index(state.match_index(generation, records))?;
         }
         let mut report = state.report;

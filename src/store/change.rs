@@ -635,7 +635,8 @@ impl Store {
             .mode(0o600)
             .open(&tmp)
             .map_err(io("could not save the match index"))?;
-        f.write_all(&sealed).and_then(|_| f.sync_all()).map_err(io("could not save the match index"))?;
+        // A cache: not synced (lost in a crash, it is rebuilt on demand).
+        f.write_all(&sealed).map_err(io("could not save the match index"))?;
         fs::rename(&tmp, self.dir.join(MATCH_INDEX_FILE)).map_err(io("could not save the match index"))?;
         Ok(())
     }

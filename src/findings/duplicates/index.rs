@@ -39,13 +39,13 @@ fn keys_of(x: &Features, source_id: Option<&str>, out: &mut Vec<u64>) {
         all.extend_from_slice(parts);
         hash_parts(&all)
     };
-    if let Some(e) = &x.email {
+    if let Some(e) = x.email() {
         out.push(k(K_EMAIL, &[e.as_bytes()]));
     }
-    if let Some(p) = &x.phone {
+    if let Some(p) = x.phone() {
         out.push(k(K_PHONE, &[p.as_bytes()]));
     }
-    if let Some(n) = &x.nid {
+    if let Some(n) = x.nid() {
         out.push(k(K_NID, &[n.as_bytes()]));
     }
     if let Some(c) = source_id.map(customer_number).filter(|c| !c.is_empty()) {
@@ -56,19 +56,18 @@ fn keys_of(x: &Features, source_id: Option<&str>, out: &mut Vec<u64>) {
         let (a, b) = if g <= f { (g, f) } else { (f, g) };
         out.push(k(K_NAMES, &[a, b]));
     }
-    // The family name's sound with the first initial, either way round.
-    for (family, given) in [(&x.sound[1], &x.given), (&x.sound[0], &x.family)] {
-        if family[0] != 0
-            && let Some(i) = given.as_bytes().first()
-        {
-            out.push(k(K_FAMILY_INITIAL, &[&family[..], std::slice::from_ref(i)]));
-        }
+    // The family name's sound with the first initial (a requester who
+    // gives "J. Smith").
+    if x.sound[1][0] != 0
+        && let Some(i) = x.given().as_bytes().first()
+    {
+        out.push(k(K_FAMILY_INITIAL, &[&x.sound[1][..], std::slice::from_ref(i)]));
     }
     if let Some(d) = x.dob
-        && !x.postcode.is_empty()
+        && !x.postcode().is_empty()
     {
         let y = d.year.to_le_bytes();
-        out.push(k(K_DOB_POSTCODE, &[&[y[0], y[1], d.month, d.day], x.postcode.as_bytes()]));
+        out.push(k(K_DOB_POSTCODE, &[&[y[0], y[1], d.month, d.day], x.postcode().as_bytes()]));
     }
 }
 
@@ -204,7 +203,7 @@ impl MatchIndex {
         let mut out = Lookup::default();
         let names = {
             let mut k = Vec::new();
-            let bare = Features { email: None, phone: None, nid: None, dob: None, ..query.clone() };
+            let bare = query.names_only();
             keys_of(&bare, None, &mut k);
             k
         };
@@ -263,9 +262,9 @@ impl MatchIndex {
 /// Whether `key` is `x`'s key of `kind`.
 fn key_kind_matches(x: &Features, key: u64, kind: u8) -> bool {
     let value: Option<&str> = match kind {
-        K_EMAIL => x.email.as_deref(),
-        K_PHONE => x.phone.as_deref(),
-        K_NID => x.nid.as_deref(),
+        K_EMAIL => x.email(),
+        K_PHONE => x.phone(),
+        K_NID => x.nid(),
         _ => None,
     };
     value.is_some_and(|v| hash_parts(&[std::slice::from_ref(&kind), v.as_bytes()]) == key)
