@@ -15,6 +15,7 @@
 //! a CSV with a `customer_id,person` truth file. `--drop COLUMN` removes a
 //! column before import (e.g. `soc_sec_id`). `--show N` prints up to N
 //! wrong and missed pairs with their explanations (synthetic data only).
+//! `--passes` prints the pairs and true pairs of each blocking pass alone.
 //! `requests`: requests built from generated people (email only, phone
 //! only, name and email, name only) matched as `request match` does.
 
@@ -43,7 +44,7 @@ fn positional() -> Vec<String> {
             continue;
         }
         if a.starts_with("--") {
-            skip = !matches!(a.as_str(), "--bench");
+            skip = !matches!(a.as_str(), "--bench" | "--passes");
             continue;
         }
         out.push(a);
@@ -124,6 +125,14 @@ fn evaluate(records: &[Record], person: &[String], show: usize) -> Outcome {
     let true_pairs: usize = sizes.values().map(|k| k * (k - 1) / 2).sum();
     let (cands, _) = duplicates::candidate_pairs(&features);
     let candidate_true = cands.iter().filter(|(a, b)| person[*a as usize] == person[*b as usize]).count();
+    if std::env::args().any(|a| a == "--passes") {
+        // What each blocking pass gives alone: pairs, and true pairs found.
+        for (k, name) in duplicates::PASSES.iter().enumerate() {
+            let of = duplicates::candidate_pairs_of(&features, &[k]);
+            let hits = of.iter().filter(|(a, b)| person[*a as usize] == person[*b as usize]).count();
+            println!("  pass {k} {name}: {} pairs, {hits} true", of.len());
+        }
+    }
     let (mut reported, mut correct) = (0, 0);
     let mut wrong = Vec::new();
     let mut in_cluster: HashMap<u32, usize> = HashMap::new();

@@ -81,6 +81,43 @@ fn namesakes_and_households_are_kept_apart() {
 }
 
 #[test]
+fn a_namesake_pair_is_explained_with_evidence_against() {
+    use steward::findings::duplicates::{self, Apart, Features, Settings};
+    let (a, _, truth) = hard(4000, 22);
+    let records = parse(&a, "crm");
+    let mut features = Features::all(&records);
+    let settings = Settings { match_probability: 0.98, cluster_probability: 0.05 };
+    let found = duplicates::find(&mut features, settings, &Apart::default());
+    // Two different people with one name, each with a birth date, an email
+    // and a phone of their own.
+    let full = |r: &Record| r.date_of_birth.is_some() && r.email.is_some() && r.phone.is_some();
+    let mut checked = 0;
+    for (i, r) in records.iter().enumerate() {
+        for (j, s) in records.iter().enumerate().skip(i + 1) {
+            if checked >= 20 || !full(r) || !full(s) || truth[&r.source_id] == truth[&s.source_id] {
+                continue;
+            }
+            if r.given_name != s.given_name || r.family_name != s.family_name || r.date_of_birth == s.date_of_birth {
+                continue;
+            }
+            let e = duplicates::explain(&found.model, &features[i], &features[j]);
+            let bits = |field: &str| e.iter().find(|c| c.field == field).map(|c| (c.status, c.bits));
+            if bits("email").is_some_and(|(s, _)| s == "different")
+                && bits("phone").is_some_and(|(s, _)| s == "different")
+            {
+                for field in ["date_of_birth", "email", "phone"] {
+                    let (status, b) = bits(field).expect("compared");
+                    assert!(b < -1.0, "{field} {status} counts {b} bits, not against");
+                }
+                assert!(found.model.probability(&features[i], &features[j]) < 0.01);
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 5, "the hard profile has namesakes ({checked} pairs checked)");
+}
+
+#[test]
 fn requests_propose_only_the_requesters_own_records() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let svc = lib_store(&tmp.path().join("store"));

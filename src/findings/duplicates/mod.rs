@@ -1545,13 +1545,56 @@ pub fn estimate(features: &[Features], tf: Arc<TermFrequencies>) -> Model {
 
 // ------------------------------------------------------------------ blocking
 
-/// Blocks larger than this are compared as a sliding window (each record
-/// meets the next WINDOW - 1 in the block's order); broad passes' blocks
-/// (a common name, a long street) with a narrower one.
-const FULL_BLOCK: usize = 24;
-const WINDOW: usize = 8;
-const BROAD_FULL_BLOCK: usize = 6;
-const BROAD_WINDOW: usize = 2;
+/// How large a block of each kind of pass is compared in full, and the
+/// sliding window over a larger one (each record meets the `window - 1`
+/// records after it in the block's order). A key whose values are few (a
+/// common name's sound, a street) makes blocks that grow with the store:
+/// without a window the pairs would grow with its square.
+#[derive(Clone, Copy)]
+enum Reach {
+    /// Identifiers (email, phone, national id): a large block is a shared
+    /// or placeholder value.
+    Identifier,
+    /// Birth date or postcode with something else.
+    Narrow,
+    /// The birth date with the start or sound of one name, or with the
+    /// locality: in a small store compared in full (a typo in the other
+    /// name still meets), but in a large one these keys are shared by
+    /// strangers and their pairs would grow with the square of the store.
+    /// A block larger than [`split_full`] is split by the first byte of
+    /// its order (the other name's initial) into `Narrow` blocks.
+    Split,
+    /// A common name, a long street.
+    Broad,
+}
+
+impl Reach {
+    const fn limits(self) -> (usize, usize) {
+        match self {
+            Reach::Identifier => (24, 8),
+            Reach::Narrow | Reach::Split => (8, 4),
+            Reach::Broad => (6, 2),
+        }
+    }
+
+    const fn tag(self) -> u64 {
+        match self {
+            Reach::Identifier => 0,
+            Reach::Narrow => 1,
+            Reach::Broad => 2,
+            Reach::Split => 3,
+        }
+    }
+
+    fn of_key(key: u64) -> Reach {
+        match key >> 62 {
+            0 => Reach::Identifier,
+            1 => Reach::Narrow,
+            2 => Reach::Broad,
+            _ => Reach::Split,
+        }
+    }
+}
 
 /// A blocking key, and where a record sits inside a large block.
 struct Key {
@@ -1586,9 +1629,56 @@ pub const PASSES: [&str; 10] = [
     "family + postcode",
 ];
 
-/// Passes whose keys are broad (a common name, a long street): their large
-/// blocks are compared with a narrower window.
-const BROAD: [bool; 10] = [false, false, false, false, true, true, false, true, true, true];
+/// Up to which size a split block (see [`Reach::Split`]) is compared in
+/// full. In a small store a split key is shared mostly by one person's
+/// records (clusters of up to 6 or so are compared whole); in a large one
+/// by strangers as well. How many strangers share such a key with a record
+/// is measured on the store itself: a sample of records with their birth
+/// date moved by one day (one person's records seldom differ by exactly a
+/// day, strangers born a day apart are as common as strangers born the
+/// same day) looked up among the keys. The full size keeps the strangers'
+/// pairs per record near `SPLIT_PAIR_BUDGET`.
+fn split_full(features: &[Features], keys: &[Entry]) -> usize {
+    let step = (features.len() / 20_000).max(1);
+    let (mut looked, mut found) = (0u64, 0u64);
+    let mut out = Vec::new();
+    for x in features.iter().step_by(step) {
+        let Some(d) = x.dob else { continue };
+        let mut moved = x.clone();
+        moved.dob = Some(DateParts { day: if d.day < 28 { d.day + 1 } else { d.day - 1 }, ..d });
+        out.clear();
+        pass_keys(&moved, SPLIT_PASS, &mut out);
+        for k in &out {
+            let lo = keys.partition_point(|e| e.0 < k.key);
+            let hi = keys.partition_point(|e| e.0 <= k.key);
+            looked += 1;
+            found += (hi - lo) as u64;
+        }
+    }
+    let strangers = found as f64 / looked.max(1) as f64;
+    if std::env::var_os("STEWARD_TRACE").is_some() {
+        eprintln!("split: {strangers:.3} strangers per key");
+    }
+    ((SPLIT_PAIR_BUDGET / strangers.max(0.01)).floor() as usize).clamp(3, 8)
+}
+
+/// The pass whose blocks are split.
+const SPLIT_PASS: usize = 3;
+const SPLIT_PAIR_BUDGET: f64 = 2.0;
+
+/// The reach of each pass's blocks.
+const REACH: [Reach; 10] = [
+    Reach::Identifier,
+    Reach::Identifier,
+    Reach::Identifier,
+    Reach::Split,
+    Reach::Broad,
+    Reach::Broad,
+    Reach::Narrow,
+    Reach::Broad,
+    Reach::Broad,
+    Reach::Broad,
+];
 
 /// Builds one blocking key: a hash of the pass and its parts.
 struct KeyHash(FxHasher);
@@ -1618,11 +1708,10 @@ impl KeyHash {
         self
     }
 
-    /// The key; its top bit says whether the pass is broad (see `pairs_from`).
+    /// The key; its top two bits say its pass's reach (see `pairs_from`).
     fn finish(self, pass: usize) -> u64 {
         use std::hash::Hasher;
-        let broad = if BROAD[pass] { 1u64 << 63 } else { 0 };
-        (self.0.finish() & !(1u64 << 63)) | broad
+        (self.0.finish() >> 2) | REACH[pass].tag() << 62
     }
 }
 
@@ -1656,19 +1745,20 @@ fn pass_keys(x: &Features, pass: usize, out: &mut Vec<Key>) {
                 // still meet), the start of the locality, the postcode.
                 let order = prefix_order(x.postcode());
                 let with = |tag: &[u8]| k().part(&date).part(tag);
-                for n in [x.given(), x.family()] {
+                // A large block is split by the other name's initial (see
+                // `Reach::Split`): the block's order starts with it.
+                let split = |other: &str| (u32::from(other.bytes().next().unwrap_or(0)) << 24) | (order >> 8);
+                for (n, sx, other) in [(x.given(), sx_given, x.family()), (x.family(), sx_family, x.given())] {
                     if !n.is_empty() {
-                        out.push(Key { key: with(b"n").head(n, 2).finish(pass), order });
+                        out.push(Key { key: with(b"n").head(n, 2).finish(pass), order: split(other) });
                     }
-                }
-                for sx in [sx_given, sx_family] {
                     if sx[0] != 0 {
-                        out.push(Key { key: with(b"s").part(sx).finish(pass), order });
+                        out.push(Key { key: with(b"s").part(sx).finish(pass), order: split(other) });
                     }
                 }
 
                 if !x.locality().is_empty() {
-                    out.push(Key { key: with(b"l").head(x.locality(), 4).finish(pass), order });
+                    out.push(Key { key: with(b"l").head(x.locality(), 4).finish(pass), order: split(x.given()) });
                 }
 
                 if !x.postcode().is_empty() {
@@ -1738,7 +1828,7 @@ fn keys_of_passes(features: &[Features], passes: &[usize]) -> Vec<Entry> {
 /// Pairs from sorted keys: every pair of a small block, a window over a
 /// large one. Returns the pairs (sorted, unique) and the number of blocks
 /// compared as a window.
-fn pairs_from(keys: &[Entry]) -> (Vec<(u32, u32)>, usize) {
+fn pairs_from<'a>(keys: &'a [Entry], split_full: usize) -> (Vec<(u32, u32)>, usize) {
     let mut blocks: Vec<&[Entry]> = Vec::new();
     let mut start = 0;
     for i in 1..=keys.len() {
@@ -1749,9 +1839,18 @@ fn pairs_from(keys: &[Entry]) -> (Vec<(u32, u32)>, usize) {
             start = i;
         }
     }
-    let limits = |b: &[Entry]| {
-        if b[0].0 >> 63 == 1 { (BROAD_FULL_BLOCK, BROAD_WINDOW) } else { (FULL_BLOCK, WINDOW) }
+    // A split block's parts: runs of the same first byte of the order.
+    let split = |b: &'a [Entry]| -> Vec<&'a [Entry]> {
+        if b.len() <= split_full {
+            return vec![b];
+        }
+        b.chunk_by(|x, y| x.1 >> 24 == y.1 >> 24).filter(|part| part.len() > 1).collect()
     };
+    let blocks: Vec<&[Entry]> = blocks
+        .into_iter()
+        .flat_map(|b| if matches!(Reach::of_key(b[0].0), Reach::Split) { split(b) } else { vec![b] })
+        .collect();
+    let limits = |b: &[Entry]| Reach::of_key(b[0].0).limits();
     let windowed = blocks.iter().filter(|b| b.len() > limits(b).0).count();
     let mut pairs: Vec<u64> = blocks
         .into_par_iter()
@@ -1778,12 +1877,14 @@ fn pairs_from(keys: &[Entry]) -> (Vec<(u32, u32)>, usize) {
 /// Candidate pairs from blocking (sorted, unique) and the number of blocks
 /// compared as a window.
 pub fn candidate_pairs(features: &[Features]) -> (Vec<(u32, u32)>, usize) {
-    pairs_from(&all_keys(features))
+    let keys = all_keys(features);
+    pairs_from(&keys, split_full(features, &keys))
 }
 
 /// Candidate pairs of some blocking passes only (indices into [`PASSES`]).
 pub fn candidate_pairs_of(features: &[Features], passes: &[usize]) -> Vec<(u32, u32)> {
-    pairs_from(&keys_of_passes(features, passes)).0
+    let keys = keys_of_passes(features, passes);
+    pairs_from(&keys, split_full(features, &all_keys(features))).0
 }
 
 /// Every record under each of its blocking keys, kept after a scan so that
@@ -1974,7 +2075,7 @@ pub fn find(features: &mut [Features], settings: Settings, apart: &Apart) -> Fou
     lap("term frequencies");
     let model = estimate(features, tf);
     lap("model estimated");
-    let (pairs, windowed) = pairs_from(&all_keys(features));
+    let (pairs, windowed) = candidate_pairs(features);
     lap("candidate pairs");
     let mut stats = DuplicateStats {
         candidate_pairs: pairs.len(),
@@ -2231,6 +2332,29 @@ mod tests {
         r.date_of_birth = DateParts::parse(dob);
         r.email = (!email.is_empty()).then(|| email.into());
         r
+    }
+
+    #[test]
+    fn split_blocks_only_where_strangers_crowd_them() {
+        // Six records of one person: a small store keeps the block whole.
+        let one: Vec<Features> =
+            (0..6).map(|k| Features::of(&rec("Ann", "Ng", "1980-02-03", &format!("a{k}@x.test")))).collect();
+        let keys = all_keys(&one);
+        assert_eq!(split_full(&one, &keys), 8);
+        let (pairs, _) = pairs_from(&keys, split_full(&one, &keys));
+        assert_eq!(pairs.len(), 15, "every pair of the person's six records");
+        // Strangers born on every day, five to a day, with names that
+        // start alike: the store measures them and splits large blocks.
+        let mut crowd = Vec::new();
+        for day in 1..=28 {
+            for k in 0..5 {
+                let given = ["Ann", "Anna", "Anne", "Annie", "Anita"][k];
+                let family = ["Ng", "Nash", "Moss", "Lee", "Kay"][(k + day) % 5];
+                crowd.push(Features::of(&rec(given, family, &format!("1980-02-{day:02}"), "")));
+            }
+        }
+        let keys = all_keys(&crowd);
+        assert_eq!(split_full(&crowd, &keys), 3, "about four strangers share each key");
     }
 
     #[test]
