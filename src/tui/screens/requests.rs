@@ -428,7 +428,7 @@ fn draw_page(f: &mut Frame, app: &App, v: &RequestView, area: Rect) {
             let mut cells = vec![
                 Cell::from(if c.linked { "[x]" } else { "[ ]" }),
                 Cell::from(format!("…{}", &id[id.len().saturating_sub(4)..])),
-                Cell::from(format!("{:.2}", c.score)),
+                Cell::from(format!("{:.3}", c.score)),
                 Cell::from(Span::styled(tag, tag_style)),
                 Cell::from(fit(&c.name, name_w as usize)),
                 Cell::from(fit(if place.is_empty() { "—" } else { &place }, place_w as usize)),
