@@ -252,6 +252,45 @@ fn the_demo_spreads_its_scores_and_a_name_alone_proposes_nothing() {
     assert!(proposed.iter().all(|s| &truth[s] == person), "{proposed:?}");
     let all: Vec<&String> = truth.iter().filter(|(_, p)| *p == person).map(|(s, _)| s).collect();
     assert_eq!(proposed.len(), all.len(), "every record of theirs: {proposed:?} of {all:?}");
+
+    // A requester with a namesake in the demo (Nora De Vries, C0000459;
+    // another Nora De Vries, C0000050, born 1953 with her own email and
+    // phone): only her record is proposed, and the namesake is listed with
+    // its birth date, email and phone counting against.
+    let reference = demo_erasure_request(
+        &store,
+        "2026-11-25",
+        &[
+            "--name",
+            "Nora De Vries",
+            "--dob",
+            "1982-05-24",
+            "--email",
+            "nora.devries2@example.org",
+            "--phone",
+            "0686716711",
+        ],
+    );
+    let (code, out, err) = demo_cli(&store, &["request", "match", &reference, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let candidates: Vec<serde_json::Value> = out.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let by_source = |s: &str| candidates.iter().find(|c| source[c["id"].as_str().expect("id")] == s).cloned();
+    let own = by_source("C0000459").expect("her record is a candidate");
+    assert_eq!(own["proposed"], true, "{own}");
+    let namesake = by_source("C0000050").expect("the namesake is listed");
+    assert_eq!(namesake["proposed"], false, "{namesake}");
+    let reasons: Vec<&str> =
+        namesake["reasons"].as_array().expect("reasons").iter().filter_map(|r| r.as_str()).collect();
+    for field in ["date_of_birth", "email", "phone"] {
+        let bits: f64 = reasons
+            .iter()
+            .find(|r| r.starts_with(field))
+            .and_then(|r| r.rsplit(' ').next())
+            .and_then(|b| b.parse().ok())
+            .unwrap_or_else(|| panic!("{field} explained: {reasons:?}"));
+        assert!(bits < -1.0, "{field} counts {bits} bits against: {reasons:?}");
+    }
+    assert_eq!(candidates.iter().filter(|c| c["proposed"] == true).count(), 1, "{out}");
 }
 
 #[test]

@@ -23,7 +23,8 @@ use crate::model::{Record, RecordId};
 /// least this probability and the requester's evidence singles the person
 /// out (see [`Service::request_match`]).
 pub const PROPOSE: f64 = 0.9;
-/// Weaker candidates than this are not listed at all.
+/// Weaker candidates than this are not listed at all, unless they share
+/// the requester's name.
 const LIST: f64 = 0.01;
 /// At most this many candidates are listed.
 const MAX_CANDIDATES: usize = 50;
@@ -78,19 +79,38 @@ pub fn a_kind(k: RequestKind) -> String {
     format!("{article} {name}")
 }
 
+/// Words that begin a family name ("Nora de Vries", "Ana da Silva",
+/// "Ludwig van Beethoven"), compared in lower case.
+const PARTICLES: &[&str] = &[
+    "al", "bin", "da", "das", "de", "degli", "dei", "del", "della", "den", "der", "di", "do", "dos", "du", "la", "le",
+    "st", "st.", "ten", "ter", "van", "von", "zu",
+];
+
+/// "Given Middle Family" as (given, family): the last word is the family
+/// name, with the particles before it ("de Vries", "van der Berg"); a
+/// single word is a family name. The comparison also tries the names
+/// crosswise, so a name written family first still matches.
+fn split_name(name: &str) -> (Option<&str>, &str) {
+    let words: Vec<(usize, &str)> =
+        name.split_whitespace().map(|w| (w.as_ptr() as usize - name.as_ptr() as usize, w)).collect();
+    if words.len() < 2 {
+        return (None, name.trim());
+    }
+    let mut first = words.len() - 1;
+    while first > 1 && PARTICLES.contains(&words[first - 1].1.to_lowercase().as_str()) {
+        first -= 1;
+    }
+    let (at, _) = words[first];
+    (Some(name[..at].trim()), name[at..].trim())
+}
+
 /// The requester's details as a partial record (for the comparison).
 fn query_record(r: &Request) -> Record {
     let mut q = Record::new("request", "", crate::model::now());
     if let Some(name) = r.requester.name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
-        // "Given Middle Family": the last word is the family name; the
-        // comparison also tries the names crosswise.
-        match name.rsplit_once(char::is_whitespace) {
-            Some((given, family)) => {
-                q.given_name = Some(given.trim().to_owned());
-                q.family_name = Some(family.to_owned());
-            }
-            None => q.family_name = Some(name.to_owned()),
-        }
+        let (given, family) = split_name(name);
+        q.given_name = given.map(str::to_owned);
+        q.family_name = Some(family.to_owned());
     }
     q.email = r.requester.email.clone();
     q.phone = r.requester.phone.clone();
@@ -320,7 +340,10 @@ impl Service {
         let mut candidates = Vec::new();
         for (i, (score, proposed, via, reasons, evidence)) in out {
             let id = index.ids[i as usize];
-            if score < LIST && !linked.contains(&id) && !proposed {
+            // A namesake stays listed however weak: the officer sees that
+            // they were considered, and why they are not the requester.
+            let namesake = evidence.contains(&"name");
+            if score < LIST && !linked.contains(&id) && !proposed && !namesake {
                 continue;
             }
             let record = match direct.get(&i) {
@@ -580,5 +603,23 @@ impl Service {
         let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let view = self.complete_request(reference, Some(&format!("export {name}")), true)?;
         Ok((report, view))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_name;
+
+    #[test]
+    fn family_names_keep_their_particles() {
+        assert_eq!(split_name("Nora De Vries"), (Some("Nora"), "De Vries"));
+        assert_eq!(split_name("Ludwig van der Berg"), (Some("Ludwig"), "van der Berg"));
+        assert_eq!(split_name("Ana Maria da Silva"), (Some("Ana Maria"), "da Silva"));
+        assert_eq!(split_name("  John   Smith "), (Some("John"), "Smith"));
+        assert_eq!(split_name("Smith"), (None, "Smith"));
+        // The given name is never swallowed: "De Vries" alone is a given
+        // name and a family name, as written.
+        assert_eq!(split_name("De Vries"), (Some("De"), "Vries"));
+        assert_eq!(split_name(""), (None, ""));
     }
 }

@@ -147,6 +147,19 @@ pub fn demo_cli(store: &Path, args: &[&str]) -> (i32, String, String) {
     run(c)
 }
 
+/// Takes in a GDPR erasure request on a demo store, received `received`,
+/// with the requester's details in `details` (`--name`, `--email` ...);
+/// returns its reference.
+pub fn demo_erasure_request(store: &Path, received: &str, details: &[&str]) -> String {
+    let mut args = vec!["request", "add", "--type", "erasure", "--jurisdiction", "gdpr", "--received", received];
+    args.extend_from_slice(details);
+    args.push("--json");
+    let (code, out, err) = demo_cli(store, &args);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("request add --json");
+    v["ref"].as_str().expect("ref").to_owned()
+}
+
 /// The reference `age` tool, or `None` (loudly; a failure under `CI=true`).
 pub fn age_tool() -> Option<PathBuf> {
     let found =

@@ -362,8 +362,11 @@ fn draw_page(f: &mut Frame, app: &App, v: &RequestView, area: Rect) {
         f.render_widget(Paragraph::new(msg).style(dim).wrap(Wrap { trim: true }), inner);
         return;
     }
-    // The last line explains the candidate under the cursor.
-    let [inner, why_line] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(inner);
+    // The last lines explain the candidate under the cursor: every
+    // field's evidence, for and against (three lines where there is room,
+    // so that what counts against shows at 80 columns too).
+    let why_rows = if inner.height >= 9 { 3 } else { 1 };
+    let [inner, why_line] = Layout::vertical([Constraint::Min(1), Constraint::Length(why_rows)]).areas(inner);
     let body = (inner.height.saturating_sub(1)).max(1) as usize;
     app.requests.cand_page.set(body);
     let sel = app.requests.cand.min(cands.len() - 1);
@@ -446,7 +449,9 @@ fn draw_page(f: &mut Frame, app: &App, v: &RequestView, area: Rect) {
         .collect();
     super::draw_list(f, app, inner, header, widths, rows);
     if let Some(c) = cands.get(sel) {
-        let why = format!("{} · why: {}", c.id, c.reasons.join(", "));
-        f.render_widget(Paragraph::new(fit(&why, why_line.width as usize)).style(dim), why_line);
+        let id = c.id.to_string();
+        let why = format!("…{} why: {}", &id[id.len().saturating_sub(4)..], c.reasons.join(", "));
+        let why = fit(&why, why_line.width as usize * why_line.height as usize);
+        f.render_widget(Paragraph::new(why).style(dim).wrap(Wrap { trim: true }), why_line);
     }
 }
