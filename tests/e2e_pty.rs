@@ -70,6 +70,12 @@ fn demo_search_and_quit_in_a_real_terminal() {
     assert!(t.contains("1 Dashboard"), "{t}");
     assert!(t.contains("2,000"), "{t}");
     assert!(screen.parser.lock().map(|p| p.screen().alternate_screen()).unwrap_or(false), "alternate screen in use");
+    // The dashboard holds decrypted records: it can never dump core.
+    if let Some(pid) = child.process_id() {
+        let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("limits");
+        let core = limits.lines().find(|l| l.starts_with("Max core file size")).expect("core limit");
+        assert_eq!(core.split_whitespace().skip(4).take(2).collect::<Vec<_>>(), ["0", "0"], "{core}");
+    }
 
     writer.write_all(b"/harrington").expect("type");
     writer.flush().expect("flush");

@@ -3,6 +3,7 @@
 //! Every command is a thin client of the service layer.
 
 mod actions;
+pub mod harden;
 mod output;
 
 use std::io::{IsTerminal, Write};
@@ -733,6 +734,10 @@ fn quiet_broken_pipe() {
 }
 
 pub fn main() -> i32 {
+    // Before anything is decrypted or read: no core dumps, no ptrace.
+    if harden::harden().is_err() {
+        eprintln!("steward: warning: could not disable core dumps for this process");
+    }
     quiet_broken_pipe();
     // Nothing we create is for anyone else: store files 0600, dirs 0700.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
