@@ -150,6 +150,26 @@ fn text_output_is_sanitised() {
 }
 
 #[test]
+fn json_output_escapes_del_c1_and_bidi_controls() {
+    let (tmp, store) = init_store();
+    let name = "Mal\u{7f}lory \u{9b}31m \u{202e}evil\u{2067}x\u{2069}";
+    let csv = format!("id,name,email,notes\nx1,\"{name}\",m@x.org,\"note \u{202e}gnp.exe\"\n");
+    let f = write(tmp.path(), "bidi.csv", csv.as_bytes());
+    assert_eq!(cli(&store, &["import", f.to_str().expect("path")]).0, 0);
+    let raw = ['\u{7f}', '\u{9b}', '\u{202e}', '\u{2067}', '\u{2069}'];
+    for args in [vec!["list", "--json"], vec!["show", "x1", "--json"], vec!["scan", "--json"]] {
+        let (code, out, err) = cli(&store, &args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert!(!out.contains(raw), "{args:?} prints raw controls: {out:?}");
+    }
+    // The escapes parse back to exactly what was imported.
+    let (_, out, _) = cli(&store, &["show", "x1", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let full = format!("{} {}", v["given_name"].as_str().expect("given"), v["family_name"].as_str().expect("family"));
+    assert_eq!(full, name, "kept as data, escaped only in print");
+}
+
+#[test]
 fn readme_key_table_matches_the_registry() {
     let readme =
         std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).expect("README");

@@ -8,6 +8,7 @@ use secrecy::SecretString;
 
 use super::{
     AuditAction, Cost, EncryptTo, Failure, Global, Progress, RequestAction, Result, UserAction, default_store, open,
+    output,
 };
 use crate::model::RecordId;
 use crate::service::Service;
@@ -60,7 +61,7 @@ pub(super) fn distinct(g: &Global, action: super::DistinctAction) -> Result<()> 
             let mut out = std::io::stdout().lock();
             for d in svc.apart_decisions()? {
                 if json {
-                    writeln!(out, "{}", serde_json::to_string(&d)?)?;
+                    writeln!(out, "{}", output::json(&d)?)?;
                 } else {
                     writeln!(
                         out,
@@ -101,7 +102,7 @@ pub(super) fn merge(
     let plan = svc.plan_merge(&ids, into)?;
     let out = svc.merge(&plan, reason)?;
     if json {
-        println!("{}", serde_json::to_string(&out)?);
+        println!("{}", output::json(&out)?);
     } else {
         let merged: Vec<String> = out.merged.iter().map(ToString::to_string).collect();
         println!(
@@ -145,7 +146,7 @@ pub(super) fn erase(
     let progress = Progress::new(0, "pages");
     let receipt = svc.erase(&plan, reason, request, rekey, &|n| progress.set("rotating the data key", n as u64))?;
     progress.bar.finish_and_clear();
-    println!("{}", serde_json::to_string_pretty(&receipt)?);
+    println!("{}", output::json_pretty(&receipt)?);
     if !rekey {
         eprintln!("steward: run `steward rekey` so the copies sled keeps on disk can no longer be decrypted");
     }
@@ -208,7 +209,7 @@ pub(super) fn audit(g: &Global, action: AuditAction) -> Result<()> {
             let mut out = std::io::stdout().lock();
             for e in entries {
                 let line = if json {
-                    serde_json::to_string(&e)?
+                    output::json(&e)?
                 } else {
                     let clean = |s: &Option<String>| crate::model::text::sanitize(s.as_deref().unwrap_or(""));
                     format!(
@@ -236,7 +237,7 @@ pub(super) fn audit(g: &Global, action: AuditAction) -> Result<()> {
         AuditAction::Verify { json } => {
             let v = svc.audit_verify()?;
             if json {
-                println!("{}", serde_json::to_string(&v)?);
+                println!("{}", output::json(&v)?);
             }
             match &v.broken {
                 None => {
@@ -306,7 +307,7 @@ pub(super) fn user(g: &Global, action: UserAction) -> Result<()> {
         UserAction::List { json } => {
             for u in svc.users()? {
                 if json {
-                    println!("{}", serde_json::to_string(&u)?);
+                    println!("{}", output::json(&u)?);
                 } else {
                     println!("{:<24} {:<8} {}", crate::model::text::fit(&u.name, 24), u.role.name(), u.unlock);
                 }
@@ -377,7 +378,7 @@ pub(super) fn housekeeping(
             serde_json::json!({"dry_run": false, "count": expired.len(), "records": list, "receipt": receipt})
         );
     } else {
-        println!("{}", serde_json::to_string_pretty(&receipt)?);
+        println!("{}", output::json_pretty(&receipt)?);
     }
     Ok(())
 }
@@ -437,7 +438,7 @@ pub(super) fn request(g: &Global, action: RequestAction) -> Result<()> {
                 requester,
             })?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                println!("{}", output::json_pretty(&v)?);
             } else {
                 println!("{}", request_line(&v));
             }
@@ -445,7 +446,7 @@ pub(super) fn request(g: &Global, action: RequestAction) -> Result<()> {
         RequestAction::List { json, overdue } => {
             for v in svc.requests()?.into_iter().filter(|v| !overdue || v.overdue) {
                 if json {
-                    println!("{}", serde_json::to_string(&v)?);
+                    println!("{}", output::json(&v)?);
                 } else {
                     println!("{}", request_line(&v));
                 }
@@ -454,7 +455,7 @@ pub(super) fn request(g: &Global, action: RequestAction) -> Result<()> {
         RequestAction::Show { reference, json } => {
             let v = svc.request(&reference)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                println!("{}", output::json_pretty(&v)?);
             } else {
                 println!("{}", request_line(&v));
                 let clean = |s: &Option<String>| crate::model::text::sanitize(s.as_deref().unwrap_or("—"));
@@ -566,7 +567,7 @@ pub(super) fn request(g: &Global, action: RequestAction) -> Result<()> {
             let mut out = std::io::stdout().lock();
             for c in found {
                 if json {
-                    writeln!(out, "{}", serde_json::to_string(c)?)?;
+                    writeln!(out, "{}", output::json(c)?)?;
                 } else {
                     let clean = |s: &Option<String>| crate::model::text::sanitize(s.as_deref().unwrap_or("—"));
                     let place = [c.locality.clone(), c.country.clone(), c.birth_year.map(|y| format!("born {y}"))]
@@ -681,7 +682,7 @@ pub(super) fn request(g: &Global, action: RequestAction) -> Result<()> {
                 progress.set("rotating the data key", n as u64)
             })?;
             progress.bar.finish_and_clear();
-            println!("{}", serde_json::to_string_pretty(&receipt)?);
+            println!("{}", output::json_pretty(&receipt)?);
             eprintln!("{reference} completed with receipt {}", receipt.receipt);
         }
         RequestAction::Export { reference, to, output } => {

@@ -786,7 +786,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Stats { json } => {
             let s = open(&g)?.stats()?;
             if json {
-                println!("{}", serde_json::to_string(&s)?);
+                println!("{}", output::json(&s)?);
             } else {
                 output::print_stats(&s);
             }
@@ -797,8 +797,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let records = svc.records(&mut |_| {})?;
             let mut out = std::io::stdout().lock();
             for r in records.iter().take(limit.unwrap_or(usize::MAX)) {
-                let line =
-                    if json { serde_json::to_string(&output::RecordJson::from(r))? } else { output::record_line(r) };
+                let line = if json { output::json(&output::RecordJson::from(r))? } else { output::record_line(r) };
                 if writeln!(out, "{line}").is_err() {
                     break; // closed pipe (e.g. `| head`)
                 }
@@ -838,7 +837,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 }
             };
             if json {
-                println!("{}", serde_json::to_string_pretty(&output::RecordJson::from(&r))?);
+                println!("{}", output::json_pretty(&output::RecordJson::from(&r))?);
             } else {
                 output::print_record(&r);
             }
@@ -864,7 +863,7 @@ pub fn run(cli: Cli) -> Result<()> {
             lap("scanned");
             let kind = kind.as_deref().and_then(crate::findings::Kind::from_name);
             if json {
-                println!("{}", serde_json::to_string_pretty(&output::scan_json(&records, &report, kind))?);
+                println!("{}", output::json_pretty(&output::scan_json(&records, &report, kind))?);
             } else {
                 let r = output::print_scan(&mut std::io::stdout().lock(), &records, &report, kind);
                 match r {
@@ -886,7 +885,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let (policy, info) = open(&g)?.policy()?;
             if json {
                 let v = serde_json::json!({"revision": info.revision, "imported_at": info.imported_at, "imported_by": info.imported_by, "policy": policy});
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                println!("{}", output::json_pretty(&v)?);
             } else {
                 if info.revision == 0 {
                     println!("# No policy imported: the built-in default is in force (see README).");
@@ -922,7 +921,7 @@ pub fn run(cli: Cli) -> Result<()> {
             progress.bar.finish_and_clear();
             let c = svc.compliance(&report, records.len())?;
             if format == "json" {
-                println!("{}", serde_json::to_string_pretty(&c)?);
+                println!("{}", output::json_pretty(&c)?);
             } else {
                 print!("{}", crate::service::report::markdown(&c));
             }
@@ -1182,7 +1181,7 @@ fn gen_cmd(
         t.flush()?;
     }
     if manifest {
-        eprintln!("{}", serde_json::to_string_pretty(&m)?);
+        eprintln!("{}", output::json_pretty(&m)?);
     }
     Ok(())
 }

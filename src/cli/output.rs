@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::findings::pii::mask_cards;
 use crate::findings::{Kind, Report};
-use crate::model::text::sanitize;
+use crate::model::text::{inert_json, sanitize};
 use crate::model::{Field, Record};
 use crate::service::Stats;
 
@@ -175,4 +175,15 @@ pub fn print_scan(out: &mut dyn Write, records: &[Record], report: &Report, kind
         writeln!(out, "{line}")?;
     }
     Ok(())
+}
+
+/// One value as compact JSON, inert for a terminal (see
+/// [`inert_json`]): what every `--json` line prints.
+pub fn json<T: Serialize + ?Sized>(v: &T) -> serde_json::Result<String> {
+    serde_json::to_string(v).map(inert_json)
+}
+
+/// One value as indented JSON, inert for a terminal.
+pub fn json_pretty<T: Serialize + ?Sized>(v: &T) -> serde_json::Result<String> {
+    serde_json::to_string_pretty(v).map(inert_json)
 }

@@ -40,6 +40,28 @@ pub fn sanitize(s: &str) -> String {
     s.chars().map(|c| placeholder(c).unwrap_or(c)).collect()
 }
 
+/// JSON made inert for a terminal and for the scripts that read it: every
+/// character [`sanitize`] would replace above the C0 controls (which
+/// serde_json escapes itself) — DEL, C1 controls, bidirectional overrides,
+/// invisible formatting — and the line and paragraph separators become
+/// `\uXXXX` escapes. They only occur inside JSON strings, and the escapes
+/// parse back to the same text.
+pub fn inert_json(json: String) -> String {
+    let escaped = |c: char| c >= '\u{7f}' && (placeholder(c).is_some() || matches!(c, '\u{2028}' | '\u{2029}'));
+    if !json.chars().any(escaped) {
+        return json;
+    }
+    let mut out = String::with_capacity(json.len() + 32);
+    for c in json.chars() {
+        if escaped(c) {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Display width of one (already sanitised) character.
 fn char_width(c: char) -> usize {
     c.width().unwrap_or(0)
@@ -77,6 +99,22 @@ pub fn width(s: &str) -> usize {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn inert_json_round_trips_and_holds_nothing_unsafe(v in "\\PC*|[\u{7f}-\u{9f}\u{202a}-\u{202e}\u{2066}-\u{2069}a\n]*") {
+            let json = inert_json(serde_json::to_string_pretty(&serde_json::json!({"name": v, "list": [v]})).unwrap());
+            prop_assert!(json.chars().all(|c| c.is_ascii() || (c >= '\u{a0}' && placeholder(c).is_none() && c != '\u{2028}' && c != '\u{2029}')), "{json:?}");
+            let back: serde_json::Value = serde_json::from_str(&json).unwrap();
+            prop_assert_eq!(back["name"].as_str(), Some(v.as_str()));
+        }
+    }
+
+    #[test]
+    fn json_escapes_c1_del_and_bidi() {
+        let json = inert_json(serde_json::to_string("a\u{7f}b\u{9b}c\u{202e}d\u{2067}é").unwrap());
+        assert_eq!(json, "\"a\\u007fb\\u009bc\\u202ed\\u2067é\"");
+    }
 
     #[test]
     fn escapes_become_visible() {
