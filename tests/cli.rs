@@ -244,3 +244,62 @@ fn a_closed_stdout_ends_quietly() {
         assert!(matches!(out.status.code(), Some(0 | 141)), "{:?} {err}", out.status);
     }
 }
+
+#[test]
+fn a_request_with_a_malformed_email_is_refused_without_echoing_it() {
+    let (_tmp, store) = init_store();
+    let add = |email: &str| {
+        cli(
+            &store,
+            &[
+                "request",
+                "add",
+                "--type",
+                "erasure",
+                "--jurisdiction",
+                "gdpr",
+                "--received",
+                "2026-11-20",
+                "--email",
+                email,
+            ],
+        )
+    };
+    let (code, out, err) = add("leak@@bad");
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("the requester's email has more than one @"), "{err}");
+    assert!(!err.contains("leak"), "the address is not repeated: {err}");
+    let (_, list, _) = cli(&store, &["request", "list"]);
+    assert!(!list.contains("REQ-"), "nothing stored: {list}");
+    assert_eq!(add("ok.person@example.org").0, 0);
+}
+
+#[test]
+fn a_wrong_user_is_not_echoed_with_its_escape_codes() {
+    let (_tmp, store) = init_store();
+    let mut c = steward(&store);
+    c.args(["--user", "x\u{1b}[31mred\u{9b}2J", "list"]);
+    let (code, _, err) = run(c);
+    assert_eq!(code, 1, "{err}");
+    assert!(!err.contains('\u{1b}') && !err.contains('\u{9b}'), "{err:?}");
+    assert!(err.contains("wrong passphrase or key"), "{err}");
+}
+
+#[test]
+fn an_empty_passphrase_is_not_a_failed_attempt() {
+    let (_tmp, store) = init_store();
+    let mut c = steward(&store);
+    c.env("STEWARD_PASSPHRASE", "").args(["list"]);
+    let (code, _, err) = run(c);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("STEWARD_PASSPHRASE is set but empty"), "{err}");
+    // No failed attempt was recorded, and the right passphrase opens.
+    assert!(!store.join("failed-logins.jsonl").exists(), "no failed login recorded");
+    let (code, _, err) = cli(&store, &["list"]);
+    assert_eq!(code, 0, "{err}");
+    // A wrong one is recorded (the check above could fail).
+    let mut c = steward(&store);
+    c.env("STEWARD_PASSPHRASE", "not the passphrase at all").args(["list"]);
+    assert_eq!(run(c).0, 1);
+    assert!(store.join("failed-logins.jsonl").exists(), "a wrong passphrase is recorded");
+}

@@ -751,7 +751,10 @@ pub fn main() -> i32 {
     match run(cli) {
         Ok(()) => 0,
         Err(Failure(msg)) => {
-            eprintln!("steward: {msg}");
+            // Messages can quote what was typed (a user name, a path):
+            // nothing in them may act on the terminal.
+            let msg: Vec<String> = msg.lines().map(crate::model::text::sanitize).collect();
+            eprintln!("steward: {}", msg.join("\n"));
             1
         }
     }
@@ -949,13 +952,22 @@ fn passphrase_prompt(prompt: &str) -> Result<SecretString> {
 
 /// Reads the passphrase: `STEWARD_PASSPHRASE`, else a no-echo prompt.
 fn passphrase(prompt: &str) -> Result<SecretString> {
+    // An empty passphrase is never tried: it is not a wrong guess, and
+    // must not cost the user the wait that follows one.
     if let Ok(p) = std::env::var("STEWARD_PASSPHRASE") {
+        if p.is_empty() {
+            return Err(Failure("STEWARD_PASSPHRASE is set but empty: nothing was tried".into()));
+        }
         return Ok(SecretString::from(p));
     }
     if !std::io::stdin().is_terminal() {
         return Err(Failure("no passphrase: set STEWARD_PASSPHRASE or run in a terminal".into()));
     }
-    Ok(SecretString::from(rpassword::prompt_password(prompt)?))
+    let p = rpassword::prompt_password(prompt)?;
+    if p.is_empty() {
+        return Err(Failure("no passphrase entered: nothing was tried".into()));
+    }
+    Ok(SecretString::from(p))
 }
 
 fn credentials(g: &Global, user: &str, locked: &LockedStore) -> Result<Credentials> {

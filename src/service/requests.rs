@@ -177,6 +177,13 @@ impl Service {
         if q.name.is_none() && q.email.is_none() && q.phone.is_none() {
             return Err("a request needs the requester's name, email or phone".into());
         }
+        // The address is what the reply and the matching use: a malformed
+        // one is refused (without repeating it: it is personal data).
+        if let Some(reason) =
+            q.email.as_deref().filter(|e| !e.trim().is_empty()).and_then(crate::findings::validate::email)
+        {
+            return Err(format!("the requester's {reason}"));
+        }
         let reference = match new.reference {
             Some(r) => {
                 let r = r.trim().to_owned();
