@@ -264,12 +264,18 @@ impl Store {
     /// Removes the published read-only snapshot: it no longer matches the
     /// store (and may hold erased data, old keys or old users).
     pub(super) fn invalidate_snapshot(&self) -> Result<(), StoreError> {
-        match fs::remove_file(self.dir.join(SNAPSHOT_FILE)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(StoreError::Io { what: "could not remove the outdated read-only snapshot".into(), source: e })
+        for name in [SNAPSHOT_FILE.to_owned(), format!("{SNAPSHOT_FILE}.tmp")] {
+            match fs::remove_file(self.dir.join(name)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(StoreError::Io {
+                        what: "could not remove the outdated read-only snapshot".into(),
+                        source: e,
+                    });
+                }
+                _ => {}
             }
-            _ => Ok(()),
         }
+        Ok(())
     }
 
     pub(super) fn seal_head(&self, head: Head) -> Result<(), StoreError> {
@@ -628,13 +634,7 @@ impl Store {
         let (ka, ad) = match_index_key_ad();
         let sealed = seal_enveloped(&self.keys().master, &ka, &ad, plain);
         let tmp = self.dir.join(format!("{MATCH_INDEX_FILE}.tmp"));
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(io("could not save the match index"))?;
+        let mut f = super::create_fresh(&tmp).map_err(io("could not save the match index"))?;
         // A cache: not synced (lost in a crash, it is rebuilt on demand).
         f.write_all(&sealed).map_err(io("could not save the match index"))?;
         fs::rename(&tmp, self.dir.join(MATCH_INDEX_FILE)).map_err(io("could not save the match index"))?;
@@ -800,8 +800,7 @@ impl Store {
         let tmp = self.dir.join(format!("{SNAPSHOT_FILE}.tmp"));
         let err =
             |e: std::io::Error| StoreError::Io { what: "could not write the read-only snapshot".into(), source: e };
-        let file =
-            fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(err)?;
+        let file = super::create_fresh(&tmp).map_err(err)?;
         let mut w = std::io::BufWriter::new(file);
         self.dump(&mut w)?;
         let file = w.into_inner().map_err(|e| err(e.into_error()))?;

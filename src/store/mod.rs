@@ -101,6 +101,8 @@ pub enum StoreError {
     NotAStore(PathBuf),
     #[error("{0} already exists and is not empty; refusing to create a store there")]
     Exists(PathBuf),
+    #[error("{0} belongs to another user (uid {1}), who could plant links in it: use a directory you own (mode 0700)")]
+    NotOwned(PathBuf, u32),
     #[error("store format {found} is newer than this steward supports ({supported}); upgrade steward")]
     TooNew { found: u32, supported: u32 },
     #[error("store is in use by {0} (add --read-only to browse its latest snapshot)")]
@@ -212,16 +214,52 @@ fn read_slots(dir: &Path) -> Result<KeySlots, StoreError> {
 /// Writes the key-slot file atomically: temp file, fsync, rename, fsync dir.
 fn write_slots(dir: &Path, slots: &KeySlots) -> Result<(), StoreError> {
     let tmp = dir.join(format!("{SLOTS_FILE}.tmp"));
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(io("could not write key slots"))?;
+    let mut f = create_fresh(&tmp).map_err(io("could not write key slots"))?;
     f.write_all(&slots.to_json()).and_then(|_| f.sync_all()).map_err(io("could not write key slots"))?;
     fs::rename(&tmp, dir.join(SLOTS_FILE)).map_err(io("could not write key slots"))?;
     fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io("could not sync the store directory"))?;
+    Ok(())
+}
+
+/// Creates `path` anew for writing (0600): whatever is at that name — a
+/// stale temporary file, or a link planted to make steward write elsewhere —
+/// is removed first, and the file is created exclusively (`O_EXCL` never
+/// follows a link).
+pub(crate) fn create_fresh(path: &Path) -> std::io::Result<fs::File> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)
+}
+
+/// Temporary files a holder of the lock writes and renames into place; one
+/// left behind was left by a holder that died (and may hold old key slots
+/// or a copy of every record).
+const STALE_TEMPORARIES: [&str; 3] = ["keyslots.json.tmp", "snapshot.steward.tmp", "match-index.sealed.tmp"];
+
+/// Removes temporaries a dead holder left (call with the lock held).
+fn sweep_temporaries(dir: &Path) -> Result<(), StoreError> {
+    for name in STALE_TEMPORARIES {
+        match fs::remove_file(dir.join(name)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(StoreError::Io { what: format!("could not remove the stale {name}"), source: e });
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a store directory another user owns: they could replace its
+/// files with links to files of their choosing.
+fn check_owner(dir: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs::symlink_metadata(dir).map_err(io("could not read the store directory"))?;
+    let me = nix::unistd::geteuid().as_raw();
+    if meta.uid() != me {
+        return Err(StoreError::NotOwned(dir.to_owned(), meta.uid()));
+    }
     Ok(())
 }
 
@@ -375,7 +413,9 @@ struct FailedLogin {
 fn record_failed_login(dir: &Path, user: &str) -> usize {
     let path = dir.join(FAILED_LOGINS);
     let entry = FailedLogin { time: model::now(), user: crate::model::text::fit(user, 64), os_user: crate::os_user() };
-    if let Ok(mut f) = fs::OpenOptions::new().create(true).append(true).mode(0o600).open(&path) {
+    // Never through a link planted under this name.
+    let nofollow = nix::fcntl::OFlag::O_NOFOLLOW.bits();
+    if let Ok(mut f) = fs::OpenOptions::new().create(true).append(true).mode(0o600).custom_flags(nofollow).open(&path) {
         let _ = writeln!(f, "{}", serde_json::to_string(&entry).unwrap_or_default()).and_then(|_| f.sync_all());
     }
     read_failed_logins(dir).iter().filter(|f| f.user == entry.user).count()
@@ -406,8 +446,10 @@ impl LockedStore {
         if !dir.join(SLOTS_FILE).exists() {
             return Err(StoreError::NotAStore(dir.to_owned()));
         }
+        check_owner(dir)?;
         let slots = read_slots(dir)?;
         let lock = take_lock(dir, user)?;
+        sweep_temporaries(dir)?;
         Ok(Self { dir: dir.to_owned(), lock, slots })
     }
 
@@ -554,6 +596,9 @@ impl Store {
     pub fn create(dir: &Path, user: &str, slot: NewSlot) -> Result<Store, StoreError> {
         if dir.exists() && fs::read_dir(dir).map_err(io("could not read the store directory"))?.next().is_some() {
             return Err(StoreError::Exists(dir.to_owned()));
+        }
+        if dir.exists() {
+            check_owner(dir)?;
         }
         fs::DirBuilder::new()
             .recursive(true)
