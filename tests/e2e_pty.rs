@@ -209,3 +209,70 @@ fn the_login_screen_takes_the_passphrase_without_echo_and_ctrl_c_leaves_cleanly(
     assert!(!parser.screen().hide_cursor(), "cursor shown again");
     assert!(parser.screen().contents().contains("left at the login screen"), "{}", parser.screen().contents());
 }
+
+#[test]
+fn sigterm_and_sighup_give_the_terminal_back_and_leave_no_read_only_copy() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let store = tmp.path().join("s");
+    let (code, _, err) = common::run({
+        let mut c = std::process::Command::new(common::bin());
+        c.args(["--user", "tester", "demo", "--no-tui", "--keep"]).arg(&store);
+        c
+    });
+    assert_eq!(code, 0, "{err}");
+    let s = store.to_str().expect("path");
+    let copies = tmp.path().join("tmp");
+    std::fs::create_dir(&copies).expect("mkdir");
+    let t = copies.to_str().expect("path");
+    let copies_left = || {
+        std::fs::read_dir(&copies)
+            .expect("tmp")
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("steward-read-only-"))
+            .count()
+    };
+
+    // The holder publishes its snapshot.
+    let mut holder = Pty::spawn(&["--store", s, "--user", "tester"], &[("STEWARD_PASSPHRASE", "demo")]);
+    holder.screen.wait_for("Records by country", Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(500));
+
+    for signal in [Signal::SIGTERM, Signal::SIGHUP] {
+        let env = [("STEWARD_PASSPHRASE", "demo"), ("TMPDIR", t)];
+        let mut p = Pty::spawn(&["--store", s, "--user", "tester", "--read-only"], &env);
+        p.screen.wait_for("Records by country", Duration::from_secs(30));
+        assert_eq!(copies_left(), 1, "the session's private copy");
+        let pid = p.child.process_id().expect("pid");
+        kill(Pid::from_raw(pid as i32), signal).expect("signal");
+        p.exit_code();
+        std::thread::sleep(Duration::from_millis(200));
+        let parser = p.screen.parser.lock().expect("parser");
+        assert!(!parser.screen().alternate_screen(), "{signal}: left the alternate screen");
+        assert!(!parser.screen().hide_cursor(), "{signal}: cursor shown again");
+        drop(parser);
+        assert_eq!(copies_left(), 0, "{signal}: the read-only copy is gone");
+    }
+
+    // SIGKILL cannot be caught: the next session sweeps what it left.
+    let env = [("STEWARD_PASSPHRASE", "demo"), ("TMPDIR", t)];
+    let mut p = Pty::spawn(&["--store", s, "--user", "tester", "--read-only"], &env);
+    p.screen.wait_for("Records by country", Duration::from_secs(30));
+    let pid = p.child.process_id().expect("pid");
+    kill(Pid::from_raw(pid as i32), Signal::SIGKILL).expect("SIGKILL");
+    p.exit_code();
+    assert_eq!(copies_left(), 1, "a killed session leaves its copy");
+    let (code, _, err) = common::run({
+        let mut c = std::process::Command::new(common::bin());
+        c.args(["--store", s, "--user", "tester", "--read-only", "list", "--limit", "1"])
+            .env("STEWARD_PASSPHRASE", "demo")
+            .env("TMPDIR", t);
+        c
+    });
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(copies_left(), 0, "swept by the next session, and the list command's own copy removed");
+
+    holder.keys(b"q");
+    assert_eq!(holder.exit_code(), 0);
+}

@@ -777,8 +777,15 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command.unwrap_or(Command::Tui) {
         Command::Tui => {
             let theme = theme_of(&g)?;
-            let service = open_for_tui(&g, &theme)?;
-            crate::tui::run(Arc::new(service), theme, false, idle_secs(&g))?;
+            let service = Arc::new(open_for_tui(&g, &theme)?);
+            // A read-only copy goes when the dashboard does, however it
+            // ends (quit, SIGTERM, SIGHUP of a dropped SSH line).
+            let copy = service.read_only_copy().map(Path::to_owned);
+            let result = crate::tui::run(service, theme, false, idle_secs(&g));
+            if let Some(copy) = copy {
+                let _ = std::fs::remove_dir_all(copy);
+            }
+            result?;
             Ok(())
         }
         Command::Demo { keep, no_tui } => demo(&g, keep, no_tui),
@@ -991,6 +998,7 @@ fn idle_secs(g: &Global) -> Option<u64> {
 /// passphrase into the dashboard's own login screen; scripts, key files and
 /// read-only sessions go the usual way.
 fn open_for_tui(g: &Global, theme: &Theme) -> Result<Service> {
+    service::sweep_read_only_copies(&std::env::temp_dir());
     let dir = g.store.clone().unwrap_or_else(default_store);
     let user = user_of(g);
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
@@ -1009,6 +1017,8 @@ fn open_for_tui(g: &Global, theme: &Theme) -> Result<Service> {
 
 /// Locks, asks for credentials, unlocks.
 fn open(g: &Global) -> Result<Service> {
+    // Read-only copies of sessions that died, wherever they came from.
+    service::sweep_read_only_copies(&std::env::temp_dir());
     let dir = g.store.clone().unwrap_or_else(default_store);
     let user = user_of(g);
     if g.read_only {

@@ -234,8 +234,12 @@ impl Service {
                     .into(),
             )
         })?;
+        // Copies left by sessions that died (SIGKILL, a dropped SSH line)
+        // go first; this one carries the process id, so the next session
+        // can tell when it is abandoned.
+        sweep_read_only_copies(&std::env::temp_dir());
         let tmp = tempfile::Builder::new()
-            .prefix("steward-read-only-")
+            .prefix(&format!("{READ_ONLY_PREFIX}{}-", std::process::id()))
             .tempdir()
             .map_err(|e| ServiceError::Invalid(format!("could not make a private directory: {e}")))?;
         let locked = Store::open_snapshot(dir, tmp.path(), user)?;
@@ -250,6 +254,11 @@ impl Service {
         }
         svc.read_only = Some((taken, tmp));
         Ok(svc)
+    }
+
+    /// Where a read-only session's private copy of the snapshot lives.
+    pub fn read_only_copy(&self) -> Option<&Path> {
+        self.read_only.as_ref().map(|(_, d)| d.path())
     }
 
     /// When the snapshot of a read-only session was published.
@@ -475,4 +484,37 @@ impl Service {
         let id = self.store.lookup_source(source, sid)?.ok_or_else(not_found)?;
         self.store.get(id)?.ok_or_else(not_found)
     }
+}
+
+/// The name every read-only copy starts with, then the process id.
+const READ_ONLY_PREFIX: &str = "steward-read-only-";
+
+/// Removes read-only copies in `tmp` whose session is gone: named with the
+/// id of a process that no longer runs, and owned by this user. Such a copy
+/// holds the key slots and every record as they were when it was made, so
+/// it must not outlive its session. Best effort: what cannot be removed
+/// stays for the next sweep.
+pub fn sweep_read_only_copies(tmp: &Path) -> usize {
+    use std::os::unix::fs::MetadataExt;
+    let me = nix::unistd::geteuid().as_raw();
+    let Ok(entries) = std::fs::read_dir(tmp) else { return 0 };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(READ_ONLY_PREFIX))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let gone =
+            matches!(nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None), Err(nix::errno::Errno::ESRCH));
+        let mine = std::fs::symlink_metadata(entry.path()).is_ok_and(|m| m.is_dir() && m.uid() == me);
+        if gone && mine && std::fs::remove_dir_all(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
 }

@@ -138,10 +138,31 @@ pub fn run(service: Arc<Service>, theme: Theme, demo: bool, idle_lock: Option<u6
         });
     }
 
+    // SIGTERM, SIGHUP (the SSH line dropped) and SIGINT end the dashboard
+    // the way `q` does: the terminal is given back and what the session
+    // holds is dropped, instead of the process dying in raw mode.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if let Ok(mut signals) = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+        signal_hook::consts::SIGINT,
+    ]) {
+        let (tx, stop) = (tx.clone(), stop.clone());
+        std::thread::spawn(move || {
+            if signals.forever().next().is_some() {
+                stop.store(true, Ordering::SeqCst);
+                let _ = tx.send(Event::Tick);
+            }
+        });
+    }
+
     let mut guard = terminal::TerminalGuard::enter()?;
     guard.terminal.draw(|f| ui::draw(f, &app))?;
     while !app.quit {
         let Ok(first) = rx.recv() else { break };
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
         let mut events = vec![first];
         // Coalesce a burst (fast typing, progress) into one frame.
         while let Ok(ev) = rx.try_recv() {
