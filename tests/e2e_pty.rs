@@ -115,6 +115,19 @@ fn demo_search_and_quit_in_a_real_terminal() {
     assert!(left.is_empty(), "demo store left behind: {left:?}");
 }
 
+/// A demo store kept in a temp dir (passphrase `demo`): (dir, store).
+fn kept_demo() -> (tempfile::TempDir, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let store = tmp.path().join("s");
+    let (code, _, err) = common::run({
+        let mut c = std::process::Command::new(common::bin());
+        c.args(["--user", "tester", "demo", "--no-tui", "--keep"]).arg(&store);
+        c
+    });
+    assert_eq!(code, 0, "{err}");
+    (tmp, store)
+}
+
 /// A steward child in an 80x24 pseudo-terminal.
 struct Pty {
     screen: Arc<Screen>,
@@ -175,14 +188,7 @@ impl Pty {
 
 #[test]
 fn the_login_screen_takes_the_passphrase_without_echo_and_ctrl_c_leaves_cleanly() {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let store = tmp.path().join("s");
-    let (code, _, err) = common::run({
-        let mut c = std::process::Command::new(common::bin());
-        c.args(["--user", "tester", "demo", "--no-tui", "--keep"]).arg(&store);
-        c
-    });
-    assert_eq!(code, 0, "{err}");
+    let (_tmp, store) = kept_demo();
     let s = store.to_str().expect("path");
 
     let mut p = Pty::spawn(&["--store", s, "--user", "tester"], &[]);
@@ -214,14 +220,7 @@ fn the_login_screen_takes_the_passphrase_without_echo_and_ctrl_c_leaves_cleanly(
 fn sigterm_and_sighup_give_the_terminal_back_and_leave_no_read_only_copy() {
     use nix::sys::signal::{Signal, kill};
     use nix::unistd::Pid;
-    let tmp = tempfile::tempdir().expect("tmp");
-    let store = tmp.path().join("s");
-    let (code, _, err) = common::run({
-        let mut c = std::process::Command::new(common::bin());
-        c.args(["--user", "tester", "demo", "--no-tui", "--keep"]).arg(&store);
-        c
-    });
-    assert_eq!(code, 0, "{err}");
+    let (tmp, store) = kept_demo();
     let s = store.to_str().expect("path");
     let copies = tmp.path().join("tmp");
     std::fs::create_dir(&copies).expect("mkdir");
