@@ -275,3 +275,38 @@ fn sigterm_and_sighup_give_the_terminal_back_and_leave_no_read_only_copy() {
     holder.keys(b"q");
     assert_eq!(holder.exit_code(), 0);
 }
+
+#[test]
+fn a_login_screen_does_not_hold_the_store() {
+    let (_tmp, store) = kept_demo();
+    let s = store.to_str().expect("path");
+    // Someone sits at the login screen, not authenticated.
+    let mut p = Pty::spawn(&["--store", s, "--user", "tester"], &[]);
+    p.screen.wait_for("Passphrase:", Duration::from_secs(20));
+    // The store is not theirs: an admin's command runs.
+    let (code, out, err) = common::run({
+        let mut c = std::process::Command::new(common::bin());
+        c.args(["--store", s, "--user", "tester", "list", "--limit", "1"]).env("STEWARD_PASSPHRASE", "demo");
+        c
+    });
+    assert_eq!(code, 0, "a login screen blocked the store: {err}");
+    assert!(!out.is_empty());
+    // Once someone is in, the next login screen says so at once.
+    let mut holder = Pty::spawn(&["--store", s, "--user", "tester"], &[("STEWARD_PASSPHRASE", "demo")]);
+    holder.screen.wait_for("Records by country", Duration::from_secs(30));
+    let (code, _, err) = common::run({
+        let mut c = std::process::Command::new(common::bin());
+        c.args(["--store", s, "--user", "tester", "list"]).env("STEWARD_PASSPHRASE", "demo");
+        c
+    });
+    assert_eq!(code, 1);
+    assert!(err.contains("in use by tester"), "{err}");
+    // The one at the login screen who now unlocks is told the store is in
+    // use, and can leave.
+    p.keys(b"demo\r");
+    p.screen.wait_for("in use", Duration::from_secs(20));
+    p.keys(b"\x03");
+    p.exit_code();
+    holder.keys(b"q");
+    assert_eq!(holder.exit_code(), 0);
+}

@@ -1005,7 +1005,7 @@ fn open_for_tui(g: &Global, theme: &Theme) -> Result<Service> {
     if g.read_only || g.identity.is_some() || std::env::var_os("STEWARD_PASSPHRASE").is_some() || !interactive {
         return open(g);
     }
-    let locked = LockedStore::open(&dir, &user)?;
+    let locked = LockedStore::open_for_login(&dir, &user)?;
     if matches!(locked.slot_kind(&user), Some(crate::crypto::SlotKind::Age { .. })) {
         return Err(Failure(format!("user `{user}` unlocks with a key file: pass --identity FILE")));
     }

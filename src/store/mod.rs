@@ -140,7 +140,9 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StoreError {
 #[derive(Debug)]
 pub struct LockedStore {
     dir: PathBuf,
-    lock: StoreLock,
+    /// Held from the start by commands; taken only after a successful
+    /// unlock at a login screen (see [`LockedStore::open_for_login`]).
+    lock: Option<StoreLock>,
     slots: KeySlots,
 }
 
@@ -450,7 +452,18 @@ impl LockedStore {
         let slots = read_slots(dir)?;
         let lock = take_lock(dir, user)?;
         sweep_temporaries(dir)?;
-        Ok(Self { dir: dir.to_owned(), lock, slots })
+        Ok(Self { dir: dir.to_owned(), lock: Some(lock), slots })
+    }
+
+    /// Like [`LockedStore::open`] for a login screen: says at once when the
+    /// store is in use, but does not hold the lock while someone types — an
+    /// unauthenticated login screen must neither block the store nor be
+    /// shown to others as its holder. The lock is taken by the unlock that
+    /// succeeds.
+    pub fn open_for_login(dir: &Path, user: &str) -> Result<Self, StoreError> {
+        let mut probe = Self::open(dir, user)?;
+        probe.lock = None;
+        Ok(probe)
     }
 
     /// What kind of secret `user` needs, if they have a slot.
@@ -479,8 +492,28 @@ impl LockedStore {
             Err(e) => return Err((Some(Box::new(self)), e.into())),
         };
         let fail = |e: StoreError| (None, e);
+        let (lock, slots, root, role) = match self.lock {
+            Some(lock) => (lock, self.slots, root, role),
+            None => {
+                // Authenticated: now take the lock (someone may have taken
+                // it while the passphrase was typed), and unlock against
+                // the slot file as it is under the lock.
+                let lock = match take_lock(&self.dir, user) {
+                    Ok(l) => l,
+                    Err(e) => return Err((Some(Box::new(LockedStore { lock: None, ..self })), e)),
+                };
+                sweep_temporaries(&self.dir).map_err(fail)?;
+                let now = read_slots(&self.dir).map_err(fail)?;
+                if now.to_json() == self.slots.to_json() {
+                    (lock, self.slots, root, role)
+                } else {
+                    let (root, role) = now.unlock(user, secret).map_err(|e| fail(e.into()))?;
+                    (lock, now, root, role)
+                }
+            }
+        };
         let db = open_db(&self.dir).map_err(fail)?;
-        let store = Store::assemble(self.dir, self.lock, self.slots, db, root, user, role).map_err(fail)?;
+        let store = Store::assemble(self.dir, lock, slots, db, root, user, role).map_err(fail)?;
         store.check_format().map_err(fail)?;
         store.recover().map_err(fail)?;
         Ok(store)
