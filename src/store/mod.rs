@@ -123,9 +123,22 @@ pub enum StoreError {
 
 impl From<sled::Error> for StoreError {
     fn from(e: sled::Error) -> Self {
+        // One plain line each: sled's own texts carry disk pointers and
+        // backtrace placeholders, and a full disk must read as one.
         match e {
+            sled::Error::Io(io) if io.raw_os_error() == Some(nix::libc::ENOSPC) => StoreError::Io {
+                what: "the disk is full: free space, then run the command again".into(),
+                source: io,
+            },
             sled::Error::Io(io) => StoreError::Io { what: "database I/O".into(), source: io },
-            other => StoreError::Db(other.to_string()),
+            sled::Error::Corruption { .. } => StoreError::Db(
+                "the database files are damaged (sled found corrupted data); restore the latest backup \
+                 (`steward restore`)"
+                    .into(),
+            ),
+            sled::Error::ReportableBug(_) => StoreError::Db("the database reported an internal error".into()),
+            sled::Error::Unsupported(m) => StoreError::Db(m),
+            sled::Error::CollectionNotFound(_) => StoreError::Db("a database tree is missing".into()),
         }
     }
 }
@@ -874,6 +887,16 @@ fn meta_key(name: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn database_errors_read_as_one_plain_line() {
+        let full = StoreError::from(sled::Error::Io(std::io::Error::from_raw_os_error(nix::libc::ENOSPC)));
+        let text = full.to_string();
+        assert!(text.starts_with("the disk is full"), "{text}");
+        let corrupt = StoreError::from(sled::Error::Corruption { at: None, bt: () }).to_string();
+        assert!(!corrupt.contains("DiskPtr") && !corrupt.contains("bt") && !corrupt.contains('{'), "{corrupt}");
+        assert!(corrupt.contains("damaged"), "{corrupt}");
+    }
 
     #[test]
     fn sealed_record_is_bound_to_its_id() {
