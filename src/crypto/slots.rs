@@ -179,14 +179,24 @@ impl Slot {
     }
 }
 
+/// The passphrase in Unicode NFC: "café" typed as one code point or as
+/// `e` + combining accent (macOS, some keyboards) is one passphrase.
+fn nfc(pass: &SecretString) -> Zeroizing<String> {
+    use unicode_normalization::UnicodeNormalization;
+    Zeroizing::new(pass.expose_secret().nfc().collect())
+}
+
+/// The key-encryption key of a passphrase (in NFC).
 fn kdf(pass: &SecretString, salt: &[u8], cost: KdfCost) -> Result<Key, SlotError> {
+    kdf_bytes(nfc(pass).as_bytes(), salt, cost)
+}
+
+fn kdf_bytes(pass: &[u8], salt: &[u8], cost: KdfCost) -> Result<Key, SlotError> {
     let params =
         argon2::Params::new(cost.m_kib, cost.t, cost.p, Some(32)).map_err(|e| SlotError::Kdf(e.to_string()))?;
     let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
     let mut out = Zeroizing::new([0u8; 32]);
-    argon
-        .hash_password_into(pass.expose_secret().as_bytes(), salt, out.as_mut())
-        .map_err(|e| SlotError::Kdf(e.to_string()))?;
+    argon.hash_password_into(pass, salt, out.as_mut()).map_err(|e| SlotError::Kdf(e.to_string()))?;
     Ok(Key(out))
 }
 
@@ -399,7 +409,16 @@ impl KeySlots {
             (SlotKind::Passphrase { salt, cost }, UnlockSecret::Passphrase(p)) => {
                 let salt = B64.decode(salt).map_err(|_| wrong())?;
                 let kek = kdf(p, &salt, *cost)?;
-                let m = open(&kek, &ad, wrapped).map_err(|OpenError| wrong())?;
+                let m = match open(&kek, &ad, wrapped) {
+                    Ok(m) => m,
+                    // A slot written before passphrases were normalised,
+                    // with a passphrase that is not in NFC: as typed.
+                    Err(OpenError) if *nfc(p) != *p.expose_secret() => {
+                        let kek = kdf_bytes(p.expose_secret().as_bytes(), &salt, *cost)?;
+                        open(&kek, &ad, wrapped).map_err(|OpenError| wrong())?
+                    }
+                    Err(OpenError) => return Err(wrong()),
+                };
                 Ok((Key::from_slice(&m).ok_or_else(wrong)?, slot.role))
             }
             (SlotKind::Age { .. }, UnlockSecret::Identity(bytes)) => {
@@ -459,6 +478,28 @@ mod tests {
         assert_eq!(k.as_bytes(), master.as_bytes());
         assert_eq!(role, Role::Admin);
         assert!(matches!(slots.unlock("ada", &pass("wrong")), Err(SlotError::WrongSecret(_))));
+    }
+
+    #[test]
+    fn passphrases_are_one_whatever_their_unicode_form() {
+        let (nfc, nfd) = ("caf\u{e9} au lait", "cafe\u{301} au lait");
+        let master = Key::random();
+        let mut slots = KeySlots::new();
+        slots
+            .add_passphrase(&master, "ada", Role::Admin, &SecretString::from(nfd.to_owned()), KdfCost::LOW)
+            .expect("slot");
+        assert!(slots.unlock("ada", &pass(nfc)).is_ok(), "set as NFD, typed as NFC");
+        assert!(slots.unlock("ada", &pass(nfd)).is_ok(), "set as NFD, typed as NFD");
+        assert!(slots.unlock("ada", &pass("cafe au lait")).is_err());
+
+        // A slot written before normalisation, from an NFD passphrase,
+        // still opens with the passphrase as it was typed then.
+        let SlotKind::Passphrase { salt, cost } = slots.slots[0].kind.clone() else { panic!("passphrase slot") };
+        let kek = kdf_bytes(nfd.as_bytes(), &B64.decode(&salt).expect("salt"), cost).expect("kdf");
+        let ad = slots.slots[0].ad(&slots.store_id);
+        slots.slots[0].wrapped = B64.encode(seal(&kek, &ad, master.as_bytes()));
+        let (k, _) = slots.unlock("ada", &pass(nfd)).expect("legacy slot opens");
+        assert_eq!(k.as_bytes(), master.as_bytes());
     }
 
     #[test]

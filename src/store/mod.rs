@@ -126,10 +126,9 @@ impl From<sled::Error> for StoreError {
         // One plain line each: sled's own texts carry disk pointers and
         // backtrace placeholders, and a full disk must read as one.
         match e {
-            sled::Error::Io(io) if io.raw_os_error() == Some(nix::libc::ENOSPC) => StoreError::Io {
-                what: "the disk is full: free space, then run the command again".into(),
-                source: io,
-            },
+            sled::Error::Io(io) if io.raw_os_error() == Some(nix::libc::ENOSPC) => {
+                StoreError::Io { what: "the disk is full: free space, then run the command again".into(), source: io }
+            }
             sled::Error::Io(io) => StoreError::Io { what: "database I/O".into(), source: io },
             sled::Error::Corruption { .. } => StoreError::Db(
                 "the database files are damaged (sled found corrupted data); restore the latest backup \
