@@ -85,3 +85,47 @@ fn a_copy_a_killed_holder_left_is_swept_at_the_next_open() {
     assert!(!store.join("snapshot.steward.tmp").exists(), "the stale snapshot copy is gone");
     assert!(!store.join("match-index.sealed.tmp").exists(), "the stale index copy is gone");
 }
+
+#[test]
+fn a_rotation_without_room_waits_and_the_store_still_opens() {
+    let (tmp, store) = init_store();
+    let csv = write(tmp.path(), "c.csv", b"id,name,email\nc1,Ann Lee,ann@example.org\nc2,Bo Ng,bo@example.org\n");
+    assert_eq!(cli(&store, &["import", csv.to_str().expect("path")]).0, 0);
+    let (_, list, _) = cli(&store, &["list", "--json"]);
+    let id = list
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|r| r["source_id"] == "c1")
+        .and_then(|r| r["id"].as_str().map(str::to_owned))
+        .expect("c1");
+    // The database looks larger than the free space (a sparse file: it
+    // takes no room), so a rotation cannot be sure to finish.
+    let st = nix::sys::statvfs::statvfs(&store).expect("statvfs");
+    let free = st.blocks_available() * st.fragment_size();
+    let ballast = store.join("db").join("ballast");
+    std::fs::File::create(&ballast).and_then(|f| f.set_len(free + (1 << 30))).expect("sparse file");
+
+    let (code, out, err) = cli(&store, &["erase", &id, "--reason", "asked", "--yes"]);
+    assert_eq!(code, 0, "the erasure itself is done: {err}");
+    assert!(format!("{out}{err}").contains("waits for free disk space"), "{out}{err}");
+    let (code, _, err) = cli(&store, &["rekey", "--reason", "now"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("not enough free disk space") && err.contains("Nothing was changed"), "{err}");
+    // The store opens, says what waits, and its trail is intact.
+    let (code, out, err) = cli(&store, &["list"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("key rotation an erasure asked for is waiting"), "{err}");
+    assert!(!out.contains("Ann Lee"), "erased: {out}");
+    let (code, _, err) = cli(&store, &["audit", "verify"]);
+    assert_eq!(code, 0, "{err}");
+
+    // With room again, the rotation runs and nothing waits.
+    std::fs::remove_file(&ballast).expect("rm");
+    let (code, _, err) = cli(&store, &["rekey", "--reason", "room again"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = cli(&store, &["list"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("waiting"), "{err}");
+    let (code, _, err) = cli(&store, &["audit", "verify"]);
+    assert_eq!(code, 0, "{err}");
+}

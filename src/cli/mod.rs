@@ -1032,7 +1032,14 @@ fn open(g: &Global) -> Result<Service> {
     }
     let locked = LockedStore::open(&dir, &user)?;
     let creds = credentials(g, &user, &locked)?;
-    Ok(Service::unlock(locked, &user, creds)?)
+    let svc = Service::unlock(locked, &user, creds)?;
+    if svc.rotation_waiting() {
+        eprintln!(
+            "steward: warning: a key rotation an erasure asked for is waiting for free disk space; run `steward \
+             rekey` once there is room"
+        );
+    }
+    Ok(svc)
 }
 
 /// A new passphrase: `var` if set, else prompted twice; at least 8 characters.

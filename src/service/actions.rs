@@ -956,6 +956,12 @@ impl Service {
             match self.store.rekey_with(d, progress) {
                 Ok(_) => receipt = rotated(receipt, entry.seq),
                 // The erasure itself is done; the marker makes the next unlock rotate.
+                Err(crate::store::StoreError::NoSpace { needed_mb, free_mb }) => {
+                    receipt.remnants = format!(
+                        "the record keys are destroyed; the key rotation waits for free disk space (it needs about \
+                         {needed_mb} MB, {free_mb} MB are free): run `steward rekey` once there is room"
+                    )
+                }
                 Err(_) => {
                     receipt.remnants = "the record keys are destroyed; the key rotation did not complete and is \
                                         finished on the next unlock"

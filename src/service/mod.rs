@@ -256,6 +256,13 @@ impl Service {
         Ok(svc)
     }
 
+    /// Whether a key rotation an erasure asked for still waits (for free
+    /// disk space): until it runs, the erased records' sealed remnants are
+    /// under the current key.
+    pub fn rotation_waiting(&self) -> bool {
+        self.store.rotation_waiting().unwrap_or(false)
+    }
+
     /// Where a read-only session's private copy of the snapshot lives.
     pub fn read_only_copy(&self) -> Option<&Path> {
         self.read_only.as_ref().map(|(_, d)| d.path())

@@ -113,6 +113,11 @@ pub enum StoreError {
     Slot(#[from] SlotError),
     #[error("{what}: {source}")]
     Io { what: String, source: std::io::Error },
+    #[error(
+        "not enough free disk space for a key rotation: it needs about {needed_mb} MB, {free_mb} MB are free. \
+         Nothing was changed by it; free space, then run `steward rekey`"
+    )]
+    NoSpace { needed_mb: u64, free_mb: u64 },
     #[error("database error: {0}")]
     Db(String),
     #[error("store data is corrupt or was sealed with another key: {0}")]
@@ -263,6 +268,41 @@ fn sweep_temporaries(dir: &Path) -> Result<(), StoreError> {
         }
     }
     Ok(())
+}
+
+/// Bytes free for this user on the file system holding `dir`.
+fn free_bytes(dir: &Path) -> Option<u64> {
+    let st = nix::sys::statvfs::statvfs(dir).ok()?;
+    Some(st.blocks_available().saturating_mul(st.fragment_size()))
+}
+
+/// The apparent size of everything under `dir`.
+fn tree_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => tree_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// Refuses a step that rewrites the database when the disk could fill up
+/// under it: a rotation rewrites every value, and sled writes the new ones
+/// before it can reclaim the old, so it needs about the database's size
+/// again, plus room for its log. (A write that fails half-way through sled
+/// can leave files it will not open again: this check comes first.)
+pub(crate) fn check_space_for_rewrite(dir: &Path) -> Result<(), StoreError> {
+    const MARGIN: u64 = 32 << 20;
+    let needed = tree_bytes(&dir.join(DB_DIR)) + MARGIN;
+    match free_bytes(dir) {
+        Some(free) if free < needed => {
+            Err(StoreError::NoSpace { needed_mb: needed.div_ceil(1 << 20), free_mb: free >> 20 })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Refuses a store directory another user owns: they could replace its
@@ -583,7 +623,14 @@ impl Store {
         }
         *self.lock_head()? = self.last_audit_head()?;
         if self.lock_slots()?.next_data_key.is_some() || self.db.contains_key(meta_key(REKEY_PENDING))? {
-            self.rekey(&|_| {})?;
+            match self.rekey(&|_| {}) {
+                // Not started for want of space: the store opens as it is,
+                // the erasure's marker stays, and `rotation_waiting` says so.
+                Err(StoreError::NoSpace { .. }) if self.lock_slots()?.next_data_key.is_none() => {}
+                other => {
+                    other?;
+                }
+            }
         }
         let failed = read_failed_logins(&self.dir);
         for f in &failed {
@@ -860,6 +907,12 @@ impl Store {
     }
 
     /// Bytes used on disk by the database.
+    /// Whether a key rotation an erasure asked for has not run yet (it
+    /// waits for free disk space: see [`check_space_for_rewrite`]).
+    pub fn rotation_waiting(&self) -> Result<bool, StoreError> {
+        Ok(self.db.contains_key(meta_key(REKEY_PENDING))?)
+    }
+
     pub fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
     }

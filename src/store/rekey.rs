@@ -40,6 +40,8 @@ impl Store {
             let (key, epoch) = match &slots.next_data_key {
                 Some(s) => (slots.open_key(&self.root, s)?, s.epoch),
                 None => {
+                    // Nothing is written until there is room for all of it.
+                    check_space_for_rewrite(&self.dir)?;
                     let epoch = old.epoch + 1;
                     let key = Key::random();
                     slots.next_data_key = Some(slots.seal_key(&self.root, &key, epoch));
