@@ -292,11 +292,11 @@ fn tree_bytes(dir: &Path) -> u64 {
 /// Refuses a step that rewrites the database when the disk could fill up
 /// under it: a rotation rewrites every value, and sled writes the new ones
 /// before it can reclaim the old, so it needs about the database's size
-/// again, plus room for its log. (A write that fails half-way through sled
+/// again, plus a quarter (at least 8 MiB) for its log. (A write that fails half-way through sled
 /// can leave files it will not open again: this check comes first.)
 pub(crate) fn check_space_for_rewrite(dir: &Path) -> Result<(), StoreError> {
-    const MARGIN: u64 = 32 << 20;
-    let needed = tree_bytes(&dir.join(DB_DIR)) + MARGIN;
+    let db = tree_bytes(&dir.join(DB_DIR));
+    let needed = db + (db / 4).max(8 << 20);
     match free_bytes(dir) {
         Some(free) if free < needed => {
             Err(StoreError::NoSpace { needed_mb: needed.div_ceil(1 << 20), free_mb: free >> 20 })
