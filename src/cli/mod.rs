@@ -804,13 +804,32 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::List { json, limit } => {
             let svc = open(&g)?;
-            let records = svc.records(&mut |_| {})?;
+            // Streamed: a chunk of records at a time, so memory does not
+            // grow with the store, and `--limit` decrypts little more than
+            // it prints.
             let mut out = std::io::stdout().lock();
-            for r in records.iter().take(limit.unwrap_or(usize::MAX)) {
-                let line = if json { output::json(&output::RecordJson::from(r))? } else { output::record_line(r) };
-                if writeln!(out, "{line}").is_err() {
-                    break; // closed pipe (e.g. `| head`)
+            let mut left = limit.unwrap_or(usize::MAX);
+            let mut failed = None;
+            svc.each_record(&mut |r| {
+                if left == 0 {
+                    return false;
                 }
+                left -= 1;
+                let line = if json {
+                    match output::json(&output::RecordJson::from(r)) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            failed = Some(e);
+                            return false;
+                        }
+                    }
+                } else {
+                    output::record_line(r)
+                };
+                writeln!(out, "{line}").is_ok() // false: closed pipe (e.g. `| head`)
+            })?;
+            if let Some(e) = failed {
+                return Err(e.into());
             }
             Ok(())
         }

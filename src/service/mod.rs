@@ -382,6 +382,16 @@ impl Service {
         if self.masks() { Ok(all.into_iter().map(|r| mask::record(&r)).collect()) } else { Ok(all) }
     }
 
+    /// Every record as this user may see it, a few thousand at a time, until
+    /// `f` returns false: for output that streams (`list --json`), in
+    /// constant memory.
+    pub fn each_record(&self, f: &mut dyn FnMut(&Record) -> bool) -> Result<(), ServiceError> {
+        let masks = self.masks();
+        self.store
+            .each_chunk(256, &mut |chunk| chunk.iter().all(|r| if masks { f(&mask::record(r)) } else { f(r) }))?;
+        Ok(())
+    }
+
     /// Says that the records a client holds are the store's current ones
     /// (it re-read every record it changed), so that a scan of them keeps
     /// its match index.

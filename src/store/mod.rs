@@ -850,17 +850,37 @@ impl Store {
     }
 
     fn load_all_with(&self, master: &Key, progress: &mut dyn FnMut(usize)) -> Result<Vec<Record>, StoreError> {
-        const CHUNK: usize = 2048; // pages
         let mut out = Vec::with_capacity(self.count());
-        let mut raw: Vec<sled::IVec> = Vec::with_capacity(CHUNK);
+        self.chunks_with(master, 2048, &mut |chunk| {
+            out.extend(chunk);
+            progress(out.len());
+            true
+        })?;
+        Ok(out)
+    }
+
+    /// Every record, a chunk of `pages` pages at a time (decrypted in
+    /// parallel), in id order, until `f` returns false: memory stays at one
+    /// chunk whatever the store's size.
+    pub fn each_chunk(&self, pages: usize, f: &mut dyn FnMut(Vec<Record>) -> bool) -> Result<(), StoreError> {
+        self.chunks_with(&self.keys().master, pages, f)
+    }
+
+    fn chunks_with(
+        &self,
+        master: &Key,
+        pages: usize,
+        f: &mut dyn FnMut(Vec<Record>) -> bool,
+    ) -> Result<(), StoreError> {
+        let mut raw: Vec<sled::IVec> = Vec::with_capacity(pages);
         let mut iter = self.db.scan_prefix([P_PAGE]);
         loop {
             raw.clear();
-            for item in iter.by_ref().take(CHUNK) {
+            for item in iter.by_ref().take(pages.max(1)) {
                 raw.push(item?.1);
             }
             if raw.is_empty() {
-                break;
+                return Ok(());
             }
             let chunk: Result<Vec<Vec<Record>>, StoreError> = raw
                 .par_iter()
@@ -878,10 +898,10 @@ impl Store {
                     }
                 })
                 .collect();
-            out.extend(chunk?.into_iter().flatten());
-            progress(out.len());
+            if !f(chunk?.into_iter().flatten().collect()) {
+                return Ok(());
+            }
         }
-        Ok(out)
     }
 
     /// Ids of every record, in id order.
