@@ -303,3 +303,25 @@ fn an_empty_passphrase_is_not_a_failed_attempt() {
     assert_eq!(run(c).0, 1);
     assert!(store.join("failed-logins.jsonl").exists(), "a wrong passphrase is recorded");
 }
+
+#[test]
+fn a_passphrase_file_unlocks_without_the_environment() {
+    let (tmp, store) = init_store();
+    let file = write(tmp.path(), "pass", format!("{PASS}\n").as_bytes());
+    let with_file = |f: &std::path::Path| {
+        let mut c = steward(&store);
+        c.env_remove("STEWARD_PASSPHRASE").args(["--user", "tester", "--passphrase-file"]).arg(f).arg("list");
+        run(c)
+    };
+    let (code, _, err) = with_file(&file);
+    assert_eq!(code, 0, "{err}");
+    let empty = write(tmp.path(), "empty", b"");
+    let (code, _, err) = with_file(&empty);
+    assert_eq!(code, 1);
+    assert!(err.contains("is empty: nothing was tried"), "{err}");
+    assert!(!store.join("failed-logins.jsonl").exists(), "not a failed attempt");
+    let wrong = write(tmp.path(), "wrong", b"not the passphrase\n");
+    let (code, _, err) = with_file(&wrong);
+    assert_eq!(code, 1);
+    assert!(err.contains("wrong passphrase"), "{err}");
+}

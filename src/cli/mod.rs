@@ -25,7 +25,8 @@ use crate::tui::theme::{ColorDepth, Theme};
 const AFTER_HELP: &str = "\
 Environment:
   STEWARD_STORE        store directory (like --store)
-  STEWARD_PASSPHRASE   passphrase, for scripts (otherwise prompted without echo)
+  STEWARD_PASSPHRASE   passphrase, for scripts (otherwise prompted without echo;
+                       --passphrase-file FILE keeps it out of the environment)
   STEWARD_IDENTITY     age identity or SSH key file (like --identity)
   STEWARD_THEME        theme name or path (like --theme)
   STEWARD_IDLE_LOCK    minutes before the dashboard locks itself (like --idle-lock)
@@ -56,6 +57,11 @@ pub struct Global {
     /// Unlock with an age identity file or unencrypted SSH private key
     #[arg(long, global = true, env = "STEWARD_IDENTITY", value_name = "FILE")]
     pub identity: Option<PathBuf>,
+    /// Read the passphrase from the first line of FILE (for scripts: unlike
+    /// STEWARD_PASSPHRASE it does not sit in the environment of a long-lived
+    /// dashboard; keep the file 0600)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
     /// Lock the dashboard after this many idle minutes, dropping decrypted data (0: never)
     #[arg(long, global = true, env = "STEWARD_IDLE_LOCK", value_name = "MINUTES", default_value_t = 15)]
     pub idle_lock: u64,
@@ -976,8 +982,20 @@ fn passphrase_prompt(prompt: &str) -> Result<SecretString> {
     Ok(SecretString::from(rpassword::prompt_password(prompt)?))
 }
 
-/// Reads the passphrase: `STEWARD_PASSPHRASE`, else a no-echo prompt.
-fn passphrase(prompt: &str) -> Result<SecretString> {
+/// Reads the passphrase: `--passphrase-file`, else `STEWARD_PASSPHRASE`,
+/// else a no-echo prompt.
+fn passphrase(prompt: &str, file: Option<&Path>) -> Result<SecretString> {
+    if let Some(path) = file {
+        let text = Zeroizing::new(
+            std::fs::read_to_string(path)
+                .map_err(|e| Failure(format!("cannot read the passphrase file {}: {e}", path.display())))?,
+        );
+        let line = text.lines().next().unwrap_or("");
+        if line.is_empty() {
+            return Err(Failure(format!("the passphrase file {} is empty: nothing was tried", path.display())));
+        }
+        return Ok(SecretString::from(line.to_owned()));
+    }
     // An empty passphrase is never tried: it is not a wrong guess, and
     // must not cost the user the wait that follows one.
     if let Ok(p) = std::env::var("STEWARD_PASSPHRASE") {
@@ -1005,7 +1023,7 @@ fn credentials(g: &Global, user: &str, locked: &LockedStore) -> Result<Credentia
     if matches!(locked.slot_kind(user), Some(crate::crypto::SlotKind::Age { .. })) {
         return Err(Failure(format!("user `{user}` unlocks with a key file: pass --identity FILE")));
     }
-    Ok(Credentials::Passphrase(passphrase(&format!("Passphrase for {user}: "))?))
+    Ok(Credentials::Passphrase(passphrase(&format!("Passphrase for {user}: "), g.passphrase_file.as_deref())?))
 }
 
 /// The idle lock in seconds (`None`: off).
@@ -1021,7 +1039,12 @@ fn open_for_tui(g: &Global, theme: &Theme) -> Result<Service> {
     let dir = g.store.clone().unwrap_or_else(default_store);
     let user = user_of(g);
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
-    if g.read_only || g.identity.is_some() || std::env::var_os("STEWARD_PASSPHRASE").is_some() || !interactive {
+    if g.read_only
+        || g.identity.is_some()
+        || g.passphrase_file.is_some()
+        || std::env::var_os("STEWARD_PASSPHRASE").is_some()
+        || !interactive
+    {
         return open(g);
     }
     let locked = LockedStore::open_for_login(&dir, &user)?;
