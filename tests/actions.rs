@@ -342,6 +342,7 @@ fn backup_and_restore_round_trip() {
     c.arg("--store").arg(&restored).arg("--identity").arg(&key_file).args(["restore"]).arg(&file);
     let (code, _, err) = run(c);
     assert_eq!(code, 0, "{err}");
+    assert!(err.contains("with every customer erased since then"), "a restore warns of erasures it undoes: {err}");
     assert_eq!(record_count_demo(&restored), 2000);
     let (code, out, err) = demo_cli(&restored, &["audit", "verify"]);
     assert_eq!(code, 0, "{out}{err}");

@@ -278,6 +278,15 @@ pub(super) fn restore(g: &Global, file: &Path, passphrase: bool) -> Result<()> {
     };
     let n = export::restore(file, &dir, secret)?;
     println!("restored {n} values into {}", dir.display());
+    let taken = std::fs::metadata(file)
+        .and_then(|m| m.modified())
+        .map(|t| chrono::DateTime::<chrono::Utc>::from(t).format(" (written %Y-%m-%d %H:%M UTC)").to_string())
+        .unwrap_or_default();
+    eprintln!(
+        "steward: warning: the store is back as it was when this backup{taken} was taken, with every customer \
+         erased since then. Before using it, list the erasures made after that time in the audit trail of the \
+         store it came from (`steward audit list`) and erase those records here again."
+    );
     Ok(())
 }
 

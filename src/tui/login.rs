@@ -11,7 +11,7 @@ use ratatui::layout::{Alignment, Rect};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 use secrecy::SecretString;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::terminal::TerminalGuard;
 use super::theme::Theme;
@@ -79,7 +79,10 @@ pub fn login(mut locked: LockedStore, user: &str, theme: &Theme) -> Result<Optio
         user: crate::model::text::sanitize(user),
         ..LoginView::default()
     };
-    let mut secret = Zeroizing::new(String::new());
+    // Room for the longest passphrase accepted (1,024 characters of up to 4
+    // bytes), so typing never moves it and leaves a copy behind; cleared
+    // with `zeroize`, which wipes the whole buffer, removed bytes included.
+    let mut secret = Zeroizing::new(String::with_capacity(4096));
     loop {
         guard.terminal.draw(|f| draw(f, theme, &view)).map_err(|e| format!("terminal: {e}"))?;
         let ev = event::read().map_err(|e| format!("terminal: {e}"))?;
@@ -91,7 +94,7 @@ pub fn login(mut locked: LockedStore, user: &str, theme: &Theme) -> Result<Optio
         match k.code {
             KeyCode::Char('c') if ctrl => return Ok(None),
             KeyCode::Esc => return Ok(None),
-            KeyCode::Char('u') if ctrl => secret.clear(),
+            KeyCode::Char('u') if ctrl => secret.zeroize(),
             KeyCode::Backspace => {
                 secret.pop();
             }
@@ -101,7 +104,7 @@ pub fn login(mut locked: LockedStore, user: &str, theme: &Theme) -> Result<Optio
                 view.message = None;
                 guard.terminal.draw(|f| draw(f, theme, &view)).map_err(|e| format!("terminal: {e}"))?;
                 let creds = Credentials::Passphrase(SecretString::from(secret.as_str().to_owned()));
-                secret.clear();
+                secret.zeroize();
                 view.busy = false;
                 match Service::attempt(locked, user, creds) {
                     Ok(svc) => return Ok(Some(svc)),
