@@ -1035,7 +1035,6 @@ fn idle_secs(g: &Global) -> Option<u64> {
 /// passphrase into the dashboard's own login screen; scripts, key files and
 /// read-only sessions go the usual way.
 fn open_for_tui(g: &Global, theme: &Theme) -> Result<Service> {
-    service::sweep_read_only_copies(&std::env::temp_dir());
     let dir = g.store.clone().unwrap_or_else(default_store);
     let user = user_of(g);
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
@@ -1047,6 +1046,7 @@ fn open_for_tui(g: &Global, theme: &Theme) -> Result<Service> {
     {
         return open(g);
     }
+    service::sweep_read_only_copies(&std::env::temp_dir());
     let locked = LockedStore::open_for_login(&dir, &user)?;
     if matches!(locked.slot_kind(&user), Some(crate::crypto::SlotKind::Age { .. })) {
         return Err(Failure(format!("user `{user}` unlocks with a key file: pass --identity FILE")));
@@ -1059,11 +1059,10 @@ fn open_for_tui(g: &Global, theme: &Theme) -> Result<Service> {
 
 /// Locks, asks for credentials, unlocks.
 fn open(g: &Global) -> Result<Service> {
-    // Read-only copies of sessions that died, wherever they came from.
-    service::sweep_read_only_copies(&std::env::temp_dir());
     let dir = g.store.clone().unwrap_or_else(default_store);
     let user = user_of(g);
     if g.read_only {
+        // `open_read_only` sweeps the copies of read-only sessions that died.
         let svc = Service::open_read_only(&dir, &user, |locked| {
             credentials(g, &user, locked).map_err(|Failure(m)| ServiceError::Invalid(m))
         })?;
@@ -1072,6 +1071,8 @@ fn open(g: &Global) -> Result<Service> {
         }
         return Ok(svc);
     }
+    // Read-only copies of sessions that died, wherever they came from.
+    service::sweep_read_only_copies(&std::env::temp_dir());
     let locked = LockedStore::open(&dir, &user)?;
     let creds = credentials(g, &user, &locked)?;
     let svc = Service::unlock(locked, &user, creds)?;

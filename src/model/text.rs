@@ -51,10 +51,11 @@ pub fn inert_json(json: String) -> String {
     if !json.chars().any(escaped) {
         return json;
     }
+    use std::fmt::Write;
     let mut out = String::with_capacity(json.len() + 32);
     for c in json.chars() {
         if escaped(c) {
-            out.push_str(&format!("\\u{:04x}", c as u32));
+            let _ = write!(out, "\\u{:04x}", c as u32);
         } else {
             out.push(c);
         }
