@@ -248,23 +248,7 @@ fn a_closed_stdout_ends_quietly() {
 #[test]
 fn a_request_with_a_malformed_email_is_refused_without_echoing_it() {
     let (_tmp, store) = init_store();
-    let add = |email: &str| {
-        cli(
-            &store,
-            &[
-                "request",
-                "add",
-                "--type",
-                "erasure",
-                "--jurisdiction",
-                "gdpr",
-                "--received",
-                "2026-11-20",
-                "--email",
-                email,
-            ],
-        )
-    };
+    let add = |email: &str| cli(&store, &request_add("erasure", "2026-11-20", &["--email", email]));
     let (code, out, err) = add("leak@@bad");
     assert_eq!(code, 1, "{out}{err}");
     assert!(err.contains("the requester's email has more than one @"), "{err}");

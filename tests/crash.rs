@@ -903,19 +903,7 @@ fn a_request_erasure_killed_at_each_step_is_all_or_nothing() {
         let first = json_lines(&ok(&store, &["list", "--json", "--limit", "2"]), "list");
         let ids: Vec<String> = first.iter().map(|r| str_of(r, "id").to_owned()).collect();
         let email = format!("requester-{step}@example.org");
-        let add = [
-            "request",
-            "add",
-            "--type",
-            "erasure",
-            "--jurisdiction",
-            "gdpr",
-            "--received",
-            "2026-11-02",
-            "--email",
-            &email,
-        ];
-        let _ = ok(&store, &add);
+        let _ = ok(&store, &common::request_add("erasure", "2026-11-02", &["--email", &email]));
         let reference = "REQ-2026-0001";
         let _ = ok(&store, &["request", "link", reference, &ids[0], &ids[1]]);
         let _ = ok(&store, &["request", "verify", reference, "--method", "crash test"]);

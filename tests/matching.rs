@@ -345,25 +345,8 @@ fn not_the_same_person_survives_rescans_rekeys_and_rematching() {
             recs[&a]["given_name"].as_str().unwrap_or(""),
             recs[&a]["family_name"].as_str().unwrap_or("")
         );
-        let (code, _, err) = demo_cli(
-            store,
-            &[
-                "request",
-                "add",
-                "--type",
-                "access",
-                "--jurisdiction",
-                "gdpr",
-                "--received",
-                "2026-11-20",
-                "--email",
-                &email,
-                "--name",
-                &name,
-                "--ref",
-                reference,
-            ],
-        );
+        let details = ["--email", &email, "--name", &name, "--ref", reference];
+        let (code, _, err) = demo_cli(store, &request_add("access", "2026-11-20", &details));
         assert_eq!(code, 0, "{err}");
         let (code, out, err) = demo_cli(store, &["request", "match", reference, "--json"]);
         assert_eq!(code, 0, "{err}");

@@ -147,12 +147,18 @@ pub fn demo_cli(store: &Path, args: &[&str]) -> (i32, String, String) {
     run(c)
 }
 
+/// `request add --type KIND --jurisdiction gdpr --received DATE DETAILS...`.
+pub fn request_add<'a>(kind: &'a str, received: &'a str, details: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["request", "add", "--type", kind, "--jurisdiction", "gdpr", "--received", received];
+    args.extend_from_slice(details);
+    args
+}
+
 /// Takes in a GDPR erasure request on a demo store, received `received`,
 /// with the requester's details in `details` (`--name`, `--email` ...);
 /// returns its reference.
 pub fn demo_erasure_request(store: &Path, received: &str, details: &[&str]) -> String {
-    let mut args = vec!["request", "add", "--type", "erasure", "--jurisdiction", "gdpr", "--received", received];
-    args.extend_from_slice(details);
+    let mut args = request_add("erasure", received, details);
     args.push("--json");
     let (code, out, err) = demo_cli(store, &args);
     assert_eq!(code, 0, "{err}");
