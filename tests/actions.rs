@@ -363,8 +363,12 @@ fn backup_and_restore_round_trip() {
 /// decrypt: every key the key-slot file yields, tried on every sealed
 /// record they can find anywhere in any file (live or remnant).
 fn attack(dir: &Path, user: &str, pass: &str) -> Vec<Record> {
-    let slots: KeySlots =
-        serde_json::from_slice(&std::fs::read(dir.join("keyslots.json")).expect("slots")).expect("json");
+    attack_with(dir, &std::fs::read(dir.join("keyslots.json")).expect("slots"), user, pass)
+}
+
+/// [`attack`] with a key-slot file of the attacker's choosing (an old copy).
+fn attack_with(dir: &Path, slot_file: &[u8], user: &str, pass: &str) -> Vec<Record> {
+    let slots: KeySlots = serde_json::from_slice(slot_file).expect("json");
     let (root, _) = slots
         .unlock(user, &UnlockSecret::Passphrase(SecretString::from(pass.to_owned())))
         .expect("the passphrase works");
@@ -482,6 +486,46 @@ fn attacker_with_the_passphrase_finds_no_trace_after_erase_and_rekey() {
     for (path, bytes) in all_files(&dir) {
         assert!(!contains(&bytes, &h[..16]), "{} still indexes the erased source id", path.display());
     }
+}
+
+/// Break 9: an old copy of the key-slot file and a passphrase open the old
+/// data key (the root key never rotates, and the old file seals the old
+/// data key under it), and with it whatever sled had not compacted — right
+/// after an erasure, the erased customer. The rotation now writes a fresh
+/// database and deletes the old one, so nothing in the store's files is
+/// under an old key any more: the old file opens nothing that is left.
+#[test]
+fn break_9_an_old_key_slot_file_opens_nothing_left_after_an_erasure() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("s");
+    let svc = steward::service::demo::build(&dir, "tester").expect("demo");
+    let old_slots = std::fs::read(dir.join("keyslots.json")).expect("slots");
+    let records = svc.records(&mut |_| {}).expect("records");
+    // Merge two records first, so the erased customer also has a merge
+    // snapshot (what the attack found in the remnants).
+    let a = records[10].id;
+    let b = records[11].id;
+    let merge = svc.plan_merge(&[a, b], Some(a)).expect("plan");
+    svc.merge(&merge, "same customer").expect("merge");
+    // Positive control: the old file opens what is in the store now.
+    let found = attack_with(&dir, &old_slots, "tester", "demo");
+    assert!(found.iter().any(|r| r.id == b), "the old key opens the merged-away record's remnant");
+    let plan = svc.plan_erase(&[a], Strategy::Delete).expect("plan");
+    let receipt = svc.erase(&plan, "asked", Some("REQ-1"), true, &|_| {}).expect("erase");
+    assert!(receipt.key_rotated, "the erasure rotates the key");
+    drop(svc);
+    let found = attack_with(&dir, &old_slots, "tester", "demo");
+    assert!(found.is_empty(), "an old key-slot file opened {} records after the rotation", found.len());
+    // And the store has no old database left beside it.
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("ls")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.starts_with("db.")), "{names:?}");
+    // The current slot file opens the live records, none of them erased.
+    let live = attack(&dir, "tester", "demo");
+    assert!(live.len() >= 1997, "{}", live.len());
+    assert!(!live.iter().any(|r| r.id == a || r.id == b));
 }
 
 #[test]

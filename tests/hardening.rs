@@ -129,3 +129,85 @@ fn a_rotation_without_room_waits_and_the_store_still_opens() {
     let (code, _, err) = cli(&store, &["audit", "verify"]);
     assert_eq!(code, 0, "{err}");
 }
+
+fn audit_count(store: &std::path::Path) -> usize {
+    let (code, list, err) = demo_cli(store, &["audit", "list", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    list.lines().count()
+}
+
+fn delete_audit_entries(store: &std::path::Path, seqs: std::ops::RangeInclusive<u64>, and_db_head: bool) {
+    let db = sled::open(store.join("db")).expect("open sled");
+    for seq in seqs {
+        let mut key = vec![b'a'];
+        key.extend_from_slice(&seq.to_be_bytes());
+        assert!(db.remove(&key).expect("remove").is_some(), "entry {seq} exists");
+    }
+    if and_db_head {
+        assert!(db.remove(b"maudit-head").expect("remove").is_some(), "the database keeps a head");
+    }
+    db.flush().expect("flush");
+}
+
+/// Break 3: with an older copy of `keyslots.json`, deleting the newest
+/// entries from the database and putting the old file back made `audit
+/// verify` answer "intact". The database keeps its own sealed copy of the
+/// head (in each entry's batch) naming the key-slot generation, so every
+/// variant of the cut is caught and alarmed in the trail for good.
+#[test]
+fn break_3_the_audit_trail_cannot_be_cut_back_with_an_old_key_slot_file() {
+    let (_tmp, store) = demo_store();
+    let old_slots = std::fs::read(store.join("keyslots.json")).expect("slots");
+    let before = audit_count(&store) as u64;
+    // A change and an export: the entries to hide.
+    let id = {
+        let (_, out, _) = demo_cli(&store, &["list", "--json", "--limit", "1"]);
+        serde_json::from_str::<serde_json::Value>(out.lines().next().expect("a record")).expect("json")["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
+    };
+    let (code, _, err) = demo_cli(&store, &["update", &id, "region=North", "--reason", "customer called"]);
+    assert_eq!(code, 0, "{err}");
+    let out = store.with_extension("export.age");
+    let recipient = age::x25519::Identity::generate().to_public().to_string();
+    let (code, _, err) = demo_cli(&store, &["export", &id, "-r", &recipient, "-o", out.to_str().expect("utf-8")]);
+    assert_eq!(code, 0, "{err}");
+    let after = audit_count(&store) as u64;
+    assert!(after >= before + 2, "{before} → {after}");
+
+    for (what, cut, db_head) in [
+        ("old key-slot file, tail cut", true, false),
+        ("old key-slot file, tail cut, database head deleted", true, true),
+        ("old key-slot file only", false, false),
+    ] {
+        let copy = store.with_extension(format!("copy-{}-{}", cut, db_head));
+        copy_dir(&store, &copy);
+        if cut {
+            delete_audit_entries(&copy, before + 1..=after, db_head);
+        }
+        std::fs::write(copy.join("keyslots.json"), &old_slots).expect("put the old file back");
+        let (code, out, err) = demo_cli(&copy, &["audit", "verify"]);
+        assert_eq!(code, 1, "{what}: {out}{err}");
+        assert!(!out.contains("intact"), "{what}: {out}");
+        // And for good: the next verify says so too.
+        let (code, out, err) = demo_cli(&copy, &["audit", "verify"]);
+        assert_eq!(code, 1, "{what}, second time: {out}{err}");
+    }
+    // The untouched store still verifies.
+    let (code, out, err) = demo_cli(&store, &["audit", "verify"]);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read dir") {
+        let e = e.expect("entry");
+        let target = to.join(e.file_name());
+        if e.file_type().expect("type").is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).expect("copy");
+        }
+    }
+}

@@ -109,6 +109,69 @@ impl Head {
     }
 }
 
+/// A chain head as sealed in one of its two places, with the number of
+/// times the key-slot file's copy has been sealed so far (`generation`).
+///
+/// The head is kept twice: in the key-slot file (written after each change)
+/// and in the database (in the same batch as each entry). Each database copy
+/// names the key-slot generation in force when it was written, and that
+/// generation only ever grows, so a key-slot file put back from an older copy
+/// is older than the database says it must be — and an entry cut from the
+/// tail disagrees with the database's copy, which cannot be forged without
+/// the key nor deleted without being missed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SealedHead {
+    pub head: Head,
+    pub generation: u64,
+}
+
+impl SealedHead {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut v = self.head.encode();
+        v.extend_from_slice(&self.generation.to_be_bytes());
+        v
+    }
+
+    /// Also reads the older form without a generation (generation 0).
+    pub fn decode(b: &[u8]) -> Option<SealedHead> {
+        let head = Head::decode(b.get(..40)?)?;
+        let generation = match b.get(40..) {
+            Some([]) | None => 0,
+            Some(g) => u64::from_be_bytes(g.try_into().ok()?),
+        };
+        Some(SealedHead { head, generation })
+    }
+}
+
+/// Associated data of the database's copy of the head.
+pub const DB_HEAD_AD: &[u8] = b"steward-audit-db-head-v1";
+
+/// What is wrong between the two copies of the head and the entries, if
+/// anything. `last` is the last entry's sequence number; `slots` the head in
+/// the key-slot file; `db` the head in the database.
+pub fn check_heads(last: u64, slots: Option<SealedHead>, db: Option<SealedHead>) -> Option<String> {
+    let slots_gen = slots.map_or(0, |s| s.generation);
+    match db {
+        Some(d) if d.head.seq > last => Some(format!(
+            "entries {} to {} are missing: the trail was truncated after entry {last}",
+            last + 1,
+            d.head.seq,
+        )),
+        Some(d) if d.head.seq < last => Some(format!(
+            "entries after {} are not named by the database's sealed head (added from outside)",
+            d.head.seq
+        )),
+        Some(d) if d.generation > slots_gen => Some(format!(
+            "the key-slot file is older than the database (sealed {} times, the database saw {}): it was put back from an old copy",
+            slots_gen, d.generation
+        )),
+        Some(_) => None,
+        // Written by a build that keeps both copies: the database's must be there.
+        None if last > 0 && slots_gen > 0 => Some("the database's sealed chain head is missing".into()),
+        None => None,
+    }
+}
+
 impl Draft {
     /// Places the draft after `head`.
     pub fn into_entry(self, head: Head, time: DateTime<Utc>) -> Entry {
@@ -274,6 +337,31 @@ mod tests {
 
     fn raw(entries: &[Entry]) -> Vec<(u64, Option<Entry>)> {
         entries.iter().map(|e| (e.seq, Some(e.clone()))).collect()
+    }
+
+    #[test]
+    fn heads_agree_or_say_what_is_wrong() {
+        let h = |seq, generation| Some(SealedHead { head: Head { seq, hash: [seq as u8; 32] }, generation });
+        // In step, or the key-slot copy one change behind after a crash.
+        assert_eq!(check_heads(76, h(76, 9), h(76, 8)), None);
+        assert_eq!(check_heads(76, h(75, 8), h(76, 8)), None);
+        // Older stores: no database copy, no generation.
+        assert_eq!(check_heads(76, h(76, 0), None), None);
+        // Tail cut, database copy left.
+        assert!(check_heads(74, h(74, 5), h(76, 8)).expect("cut").contains("75 to 76"));
+        // Key-slot file put back from an old copy.
+        assert!(check_heads(76, h(74, 5), h(76, 8)).expect("old").contains("older than the database"));
+        // Database copy deleted.
+        assert!(check_heads(74, h(74, 5), None).expect("gone").contains("missing"));
+    }
+
+    proptest! {
+        #[test]
+        fn sealed_heads_round_trip(seq in any::<u64>(), generation in any::<u64>(), b in any::<u8>()) {
+            let s = SealedHead { head: Head { seq, hash: [b; 32] }, generation };
+            prop_assert_eq!(SealedHead::decode(&s.encode()), Some(s));
+            prop_assert_eq!(SealedHead::decode(&s.head.encode()), Some(SealedHead { generation: 0, ..s }));
+        }
     }
 
     #[test]

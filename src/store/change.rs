@@ -243,7 +243,38 @@ impl Store {
         let sealed_key = self.audit_seal_key();
         let value = crypto::seal(&sealed_key, &audit::entry_ad(entry.seq), &entry.to_bytes());
         batch.insert(audit_key(entry.seq), value);
+        // The database's copy of the head goes in the same batch.
+        let db_head = audit::SealedHead {
+            head: entry.head(&self.audit_key),
+            generation: self.slots_gen.load(std::sync::atomic::Ordering::SeqCst),
+        };
+        batch.insert(meta_key(AUDIT_DB_HEAD), crypto::seal(&sealed_key, audit::DB_HEAD_AD, &db_head.encode()));
         entry
+    }
+
+    /// The database's copy of the chain head.
+    pub(super) fn db_head(&self) -> Result<Option<audit::SealedHead>, StoreError> {
+        let corrupt = || StoreError::Corrupt("the database's audit head does not open".into());
+        match self.db().get(meta_key(AUDIT_DB_HEAD))? {
+            Some(v) => {
+                let plain = crypto::open(&self.audit_seal_key(), audit::DB_HEAD_AD, &v).map_err(|_| corrupt())?;
+                Ok(Some(audit::SealedHead::decode(&plain).ok_or_else(corrupt)?))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Seals `head` into `slots` as their next generation (the caller
+    /// writes the file and then calls [`Store::sealed_generation`]).
+    pub(super) fn seal_head_into(&self, slots: &mut crate::crypto::KeySlots, head: Head) -> u64 {
+        let generation = self.slots_gen.load(std::sync::atomic::Ordering::SeqCst) + 1;
+        slots.set_audit_head(&self.root, &audit::SealedHead { head, generation }.encode());
+        generation
+    }
+
+    /// The key-slot file now on disk holds generation `g`.
+    pub(super) fn sealed_generation(&self, g: u64) {
+        self.slots_gen.fetch_max(g, std::sync::atomic::Ordering::SeqCst);
     }
 
     fn audit_seal_key(&self) -> Key {
@@ -252,8 +283,8 @@ impl Store {
 
     /// Applies, flushes, then seals the new chain head outside sled.
     fn finish(&self, head: &mut Head, batch: sled::Batch, entry: &Entry) -> Result<(), StoreError> {
-        self.db.apply_batch(batch)?;
-        self.db.flush()?;
+        self.db().apply_batch(batch)?;
+        self.db().flush()?;
         *head = entry.head(&self.audit_key);
         // The change is durable now; a head that could not be sealed is
         // caught up on the next unlock (it is behind by this entry only).
@@ -280,21 +311,23 @@ impl Store {
 
     pub(super) fn seal_head(&self, head: Head) -> Result<(), StoreError> {
         let mut slots = self.lock_slots()?;
-        slots.set_audit_head(&self.root, &head.encode());
-        write_slots(&self.dir, &slots)
+        let generation = self.seal_head_into(&mut slots, head);
+        write_slots(&self.dir, &slots)?;
+        self.sealed_generation(generation);
+        Ok(())
     }
 
-    pub(super) fn sealed_head(&self) -> Result<Option<Head>, StoreError> {
+    pub(super) fn sealed_head(&self) -> Result<Option<audit::SealedHead>, StoreError> {
         let slots = self.lock_slots()?;
         match slots.audit_head(&self.root)? {
-            Some(b) => Ok(Some(Head::decode(&b).ok_or_else(|| StoreError::Corrupt("audit head".into()))?)),
+            Some(b) => Ok(Some(audit::SealedHead::decode(&b).ok_or_else(|| StoreError::Corrupt("audit head".into()))?)),
             None => Ok(None),
         }
     }
 
     /// The head of the chain as stored in sled.
     pub(super) fn last_audit_head(&self) -> Result<Head, StoreError> {
-        match self.db.scan_prefix([P_AUDIT]).next_back() {
+        match self.db().scan_prefix([P_AUDIT]).next_back() {
             Some(kv) => {
                 let (k, v) = kv?;
                 let entry = self
@@ -325,7 +358,7 @@ impl Store {
     /// Every audit entry that opens, in order.
     pub fn audit_entries(&self) -> Result<Vec<Entry>, StoreError> {
         let mut out = Vec::new();
-        for kv in self.db.scan_prefix([P_AUDIT]) {
+        for kv in self.db().scan_prefix([P_AUDIT]) {
             let (k, v) = kv?;
             if let Some(e) = self.open_audit(&k, &v) {
                 out.push(e);
@@ -338,12 +371,19 @@ impl Store {
     pub fn verify_audit(&self) -> Result<audit::Verification, StoreError> {
         let sealed = self.sealed_head()?;
         let mut raw = Vec::new();
-        for kv in self.db.scan_prefix([P_AUDIT]) {
+        for kv in self.db().scan_prefix([P_AUDIT]) {
             let (k, v) = kv?;
             let seq = k.get(1..9).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes).unwrap_or(0);
             raw.push((seq, self.open_audit(&k, &v)));
         }
-        Ok(audit::verify(raw, &self.audit_key, sealed))
+        let last = raw.last().map_or(0, |(seq, _)| *seq);
+        let mut v = audit::verify(raw, &self.audit_key, sealed.map(|s| s.head));
+        if v.broken.is_none()
+            && let Some(problem) = audit::check_heads(last, sealed, self.db_head()?)
+        {
+            v.broken = Some(audit::Broken { seq: last + 1, problem });
+        }
+        Ok(v)
     }
 
     /// Applies `change` and its audit entry as one atomic, flushed step.
@@ -410,7 +450,7 @@ impl Store {
             batch.insert(meta_key(name), value.as_slice());
         }
         if !change.rotation_receipts.is_empty() {
-            let mut waiting: Vec<(String, Vec<u8>)> = match self.db.get(meta_key(RECEIPTS_AWAITING))? {
+            let mut waiting: Vec<(String, Vec<u8>)> = match self.db().get(meta_key(RECEIPTS_AWAITING))? {
                 Some(v) => serde_json::from_slice(&v).map_err(|_| StoreError::Corrupt("waiting receipts".into()))?,
                 None => Vec::new(),
             };
@@ -418,7 +458,7 @@ impl Store {
             batch.insert(meta_key(RECEIPTS_AWAITING), serde_json::to_vec(&waiting).unwrap_or_default());
         }
         if !change.rekey_pending.is_empty() {
-            let mut pending: Vec<(String, Vec<u8>)> = match self.db.get(meta_key(REKEY_PENDING))? {
+            let mut pending: Vec<(String, Vec<u8>)> = match self.db().get(meta_key(REKEY_PENDING))? {
                 Some(v) => serde_json::from_slice(&v).map_err(|_| StoreError::Corrupt("pending receipts".into()))?,
                 None => Vec::new(),
             };
@@ -480,7 +520,7 @@ impl Store {
                 pages.put(r.id, v)?;
             }
             added += pages.write(&mut batch).0;
-            self.db.apply_batch(batch)?;
+            self.db().apply_batch(batch)?;
             done += chunk.len();
             progress(done);
         }
@@ -512,7 +552,7 @@ impl Store {
     /// batch: every record at or above `first` goes.
     pub(super) fn roll_back_import(&self, first: RecordId) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
-        for kv in self.db.range(page_key(RecordId::from_bytes([0; 16]))..) {
+        for kv in self.db().range(page_key(RecordId::from_bytes([0; 16]))..) {
             let (k, v) = kv?;
             if k.first() != Some(&P_PAGE) {
                 break;
@@ -527,14 +567,14 @@ impl Store {
             }
         }
         batch.remove(meta_key(IMPORT_PENDING));
-        self.db.apply_batch(batch)?;
-        self.db.flush()?;
+        self.db().apply_batch(batch)?;
+        self.db().flush()?;
         Ok(())
     }
 
     /// Where a merged-away record went, if it was merged.
     pub fn redirect(&self, id: RecordId) -> Result<Option<Redirect>, StoreError> {
-        let Some(v) = self.db.get(prefixed(P_REDIRECT, &id.to_bytes()))? else { return Ok(None) };
+        let Some(v) = self.db().get(prefixed(P_REDIRECT, &id.to_bytes()))? else { return Ok(None) };
         let (ka, ad) = redirect_key_ad(id);
         let plain = open_enveloped(&self.keys().master, &ka, &ad, &v)
             .ok_or_else(|| StoreError::Corrupt(format!("redirect of {id}")))?;
@@ -544,7 +584,7 @@ impl Store {
     /// Every redirect.
     pub fn redirects(&self) -> Result<Vec<Redirect>, StoreError> {
         let mut out = Vec::new();
-        for kv in self.db.scan_prefix([P_REDIRECT]) {
+        for kv in self.db().scan_prefix([P_REDIRECT]) {
             let (k, _) = kv?;
             let id: [u8; 16] = k
                 .get(1..17)
@@ -559,7 +599,7 @@ impl Store {
 
     /// The undo snapshot of merge `merge`, decrypted.
     pub fn snapshot(&self, merge: &str) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, StoreError> {
-        let Some(v) = self.db.get(prefixed(P_UNDO, merge.as_bytes()))? else { return Ok(None) };
+        let Some(v) = self.db().get(prefixed(P_UNDO, merge.as_bytes()))? else { return Ok(None) };
         let (ka, ad) = snapshot_key_ad(merge);
         open_enveloped(&self.keys().master, &ka, &ad, &v)
             .map(Some)
@@ -569,7 +609,7 @@ impl Store {
     /// Ids of every stored merge snapshot.
     pub fn snapshot_ids(&self) -> Result<Vec<String>, StoreError> {
         let mut out = Vec::new();
-        for kv in self.db.scan_prefix([P_UNDO]) {
+        for kv in self.db().scan_prefix([P_UNDO]) {
             let (k, _) = kv?;
             out.push(String::from_utf8_lossy(&k[1..]).into_owned());
         }
@@ -580,7 +620,7 @@ impl Store {
     pub fn requests(&self) -> Result<Vec<zeroize::Zeroizing<Vec<u8>>>, StoreError> {
         let master = self.keys().master;
         let mut out = Vec::new();
-        for kv in self.db.scan_prefix([P_REQUEST]) {
+        for kv in self.db().scan_prefix([P_REQUEST]) {
             let (k, v) = kv?;
             let reference = String::from_utf8_lossy(&k[1..]).into_owned();
             let (ka, ad) = request_key_ad(&reference);
@@ -594,7 +634,7 @@ impl Store {
     pub fn apart(&self) -> Result<Vec<Decision>, StoreError> {
         let master = self.keys().master;
         let mut out = Vec::new();
-        for kv in self.db.scan_prefix([P_APART]) {
+        for kv in self.db().scan_prefix([P_APART]) {
             let (k, v) = kv?;
             let id = |r: std::ops::Range<usize>| -> Result<RecordId, StoreError> {
                 let b: [u8; 16] = k
@@ -621,7 +661,7 @@ impl Store {
     /// removed: what a saved match index is checked against.
     pub fn generation(&self) -> Result<u64, StoreError> {
         Ok(self
-            .db
+            .db()
             .get(meta_key(GENERATION))?
             .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
             .map_or(0, u64::from_le_bytes))
@@ -668,18 +708,18 @@ impl Store {
 
     /// The tombstone of an erased record.
     pub fn tombstone(&self, id: RecordId) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.db.get(prefixed(P_TOMB, &id.to_bytes()))?.map(|v| v.to_vec()))
+        Ok(self.db().get(prefixed(P_TOMB, &id.to_bytes()))?.map(|v| v.to_vec()))
     }
 
     /// An erasure receipt by id.
     pub fn receipt(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.db.get(prefixed(P_RECEIPT, id.as_bytes()))?.map(|v| v.to_vec()))
+        Ok(self.db().get(prefixed(P_RECEIPT, id.as_bytes()))?.map(|v| v.to_vec()))
     }
 
     /// Replaces a stored receipt (receipts hold no personal data).
     pub fn set_receipt(&self, id: &str, receipt: &[u8]) -> Result<(), StoreError> {
-        self.db.insert(prefixed(P_RECEIPT, id.as_bytes()), receipt)?;
-        self.db.flush()?;
+        self.db().insert(prefixed(P_RECEIPT, id.as_bytes()), receipt)?;
+        self.db().flush()?;
         Ok(())
     }
 
@@ -690,7 +730,7 @@ impl Store {
 
     /// Every erasure receipt, oldest first.
     pub fn receipts(&self) -> Result<Vec<Vec<u8>>, StoreError> {
-        self.db.scan_prefix([P_RECEIPT]).map(|kv| Ok(kv?.1.to_vec())).collect()
+        self.db().scan_prefix([P_RECEIPT]).map(|kv| Ok(kv?.1.to_vec())).collect()
     }
 }
 
@@ -713,7 +753,7 @@ impl Store {
         w.write_all(BACKUP_MAGIC).map_err(err)?;
         let slots = self.lock_slots()?.to_json();
         frame(w, SLOTS_FRAME, &slots).map_err(err)?;
-        for kv in self.db.iter() {
+        for kv in self.db().iter() {
             let (k, v) = kv?;
             frame(w, &k, &v).map_err(err)?;
         }

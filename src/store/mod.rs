@@ -66,6 +66,11 @@ pub const STORE_FORMAT: u32 = 1;
 const SLOTS_FILE: &str = "keyslots.json";
 const LOCK_FILE: &str = "steward.lock";
 const DB_DIR: &str = "db";
+/// Where a key rotation builds the database that replaces `db`.
+const DB_NEXT: &str = "db.next";
+/// The live database for a moment, where the file system cannot exchange two
+/// directories in one rename.
+const DB_PREV: &str = "db.prev";
 
 const P_PAGE: u8 = b'p';
 const P_SOURCE: u8 = b's';
@@ -88,6 +93,8 @@ const RECEIPTS_AWAITING: &str = "receipts-awaiting-rotation";
 const REKEY_DONE: &str = "rekey-done";
 /// Meta key: the record generation (see [`Store::generation`]).
 const GENERATION: &str = "generation";
+/// The database's copy of the audit chain head (see `audit::SealedHead`).
+const AUDIT_DB_HEAD: &str = "audit-head";
 /// The sealed index request matching reuses between scans.
 pub const MATCH_INDEX_FILE: &str = "match-index.sealed";
 
@@ -168,7 +175,8 @@ pub struct Store {
     dir: PathBuf,
     _lock: StoreLock,
     slots: Mutex<KeySlots>,
-    db: sled::Db,
+    /// Replaced whole by a key rotation (see `rekey`): use [`Store::db`].
+    db: RwLock<sled::Db>,
     /// Long-lived key the slots wrap; seals the data key and the audit trail.
     root: Key,
     audit_key: Key,
@@ -179,6 +187,8 @@ pub struct Store {
     high_water: Mutex<u128>,
     /// Serialises changes: the audit chain has one head.
     head: Mutex<audit::Head>,
+    /// How many times the key-slot file on disk has sealed the head.
+    slots_gen: std::sync::atomic::AtomicU64,
 }
 
 /// The keys that change with `rekey`.
@@ -332,17 +342,21 @@ fn restrict_permissions(path: &Path) -> Result<(), StoreError> {
 }
 
 fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
+    let db = open_db_at(&dir.join(DB_DIR))?;
+    restrict_permissions(dir)?;
+    Ok(db)
+}
+
+/// Opens the sled database in directory `path`.
+fn open_db_at(path: &Path) -> Result<sled::Db, StoreError> {
     // We hold the store's lock, so no other steward has the database open;
     // a sled lock still held is our own previous handle, which sled's
     // background flusher lets go of a moment after it is dropped. Wait a
     // little for it rather than fail.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     let db = loop {
-        let opened = sled::Config::new()
-            .path(dir.join(DB_DIR))
-            .cache_capacity(64 * 1024 * 1024)
-            .mode(sled::Mode::HighThroughput)
-            .open();
+        let opened =
+            sled::Config::new().path(path).cache_capacity(64 * 1024 * 1024).mode(sled::Mode::HighThroughput).open();
         match opened {
             Ok(db) => break db,
             Err(e) if is_would_block(&e) && std::time::Instant::now() < deadline => {
@@ -352,7 +366,6 @@ fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
             Err(e) => return Err(StoreError::from(e)),
         }
     };
-    restrict_permissions(dir)?;
     Ok(db)
 }
 
@@ -504,6 +517,7 @@ impl LockedStore {
         let slots = read_slots(dir)?;
         let lock = take_lock(dir, user)?;
         sweep_temporaries(dir)?;
+        rekey::sweep_databases(dir)?;
         Ok(Self { dir: dir.to_owned(), lock: Some(lock), slots })
     }
 
@@ -555,6 +569,7 @@ impl LockedStore {
                     Err(e) => return Err((Some(Box::new(LockedStore { lock: None, ..self })), e)),
                 };
                 sweep_temporaries(&self.dir).map_err(fail)?;
+                rekey::sweep_databases(&self.dir).map_err(fail)?;
                 let now = read_slots(&self.dir).map_err(fail)?;
                 if now.to_json() == self.slots.to_json() {
                     (lock, self.slots, root, role)
@@ -589,11 +604,13 @@ impl Store {
     ) -> Result<Self, StoreError> {
         let (master, epoch) = slots.current_data_key(&root)?;
         let audit_key = root.derive("steward 2026 audit chain v1");
+        let generation =
+            slots.audit_head(&root)?.and_then(|b| audit::SealedHead::decode(&b)).map_or(0, |s| s.generation);
         Ok(Self {
             dir,
             _lock: lock,
             slots: Mutex::new(slots),
-            db,
+            db: RwLock::new(db),
             root,
             audit_key,
             keys: RwLock::new(DataKeys::new(master, epoch)),
@@ -601,7 +618,16 @@ impl Store {
             role,
             high_water: Mutex::new(0),
             head: Mutex::new(audit::Head::EMPTY),
+            slots_gen: std::sync::atomic::AtomicU64::new(generation),
         })
+    }
+
+    /// The database handle in force (cheap: a reference count).
+    fn db(&self) -> sled::Db {
+        match self.db.read() {
+            Ok(d) => d.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
     }
 
     fn keys(&self) -> DataKeys {
@@ -615,14 +641,14 @@ impl Store {
     /// rolls back a half-written import, finishes an interrupted rekey, and
     /// finds the audit chain head.
     fn recover(&self) -> Result<(), StoreError> {
-        if let Some(v) = self.db.get(meta_key(IMPORT_PENDING))? {
+        if let Some(v) = self.db().get(meta_key(IMPORT_PENDING))? {
             let first = <[u8; 16]>::try_from(v.as_ref())
                 .map(RecordId::from_bytes)
                 .map_err(|_| StoreError::Corrupt("import marker".into()))?;
             self.roll_back_import(first)?;
         }
         *self.lock_head()? = self.last_audit_head()?;
-        if self.lock_slots()?.next_data_key.is_some() || self.db.contains_key(meta_key(REKEY_PENDING))? {
+        if self.lock_slots()?.next_data_key.is_some() || self.db().contains_key(meta_key(REKEY_PENDING))? {
             match self.rekey(&|_| {}) {
                 // Not started for want of space: the store opens as it is,
                 // the erasure's marker stays, and `rotation_waiting` says so.
@@ -651,26 +677,33 @@ impl Store {
         }
         let head = *self.lock_head()?;
         let sealed = self.sealed_head()?;
+        let db_head = self.db_head()?;
+        // The key-slot file put back from an old copy, entries cut from the
+        // tail, the database's copy of the head deleted: say so in the trail
+        // itself, for good, before anything is appended.
+        let problem = audit::check_heads(head.seq, sealed, db_head).or_else(|| match sealed {
+            Some(s) if head.seq < s.head.seq => Some(format!(
+                "entries {} to {} were missing at unlock: the trail was truncated",
+                head.seq + 1,
+                s.head.seq
+            )),
+            _ => None,
+        });
+        if let Some(problem) = problem {
+            self.audit(audit::Draft {
+                os_user: crate::os_user(),
+                user: self.user.clone(),
+                action: audit::ALARM.into(),
+                outcome: Some(audit::Outcome::Failed),
+                detail: Some(problem),
+                ..audit::Draft::default()
+            })?;
+            return Ok(());
+        }
         match sealed {
             // A crash between a change's flush and the head's sealing leaves
             // the sealed head behind by one change: catch it up.
-            Some(h) if head.seq > h.seq => self.seal_head(head)?,
-            // Entries the sealed head vouches for are gone: say so in the
-            // trail itself, for good, before anything is appended.
-            Some(h) if head.seq < h.seq => {
-                self.audit(audit::Draft {
-                    os_user: crate::os_user(),
-                    user: self.user.clone(),
-                    action: audit::ALARM.into(),
-                    outcome: Some(audit::Outcome::Failed),
-                    detail: Some(format!(
-                        "entries {} to {} were missing at unlock: the trail was truncated",
-                        head.seq + 1,
-                        h.seq
-                    )),
-                    ..audit::Draft::default()
-                })?;
-            }
+            Some(s) if head.seq > s.head.seq => self.seal_head(head)?,
             Some(_) => {}
             // Stores made before the head was sealed at creation.
             None if head.seq == 0 => self.seal_head(head)?,
@@ -708,7 +741,7 @@ impl Store {
         let db = open_db(dir)?;
         db.insert(meta_key("format"), &STORE_FORMAT.to_le_bytes())?;
         db.flush()?;
-        slots.set_audit_head(&root, &audit::Head::EMPTY.encode());
+        slots.set_audit_head(&root, &audit::SealedHead { head: audit::Head::EMPTY, generation: 1 }.encode());
         write_slots(dir, &slots)?;
         restrict_permissions(dir)?;
         Store::assemble(dir.to_owned(), lock, slots, db, root, user, Role::Admin)
@@ -716,7 +749,7 @@ impl Store {
 
     fn check_format(&self) -> Result<(), StoreError> {
         let found = self
-            .db
+            .db()
             .get(meta_key("format"))?
             .and_then(|v| <[u8; 4]>::try_from(v.as_ref()).ok())
             .map(u32::from_le_bytes)
@@ -765,7 +798,7 @@ impl Store {
     }
 
     fn bucket(&self, n: u16) -> Result<Bucket, StoreError> {
-        match self.db.get(bucket_key(n))? {
+        match self.db().get(bucket_key(n))? {
             Some(v) => Bucket::decode(&v).ok_or_else(|| StoreError::Corrupt("source index".into())),
             None => Ok(Bucket::default()),
         }
@@ -780,7 +813,7 @@ impl Store {
     /// The whole source index, for bulk imports.
     pub fn source_index(&self) -> Result<HashMap<Blind, RecordId>, StoreError> {
         let mut out = HashMap::new();
-        for kv in self.db.scan_prefix([P_SOURCE]) {
+        for kv in self.db().scan_prefix([P_SOURCE]) {
             let (_, v) = kv?;
             let b = Bucket::decode(&v).ok_or_else(|| StoreError::Corrupt("source index".into()))?;
             out.extend(b.entries);
@@ -791,7 +824,7 @@ impl Store {
     /// The page that would hold `id`: the last page keyed at or below it.
     fn find_page(&self, id: RecordId) -> Result<Option<([u8; 17], Page)>, StoreError> {
         let lo = page_key(RecordId::from_bytes([0; 16]));
-        match self.db.range(lo..=page_key(id)).next_back() {
+        match self.db().range(lo..=page_key(id)).next_back() {
             Some(kv) => {
                 let (k, v) = kv?;
                 let key: [u8; 17] = k.as_ref().try_into().map_err(|_| StoreError::Corrupt("page key".into()))?;
@@ -813,7 +846,7 @@ impl Store {
 
     /// Number of records (kept as a counter; no decryption).
     pub fn count(&self) -> usize {
-        self.db
+        self.db()
             .get(meta_key("count"))
             .ok()
             .flatten()
@@ -823,7 +856,7 @@ impl Store {
     }
 
     fn last_page(&self) -> Result<Option<([u8; 17], Page)>, StoreError> {
-        match self.db.scan_prefix([P_PAGE]).next_back() {
+        match self.db().scan_prefix([P_PAGE]).next_back() {
             Some(kv) => {
                 let (k, v) = kv?;
                 let key: [u8; 17] = k.as_ref().try_into().map_err(|_| StoreError::Corrupt("page key".into()))?;
@@ -873,7 +906,7 @@ impl Store {
         f: &mut dyn FnMut(Vec<Record>) -> bool,
     ) -> Result<(), StoreError> {
         let mut raw: Vec<sled::IVec> = Vec::with_capacity(pages);
-        let mut iter = self.db.scan_prefix([P_PAGE]);
+        let mut iter = self.db().scan_prefix([P_PAGE]);
         loop {
             raw.clear();
             for item in iter.by_ref().take(pages.max(1)) {
@@ -907,7 +940,7 @@ impl Store {
     /// Ids of every record, in id order.
     pub fn ids(&self) -> Result<Vec<RecordId>, StoreError> {
         let mut out = Vec::new();
-        for kv in self.db.scan_prefix([P_PAGE]) {
+        for kv in self.db().scan_prefix([P_PAGE]) {
             let (_, v) = kv?;
             Page::walk(&v, |id, _| out.push(id)).map_err(|_| StoreError::Corrupt("record page".into()))?;
         }
@@ -916,13 +949,13 @@ impl Store {
 
     /// A metadata value (not personal data: settings, the policy).
     pub fn meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.db.get(meta_key(name))?.map(|v| v.to_vec()))
+        Ok(self.db().get(meta_key(name))?.map(|v| v.to_vec()))
     }
 
     /// Writes a metadata value and flushes.
     pub fn set_meta(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.db.insert(meta_key(name), value)?;
-        self.db.flush()?;
+        self.db().insert(meta_key(name), value)?;
+        self.db().flush()?;
         Ok(())
     }
 
@@ -930,15 +963,15 @@ impl Store {
     /// Whether a key rotation an erasure asked for has not run yet (it
     /// waits for free disk space: see [`check_space_for_rewrite`]).
     pub fn rotation_waiting(&self) -> Result<bool, StoreError> {
-        Ok(self.db.contains_key(meta_key(REKEY_PENDING))?)
+        Ok(self.db().contains_key(meta_key(REKEY_PENDING))?)
     }
 
     pub fn size_on_disk(&self) -> u64 {
-        self.db.size_on_disk().unwrap_or(0)
+        self.db().size_on_disk().unwrap_or(0)
     }
 
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
+        self.db().flush()?;
         Ok(())
     }
 }
