@@ -101,8 +101,14 @@ pub fn print_record(r: &Record) {
     }
 }
 
-pub fn print_stats(s: &Stats) {
-    println!("records          {}", s.records);
+pub fn print_stats(c: &crate::service::Counts, s: Option<&Stats>) {
+    println!("records          {}", c.records);
+    println!("key generation   {}", c.key_generation);
+    println!("size on disk     {:.1} MB", c.size_on_disk as f64 / 1e6);
+    let Some(s) = s else {
+        println!("(per field, source and country: `steward stats --fields`, which decrypts every record)");
+        return;
+    };
     println!("with email       {}", s.with_email);
     println!("with phone       {}", s.with_phone);
     println!("with birth date  {}", s.with_date_of_birth);
@@ -110,44 +116,63 @@ pub fn print_stats(s: &Stats) {
     for (k, v) in &s.sources {
         println!("source {:<10} {}", sanitize(k), v);
     }
+    for (k, v) in &s.countries {
+        println!("country {:<9} {}", sanitize(k), v);
+    }
 }
 
-/// The stable JSON of a scan (documented in the README).
-pub fn scan_json(records: &[Record], report: &Report, kind: Option<Kind>) -> serde_json::Value {
-    let findings: Vec<serde_json::Value> = report
-        .findings
+/// One finding as JSON.
+fn finding_json(records: &[Record], f: &crate::findings::Finding) -> serde_json::Value {
+    let recs: Vec<serde_json::Value> = f
+        .records
         .iter()
-        .filter(|f| kind.is_none_or(|k| f.kind == k))
-        .map(|f| {
-            let recs: Vec<serde_json::Value> = f
-                .records
-                .iter()
-                .filter_map(|&i| records.get(i as usize))
-                .map(|r| serde_json::json!({"id": r.id.to_string(), "source_id": r.source_id}))
-                .collect();
-            serde_json::json!({
-                "kind": f.kind,
-                "records": recs,
-                "field": f.field,
-                "category": f.category,
-                "score": f.score,
-                "severity": f.severity,
-                "reasons": f.reasons,
-                "cluster": f.cluster,
-                "explanation": f.explanation,
-            })
-        })
+        .filter_map(|&i| records.get(i as usize))
+        .map(|r| serde_json::json!({"id": r.id.to_string(), "source_id": r.source_id}))
         .collect();
+    serde_json::json!({
+        "kind": f.kind,
+        "records": recs,
+        "field": f.field,
+        "category": f.category,
+        "score": f.score,
+        "severity": f.severity,
+        "reasons": f.reasons,
+        "cluster": f.cluster,
+        "explanation": f.explanation,
+    })
+}
+
+/// The scan as one JSON object, written a finding at a time (memory stays
+/// flat however many findings there are): the summary first, then
+/// `"findings"`, one per line.
+pub fn write_scan_json(
+    out: &mut dyn Write,
+    records: &[Record],
+    report: &Report,
+    kind: Option<Kind>,
+) -> std::io::Result<()> {
     let summary: serde_json::Map<String, serde_json::Value> =
         report.summary().into_iter().map(|(k, n)| (k.name().to_owned(), n.into())).collect();
-    serde_json::json!({
-        "findings": findings,
-        "summary": summary,
-        "records": records.len(),
-        "quality": report.quality(),
-        "duplicates": report.duplicates,
-        "policy": if report.policy_is_default { "default" } else { "imported" },
-    })
+    let head = [
+        ("summary", serde_json::Value::Object(summary)),
+        ("records", records.len().into()),
+        ("quality", serde_json::json!(report.quality())),
+        ("duplicates", serde_json::json!(report.duplicates)),
+        ("policy", (if report.policy_is_default { "default" } else { "imported" }).into()),
+    ];
+    writeln!(out, "{{")?;
+    for (k, v) in head {
+        writeln!(out, "  \"{k}\": {},", json(&v).map_err(std::io::Error::other)?)?;
+    }
+    write!(out, "  \"findings\": [")?;
+    let mut first = true;
+    for f in report.findings.iter().filter(|f| kind.is_none_or(|k| f.kind == k)) {
+        let line = json(&finding_json(records, f)).map_err(std::io::Error::other)?;
+        write!(out, "{}\n    {line}", if first { "" } else { "," })?;
+        first = false;
+    }
+    writeln!(out, "{}]\n}}", if first { "" } else { "\n  " })?;
+    out.flush()
 }
 
 /// Findings as text: a summary, then one line per finding.

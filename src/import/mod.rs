@@ -352,11 +352,21 @@ struct QuoteParity<R> {
     offset: u64,
     /// The last byte read was `\r` (a `\n` after it ends the same line).
     after_cr: bool,
+    /// Bytes since the last line break outside quotes (the current row).
+    row: usize,
+    /// Set when a row grew past [`MAX_ROW_BYTES`]: reading stopped there.
+    too_long: bool,
 }
+
+/// Longest row read, in bytes: far above any real row (every field at its
+/// 4 KiB limit), far below what would exhaust memory — a 2 GB file without a
+/// line break, or an unclosed quote near the top, is refused at this point
+/// instead of being read whole.
+pub const MAX_ROW_BYTES: usize = 1 << 20;
 
 impl<R> QuoteParity<R> {
     fn new(inner: R) -> Self {
-        Self { inner, odd: false, breaks: Default::default(), offset: 0, after_cr: false }
+        Self { inner, odd: false, breaks: Default::default(), offset: 0, after_cr: false, row: 0, too_long: false }
     }
 
     /// The physical line (1-based) of the byte at `byte`, given that every
@@ -373,14 +383,25 @@ impl<R> QuoteParity<R> {
 
 impl<R: Read> Read for QuoteParity<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.too_long {
+            return Err(std::io::Error::other("row too long"));
+        }
         let n = self.inner.read(buf)?;
-        let quotes = buf[..n].iter().filter(|&&b| b == b'"').count();
-        self.odd ^= quotes % 2 == 1;
         for (i, &b) in buf[..n].iter().enumerate() {
+            match b {
+                b'"' => self.odd = !self.odd,
+                b'\r' | b'\n' if !self.odd => self.row = 0,
+                _ => {}
+            }
             if b == b'\r' || (b == b'\n' && !self.after_cr) {
                 self.breaks.push_back(self.offset + i as u64);
             }
             self.after_cr = b == b'\r';
+            self.row += 1;
+            if self.row > MAX_ROW_BYTES {
+                self.too_long = true;
+                return Err(std::io::Error::other("row too long"));
+            }
         }
         self.offset += n as u64;
         Ok(n)
@@ -442,7 +463,15 @@ fn parse_csv(input: impl Read, opts: &Options, progress: &mut dyn FnMut(u64)) ->
             Err(e) => {
                 let byte = e.position().map_or(start_byte, |p| p.byte());
                 let line = rdr.get_mut().line_at(byte, &mut passed);
-                out.errors.push(RowError { line, reason: "unreadable CSV (check the quoting)".into() });
+                let reason = if rdr.get_ref().too_long {
+                    format!(
+                        "a row longer than {} MiB (no line breaks, or an unclosed quote): not read further",
+                        MAX_ROW_BYTES >> 20
+                    )
+                } else {
+                    "unreadable CSV (check the quoting)".into()
+                };
+                out.errors.push(RowError { line, reason });
                 out.unusable = true;
                 break;
             }
@@ -517,8 +546,16 @@ fn parse_jsonl(input: impl Read, opts: &Options, progress: &mut dyn FnMut(u64)) 
     }
     loop {
         buf.clear();
-        match reader.read_until(b'\n', &mut buf) {
+        match reader.by_ref().take(MAX_ROW_BYTES as u64 + 1).read_until(b'\n', &mut buf) {
             Ok(0) => break,
+            Ok(n) if n > MAX_ROW_BYTES => {
+                out.errors.push(RowError {
+                    line: line + 1,
+                    reason: format!("a line longer than {} MiB: not read further", MAX_ROW_BYTES >> 20),
+                });
+                out.unusable = true;
+                break;
+            }
             Ok(n) => bytes += n as u64,
             Err(_) => {
                 out.errors.push(RowError { line: line + 1, reason: "read error".into() });
@@ -711,6 +748,54 @@ mod tests {
         let p = parse(&bytes[..], &opts(), &mut |_| {});
         assert_eq!(p.errors.len(), 1);
         assert_eq!(p.errors[0].line, 3);
+    }
+
+    /// Break 5 (in part): a file without line breaks, or with a quote left
+    /// open near the top, was read whole before being refused (4.9 GB for
+    /// 2 GB). Reading stops a row past the limit, wherever it is.
+    #[test]
+    fn break_5_a_row_without_end_is_refused_at_the_row_limit() {
+        let mut counted = 0u64;
+        let endless = |head: &[u8], fill: u8| {
+            let mut v = head.to_vec();
+            v.resize(head.len() + 3 * MAX_ROW_BYTES, fill);
+            v
+        };
+        for (what, bytes) in [
+            ("no line break", endless(b"id,name\n1,", b'a')),
+            ("unclosed quote", endless(b"id,name\n1,\"Ann\n2,Bob\n", b'b')),
+        ] {
+            let reader = std::io::Read::take(&bytes[..], u64::MAX);
+            let counting = Counting { inner: reader, read: &mut counted };
+            let p = parse(counting, &opts(), &mut |_| {});
+            assert!(p.unusable, "{what}");
+            assert!(p.errors.iter().any(|e| e.reason.contains("longer than 1 MiB")), "{what}: {:?}", p.errors);
+            assert!(counted < 2 * MAX_ROW_BYTES as u64, "{what}: read {counted} bytes");
+            counted = 0;
+        }
+        let mut jsonl = b"{\"id\":\"1\"}\n".to_vec();
+        jsonl.resize(3 * MAX_ROW_BYTES, b' ');
+        let o = Options { format: Format::Jsonl, ..opts() };
+        let p = parse(&jsonl[..], &o, &mut |_| {});
+        assert!(
+            p.unusable && p.errors.iter().any(|e| e.line == 2 && e.reason.contains("longer than")),
+            "{:?}",
+            p.errors
+        );
+    }
+
+    /// Counts the bytes a parser pulls.
+    struct Counting<'a, R> {
+        inner: R,
+        read: &'a mut u64,
+    }
+
+    impl<R: std::io::Read> std::io::Read for Counting<'_, R> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.inner.read(buf)?;
+            *self.read += n as u64;
+            Ok(n)
+        }
     }
 
     #[test]

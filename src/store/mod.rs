@@ -138,10 +138,17 @@ impl From<sled::Error> for StoreError {
         // One plain line each: sled's own texts carry disk pointers and
         // backtrace placeholders, and a full disk must read as one.
         match e {
-            sled::Error::Io(io) if io.raw_os_error() == Some(nix::libc::ENOSPC) => {
-                StoreError::Io { what: "the disk is full: free space, then run the command again".into(), source: io }
+            sled::Error::Io(io) => {
+                let io = plain_io(io);
+                if io.raw_os_error() == Some(nix::libc::ENOSPC) {
+                    StoreError::Io {
+                        what: "the disk is full: free space, then run the command again".into(),
+                        source: io,
+                    }
+                } else {
+                    StoreError::Io { what: "database I/O".into(), source: io }
+                }
             }
-            sled::Error::Io(io) => StoreError::Io { what: "database I/O".into(), source: io },
             sled::Error::Corruption { .. } => StoreError::Db(
                 "the database files are damaged (sled found corrupted data); restore the latest backup \
                  (`steward restore`)"
@@ -152,6 +159,62 @@ impl From<sled::Error> for StoreError {
             sled::Error::CollectionNotFound(_) => StoreError::Db("a database tree is missing".into()),
         }
     }
+}
+
+/// sled re-wraps some OS errors as custom errors whose text is the original's
+/// debug form (`Os { code: 28, kind: StorageFull, .. }`): back to the OS
+/// error, so the message reads "No space left on device (os error 28)".
+fn plain_io(io: std::io::Error) -> std::io::Error {
+    if io.raw_os_error().is_some() {
+        return io;
+    }
+    let text = io.to_string();
+    let code = text
+        .split_once("code: ")
+        .and_then(|(_, rest)| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse::<i32>().ok());
+    match code {
+        Some(code) => std::io::Error::from_raw_os_error(code),
+        None if io.kind() == std::io::ErrorKind::StorageFull => std::io::Error::from_raw_os_error(nix::libc::ENOSPC),
+        None => io,
+    }
+}
+
+/// Lets go of a database handle without sled's destructor taking the
+/// process down: sled 0.34.7 unwraps an `fsync` when its log is dropped, so
+/// on a full disk closing a store panics (and, during an unwind, aborts).
+/// Everything steward commits is flushed when it is committed, so a handle
+/// whose final flush fails is simply not closed (the process exits soon, as
+/// after a crash, which sled recovers from); one whose close still panics
+/// is caught quietly.
+pub(crate) fn close_db(db: sled::Db) {
+    if db.flush().is_err() {
+        std::mem::forget(db);
+        return;
+    }
+    QUIET_PANIC.with(|q| q.set(true));
+    install_quiet_panic_hook();
+    let closed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(db)));
+    QUIET_PANIC.with(|q| q.set(false));
+    let _ = closed;
+}
+
+thread_local! {
+    static QUIET_PANIC: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Wraps the panic hook in force so that a panic [`close_db`] expects is not
+/// printed.
+fn install_quiet_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET_PANIC.with(|q| q.get()) {
+                previous(info);
+            }
+        }));
+    });
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StoreError {
@@ -175,8 +238,9 @@ pub struct Store {
     dir: PathBuf,
     _lock: StoreLock,
     slots: Mutex<KeySlots>,
-    /// Replaced whole by a key rotation (see `rekey`): use [`Store::db`].
-    db: RwLock<sled::Db>,
+    /// Replaced whole by a key rotation (see `rekey`); taken when the store
+    /// is dropped. Use [`Store::db`].
+    db: RwLock<Option<sled::Db>>,
     /// Long-lived key the slots wrap; seals the data key and the audit trail.
     root: Key,
     audit_key: Key,
@@ -347,8 +411,33 @@ fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
     Ok(db)
 }
 
+/// Removes snapshot files sled left half-written.
+///
+/// sled 0.34.7 writes its snapshot to `snap.LSN.generating` and renames it
+/// when complete, but when it lists snapshots at open it skips only a
+/// different suffix (`.in___motion`): a `.generating` file left by a write
+/// that failed (a full disk) or was killed sorts after the last good
+/// snapshot, is read as the latest, and every later open fails with
+/// "corrupted data" — the store looks destroyed although nothing in it is.
+/// Such a file is never a valid snapshot (a complete one is renamed), so it
+/// goes; sled then starts from the last complete snapshot and replays its
+/// log from there, which is what it would have done had the write not
+/// begun.
+fn drop_unfinished_snapshots(path: &Path) -> Result<(), StoreError> {
+    let Ok(entries) = fs::read_dir(path) else { return Ok(()) };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            fs::remove_file(e.path()).map_err(io("could not remove a half-written database snapshot"))?;
+        }
+    }
+    Ok(())
+}
+
 /// Opens the sled database in directory `path`.
 fn open_db_at(path: &Path) -> Result<sled::Db, StoreError> {
+    drop_unfinished_snapshots(path)?;
     // We hold the store's lock, so no other steward has the database open;
     // a sled lock still held is our own previous handle, which sled's
     // background flusher lets go of a moment after it is dropped. Wait a
@@ -592,6 +681,18 @@ impl LockedStore {
     }
 }
 
+impl Drop for Store {
+    fn drop(&mut self) {
+        let slot = match self.db.get_mut() {
+            Ok(d) => d,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(db) = slot.take() {
+            close_db(db);
+        }
+    }
+}
+
 impl Store {
     fn assemble(
         dir: PathBuf,
@@ -610,7 +711,7 @@ impl Store {
             dir,
             _lock: lock,
             slots: Mutex::new(slots),
-            db: RwLock::new(db),
+            db: RwLock::new(Some(db)),
             root,
             audit_key,
             keys: RwLock::new(DataKeys::new(master, epoch)),
@@ -624,10 +725,11 @@ impl Store {
 
     /// The database handle in force (cheap: a reference count).
     fn db(&self) -> sled::Db {
-        match self.db.read() {
+        let db = match self.db.read() {
             Ok(d) => d.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        };
+        db.expect("the database is open until the store is dropped")
     }
 
     fn keys(&self) -> DataKeys {

@@ -111,10 +111,26 @@ impl Store {
         draft: Draft,
         progress: &(dyn Fn(usize) + Sync),
     ) -> Result<(Entry, audit::Head), StoreError> {
-        const CHUNK: usize = 1024; // values
         let path = self.dir.join(DB_NEXT);
         remove_tree(&path)?;
         let next = open_db_at(&path)?;
+        let built = self.build_into(&next, old, new, head, draft, progress);
+        // Closed whatever happened (see `close_db`: a full disk must not
+        // turn a failed rotation into a crash).
+        close_db(next);
+        built
+    }
+
+    fn build_into(
+        &self,
+        next: &sled::Db,
+        old: &DataKeys,
+        new: &DataKeys,
+        head: audit::Head,
+        draft: Draft,
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<(Entry, audit::Head), StoreError> {
+        const CHUNK: usize = 1024; // values
         let src = self.db();
         let from = [&new.master, &old.master];
         let corrupt = |what: &str| StoreError::Corrupt(format!("{what} opens under neither the old nor the new key"));
@@ -244,9 +260,7 @@ impl Store {
         let entry = self.audit_into(head, draft, &mut batch);
         next.apply_batch(batch)?;
         next.flush()?;
-        let after = entry.head(&self.audit_key);
-        drop(next);
-        Ok((entry, after))
+        Ok((entry.clone(), entry.head(&self.audit_key)))
     }
 
     /// Puts the database built at `db.next` in place of the live one, in one
@@ -258,7 +272,10 @@ impl Store {
         // The rotated database is in place (a crash from here on finds its
         // `rekey-done` marker); use it, and let the old one go.
         let db = open_db_at(&live)?;
-        *self.db.write().map_err(|_| StoreError::Db("database handle poisoned".into()))? = db;
+        let old = self.db.write().map_err(|_| StoreError::Db("database handle poisoned".into()))?.replace(db);
+        if let Some(old) = old {
+            close_db(old);
+        }
         remove_tree(&next)?;
         fs::File::open(&self.dir).and_then(|d| d.sync_all()).map_err(io("could not sync the store directory"))?;
         Ok(())
