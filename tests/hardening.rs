@@ -130,6 +130,15 @@ fn a_rotation_without_room_waits_and_the_store_still_opens() {
     assert_eq!(code, 0, "{err}");
 }
 
+/// The id of the first record of a demo store.
+fn first_id(store: &std::path::Path) -> String {
+    let (_, out, _) = demo_cli(store, &["list", "--json", "--limit", "1"]);
+    serde_json::from_str::<serde_json::Value>(out.lines().next().expect("a record")).expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned()
+}
+
 fn audit_count(store: &std::path::Path) -> usize {
     let (code, list, err) = demo_cli(store, &["audit", "list", "--json"]);
     assert_eq!(code, 0, "{err}");
@@ -160,13 +169,7 @@ fn break_3_the_audit_trail_cannot_be_cut_back_with_an_old_key_slot_file() {
     let old_slots = std::fs::read(store.join("keyslots.json")).expect("slots");
     let before = audit_count(&store) as u64;
     // A change and an export: the entries to hide.
-    let id = {
-        let (_, out, _) = demo_cli(&store, &["list", "--json", "--limit", "1"]);
-        serde_json::from_str::<serde_json::Value>(out.lines().next().expect("a record")).expect("json")["id"]
-            .as_str()
-            .expect("id")
-            .to_owned()
-    };
+    let id = first_id(&store);
     let (code, _, err) = demo_cli(&store, &["update", &id, "region=North", "--reason", "customer called"]);
     assert_eq!(code, 0, "{err}");
     let out = store.with_extension("export.age");
@@ -269,13 +272,7 @@ fn break_1_a_full_disk_at_any_write_of_an_erasure_or_rotation_loses_nothing() {
     let tmp = tempfile::tempdir().expect("tmp");
     let Some(shim) = enospc_shim(tmp.path()) else { return };
     let (_demo, template) = demo_store();
-    let id = {
-        let (_, out, _) = demo_cli(&template, &["list", "--json", "--limit", "1"]);
-        serde_json::from_str::<serde_json::Value>(out.lines().next().expect("a record")).expect("json")["id"]
-            .as_str()
-            .expect("id")
-            .to_owned()
-    };
+    let id = first_id(&template);
     let csv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo-data/customers.csv");
     let commands: [(&str, Vec<&str>, [u64; 2]); 3] = [
         ("erase", vec!["erase", &id, "--yes", "--reason", "asked"], [2000, 1999]),

@@ -74,7 +74,13 @@ impl Store {
                 return Err(StoreError::Corrupt("the next data key has the generation in force".into()));
             }
             check_space_for_rewrite(&self.dir)?;
-            let built = self.build_next(&old, &new, *head, draft, progress);
+            let path = self.dir.join(DB_NEXT);
+            remove_tree(&path)?;
+            let next = open_db_at(&path)?;
+            let built = self.build_into(&next, &old, &new, *head, draft, progress);
+            // Closed whatever happened (see `close_db`: a full disk must not
+            // turn a failed rotation into a crash).
+            close_db(next);
             let (entry, next_head) = match built {
                 Ok(b) => b,
                 Err(e) => {
@@ -100,27 +106,9 @@ impl Store {
         Ok(entry)
     }
 
-    /// Writes everything that survives, re-wrapped under `new`, into a fresh
-    /// database at `db.next`, with the rebuilt index and the audit entry.
+    /// Writes everything that survives, re-wrapped under `new`, into the
+    /// fresh database `next`, with the rebuilt index and the audit entry.
     /// Returns the entry and the chain head after it.
-    fn build_next(
-        &self,
-        old: &DataKeys,
-        new: &DataKeys,
-        head: audit::Head,
-        draft: Draft,
-        progress: &(dyn Fn(usize) + Sync),
-    ) -> Result<(Entry, audit::Head), StoreError> {
-        let path = self.dir.join(DB_NEXT);
-        remove_tree(&path)?;
-        let next = open_db_at(&path)?;
-        let built = self.build_into(&next, old, new, head, draft, progress);
-        // Closed whatever happened (see `close_db`: a full disk must not
-        // turn a failed rotation into a crash).
-        close_db(next);
-        built
-    }
-
     fn build_into(
         &self,
         next: &sled::Db,
