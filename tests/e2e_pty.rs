@@ -310,3 +310,51 @@ fn a_login_screen_does_not_hold_the_store() {
     holder.keys(b"q");
     assert_eq!(holder.exit_code(), 0);
 }
+
+/// Break 2 (b): an open read-only session kept showing and searching a
+/// record erased meanwhile. The holder's erasure withdraws the snapshot; the
+/// session notices within a second, drops its data, deletes its private
+/// copy and offers only to quit.
+#[test]
+fn break_2_an_erasure_ends_every_read_only_view_of_the_record() {
+    let (tmp, store) = kept_demo();
+    let s = store.to_str().expect("path");
+    let copies = tmp.path().join("tmp");
+    std::fs::create_dir(&copies).expect("mkdir");
+    let t = copies.to_str().expect("path");
+    let copies_left = || {
+        std::fs::read_dir(&copies)
+            .expect("tmp")
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("steward-read-only-"))
+            .count()
+    };
+    let mut holder = Pty::spawn(&["--store", s, "--user", "tester"], &[("STEWARD_PASSPHRASE", "demo")]);
+    holder.screen.wait_for("Records by country", Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(500));
+
+    let env = [("STEWARD_PASSPHRASE", "demo"), ("TMPDIR", t)];
+    let mut viewer = Pty::spawn(&["--store", s, "--user", "tester", "--read-only"], &env);
+    viewer.screen.wait_for("Records by country", Duration::from_secs(30));
+    viewer.keys(b"2");
+    let shown = viewer.screen.wait_for("Elizabeth Redford", Duration::from_secs(10));
+    assert!(shown.contains("READ-ONLY"), "{shown}");
+    assert_eq!(copies_left(), 1);
+
+    // The holder erases the first record.
+    holder.keys(b"2");
+    holder.screen.wait_for("Elizabeth Redford", Duration::from_secs(10));
+    holder.keys(b"x");
+    holder.screen.wait_for("Type erase to confirm", Duration::from_secs(10));
+    holder.keys(b"asked\r\rerase\r");
+    holder.screen.wait_for("erased 1 record(s)", Duration::from_secs(30));
+
+    let ended = viewer.screen.wait_for("This read-only view has ended", Duration::from_secs(10));
+    assert!(!ended.contains("Elizabeth Redford"), "{ended}");
+    assert_eq!(copies_left(), 0, "the ended view's copy is deleted at once");
+    viewer.keys(b"/");
+    viewer.keys(b"q");
+    assert_eq!(viewer.exit_code(), 0);
+    holder.keys(b"q");
+    assert_eq!(holder.exit_code(), 0);
+}

@@ -798,3 +798,20 @@ fn help_opens_at_the_keys_of_the_screen_in_use() {
     assert!(first.contains("Requests"), "the Requests keys come first:\n{screen}");
     assert!(screen.contains("Open the request"), "{screen}");
 }
+
+#[test]
+fn a_read_only_view_that_ended_holds_no_data_and_only_quits() {
+    let mut a = app();
+    press(&mut a, key(KeyCode::Char('2')));
+    a.update(Event::ReadOnlyEnded("the holder changed the store (an edit, a merge or an erasure)".into()));
+    assert!(a.data.is_none() && a.report.is_none(), "the data is dropped");
+    insta::assert_snapshot!("read_only_ended_80x24", render(&a, 80, 24));
+    insta::assert_snapshot!("read_only_ended_40x10", render(&a, 40, 10));
+    // Later loads are ignored; keys other than q do nothing.
+    a.update(Event::Loaded(Arc::new(Data::build(demo_records(), now()))));
+    assert!(a.data.is_none());
+    press(&mut a, key(KeyCode::Char('2')));
+    assert!(!a.quit);
+    press(&mut a, key(KeyCode::Char('q')));
+    assert!(a.quit);
+}

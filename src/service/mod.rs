@@ -17,7 +17,7 @@ pub mod requests;
 pub mod users;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use secrecy::SecretString;
 use zeroize::Zeroizing;
@@ -168,7 +168,9 @@ pub struct Service {
     session: Session,
     /// A read-only session on a snapshot copy (when it was published), and
     /// the private directory holding the copy (removed on drop).
-    read_only: Option<(chrono::DateTime<chrono::Utc>, tempfile::TempDir)>,
+    /// A read-only session: when its snapshot was published, its private
+    /// copy, and the store it was published from.
+    read_only: Option<(chrono::DateTime<chrono::Utc>, tempfile::TempDir, PathBuf)>,
     /// Failed unlocks in a row at the idle lock.
     failures: std::sync::atomic::AtomicUsize,
     /// The last scan's match index (see [`matching`]).
@@ -270,7 +272,7 @@ impl Service {
                 "your account or role changed since this snapshot was published; ask the holder to republish it".into(),
             ));
         }
-        svc.read_only = Some((taken, tmp));
+        svc.read_only = Some((taken, tmp, dir.to_owned()));
         Ok(svc)
     }
 
@@ -283,12 +285,22 @@ impl Service {
 
     /// Where a read-only session's private copy of the snapshot lives.
     pub fn read_only_copy(&self) -> Option<&Path> {
-        self.read_only.as_ref().map(|(_, d)| d.path())
+        self.read_only.as_ref().map(|(_, d, _)| d.path())
+    }
+
+    /// Whether a read-only session's snapshot is still the one published
+    /// (false once the holder changed anything: it withdraws the snapshot,
+    /// and publishes a new one). Always true for other sessions.
+    pub fn read_only_current(&self) -> bool {
+        match &self.read_only {
+            Some((taken, _, origin)) => Store::snapshot_time(origin) == Some(*taken),
+            None => true,
+        }
     }
 
     /// When the snapshot of a read-only session was published.
     pub fn read_only(&self) -> Option<chrono::DateTime<chrono::Utc>> {
-        self.read_only.as_ref().map(|(t, _)| *t)
+        self.read_only.as_ref().map(|(t, _, _)| *t)
     }
 
     /// Publishes a snapshot for other admins' `--read-only` sessions

@@ -264,6 +264,9 @@ pub enum Event {
     Unlocked,
     /// Records changed: the data rebuilt (the scan follows).
     Refreshed(Arc<Data>),
+    /// A read-only session's snapshot was replaced or withdrawn by the
+    /// holder (an erasure among the changes, perhaps): the view ends.
+    ReadOnlyEnded(String),
 }
 
 /// The Requests screen's state.
@@ -478,6 +481,9 @@ pub struct App {
     pub overview: Option<Arc<crate::service::report::Overview>>,
     /// The screen is locked: no decrypted data is held.
     pub locked: Option<Locked>,
+    /// A read-only view that has ended (why): no data is held, and only
+    /// quitting is left.
+    pub ended: Option<String>,
 }
 
 impl App {
@@ -511,6 +517,7 @@ impl App {
             requests: RequestsState::default(),
             overview: None,
             locked: None,
+            ended: None,
         }
     }
 
@@ -617,7 +624,26 @@ impl App {
 
     /// Applies one event; returns the work to start.
     pub fn update(&mut self, event: Event) -> Vec<Effect> {
+        if self.ended.is_some() {
+            // Nothing more is loaded or shown; a key can only quit.
+            if let Event::Key(k) = event
+                && k.kind == KeyEventKind::Press
+                && (matches!(k.code, KeyCode::Char('q') | KeyCode::Esc)
+                    || (k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL)))
+            {
+                self.quit = true;
+            }
+            return Vec::new();
+        }
         match event {
+            Event::ReadOnlyEnded(why) => {
+                self.lock();
+                self.locked = None;
+                self.busy = None;
+                self.loading = None;
+                self.ended = Some(why);
+                Vec::new()
+            }
             Event::Key(k) => self.on_key(k),
             Event::Resize => Vec::new(),
             Event::LoadProgress { done, total } => {

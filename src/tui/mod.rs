@@ -44,6 +44,9 @@ pub fn run(service: Arc<Service>, theme: Theme, demo: bool, idle_lock: Option<u6
     let (tx, rx) = mpsc::channel::<Event>();
 
     spawn_loader(service.clone(), tx.clone());
+    if service.read_only().is_some() {
+        spawn_snapshot_watch(service.clone(), tx.clone());
+    }
 
     // Worker: searches and sorts. A newer search bumps `generation`, which
     // makes the running one give up between chunks.
@@ -239,4 +242,24 @@ fn spawn_loader(service: Arc<Service>, tx: mpsc::Sender<Event>) {
             };
         });
     }
+}
+
+/// A read-only session ends once the holder replaces its snapshot: what it
+/// shows may include records erased since (an erasure withdraws the
+/// snapshot at once). The private copy is deleted there and then; the app
+/// drops its data and offers only to quit.
+fn spawn_snapshot_watch(service: Arc<Service>, tx: mpsc::Sender<Event>) {
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(Duration::from_millis(500));
+            if !service.read_only_current() {
+                if let Some(copy) = service.read_only_copy() {
+                    let _ = std::fs::remove_dir_all(copy);
+                }
+                let _ = tx
+                    .send(Event::ReadOnlyEnded("the holder changed the store (an edit, a merge or an erasure)".into()));
+                break;
+            }
+        }
+    });
 }

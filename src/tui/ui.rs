@@ -42,6 +42,32 @@ pub fn draw(f: &mut Frame, app: &App) {
         );
         return;
     }
+    if let Some(why) = &app.ended {
+        let lines = [
+            "This read-only view has ended:".to_owned(),
+            why.clone(),
+            "Its data was dropped from memory and its copy deleted.".to_owned(),
+            String::new(),
+            "q quits; open `--read-only` again for the current snapshot.".to_owned(),
+        ];
+        // Wrapped to the width, centred as a block.
+        let width = usize::from(area.width.max(1));
+        let rows: u16 = lines.iter().map(|l| l.chars().count().div_ceil(width).max(1) as u16).sum();
+        let top = area.y + area.height.saturating_sub(rows) / 2;
+        let text: Vec<ratatui::text::Line> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let style = app.theme.style(if i == 0 { "ui.warning" } else { "ui.text" });
+                ratatui::text::Line::styled(l.clone(), style)
+            })
+            .collect();
+        f.render_widget(
+            Paragraph::new(text).alignment(Alignment::Center).wrap(ratatui::widgets::Wrap { trim: true }),
+            Rect { x: area.x, y: top, width: area.width, height: area.height.saturating_sub(top - area.y) },
+        );
+        return;
+    }
     if let Some(l) = &app.locked {
         let view = super::login::LoginView {
             store: app.info.store.clone(),
