@@ -329,7 +329,7 @@ fn update_with_an_invalid_email_is_refused_and_changes_nothing() {
 }
 
 #[test]
-fn backup_and_restore_round_trip() {
+fn break_10_backup_and_restore_round_trip_and_a_restore_warns_of_erasures_it_undoes() {
     let (tmp, store) = demo_store();
     let id = age::x25519::Identity::generate();
     let key_file = write(tmp.path(), "key.txt", secrecy::ExposeSecret::expose_secret(&id.to_string()).as_bytes());

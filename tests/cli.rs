@@ -150,7 +150,7 @@ fn text_output_is_sanitised() {
 }
 
 #[test]
-fn json_output_escapes_del_c1_and_bidi_controls() {
+fn break_7_json_output_escapes_del_c1_and_bidi_controls() {
     let (tmp, store) = init_store();
     let name = "Mal\u{7f}lory \u{9b}31m \u{202e}evil\u{2067}x\u{2069}";
     let csv = format!("id,name,email,notes\nx1,\"{name}\",m@x.org,\"note \u{202e}gnp.exe\"\n");
@@ -246,7 +246,7 @@ fn a_closed_stdout_ends_quietly() {
 }
 
 #[test]
-fn a_request_with_a_malformed_email_is_refused_without_echoing_it() {
+fn break_10_a_request_with_a_malformed_email_is_refused_without_echoing_it() {
     let (_tmp, store) = init_store();
     let add = |email: &str| cli(&store, &request_add("erasure", "2026-11-20", &["--email", email]));
     let (code, out, err) = add("leak@@bad");
@@ -259,7 +259,7 @@ fn a_request_with_a_malformed_email_is_refused_without_echoing_it() {
 }
 
 #[test]
-fn a_wrong_user_is_not_echoed_with_its_escape_codes() {
+fn break_10_a_wrong_user_is_not_echoed_with_its_escape_codes() {
     let (_tmp, store) = init_store();
     let mut c = steward(&store);
     c.args(["--user", "x\u{1b}[31mred\u{9b}2J", "list"]);
@@ -270,7 +270,7 @@ fn a_wrong_user_is_not_echoed_with_its_escape_codes() {
 }
 
 #[test]
-fn an_empty_passphrase_is_not_a_failed_attempt() {
+fn break_10_an_empty_passphrase_is_not_a_failed_attempt() {
     let (_tmp, store) = init_store();
     let mut c = steward(&store);
     c.env("STEWARD_PASSPHRASE", "").args(["list"]);
@@ -289,7 +289,7 @@ fn an_empty_passphrase_is_not_a_failed_attempt() {
 }
 
 #[test]
-fn a_passphrase_file_unlocks_without_the_environment() {
+fn break_4_a_passphrase_file_unlocks_without_the_environment() {
     let (tmp, store) = init_store();
     let file = write(tmp.path(), "pass", format!("{PASS}\n").as_bytes());
     let with_file = |f: &std::path::Path| {

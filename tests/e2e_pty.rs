@@ -138,10 +138,15 @@ struct Pty {
 
 impl Pty {
     fn spawn(args: &[&str], env: &[(&str, &str)]) -> Pty {
+        Pty::spawn_program(common::bin(), args, env)
+    }
+
+    /// `program` (rather than steward itself) in the terminal.
+    fn spawn_program(program: impl AsRef<std::ffi::OsStr>, args: &[&str], env: &[(&str, &str)]) -> Pty {
         let pair = native_pty_system()
             .openpty(PtySize { rows: 24, cols: 80, pixel_width: 0, pixel_height: 0 })
             .expect("openpty");
-        let mut cmd = CommandBuilder::new(common::bin());
+        let mut cmd = CommandBuilder::new(program);
         cmd.args(args);
         cmd.env("TERM", "xterm-256color");
         cmd.env_remove("STEWARD_PASSPHRASE");
@@ -217,7 +222,7 @@ fn the_login_screen_takes_the_passphrase_without_echo_and_ctrl_c_leaves_cleanly(
 }
 
 #[test]
-fn sigterm_and_sighup_give_the_terminal_back_and_leave_no_read_only_copy() {
+fn break_2_and_10_sigterm_and_sighup_give_the_terminal_back_and_leave_no_read_only_copy() {
     use nix::sys::signal::{Signal, kill};
     use nix::unistd::Pid;
     let (tmp, store) = kept_demo();
@@ -277,7 +282,7 @@ fn sigterm_and_sighup_give_the_terminal_back_and_leave_no_read_only_copy() {
 }
 
 #[test]
-fn a_login_screen_does_not_hold_the_store() {
+fn break_8_a_login_screen_does_not_hold_the_store() {
     let (_tmp, store) = kept_demo();
     let s = store.to_str().expect("path");
     // Someone sits at the login screen, not authenticated.
@@ -357,4 +362,32 @@ fn break_2_an_erasure_ends_every_read_only_view_of_the_record() {
     assert_eq!(viewer.exit_code(), 0);
     holder.keys(b"q");
     assert_eq!(holder.exit_code(), 0);
+}
+
+/// Break 4: with `ulimit -c unlimited`, `kill -QUIT` on the dashboard wrote a
+/// 1.1 GB core holding decrypted records and the passphrase. Whatever limit
+/// it inherits, the dashboard sets its own to 0 (soft and hard, so it cannot
+/// be raised again) before it reads a passphrase, and makes itself
+/// non-dumpable; SIGQUIT then leaves no core behind.
+#[test]
+fn break_4_the_dashboard_never_dumps_core() {
+    let (tmp, store) = kept_demo();
+    let s = store.to_str().expect("path");
+    let cwd = tmp.path().join("cwd");
+    std::fs::create_dir(&cwd).expect("mkdir");
+    let bin = common::bin();
+    let script =
+        format!("ulimit -c unlimited; cd '{}' && exec '{}' --store '{s}' --user tester", cwd.display(), bin.display());
+    let mut p = Pty::spawn_program("sh", &["-c", &script], &[("STEWARD_PASSPHRASE", "demo")]);
+    p.screen.wait_for("Records by country", Duration::from_secs(30));
+    let pid = p.child.process_id().expect("pid");
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("limits");
+    let core = limits.lines().find(|l| l.starts_with("Max core file size")).expect("core limit");
+    assert_eq!(core.split_whitespace().skip(4).take(2).collect::<Vec<_>>(), ["0", "0"], "{core}");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    assert!(status.contains("steward"), "the shell exec'd steward: {status}");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGQUIT).expect("QUIT");
+    p.exit_code();
+    let cores: Vec<_> = std::fs::read_dir(&cwd).expect("cwd").flatten().map(|e| e.file_name()).collect();
+    assert!(cores.is_empty(), "core files: {cores:?}");
 }

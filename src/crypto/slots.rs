@@ -481,7 +481,7 @@ mod tests {
     }
 
     #[test]
-    fn passphrases_are_one_whatever_their_unicode_form() {
+    fn break_10_passphrases_are_one_whatever_their_unicode_form() {
         let (nfc, nfd) = ("caf\u{e9} au lait", "cafe\u{301} au lait");
         let master = Key::random();
         let mut slots = KeySlots::new();
