@@ -391,3 +391,54 @@ fn break_4_the_dashboard_never_dumps_core() {
     let cores: Vec<_> = std::fs::read_dir(&cwd).expect("cwd").flatten().map(|e| e.file_name()).collect();
     assert!(cores.is_empty(), "core files: {cores:?}");
 }
+
+/// The dashboard process under the supervisor `steward` starts.
+fn dashboard_child(supervisor: u32) -> i32 {
+    let start = Instant::now();
+    loop {
+        let children =
+            std::fs::read_to_string(format!("/proc/{supervisor}/task/{supervisor}/children")).unwrap_or_default();
+        if let Some(pid) = children.split_whitespace().next().and_then(|p| p.parse().ok()) {
+            return pid;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "no dashboard under the supervisor");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Break 5 (in part): under `ulimit -v 1G` an allocation failed, the
+/// process aborted — no hook of ours runs then — and left the terminal in raw
+/// mode on the alternate screen. The dashboard now runs under a supervisor
+/// that gives the terminal back and says what happened in one line, however
+/// the dashboard dies: here, the abort of a failed allocation (SIGABRT) and
+/// the out-of-memory killer (SIGKILL).
+#[test]
+fn break_5_a_dashboard_that_runs_out_of_memory_gives_the_terminal_back() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let (tmp, store) = kept_demo();
+    let s = store.to_str().expect("path");
+    let copies = tmp.path().join("tmp");
+    std::fs::create_dir(&copies).expect("mkdir");
+    for (signal, words, code) in [(Signal::SIGABRT, "ran out of memory", 134), (Signal::SIGKILL, "was killed", 137)] {
+        let env = [("STEWARD_PASSPHRASE", "demo"), ("TMPDIR", copies.to_str().expect("path"))];
+        let mut p = Pty::spawn(&["--store", s, "--user", "tester"], &env);
+        p.screen.wait_for("Records by country", Duration::from_secs(30));
+        assert!(p.screen.parser.lock().expect("parser").screen().alternate_screen());
+        let child = dashboard_child(p.child.process_id().expect("pid"));
+        kill(Pid::from_raw(child), signal).expect("signal the dashboard");
+        assert_eq!(p.exit_code(), code, "{signal}");
+        let t = p.screen.wait_for(words, Duration::from_secs(5));
+        assert!(t.contains("nothing it reported as done is lost"), "{signal}: {t}");
+        let parser = p.screen.parser.lock().expect("parser");
+        assert!(!parser.screen().alternate_screen(), "{signal}: left the alternate screen");
+        assert!(!parser.screen().hide_cursor(), "{signal}: cursor shown again");
+    }
+    // The store is fine afterwards.
+    let (code, _, err) = common::run({
+        let mut c = std::process::Command::new(common::bin());
+        c.args(["--store", s, "--user", "tester", "audit", "verify"]).env("STEWARD_PASSPHRASE", "demo");
+        c
+    });
+    assert_eq!(code, 0, "{err}");
+}

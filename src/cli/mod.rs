@@ -5,6 +5,7 @@
 mod actions;
 pub mod harden;
 mod output;
+mod supervise;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -742,7 +743,25 @@ fn quiet_broken_pipe() {
         if msg.contains("failed printing to stdout") && msg.contains("Broken pipe") {
             std::process::exit(141);
         }
-        previous(info);
+        if msg.contains("failed to spawn thread") {
+            // Out of memory for a thread's stack, or of processes.
+            eprintln!(
+                "steward: could not start a thread: the memory or process limit is reached (see `ulimit -v`, `ulimit -u`)"
+            );
+            std::process::exit(1);
+        }
+        if std::env::var_os("RUST_BACKTRACE").is_some() {
+            previous(info);
+            return;
+        }
+        // One line (the terminal is restored first by the dashboard's own
+        // hook); a panic names code, never customer data, but is sanitised
+        // all the same.
+        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        eprintln!(
+            "steward: internal error: {}{at} (RUST_BACKTRACE=1 shows more)",
+            crate::model::text::fit(&crate::model::text::sanitize(msg), 200)
+        );
     }));
 }
 
@@ -751,6 +770,34 @@ pub fn main() -> i32 {
     if harden::harden().is_err() {
         eprintln!("steward: warning: could not disable core dumps for this process");
     }
+    if supervise::is_child() {
+        supervise::follow_parent();
+    } else if runs_dashboard() {
+        // The dashboard runs as a child, so that however it dies (out of
+        // memory included) the terminal is given back: see `supervise`.
+        return supervise::run();
+    }
+    main_unsupervised()
+}
+
+/// Whether this command line opens the dashboard on a terminal.
+fn runs_dashboard() -> bool {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        return false;
+    }
+    match Cli::try_parse() {
+        Ok(cli) => match cli.command {
+            None | Some(Command::Tui) => true,
+            Some(Command::Demo { no_tui, .. }) => !no_tui,
+            Some(_) => false,
+        },
+        Err(_) => false,
+    }
+}
+
+/// Everything [`main`] does once supervision is settled.
+pub(crate) fn main_unsupervised() -> i32 {
     quiet_broken_pipe();
     // Nothing we create is for anyone else: store files 0600, dirs 0700.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));

@@ -573,8 +573,11 @@ pub fn sweep_read_only_copies(tmp: &Path) -> usize {
         else {
             continue;
         };
+        // Gone, or dead and not yet reaped (a zombie holds its pid).
         let gone =
-            matches!(nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None), Err(nix::errno::Errno::ESRCH));
+            matches!(nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None), Err(nix::errno::Errno::ESRCH))
+                || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .is_ok_and(|st| st.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')));
         let mine = std::fs::symlink_metadata(entry.path()).is_ok_and(|m| m.is_dir() && m.uid() == me);
         if gone && mine && std::fs::remove_dir_all(entry.path()).is_ok() {
             removed += 1;
