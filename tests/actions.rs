@@ -640,3 +640,76 @@ fn a_truncated_trail_is_recorded_at_the_next_unlock_and_stays_broken() {
     let (code, _, err) = demo_cli(&store, &["audit", "verify"]);
     assert_eq!(code, 1, "{err}");
 }
+
+/// The attacker after every workflow (issue 13's reliability suite): after
+/// each of update, merge, undo, a request answered by erasure, export,
+/// backup, another import and a rotation, no value of the sampled customers
+/// is in any file of the store in plaintext, and the attacker with the
+/// passphrase decrypts no record erased so far.
+#[test]
+fn the_attacker_finds_nothing_after_every_workflow() {
+    let (tmp, store) = demo_store();
+    let out = tmp.path().join("out");
+    std::fs::create_dir(&out).expect("mkdir");
+    let recipient = age::x25519::Identity::generate().to_public().to_string();
+    let (_, list, _) = demo_cli(&store, &["list", "--json", "--limit", "60"]);
+    let sample: Vec<serde_json::Value> = list.lines().map(json).collect();
+    let mut values: Vec<String> = Vec::new();
+    for r in &sample {
+        for f in ["email", "phone", "source_id"] {
+            if let Some(v) = r[f].as_str().filter(|v| v.len() >= 6) {
+                values.push(v.to_owned());
+            }
+        }
+    }
+    let ids: Vec<String> = sample.iter().map(|r| r["id"].as_str().expect("id").to_owned()).collect();
+    let mut erased: Vec<String> = Vec::new();
+    let check = |step: &str, erased: &[String], values: &[String]| {
+        for (path, bytes) in all_files(&store) {
+            for v in values {
+                assert!(!contains(&bytes, v.as_bytes()), "after {step}: {} holds a value in plaintext", path.display());
+            }
+        }
+        let found = attack(&store, "tester", "demo");
+        for id in erased {
+            assert!(!found.iter().any(|r| r.id.to_string() == *id), "after {step}: erased {id} decrypted");
+        }
+    };
+    let ok = |args: &[&str]| {
+        let (code, out, err) = demo_cli(&store, args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        out
+    };
+    check("the demo import", &erased, &values);
+    ok(&["update", &ids[0], "email=new.address@example.net", "--reason", "customer called"]);
+    values.push("new.address@example.net".into());
+    check("update", &erased, &values);
+    let merged = ok(&["merge", &ids[1], &ids[2], "--into", &ids[1], "--reason", "same customer", "--json"]);
+    let merge_id = json(&merged)["merge_id"].as_str().expect("merge id").to_owned();
+    check("merge", &erased, &values);
+    ok(&["merge", "--undo", &merge_id, "--reason", "not the same"]);
+    check("undo", &erased, &values);
+    let email = sample[3]["email"].as_str().expect("an email").to_owned();
+    let reference = demo_erasure_request(&store, "2026-11-20", &["--email", &email]);
+    ok(&["request", "link", &reference, &ids[3]]);
+    ok(&["request", "verify", &reference, "--method", "replied from the email on file"]);
+    ok(&["request", "erase", &reference, "--yes"]);
+    erased.push(ids[3].clone());
+    check("a request answered by erasure", &erased, &values);
+    let file = out.join("subject.age");
+    ok(&["export", &ids[4], "-r", &recipient, "-o", file.to_str().expect("utf-8")]);
+    check("export", &erased, &values);
+    let backup = out.join("backup.age");
+    ok(&["backup", "-r", &recipient, "-o", backup.to_str().expect("utf-8")]);
+    check("backup", &erased, &values);
+    ok(&["erase", &ids[5], "--reason", "asked", "--yes"]);
+    erased.push(ids[5].clone());
+    check("erase", &erased, &values);
+    let csv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo-data/customers.csv");
+    ok(&["import", csv.to_str().expect("utf-8"), "--source", "crm2"]);
+    check("a second import", &erased, &values);
+    ok(&["rekey", "--reason", "routine"]);
+    check("rekey", &erased, &values);
+    let (code, out, err) = demo_cli(&store, &["audit", "verify"]);
+    assert_eq!(code, 0, "{out}{err}");
+}

@@ -8,6 +8,7 @@ use std::collections::{HashMap, HashSet};
 
 use steward::findings::{self, Kind};
 use steward::import::{self, Format, Options};
+use steward::model::Identified;
 use steward::model::Record;
 use steward::policy::Policy;
 
@@ -276,4 +277,28 @@ fn rescanning_one_record_updates_its_findings_like_a_full_scan() {
         .expect("cluster back");
     assert_eq!(back.cluster, pair.cluster);
     assert_eq!(back.records, pair.records);
+}
+
+/// Break 5 (in part): the command-line scan no longer holds every record
+/// decrypted; it feeds the scan a chunk at a time and keeps a slim copy of
+/// each record. The findings must be exactly those of the whole scan.
+#[test]
+fn a_scan_fed_in_chunks_finds_exactly_what_the_whole_scan_finds() {
+    let records = parse(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo-data/customers.csv"), None);
+    let policy = Policy::from_toml(include_str!("../demo-data/policy.toml")).expect("policy");
+    let apart = steward::findings::duplicates::Apart::default();
+    let whole = findings::scan_state(&records, &policy, demo_now(), &apart, &|_| {}).report;
+    for chunk in [1, 97, 4096] {
+        let mut s = findings::Streamed::default();
+        for c in records.chunks(chunk) {
+            s.push(c, &policy, demo_now());
+        }
+        let (slim, state) = s.finish(&policy, demo_now(), &apart, &|_| {});
+        assert_eq!(slim.len(), records.len());
+        assert!(slim.iter().zip(&records).all(|(a, b)| a.id() == b.id && a.source_id() == b.source_id));
+        let a = serde_json::to_string(&whole.findings).expect("json");
+        let b = serde_json::to_string(&state.report.findings).expect("json");
+        assert!(a == b, "chunks of {chunk}: the findings differ");
+        assert_eq!(whole.kinds, state.report.kinds, "chunks of {chunk}");
+    }
 }

@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::findings::pii::mask_cards;
 use crate::findings::{Kind, Report};
 use crate::model::text::{inert_json, sanitize};
-use crate::model::{Field, Record};
+use crate::model::{Field, Identified, Record};
 use crate::service::Stats;
 
 /// The stable JSON shape of a record (`list --json`, `show --json`).
@@ -122,12 +122,12 @@ pub fn print_stats(c: &crate::service::Counts, s: Option<&Stats>) {
 }
 
 /// One finding as JSON.
-fn finding_json(records: &[Record], f: &crate::findings::Finding) -> serde_json::Value {
+fn finding_json<R: Identified>(records: &[R], f: &crate::findings::Finding) -> serde_json::Value {
     let recs: Vec<serde_json::Value> = f
         .records
         .iter()
         .filter_map(|&i| records.get(i as usize))
-        .map(|r| serde_json::json!({"id": r.id.to_string(), "source_id": r.source_id}))
+        .map(|r| serde_json::json!({"id": r.id().to_string(), "source_id": r.source_id()}))
         .collect();
     serde_json::json!({
         "kind": f.kind,
@@ -145,9 +145,9 @@ fn finding_json(records: &[Record], f: &crate::findings::Finding) -> serde_json:
 /// The scan as one JSON object, written a finding at a time (memory stays
 /// flat however many findings there are): the summary first, then
 /// `"findings"`, one per line.
-pub fn write_scan_json(
+pub fn write_scan_json<R: Identified>(
     out: &mut dyn Write,
-    records: &[Record],
+    records: &[R],
     report: &Report,
     kind: Option<Kind>,
 ) -> std::io::Result<()> {
@@ -176,7 +176,12 @@ pub fn write_scan_json(
 }
 
 /// Findings as text: a summary, then one line per finding.
-pub fn print_scan(out: &mut dyn Write, records: &[Record], report: &Report, kind: Option<Kind>) -> std::io::Result<()> {
+pub fn print_scan<R: Identified>(
+    out: &mut dyn Write,
+    records: &[R],
+    report: &Report,
+    kind: Option<Kind>,
+) -> std::io::Result<()> {
     if report.policy_is_default {
         writeln!(out, "(no policy imported: using the built-in default; see `steward policy import`)")?;
     }
@@ -186,7 +191,7 @@ pub fn print_scan(out: &mut dyn Write, records: &[Record], report: &Report, kind
     }
     for f in report.findings.iter().filter(|f| kind.is_none_or(|k| f.kind == k)) {
         let ids: Vec<String> =
-            f.records.iter().filter_map(|&i| records.get(i as usize)).map(|r| sanitize(&r.source_id)).collect();
+            f.records.iter().filter_map(|&i| records.get(i as usize)).map(|r| sanitize(r.source_id())).collect();
         let mut line = format!("{:<14} {}", f.kind.name(), ids.join(","));
         if let Some(field) = &f.field {
             line.push_str(&format!(" [{}]", sanitize(field)));

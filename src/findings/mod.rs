@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::model::{Field, Record};
+use crate::model::{Field, Identified, Record, Slim};
 use crate::policy::{LegalBasis, Policy};
 
 /// The kinds of finding.
@@ -407,11 +407,11 @@ pub fn record_findings_with(
 
 /// Bot-like sign-ups: bursts of sign-ups minutes apart whose emails share a
 /// prefix and run in sequence (`user4512@`, `user4513@` ...).
-pub fn suspect_bursts(records: &[Record]) -> Vec<Finding> {
+pub fn suspect_bursts<R: Identified>(records: &[R]) -> Vec<Finding> {
     const GAP_SECONDS: i64 = 300;
     const MIN_BURST: usize = 5;
     let mut order: Vec<u32> = (0..records.len() as u32).collect();
-    order.sort_by_key(|&i| records[i as usize].times.created);
+    order.sort_by_key(|&i| records[i as usize].created());
     let mut out = Vec::new();
     let mut start = 0;
     while start < order.len() {
@@ -425,7 +425,7 @@ pub fn suspect_bursts(records: &[Record]) -> Vec<Finding> {
             // Group the burst's emails by (prefix, domain) and look for runs of numbers.
             let mut groups: HashMap<(String, String), Vec<(u64, u32)>> = HashMap::new();
             for &i in &order[start..end] {
-                if let Some((prefix, n, domain)) = records[i as usize].email.as_deref().and_then(split_numbered) {
+                if let Some((prefix, n, domain)) = records[i as usize].email().and_then(split_numbered) {
                     groups.entry((prefix, domain)).or_default().push((n, i));
                 }
             }
@@ -433,9 +433,9 @@ pub fn suspect_bursts(records: &[Record]) -> Vec<Finding> {
                 members.sort_unstable();
                 let sequential = members.windows(2).filter(|w| w[1].0 - w[0].0 <= 3).count() + 1;
                 if members.len() >= MIN_BURST && sequential * 10 >= members.len() * 8 {
-                    let first = &records[members[0].1 as usize].times.created;
-                    let last = &records[members[members.len() - 1].1 as usize].times.created;
-                    let minutes = (*last - *first).num_minutes().abs().max(1);
+                    let first = records[members[0].1 as usize].created();
+                    let last = records[members[members.len() - 1].1 as usize].created();
+                    let minutes = (last - first).num_minutes().abs().max(1);
                     let mut recs: Vec<u32> = members.iter().map(|(_, i)| *i).collect();
                     recs.sort_unstable();
                     out.push(Finding {
@@ -460,8 +460,8 @@ pub fn suspect_bursts(records: &[Record]) -> Vec<Finding> {
     out
 }
 
-fn days_seconds(a: &Record, b: &Record) -> i64 {
-    (b.times.created - a.times.created).num_seconds().abs()
+fn days_seconds<R: Identified>(a: &R, b: &R) -> i64 {
+    (b.created() - a.created()).num_seconds().abs()
 }
 
 /// `user4512@x.org` → ("user", 4512, "x.org").
@@ -483,14 +483,14 @@ fn rank(k: Kind) -> usize {
 /// A duplicate finding for a cluster: every record, the weakest link as
 /// score, and for each record after the first its comparison with the
 /// first, field by field in bits (the prior first).
-fn duplicate_finding(
-    records: &[Record],
+fn duplicate_finding<R: Identified>(
+    records: &[R],
     features: &[duplicates::Features],
     model: &duplicates::Model,
     members: Vec<u32>,
     score: f64,
 ) -> Finding {
-    let mut ids: Vec<_> = members.iter().map(|&i| records[i as usize].id).collect();
+    let mut ids: Vec<_> = members.iter().map(|&i| records[i as usize].id()).collect();
     let cluster = duplicates::cluster_id(&mut ids);
     let anchor = &features[members[0] as usize];
     let mut reasons = vec![format!("{} records of one person (weakest link {score:.3})", members.len())];
@@ -556,19 +556,84 @@ pub fn scan_state(
     progress("checking phone numbers");
     let phones = PhoneVerdicts::for_records(records);
     progress("checking records");
-    let mut findings: Vec<Finding> = records
-        .par_iter()
-        .enumerate()
-        .flat_map_iter(|(i, r)| record_findings_with(r, i as u32, policy, now, &phones))
-        .collect();
-    progress("looking for bot sign-ups");
-    findings.extend(suspect_bursts(records));
-    progress("looking for duplicates");
+    let findings = per_record_findings(records, 0, policy, now, &phones);
     let t = std::time::Instant::now();
-    let mut features = duplicates::Features::all(records);
+    let features = duplicates::Features::all(records);
     if std::env::var_os("STEWARD_TRACE").is_some() {
         eprintln!("    {:>7} ms  features", t.elapsed().as_millis());
     }
+    scan_rest(records, findings, features, policy, now, apart, progress)
+}
+
+/// The checks of one record at a time, for `records` numbered from `offset`.
+fn per_record_findings(
+    records: &[Record],
+    offset: u32,
+    policy: &Policy,
+    now: DateTime<Utc>,
+    phones: &PhoneVerdicts,
+) -> Vec<Finding> {
+    records
+        .par_iter()
+        .enumerate()
+        .flat_map_iter(|(i, r)| record_findings_with(r, offset + i as u32, policy, now, phones))
+        .collect()
+}
+
+/// A scan fed a chunk of records at a time, so that the whole store need not
+/// be held decrypted: each chunk gets its per-record checks and gives its
+/// matching features, and of each record only what the rest of the scan and
+/// its output need is kept (a [`Slim`]: id, source id, email, creation
+/// time, country). The result is the same as [`scan_state`]'s on all the records.
+#[derive(Default)]
+pub struct Streamed {
+    findings: Vec<Finding>,
+    features: Vec<duplicates::Features>,
+    slim: Vec<Slim>,
+}
+
+impl Streamed {
+    /// Takes the next chunk (records numbered on from the previous ones).
+    pub fn push(&mut self, chunk: &[Record], policy: &Policy, now: DateTime<Utc>) {
+        let offset = self.slim.len() as u32;
+        let phones = PhoneVerdicts::for_records(chunk);
+        self.findings.extend(per_record_findings(chunk, offset, policy, now, &phones));
+        self.features.extend(duplicates::Features::all(chunk));
+        self.slim.extend(chunk.iter().map(Slim::from));
+    }
+
+    /// The records taken so far, slimmed.
+    pub fn records(&self) -> &[Slim] {
+        &self.slim
+    }
+
+    /// Runs the checks across records; returns the slimmed records the
+    /// findings' indices refer to, and the scan.
+    pub fn finish(
+        self,
+        policy: &Policy,
+        now: DateTime<Utc>,
+        apart: &duplicates::Apart,
+        progress: &(dyn Fn(&str) + Sync),
+    ) -> (Vec<Slim>, ScanState) {
+        let state = scan_rest(&self.slim, self.findings, self.features, policy, now, apart, progress);
+        (self.slim, state)
+    }
+}
+
+/// The checks across records: bot sign-ups and duplicates.
+fn scan_rest<R: Identified>(
+    records: &[R],
+    mut findings: Vec<Finding>,
+    mut features: Vec<duplicates::Features>,
+    policy: &Policy,
+    now: DateTime<Utc>,
+    apart: &duplicates::Apart,
+    progress: &(dyn Fn(&str) + Sync),
+) -> ScanState {
+    progress("looking for bot sign-ups");
+    findings.extend(suspect_bursts(records));
+    progress("looking for duplicates");
     let settings = duplicates::Settings {
         match_probability: policy.settings.duplicates.match_probability,
         cluster_probability: policy.settings.duplicates.cluster_probability,
@@ -607,7 +672,7 @@ impl ScanState {
     /// What request matching keeps from this scan (see
     /// [`duplicates::index::MatchIndex`]); `generation` is the store's
     /// record generation the scanned records are from.
-    pub fn match_index(&self, generation: u64, records: &[Record]) -> duplicates::index::MatchIndex {
+    pub fn match_index<R: Identified>(&self, generation: u64, records: &[R]) -> duplicates::index::MatchIndex {
         let clusters: Vec<(Vec<u32>, f64)> = self
             .report
             .findings

@@ -253,6 +253,76 @@ pub struct Record {
     pub provenance: Provenance,
 }
 
+/// What the checks across records, the match index and a scan's output use
+/// of a record: its id, source id, email, creation time and country. [`Record`] has
+/// them; so does the much smaller [`Slim`] a streamed scan keeps of each.
+pub trait Identified: Sync {
+    fn id(&self) -> RecordId;
+    fn source_id(&self) -> &str;
+    fn email(&self) -> Option<&str>;
+    fn created(&self) -> DateTime<Utc>;
+    fn country(&self) -> Option<&str>;
+}
+
+impl Identified for Record {
+    fn id(&self) -> RecordId {
+        self.id
+    }
+    fn source_id(&self) -> &str {
+        &self.source_id
+    }
+    fn email(&self) -> Option<&str> {
+        self.email.as_deref()
+    }
+    fn created(&self) -> DateTime<Utc> {
+        self.times.created
+    }
+    fn country(&self) -> Option<&str> {
+        self.address.country.as_deref()
+    }
+}
+
+/// A record reduced to what [`Identified`] needs (under 100 bytes instead
+/// of about a kilobyte).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Slim {
+    id: RecordId,
+    source_id: Box<str>,
+    email: Option<Box<str>>,
+    created: DateTime<Utc>,
+    country: Option<Box<str>>,
+}
+
+impl From<&Record> for Slim {
+    fn from(r: &Record) -> Slim {
+        Slim {
+            id: r.id,
+            source_id: r.source_id.as_str().into(),
+            email: r.email.as_deref().map(Into::into),
+            created: r.times.created,
+            country: r.address.country.as_deref().map(Into::into),
+        }
+    }
+}
+
+impl Identified for Slim {
+    fn id(&self) -> RecordId {
+        self.id
+    }
+    fn source_id(&self) -> &str {
+        &self.source_id
+    }
+    fn email(&self) -> Option<&str> {
+        self.email.as_deref()
+    }
+    fn created(&self) -> DateTime<Utc> {
+        self.created
+    }
+    fn country(&self) -> Option<&str> {
+        self.country.as_deref()
+    }
+}
+
 impl Record {
     /// An empty record from `source` with the given source id.
     pub fn new(source: &str, source_id: &str, now: DateTime<Utc>) -> Self {

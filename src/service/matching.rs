@@ -21,7 +21,7 @@ use super::{Service, ServiceError};
 use crate::crypto::Role;
 use crate::findings::duplicates::Apart;
 use crate::findings::duplicates::index::MatchIndex;
-use crate::model::{Record, RecordId};
+use crate::model::RecordId;
 use crate::store::Change;
 
 /// A "not the same person" decision, as listed.
@@ -123,12 +123,12 @@ impl Service {
     /// The decisions as pairs of indices into `records` (lower first), each
     /// record id read through the merges since (a decision about a record
     /// merged away holds for its survivor).
-    pub(crate) fn apart_indexed(&self, records: &[Record]) -> Result<Apart, ServiceError> {
+    pub(crate) fn apart_indexed<R: crate::model::Identified>(&self, records: &[R]) -> Result<Apart, ServiceError> {
         let pairs = self.store.apart()?;
         if pairs.is_empty() {
             return Ok(Apart::default());
         }
-        let index: BTreeMap<RecordId, u32> = records.iter().enumerate().map(|(i, r)| (r.id, i as u32)).collect();
+        let index: BTreeMap<RecordId, u32> = records.iter().enumerate().map(|(i, r)| (r.id(), i as u32)).collect();
         let redirects: BTreeMap<RecordId, RecordId> =
             self.store.redirects()?.into_iter().map(|r| (r.from, r.into)).collect();
         let resolve = |mut id: RecordId| {

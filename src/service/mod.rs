@@ -516,7 +516,42 @@ impl Service {
             progress("keeping the match index");
             self.keep_match_index(state.match_index(generation, records))?;
         }
-        let mut report = state.report;
+        Ok(self.finish_report(state.report, info.revision == 0))
+    }
+
+    /// Scans the whole store without holding it decrypted (for the command
+    /// line): records are read a chunk at a time, checked, and kept slim —
+    /// id, source, source id, email and times, which is what the findings
+    /// and their output name. Returns those slim records (the findings'
+    /// indices refer to them) and the report, the same as [`Service::scan`]
+    /// gives on all the records.
+    pub fn scan_store(
+        &self,
+        progress: &(dyn Fn(&str) + Sync),
+    ) -> Result<(Vec<crate::model::Slim>, Report), ServiceError> {
+        const CHUNK_PAGES: usize = 4096; // about 65,000 records
+        let (policy, info) = self.policy()?;
+        let generation = self.store.generation()?;
+        let now = crate::model::now();
+        let total = self.count();
+        let mut streamed = findings::Streamed::default();
+        progress("decrypting and checking records");
+        self.store.each_chunk(CHUNK_PAGES, &mut |chunk| {
+            streamed.push(&chunk, &policy, now);
+            progress(&format!("checked {} of {total} records", streamed.records().len()));
+            true
+        })?;
+        let apart = self.apart_indexed(streamed.records())?;
+        let (records, state) = streamed.finish(&policy, now, &apart, progress);
+        if generation == self.store.generation()? {
+            progress("keeping the match index");
+            self.keep_match_index(state.match_index(generation, &records))?;
+        }
+        Ok((records, self.finish_report(state.report, info.revision == 0)))
+    }
+
+    /// What every scan does to its report before it is shown.
+    fn finish_report(&self, mut report: Report, policy_is_default: bool) -> Report {
         if self.masks() {
             // The sign-up-burst reason quotes the email pattern: not for masked eyes.
             for f in report.findings.iter_mut().filter(|f| f.kind == findings::Kind::Suspect) {
@@ -526,8 +561,8 @@ impl Service {
                 )];
             }
         }
-        report.policy_is_default = info.revision == 0;
-        Ok(report)
+        report.policy_is_default = policy_is_default;
+        report
     }
 
     /// A record by steward id, or by source id (`SOURCE:ID` or a bare id in

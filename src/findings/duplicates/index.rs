@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use super::{EMAIL, Features, Model, NF, NID, PHONE, hash_parts};
-use crate::model::{Record, RecordId};
+use crate::model::RecordId;
 
 /// Kinds of lookup key (the first byte hashed into each key).
 const K_EMAIL: u8 = 1;
@@ -108,9 +108,9 @@ impl MatchIndex {
     /// Builds the index from a scan: `features` annotated with term
     /// frequencies, the scan's model, its duplicate clusters (indices into
     /// `records`) with their scores.
-    pub fn build(
+    pub fn build<R: crate::model::Identified>(
         generation: u64,
-        records: &[Record],
+        records: &[R],
         features: &[Features],
         model: Model,
         clusters: &[(Vec<u32>, f64)],
@@ -134,7 +134,7 @@ impl MatchIndex {
             .enumerate()
             .flat_map_iter(|(i, (x, r))| {
                 let mut out = Vec::with_capacity(8);
-                keys_of(x, Some(&r.source_id), &mut out);
+                keys_of(x, Some(r.source_id()), &mut out);
                 out.into_iter().map(move |k| (k, i as u32))
             })
             .collect();
@@ -142,7 +142,7 @@ impl MatchIndex {
         keys.dedup();
         let mut index = MatchIndex {
             generation,
-            ids: records.iter().map(|r| r.id).collect(),
+            ids: records.iter().map(|r| r.id()).collect(),
             person,
             cluster_score,
             persons,
@@ -151,7 +151,7 @@ impl MatchIndex {
             countries: {
                 let mut c: Vec<String> = records
                     .iter()
-                    .filter_map(|r| r.address.country.as_deref())
+                    .filter_map(|r| r.country())
                     .map(|c| c.trim().to_ascii_uppercase())
                     .filter(|c| c.len() == 2)
                     .collect::<std::collections::BTreeSet<_>>()
