@@ -113,14 +113,15 @@ fn erase_gives_a_receipt_without_personal_data_and_show_says_erased() {
     let (_, shown, _) = demo_cli(&store, &["show", &rec, "--json"]);
     let shown = json(&shown);
     // Without --yes nothing happens.
-    let (code, _, err) = demo_cli(&store, &["erase", &rec, "--reason", "asked", "--request", "REQ-7"]);
+    let (code, _, err) = demo_cli(&store, &["erase", &rec, "--reason", "asked", "--request", "REQ-2026-0001"]);
     assert_eq!(code, 1);
     assert!(err.contains("--yes"), "{err}");
-    let (code, receipt, err) = demo_cli(&store, &["erase", &rec, "--reason", "asked", "--request", "REQ-7", "--yes"]);
+    let (code, receipt, err) =
+        demo_cli(&store, &["erase", &rec, "--reason", "asked", "--request", "REQ-2026-0001", "--yes"]);
     assert_eq!(code, 0, "{err}");
     let r = json(&receipt);
     assert_eq!(r["records_erased"], 1);
-    assert_eq!(r["request"], "REQ-7");
+    assert_eq!(r["request"], "REQ-2026-0001");
     assert_eq!(r["key_rotated"], true);
     assert!(r["backups"].as_str().is_some_and(|b| b.contains("backups")));
     for f in ["given_name", "family_name", "email", "phone", "source_id", "address_1", "locality", "postcode"] {
@@ -139,7 +140,7 @@ fn erase_gives_a_receipt_without_personal_data_and_show_says_erased() {
     assert_eq!(code, 0, "{out}{err}");
     let (_, list, _) = demo_cli(&store, &["audit", "list", "--json", "--action", "erase"]);
     let e = json(list.lines().next().expect("an erase entry"));
-    assert_eq!(e["request"], "REQ-7");
+    assert_eq!(e["request"], "REQ-2026-0001");
     assert_eq!(e["records"][0], rec.as_str());
     // The same source id imported again is a new record, not a resurrection of the old id.
     assert_eq!(record_count_demo(&store), 1999);
@@ -429,7 +430,7 @@ fn attacker_with_the_passphrase_finds_no_trace_after_erase_and_rekey() {
             .expect("a record with unique values")
             .clone();
         let plan = svc.plan_erase(&[victim.id], Strategy::Delete).expect("plan");
-        svc.erase(&plan, "asked", Some("REQ-1"), false, &|_| {}).expect("erase");
+        svc.erase(&plan, "asked", Some("REQ-2026-0001"), false, &|_| {}).expect("erase");
     }
     // Positive control: before the key rotation the attacker does find the
     // erased record in what sled keeps on disk — so the attack is real.
@@ -511,7 +512,7 @@ fn break_9_an_old_key_slot_file_opens_nothing_left_after_an_erasure() {
     let found = attack_with(&dir, &old_slots, "tester", "demo");
     assert!(found.iter().any(|r| r.id == b), "the old key opens the merged-away record's remnant");
     let plan = svc.plan_erase(&[a], Strategy::Delete).expect("plan");
-    let receipt = svc.erase(&plan, "asked", Some("REQ-1"), true, &|_| {}).expect("erase");
+    let receipt = svc.erase(&plan, "asked", Some("REQ-2026-0001"), true, &|_| {}).expect("erase");
     assert!(receipt.key_rotated, "the erasure rotates the key");
     drop(svc);
     let found = attack_with(&dir, &old_slots, "tester", "demo");
@@ -712,4 +713,23 @@ fn the_attacker_finds_nothing_after_every_workflow() {
     check("rekey", &erased, &values);
     let (code, out, err) = demo_cli(&store, &["audit", "verify"]);
     assert_eq!(code, 0, "{out}{err}");
+}
+
+/// Issue 14 (safety): an erasure naming a request that does not exist was
+/// carried out and recorded with that reference as its ground. It is
+/// refused, nothing is erased, and the refusal names no unknown request.
+#[test]
+fn an_erasure_naming_an_unknown_request_is_refused() {
+    let (_tmp, store) = demo_store();
+    let rec = first_ids(&store, 1).remove(0);
+    let (code, _, err) = demo_cli(&store, &["erase", &rec, "--reason", "asked", "--request", "REQ-2026-9999", "--yes"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("there is no request REQ-2026-9999"), "{err}");
+    let (code, _, err) = demo_cli(&store, &["show", &rec]);
+    assert_eq!(code, 0, "still there: {err}");
+    let (_, list, _) = demo_cli(&store, &["audit", "list", "--json", "--action", "erase"]);
+    let entries: Vec<serde_json::Value> = list.lines().map(json).collect();
+    assert_eq!(entries.len(), 1, "{list}");
+    assert_eq!(entries[0]["outcome"], "denied");
+    assert!(entries[0]["request"].is_null(), "{}", entries[0]);
 }

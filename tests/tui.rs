@@ -815,3 +815,28 @@ fn a_read_only_view_that_ended_holds_no_data_and_only_quits() {
     press(&mut a, key(KeyCode::Char('q')));
     assert!(a.quit);
 }
+
+/// Issue 14 (safety): a `--read-only` session showed `e edit  x erase`; `x`
+/// opened an erase dialog that hung, `e` let a whole edit be typed before
+/// refusing. It now offers and takes only what a viewer may do.
+#[test]
+fn a_read_only_session_neither_shows_nor_opens_change_dialogs() {
+    let mut a = app();
+    a.info.read_only = Some("09:11 UTC".into());
+    press(&mut a, key(KeyCode::Char('2')));
+    let screen = render(&a, 120, 30);
+    for hint in ["edit", "erase", "merge", "export", "reveal"] {
+        let status = screen.lines().last().unwrap_or_default();
+        assert!(!status.contains(hint), "the status bar offers {hint}: {status}");
+    }
+    for c in ['e', 'x', 'E', 'r', 'H'] {
+        press(&mut a, key(KeyCode::Char(c)));
+        assert!(a.form.is_none(), "{c} opened a dialog in a read-only session");
+        if c != 'H' {
+            assert!(a.error.as_deref().is_some_and(|e| e.contains("read-only")), "{c}: {:?}", a.error);
+        }
+    }
+    press(&mut a, key(KeyCode::Char('?')));
+    let help = render(&a, 120, 40);
+    assert!(!help.contains("Erase the record"), "help offers erasing:\n{help}");
+}

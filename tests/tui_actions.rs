@@ -127,7 +127,7 @@ fn merge_a_duplicate_cluster_and_erase_a_record_by_keyboard_then_see_both_audite
     assert!(h.screen(100, 30).contains("This will erase"), "{}", h.screen(100, 30));
     h.typed("customer asked");
     h.key(KeyCode::Tab);
-    h.typed("REQ-42");
+    h.typed("REQ-2026-0001");
     h.key(KeyCode::Enter);
     // Not yet: the word is missing.
     assert!(h.app.form.is_some());
@@ -146,7 +146,7 @@ fn merge_a_duplicate_cluster_and_erase_a_record_by_keyboard_then_see_both_audite
     assert!(screen.contains(" rekey "), "the erasure rotated the data key:\n{screen}");
     h.key(KeyCode::Char('j'));
     let screen = h.screen(120, 30);
-    assert!(screen.contains("REQ-42"), "the selected erase entry shows its request:\n{screen}");
+    assert!(screen.contains("REQ-2026-0001"), "the selected erase entry shows its request:\n{screen}");
 }
 
 #[test]

@@ -830,6 +830,21 @@ impl Service {
         if plan.records.is_empty() {
             return Err(self.refuse(draft, "nothing to erase".into()));
         }
+        // A request named must be one of the store's: an unknown reference
+        // would put a request that does not exist into the audit trail as
+        // the erasure's ground.
+        if let Some(reference) = draft.request.clone()
+            && !self.stored_requests()?.iter().any(|r| r.reference == reference)
+        {
+            draft.request = None;
+            return Err(self.refuse(
+                draft,
+                format!(
+                    "there is no request {}: add it first (`steward request add`), or erase without naming one",
+                    crate::model::text::fit(&reference, 40)
+                ),
+            ));
+        }
         let records = plan.records.iter().map(|id| self.real(*id)).collect::<Result<Vec<_>, _>>()?;
         let (policy, _) = self.policy()?;
         let receipt_id = format!("rcpt-{}", ulid::Ulid::new());

@@ -526,11 +526,21 @@ impl App {
         self.info.role.parse().unwrap_or(crate::crypto::Role::Viewer)
     }
 
+    /// The role the keys act with: a read-only session changes nothing, so
+    /// it offers and takes only what a viewer may do.
+    pub fn acting_role(&self) -> crate::crypto::Role {
+        if self.info.read_only.is_some() { crate::crypto::Role::Viewer } else { self.role() }
+    }
+
     /// True, or an error shown, when the role may use `a`.
     fn may(&mut self, a: Action) -> bool {
         let need = a.min_role();
-        if self.role() >= need {
+        if self.acting_role() >= need {
             return true;
+        }
+        if self.info.read_only.is_some() {
+            self.error = Some("this is a read-only session: nothing can be changed here".into());
+            return false;
         }
         self.error = Some(format!("your role {} cannot do that (it needs {})", self.role().name(), need.name()));
         false
