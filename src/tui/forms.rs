@@ -64,6 +64,10 @@ pub enum Outcome {
 pub struct EditForm {
     pub original: Record,
     pub fields: Vec<(FieldName, TextInput)>,
+    /// Per field: the masked text shown instead of a value holding a card
+    /// number (as every other view masks it). Typing into such a field
+    /// replaces the whole value, unseen; leaving it as shown changes nothing.
+    pub masked: Vec<Option<String>>,
     /// Line with the cursor; `fields.len()` is the reason line.
     pub cursor: usize,
     pub reason: TextInput,
@@ -73,23 +77,44 @@ pub struct EditForm {
 
 impl EditForm {
     pub fn new(r: &Record) -> EditForm {
-        let fields = fields_of(std::slice::from_ref(r))
+        let (fields, masked) = fields_of(std::slice::from_ref(r))
             .into_iter()
             .map(|f| {
                 let v = f.get(r).unwrap_or_default();
-                (f, TextInput::new(&v))
+                let shown = crate::findings::pii::mask_cards(&v);
+                let masked = (shown != v).then(|| shown.into_owned());
+                let input = TextInput::new(masked.as_deref().unwrap_or(&v));
+                ((f, input), masked)
             })
-            .collect();
-        EditForm { original: r.clone(), fields, cursor: 0, reason: TextInput::default(), preview: false }
+            .unzip();
+        EditForm { original: r.clone(), fields, masked, cursor: 0, reason: TextInput::default(), preview: false }
     }
 
-    /// The edits typed so far (fields whose text differs from the record).
+    /// The edits typed so far (fields whose text differs from the record;
+    /// a masked field left as shown is unchanged).
     pub fn edits(&self) -> Vec<FieldEdit> {
         self.fields
             .iter()
-            .filter(|(f, t)| f.get(&self.original).unwrap_or_default() != t.value)
-            .map(|(f, t)| FieldEdit { field: f.clone(), value: Some(t.value.clone()).filter(|v| !v.trim().is_empty()) })
+            .zip(&self.masked)
+            .filter(|((f, t), masked)| {
+                masked.as_deref() != Some(t.value.as_str()) && f.get(&self.original).unwrap_or_default() != t.value
+            })
+            .map(|((f, t), _)| FieldEdit {
+                field: f.clone(),
+                value: Some(t.value.clone()).filter(|v| !v.trim().is_empty()),
+            })
             .collect()
+    }
+
+    /// The diff with card numbers masked on both sides, for showing.
+    pub fn shown_diff(&self) -> (Vec<Diff>, Vec<Problem>) {
+        let (mut diffs, problems) = self.check();
+        for d in &mut diffs {
+            for v in [&mut d.before, &mut d.after].into_iter().flatten() {
+                *v = crate::findings::pii::mask_cards(v).into_owned();
+            }
+        }
+        (diffs, problems)
     }
 
     /// The result of the edits: the diff and the problems (validated as you type).
@@ -137,10 +162,16 @@ impl EditForm {
         if self.preview {
             return Outcome::Stay;
         }
+        let masked = self.masked.get(self.cursor).cloned().flatten();
         let input = match self.fields.get_mut(self.cursor) {
             Some((_, t)) => t,
             None => &mut self.reason,
         };
+        // The first key on a masked value starts a new one: the number is
+        // never shown, nor edited piecemeal.
+        if masked.is_some_and(|m| m == input.value) {
+            *input = TextInput::default();
+        }
         input.key(k);
         Outcome::Stay
     }
@@ -445,6 +476,31 @@ mod tests {
         for c in s.chars() {
             form.key(&key(KeyCode::Char(c)));
         }
+    }
+
+    /// Issue 14 (safety): the edit dialog showed `card 4111111111111111` in
+    /// full although every other view masks it. It shows the masked form;
+    /// left alone nothing changes; typing replaces the whole value unseen,
+    /// and the preview masks both sides.
+    #[test]
+    fn the_edit_dialog_masks_card_numbers() {
+        let mut r = Record::new("crm", "1", chrono::Utc::now());
+        r.extra.insert("card".into(), "4111111111111111".into());
+        r.extra.insert("notes".into(), "paid with 4111 1111 1111 1111 last week".into());
+        let mut form = EditForm::new(&r);
+        for (f, t) in &form.fields {
+            assert!(!t.value.contains("4111111111111111") && !t.value.contains("4111 1111 1111 1111"), "{}", f.name());
+        }
+        assert!(form.edits().is_empty(), "shown masked, unchanged");
+        let card = form.fields.iter().position(|(f, _)| f.name() == "card").expect("the card field");
+        form.cursor = card;
+        typed(&mut form, "4000056655665556");
+        let edits = form.edits();
+        assert_eq!(edits.len(), 1);
+        assert_eq!(edits[0].value.as_deref(), Some("4000056655665556"), "typed over the masked value, whole");
+        let (diffs, _) = form.shown_diff();
+        let shown = format!("{diffs:?}");
+        assert!(!shown.contains("4111111111111111") && !shown.contains("4000056655665556"), "{shown}");
     }
 
     #[test]

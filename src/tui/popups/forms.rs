@@ -144,7 +144,7 @@ fn draw_edit(f: &mut Frame, app: &App, form: &EditForm, area: Rect) {
     };
     let Some(inner) = dialog(f, app, area, 96, &title) else { return };
     let width = inner.width as usize;
-    let (diffs, problems) = form.check();
+    let (diffs, problems) = form.shown_diff();
     let mut lines = Vec::new();
     if form.preview {
         lines.push(Line::styled(format!("{} change(s):", diffs.len()), app.theme.style("ui.header")));
