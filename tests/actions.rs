@@ -733,3 +733,40 @@ fn an_erasure_naming_an_unknown_request_is_refused() {
     assert_eq!(entries[0]["outcome"], "denied");
     assert!(entries[0]["request"].is_null(), "{}", entries[0]);
 }
+
+/// Issue 14 (safety): a failed export (existing file, missing directory,
+/// `~` not expanded) was audited as `export ok` and then `export failed`.
+/// Each export is audited once, with its outcome, and `~/` means home.
+#[test]
+fn an_export_is_audited_once_with_its_outcome() {
+    let (tmp, store) = demo_store();
+    let rec = first_ids(&store, 1).remove(0);
+    let recipient = age::x25519::Identity::generate().to_public().to_string();
+    let exports = || {
+        let (_, list, _) = demo_cli(&store, &["audit", "list", "--json", "--action", "export"]);
+        list.lines().map(json).map(|e| e["outcome"].as_str().expect("outcome").to_owned()).collect::<Vec<_>>()
+    };
+    let taken = write(tmp.path(), "taken.age", b"already here");
+    let missing = tmp.path().join("no-such-dir").join("x.age");
+    for (what, path) in [("an existing file", &taken), ("a missing directory", &missing)] {
+        let before = exports();
+        let (code, _, err) = demo_cli(&store, &["export", &rec, "-r", &recipient, "-o", path.to_str().expect("utf-8")]);
+        assert_eq!(code, 1, "{what}: {err}");
+        let after = exports();
+        assert_eq!(after.len(), before.len() + 1, "{what}: one entry: {after:?}");
+        assert_eq!(after.last().map(String::as_str), Some("failed"), "{what}: {after:?}");
+    }
+    assert_eq!(std::fs::read(&taken).expect("kept"), b"already here");
+    // `~/` is the home directory, not a directory named `~`.
+    let home = tmp.path().join("home");
+    std::fs::create_dir(&home).expect("mkdir");
+    let mut c = steward(&store);
+    c.args(["--user", "tester", "export", &rec, "-r", &recipient, "-o", "~/subject.age"])
+        .env("STEWARD_PASSPHRASE", "demo")
+        .env("HOME", &home);
+    let (code, _, err) = run(c);
+    assert_eq!(code, 0, "{err}");
+    assert!(home.join("subject.age").is_file());
+    assert_eq!(exports().last().map(String::as_str), Some("ok"));
+    assert_eq!(exports().iter().filter(|o| *o == "ok").count(), 1, "{:?}", exports());
+}

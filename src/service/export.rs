@@ -110,6 +110,28 @@ fn write_encrypted(
     armor: bool,
     body: impl FnOnce(&mut dyn Write) -> Result<(), ServiceError>,
 ) -> Result<u64, ServiceError> {
+    write_encrypted_then(out, recipients, armor, body, || Ok(()))
+}
+
+/// `~/…` as the home directory (a path typed in the dashboard is not
+/// expanded by a shell).
+pub(crate) fn expand_home(path: &Path) -> PathBuf {
+    match (path.strip_prefix("~"), dirs::home_dir()) {
+        (Ok(rest), Some(home)) => home.join(rest),
+        _ => path.to_owned(),
+    }
+}
+
+/// [`write_encrypted`], calling `publish` once the encrypted file is
+/// complete and synced, before it appears under its name: a failure before
+/// that leaves no file and `publish` is not called.
+fn write_encrypted_then(
+    out: &Path,
+    recipients: Recipients,
+    armor: bool,
+    body: impl FnOnce(&mut dyn Write) -> Result<(), ServiceError>,
+    publish: impl FnOnce() -> Result<(), ServiceError>,
+) -> Result<u64, ServiceError> {
     let io = |what: &str| {
         let what = what.to_owned();
         move |e: std::io::Error| ServiceError::Invalid(format!("{what}: {e}"))
@@ -138,6 +160,7 @@ fn write_encrypted(
     drop(file);
     tmp.as_file().sync_all().map_err(io("could not write the export"))?;
     let size = tmp.as_file().metadata().map(|m| m.len()).unwrap_or(0);
+    publish()?;
     tmp.persist_noclobber(out)
         .map_err(|e| ServiceError::Invalid(format!("could not create {}: {}", out.display(), e.error)))?;
     fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(io("could not sync the directory"))?;
@@ -273,26 +296,46 @@ impl Service {
             generator: format!("steward {}", env!("CARGO_PKG_VERSION")),
             subjects,
         };
-        // Audited before the file exists, so no export is ever unaudited;
-        // a failure is audited after it (without the path, which may name
-        // the person).
+        // Audited once, with its outcome: "ok" when the encrypted file is
+        // complete, just before it appears under its name (so no export is
+        // ever unaudited); "failed" when it could not be written (without
+        // the path, which may name the person), and then no file is left.
         draft.detail = Some(format!(
             "{} subject(s), {}, {}",
             records.len(),
             target.describe(),
             if armor { "armored" } else { "binary" }
         ));
-        let entry = self.store_audit_only(draft.clone())?;
-        let bytes = write_encrypted(out, recipients, armor, |w| {
-            serde_json::to_writer_pretty(&mut *w, &doc)
-                .map_err(|e| ServiceError::Invalid(format!("could not write: {e}")))
-        })
-        .inspect_err(|_| {
-            let mut d = draft.clone();
-            d.outcome = Some(crate::store::audit::Outcome::Failed);
-            d.detail = Some(format!("the export of entry {} could not be written; no file was left", entry.seq));
-            let _ = self.store_audit_only(d);
-        })?;
+        let out = &expand_home(out);
+        let mut entry = None;
+        let written = write_encrypted_then(
+            out,
+            recipients,
+            armor,
+            |w| {
+                serde_json::to_writer_pretty(&mut *w, &doc)
+                    .map_err(|e| ServiceError::Invalid(format!("could not write: {e}")))
+            },
+            || {
+                entry = Some(self.store_audit_only(draft.clone())?);
+                Ok(())
+            },
+        );
+        let bytes = match (written, &entry) {
+            (Ok(bytes), Some(_)) => bytes,
+            (Err(e), done) => {
+                let mut d = draft.clone();
+                d.outcome = Some(crate::store::audit::Outcome::Failed);
+                d.detail = Some(match done {
+                    Some(ok) => format!("the export of entry {} could not be put in place; no file was left", ok.seq),
+                    None => "the export could not be written; no file was left".into(),
+                });
+                let _ = self.store_audit_only(d);
+                return Err(e);
+            }
+            (Ok(_), None) => return Err(ServiceError::Invalid("the export was not audited".into())),
+        };
+        let entry = entry.ok_or_else(|| ServiceError::Invalid("the export was not audited".into()))?;
         Ok(ExportReport {
             file: out.to_owned(),
             subjects: records.len(),
@@ -309,6 +352,7 @@ impl Service {
         let recipients = target.recipients().map_err(|e| self.refuse(draft.clone(), e.to_string()))?;
         // The audit entry goes in first, so the backup holds it.
         draft.detail = Some(format!("{}, {}", target.describe(), if armor { "armored" } else { "binary" }));
+        let out = &expand_home(out);
         let entry = self.store_audit_only(draft)?;
         let bytes = write_encrypted(out, recipients, armor, |w| self.store.dump(w).map_err(ServiceError::Store))?;
         Ok(ExportReport { file: out.to_owned(), subjects: self.count(), bytes, armored: armor, audit_entry: entry.seq })
