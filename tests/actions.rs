@@ -770,3 +770,25 @@ fn an_export_is_audited_once_with_its_outcome() {
     assert_eq!(exports().last().map(String::as_str), Some("ok"));
     assert_eq!(exports().iter().filter(|o| *o == "ok").count(), 1, "{:?}", exports());
 }
+
+/// Issue 14 (safety): a stored erasure receipt could never be shown again,
+/// so the officer could not attach it to the reply.
+#[test]
+fn a_stored_receipt_is_shown_again_and_listed() {
+    let (_tmp, store) = demo_store();
+    let rec = first_ids(&store, 1).remove(0);
+    let (code, printed, err) =
+        demo_cli(&store, &["erase", &rec, "--reason", "asked", "--request", "REQ-2026-0001", "--yes"]);
+    assert_eq!(code, 0, "{err}");
+    let printed = json(&printed);
+    let id = printed["receipt"].as_str().expect("receipt id");
+    let (code, shown, err) = demo_cli(&store, &["receipt", "show", id]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(json(&shown), printed, "the stored receipt is what erase printed");
+    let (code, list, err) = demo_cli(&store, &["receipt", "list"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(list.contains(id) && list.contains("REQ-2026-0001") && list.contains("1 record(s) erased"), "{list}");
+    let (code, _, err) = demo_cli(&store, &["receipt", "show", "rcpt-nonesuch"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no receipt rcpt-nonesuch"), "{err}");
+}

@@ -709,3 +709,41 @@ pub(super) fn request(g: &Global, action: RequestAction) -> Result<()> {
     }
     Ok(())
 }
+
+/// `steward receipt show ID` / `receipt list`.
+pub fn receipt(g: &Global, action: super::ReceiptAction) -> Result<()> {
+    let svc = open(g)?;
+    match action {
+        super::ReceiptAction::Show { id } => {
+            let receipt = svc.receipt(&id)?.ok_or_else(|| {
+                Failure(format!(
+                    "no receipt {} (`steward receipt list` shows them)",
+                    crate::model::text::fit(&crate::model::text::sanitize(&id), 40)
+                ))
+            })?;
+            println!("{}", output::json_pretty(&receipt)?);
+        }
+        super::ReceiptAction::List { json } => {
+            let mut receipts = svc.receipts()?;
+            receipts.sort_by(|a, b| b.time.cmp(&a.time));
+            if receipts.is_empty() && !json {
+                println!("no erasure receipts yet");
+            }
+            for r in receipts {
+                if json {
+                    println!("{}", output::json(&r)?);
+                } else {
+                    println!(
+                        "{}  {}  {} record(s) erased  {}{}",
+                        r.receipt,
+                        r.time.format("%Y-%m-%d %H:%M UTC"),
+                        r.records_erased,
+                        r.request.as_deref().map(crate::model::text::sanitize).unwrap_or_else(|| "(no request)".into()),
+                        if r.key_rotated { "" } else { "  (key rotation waiting)" }
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -249,6 +249,14 @@ respects it. Splitting a cluster: mark the record that does not belong together 
         #[command(subcommand)]
         action: DistinctAction,
     },
+    /// Erasure receipts: print a stored one (to attach to the reply), or list them
+    #[command(after_help = "A receipt says what an erasure removed — record ids, categories, what else went \
+(redirects, merge snapshots, request entries), what was kept and why, whether the data key was rotated — \
+and never a value: it is the document to send the requester or the authority.")]
+    Receipt {
+        #[command(subcommand)]
+        action: ReceiptAction,
+    },
     /// Erase a record (right to erasure): crypto-shredding, then key rotation; prints the receipt as JSON
     #[command(after_help = "Also erases the records merged into it, their redirects and merge undo snapshots. \
 Fields under a legal hold in the policy are kept, and the receipt says why. The receipt holds no personal data. \
@@ -459,6 +467,21 @@ pub enum UserAction {
         name: String,
         #[arg(value_parser = ["viewer", "steward", "admin"])]
         role: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReceiptAction {
+    /// One receipt, as JSON (what `erase` printed)
+    Show {
+        /// The receipt id (`rcpt-…`, from the erasure, the request or the audit trail)
+        id: String,
+    },
+    /// Every stored receipt, newest first: id, time, records erased, request
+    List {
+        /// JSON Lines, one receipt per line
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -1008,6 +1031,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Update { id, edits, reason } => actions::update(&g, &id, &edits, &reason),
         Command::Merge { ids, into, undo, reason, json } => actions::merge(&g, &ids, into, undo, &reason, json),
         Command::Distinct { action } => actions::distinct(&g, action),
+        Command::Receipt { action } => actions::receipt(&g, action),
         Command::Erase { ids, strategy, reason, request, yes, no_rekey } => {
             actions::erase(&g, &ids, strategy.into(), &reason, request.as_deref(), yes, !no_rekey)
         }

@@ -992,6 +992,11 @@ impl Service {
         Ok(self.store.receipt(id)?.and_then(|b| serde_json::from_slice(&b).ok()))
     }
 
+    /// Every stored receipt.
+    pub fn receipts(&self) -> Result<Vec<Receipt>, ServiceError> {
+        Ok(self.store.receipts()?.iter().filter_map(|b| serde_json::from_slice(b).ok()).collect())
+    }
+
     /// Rotates the data key (see `store::rekey`).
     pub fn rekey(&self, reason: &str, progress: &(dyn Fn(usize) + Sync)) -> Result<Entry, ServiceError> {
         let mut draft = self.draft("rekey", &[]);
