@@ -725,7 +725,7 @@ pub fn receipt(g: &Global, action: super::ReceiptAction) -> Result<()> {
         }
         super::ReceiptAction::List { json } => {
             let mut receipts = svc.receipts()?;
-            receipts.sort_by(|a, b| b.time.cmp(&a.time));
+            receipts.sort_by_key(|r| std::cmp::Reverse(r.time));
             if receipts.is_empty() && !json {
                 println!("no erasure receipts yet");
             }
