@@ -408,3 +408,37 @@ fn a_note_by_keyboard_is_filed_and_shown_and_goes_with_the_requester() {
     let v = h.service.request(&reference).expect("request");
     assert!(v.notes.iter().all(|n| !n.contains("called back")), "{:?}", v.notes);
 }
+
+/// Issue 14 (safety): in a terminal too small for a dialog, the dialog said
+/// "Enlarge the terminal" but still took keys — a reason, Enter, Enter,
+/// `erase`, Enter erased a record the user never saw. A dialog that is not
+/// drawn whole takes no key but Esc and Ctrl-C; drawn again, it works.
+#[test]
+fn a_dialog_that_cannot_be_drawn_takes_no_keys() {
+    let mut h = Harness::new();
+    h.key(KeyCode::Char('2'));
+    let victim = h.app.selected_record().expect("a record").id;
+    h.key(KeyCode::Char('x'));
+    for (w, ht) in [(40, 8), (20, 5), (100, 12)] {
+        let screen = h.screen(w, ht);
+        assert!(!screen.contains("Type erase to confirm"), "{w}x{ht} shows the whole dialog:\n{screen}");
+        h.typed("customer asked");
+        h.key(KeyCode::Enter);
+        h.key(KeyCode::Enter);
+        h.typed("erase");
+        h.key(KeyCode::Enter);
+        assert!(h.service.get(victim).is_ok(), "{w}x{ht}: erased unseen");
+        assert!(h.app.form.is_some(), "{w}x{ht}: the dialog is still open");
+    }
+    // Seen whole, it works as before — and nothing typed unseen went in.
+    let screen = h.screen(100, 30);
+    assert!(screen.contains("Type erase to confirm"), "{screen}");
+    assert!(!screen.contains("customer asked"), "keys typed unseen were dropped:\n{screen}");
+    h.key(KeyCode::Esc);
+    assert!(h.app.form.is_none());
+    // Ctrl-C inside a dialog cancels it (and does not quit).
+    h.key(KeyCode::Char('x'));
+    h.screen(100, 30);
+    h.deliver(Event::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)));
+    assert!(h.app.form.is_none() && !h.app.quit);
+}

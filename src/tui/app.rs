@@ -484,6 +484,10 @@ pub struct App {
     /// A read-only view that has ended (why): no data is held, and only
     /// quitting is left.
     pub ended: Option<String>,
+    /// The open dialog could not be drawn whole in the last frame (the
+    /// terminal is too small): it takes no keys but Esc and Ctrl-C, so
+    /// nothing is confirmed unseen. Set by the drawing.
+    pub form_hidden: Cell<bool>,
 }
 
 impl App {
@@ -518,6 +522,7 @@ impl App {
             overview: None,
             locked: None,
             ended: None,
+            form_hidden: Cell::new(false),
         }
     }
 
@@ -971,6 +976,19 @@ impl App {
     }
 
     fn on_form_key(&mut self, k: &KeyEvent) -> Vec<Effect> {
+        let cancel = actions::lookup(Mode::Form, k) == Some(Action::FormCancel)
+            || (k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL));
+        if cancel {
+            // Esc or Ctrl-C leaves any dialog (Esc first leaves a preview).
+            if k.code == KeyCode::Char('c') {
+                self.form = None;
+                self.mode = Mode::Global;
+                return Vec::new();
+            }
+        } else if self.form_hidden.get() {
+            self.error = Some("the dialog does not fit: enlarge the terminal, or Esc to cancel".into());
+            return Vec::new();
+        }
         let Some(form) = &mut self.form else { return Vec::new() };
         let outcome = match form {
             Form::Edit(f) => f.key(k),
@@ -1065,6 +1083,9 @@ impl App {
         self.form = Some(form);
         self.mode = Mode::Form;
         self.notice = None;
+        // The next frame draws it (and says whether it fits) before the
+        // next key is read.
+        self.form_hidden.set(false);
     }
 
     /// The records an action applies to: the selection, else the cursor's record.

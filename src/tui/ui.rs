@@ -18,6 +18,8 @@ pub const MIN_HEIGHT: u16 = 8;
 /// Draws the whole UI.
 pub fn draw(f: &mut Frame, app: &App) {
     let area = f.area();
+    // Until a dialog is drawn whole, it is not seen: it takes no keys.
+    app.form_hidden.set(true);
     if area.width == 0 || area.height == 0 {
         return;
     }

@@ -19,8 +19,10 @@ fn dialog(f: &mut Frame, app: &App, area: Rect, width: u16, title: &str) -> Opti
     let w = width.min(area.width.saturating_sub(2));
     let h = area.height.saturating_sub(2);
     if w < 20 || h < 4 {
+        app.form_hidden.set(true);
         return None;
     }
+    app.form_hidden.set(false);
     let popup = Rect { x: area.x + (area.width - w) / 2, y: area.y + 1, width: w, height: h };
     let block = Block::default()
         .borders(Borders::ALL)
@@ -37,6 +39,8 @@ fn dialog(f: &mut Frame, app: &App, area: Rect, width: u16, title: &str) -> Opti
 /// terminal (never a dialog whose input lines cannot be seen).
 fn show(f: &mut Frame, app: &App, inner: Rect, lines: Vec<Line<'static>>) {
     if lines.len() > inner.height as usize {
+        // Not seen, so it takes no keys but Esc (see `App::on_form_key`).
+        app.form_hidden.set(true);
         let msg = format!("Enlarge the terminal: this dialog needs {} rows (Esc cancels)", lines.len() + 4);
         f.render_widget(Paragraph::new(msg).style(app.theme.style("ui.warning")).wrap(Wrap { trim: true }), inner);
     } else {
@@ -58,6 +62,7 @@ fn input_line(app: &App, label: &str, input: &TextInput, focused: bool, lw: usiz
 }
 
 pub fn draw(f: &mut Frame, app: &App, area: Rect) {
+    app.form_hidden.set(true);
     match &app.form {
         Some(Form::Edit(form)) => draw_edit(f, app, form, area),
         Some(Form::Merge(form)) => draw_merge(f, app, form, area),
