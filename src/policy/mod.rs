@@ -162,10 +162,26 @@ impl Default for Policy {
                     },
                 )
             })
+            .chain(SECONDARY_CONTACTS.iter().map(|(name, category)| {
+                (
+                    (*name).to_owned(),
+                    FieldPolicy {
+                        category: (*category).to_owned(),
+                        purposes: vec!["customer_relationship".into()],
+                        free_text: false,
+                    },
+                )
+            }))
             .collect();
         Policy { version: POLICY_FORMAT, settings: Settings::default(), purposes, fields, holds: BTreeMap::new() }
     }
 }
+
+/// The fields a merge writes (the other records' email and phone, kept as
+/// secondary contacts) and their categories: steward's own, so the default
+/// policy declares them — a merge must not create an over-collection.
+pub const SECONDARY_CONTACTS: [(&str, &str); 2] =
+    [("secondary_email", "user.contact.email"), ("secondary_phone", "user.contact.phone_number")];
 
 /// The usual category of a core field.
 pub fn default_category(f: Field) -> &'static str {
@@ -272,10 +288,16 @@ mod tests {
     }
 
     #[test]
-    fn default_declares_core_fields_only() {
+    fn default_declares_core_fields_and_the_merges_secondary_contacts_only() {
         let p = Policy::default();
         assert!(p.validate().is_ok());
         assert!(p.field("email").is_some());
         assert!(p.field("fax").is_none());
+        // Issue 14: a merge keeps the other records' contacts as these.
+        let demo = Policy::from_toml(include_str!("../../demo-data/policy.toml")).expect("demo policy");
+        for name in ["secondary_email", "secondary_phone"] {
+            assert!(p.field(name).is_some(), "the default policy declares {name}");
+            assert!(demo.field(name).is_some(), "the bundled policy declares {name}");
+        }
     }
 }

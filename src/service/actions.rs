@@ -237,18 +237,22 @@ impl MergePlan {
             let _ = f.set(&mut out, v);
         }
         if self.keep_secondary {
-            // The same address or number written differently is not a second one.
-            let canonical = |field: Field, v: &str| match field {
+            // The same address or number written differently is not a second
+            // one: `+14163217997` and `(416) 321-7997` in Canada are one
+            // number (E.164 with each record's own country).
+            let canonical = |field: Field, v: &str, country: Option<&str>| match field {
                 Field::Email => v.trim().to_lowercase(),
-                _ => v.chars().filter(char::is_ascii_digit).collect::<String>(),
+                _ => crate::findings::normalize::e164(v, country)
+                    .unwrap_or_else(|| v.chars().filter(char::is_ascii_digit).collect::<String>()),
             };
             for (field, label) in [(Field::Email, "secondary_email"), (Field::Phone, "secondary_phone")] {
                 let kept = out.get(field);
-                let mut seen: BTreeSet<String> = kept.iter().map(|v| canonical(field, v)).collect();
+                let mut seen: BTreeSet<String> =
+                    kept.iter().map(|v| canonical(field, v, out.address.country.as_deref())).collect();
                 let mut n = 1;
                 for r in &self.records {
                     if let Some(v) = r.get(field)
-                        && seen.insert(canonical(field, &v))
+                        && seen.insert(canonical(field, &v, r.address.country.as_deref()))
                     {
                         let name = if n == 1 { label.to_owned() } else { format!("{label}_{n}") };
                         out.extra.insert(name, v);
@@ -1117,6 +1121,24 @@ mod tests {
         r.phone = phone.map(Into::into);
         r.times.last_verified = Some(t);
         r
+    }
+
+    /// Issue 14 (safety): merging `+14163217997` with `(416) 321-7997` kept
+    /// the same number twice (`secondary_phone`). Numbers are compared in
+    /// E.164 with each record's country, emails case-blind.
+    #[test]
+    fn a_merge_keeps_one_number_written_two_ways_once() {
+        let mut a = rec("Ann", Some("Ann@Example.com"), Some("+14163217997"), 0);
+        let mut b = rec("Ann", Some("ann@example.com"), Some("(416) 321-7997"), 100);
+        a.address.country = Some("CA".into());
+        b.address.country = Some("CA".into());
+        let m = MergePlan::new(vec![a.clone(), b.clone()], None).merged();
+        assert!(m.extra.get("secondary_phone").is_none(), "{:?}", m.extra);
+        assert!(m.extra.get("secondary_email").is_none(), "{:?}", m.extra);
+        // A different number is still kept.
+        b.phone = Some("(416) 321-7998".into());
+        let m = MergePlan::new(vec![a, b], None).merged();
+        assert!(m.extra.get("secondary_phone").is_some(), "{:?}", m.extra);
     }
 
     #[test]
