@@ -446,3 +446,56 @@ fn undoing_a_merge_keeps_the_restored_records_linked_and_hand_links_are_listed()
     svc.request_erase("HAND-1", &plan, "asked on the phone", false, &|_| {}).expect("erase");
     assert!(svc.get(ids[0]).is_err() && svc.get(ids[1]).is_err());
 }
+
+/// Issue 14 (safety): on the Requests screen, `e` rectified a record for an
+/// unverified request with nothing linked, the audit entry had no request
+/// reference, and the request could then be completed. A rectification now
+/// needs a rectification request, a verified requester and a linked record,
+/// and its audit entry names the request.
+#[test]
+fn a_rectification_needs_a_verified_requester_and_a_linked_record() {
+    use steward::model::request::{NewRequest, RequestKind, Requester};
+    use steward::service::actions::{FieldEdit, FieldName};
+    let tmp = tempfile::tempdir().expect("tmp");
+    let svc = steward::service::demo::build(&tmp.path().join("s"), "tester").expect("demo");
+    let records = svc.records(&mut |_| {}).expect("records");
+    let (target, other) = (records[0].id, records[1].id);
+    let received = chrono::NaiveDate::from_ymd_opt(2026, 11, 20).expect("date");
+    let v = svc
+        .request_add(NewRequest {
+            reference: None,
+            kind: RequestKind::Rectification,
+            jurisdiction: "gdpr".into(),
+            received,
+            channel: "email".into(),
+            requester: Requester { email: records[0].email.clone(), ..Default::default() },
+        })
+        .expect("request");
+    let edit = [FieldEdit { field: FieldName::parse("region"), value: Some("North".into()) }];
+    let refused = |why: &str| {
+        let e = svc.request_update(&v.reference, target, &edit, "customer asked").expect_err(why).to_string();
+        assert!(e.contains(why), "{e}");
+    };
+    refused("not verified");
+    svc.request_verify(&v.reference, true, "replied from the email on file").expect("verify");
+    refused("no records are linked");
+    svc.request_link(&v.reference, &[target], true).expect("link");
+    let e = svc.request_update(&v.reference, other, &edit, "customer asked").expect_err("not linked").to_string();
+    assert!(e.contains("not linked"), "{e}");
+    let (entry, diffs) = svc.request_update(&v.reference, target, &edit, "customer asked").expect("rectified");
+    assert_eq!(diffs.len(), 1);
+    assert_eq!(entry.request.as_deref(), Some(v.reference.as_str()));
+    // Not for other kinds of request.
+    let erasure = svc
+        .request_add(NewRequest {
+            reference: None,
+            kind: RequestKind::Erasure,
+            jurisdiction: "gdpr".into(),
+            received,
+            channel: "email".into(),
+            requester: Requester { email: records[2].email.clone(), ..Default::default() },
+        })
+        .expect("request");
+    let e = svc.request_update(&erasure.reference, target, &edit, "x").expect_err("erasure").to_string();
+    assert!(e.contains("not rectification"), "{e}");
+}

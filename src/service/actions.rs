@@ -547,7 +547,20 @@ impl Service {
     /// Rectifies fields of a record. Invalid values are refused (audited)
     /// with the rule they broke, and nothing changes.
     pub fn update(&self, id: RecordId, edits: &[FieldEdit], reason: &str) -> Result<(Entry, Vec<Diff>), ServiceError> {
+        self.update_for(id, edits, reason, None)
+    }
+
+    /// [`Service::update`], answering request `request` (kept in the audit
+    /// entry; the caller checked it).
+    pub(crate) fn update_for(
+        &self,
+        id: RecordId,
+        edits: &[FieldEdit],
+        reason: &str,
+        request: Option<&str>,
+    ) -> Result<(Entry, Vec<Diff>), ServiceError> {
         let mut draft = self.draft("update", &[id]);
+        draft.request = request.map(|r| crate::model::text::fit(r, 40));
         self.require(Role::Steward, "update", &[id])?;
         draft.reason = Some(self.need_reason(&draft, reason)?);
         let record = self.real(id)?;

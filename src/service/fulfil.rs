@@ -521,6 +521,30 @@ impl Service {
         Err(self.refuse(draft.clone(), why))
     }
 
+    /// Rectifies record `id` for request `reference`: only for a request
+    /// whose requester is verified and to which the record is linked, and
+    /// the audit entry names the request.
+    pub fn request_update(
+        &self,
+        reference: &str,
+        id: RecordId,
+        edits: &[super::actions::FieldEdit],
+        reason: &str,
+    ) -> Result<(crate::store::audit::Entry, Vec<super::actions::Diff>), ServiceError> {
+        let mut draft = self.draft("update", &[id]);
+        draft.request = Some(crate::model::text::fit(reference, 40));
+        self.require(Role::Steward, "update", &[id])?;
+        let r = self.open_request(reference, &draft)?;
+        self.ready(&r, &[RequestKind::Rectification], &draft)?;
+        if !self.linked_records(&r)?.contains(&id) {
+            return Err(self.refuse(
+                draft,
+                format!("that record is not linked to {reference}: link it first (Space on the request's page)"),
+            ));
+        }
+        self.update_for(id, edits, reason, Some(reference))
+    }
+
     /// What erasing the records of erasure request `reference` removes.
     pub fn request_plan_erase(&self, reference: &str, strategy: Strategy) -> Result<ErasePlan, ServiceError> {
         let mut draft = self.draft("erase", &[]);

@@ -130,6 +130,8 @@ pub enum Job {
         id: RecordId,
         edits: Vec<FieldEdit>,
         reason: String,
+        /// The rectification request this answers (from the Requests screen).
+        request: Option<String>,
     },
     Merge {
         plan: Box<MergePlan>,
@@ -161,6 +163,8 @@ pub enum Job {
     /// The real record, to edit (a reveal, audited for stewards).
     PrepareEdit {
         id: RecordId,
+        /// For this rectification request.
+        request: Option<String>,
     },
     /// The real records of a cluster and the default merge (a reveal).
     PrepareMerge {
@@ -246,7 +250,8 @@ pub enum Event {
     Busy(String),
     /// A record shown unmasked, until the cursor moves off it.
     Revealed(Box<Record>),
-    EditReady(Box<Record>),
+    /// The record to edit, and the request the edit answers.
+    EditReady(Box<Record>, Option<String>),
     MergeReady(Box<MergePlan>),
     /// A second passed (for the idle lock).
     Tick,
@@ -742,10 +747,12 @@ impl App {
                 self.revealed = Some(r);
                 Vec::new()
             }
-            Event::EditReady(r) => {
+            Event::EditReady(r, request) => {
                 self.busy = None;
                 self.audit.stale = true;
-                self.open_form(Form::Edit(Box::new(EditForm::new(&r))));
+                let mut form = EditForm::new(&r);
+                form.for_request = request;
+                self.open_form(Form::Edit(Box::new(form)));
                 Vec::new()
             }
             Event::MergeReady(plan) => {
@@ -1020,8 +1027,12 @@ impl App {
                 let Some(form) = self.form.clone() else { return Vec::new() };
                 match form {
                     Form::Edit(f) => {
-                        let job =
-                            Job::Update { id: f.original.id, edits: f.edits(), reason: f.reason.trimmed().to_owned() };
+                        let job = Job::Update {
+                            id: f.original.id,
+                            edits: f.edits(),
+                            reason: f.reason.trimmed().to_owned(),
+                            request: f.for_request.clone(),
+                        };
                         self.job("saving", job)
                     }
                     Form::Merge(f) => {
@@ -1246,8 +1257,23 @@ impl App {
                 if open_only(self) {
                     return Vec::new();
                 }
+                // A rectification answers a verified requester, on a record
+                // linked to the request, and the audit entry names it.
+                if v.kind != crate::model::request::RequestKind::Rectification {
+                    self.error = Some(format!("{reference} is not a rectification request: e edits for those"));
+                    return Vec::new();
+                }
+                if let Some(why) = not_ready(&v) {
+                    self.error = Some(why);
+                    return Vec::new();
+                }
                 if let Some(c) = cand {
-                    return self.job("opening the record", Job::PrepareEdit { id: c.id });
+                    if !c.linked {
+                        self.error = Some("link the record first (Space): only a linked record is rectified".into());
+                        return Vec::new();
+                    }
+                    let job = Job::PrepareEdit { id: c.id, request: Some(reference.clone()) };
+                    return self.job("opening the record", job);
                 }
             }
             _ => {}
@@ -1456,7 +1482,7 @@ impl App {
                     if self.role() < crate::crypto::Role::Admin {
                         // The screens hold masked data: fetch the record itself.
                         let id = r.id;
-                        return self.job("opening the record", Job::PrepareEdit { id });
+                        return self.job("opening the record", Job::PrepareEdit { id, request: None });
                     }
                     let form = EditForm::new(r);
                     self.open_form(Form::Edit(Box::new(form)));

@@ -73,6 +73,8 @@ pub struct EditForm {
     pub reason: TextInput,
     /// Showing the diff, waiting for the final Enter.
     pub preview: bool,
+    /// The rectification request the edit answers, if any.
+    pub for_request: Option<String>,
 }
 
 impl EditForm {
@@ -87,7 +89,15 @@ impl EditForm {
                 ((f, input), masked)
             })
             .unzip();
-        EditForm { original: r.clone(), fields, masked, cursor: 0, reason: TextInput::default(), preview: false }
+        EditForm {
+            original: r.clone(),
+            fields,
+            masked,
+            cursor: 0,
+            reason: TextInput::default(),
+            preview: false,
+            for_request: None,
+        }
     }
 
     /// The edits typed so far (fields whose text differs from the record;

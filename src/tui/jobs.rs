@@ -119,9 +119,9 @@ pub fn run(service: &Service, data: Option<&Arc<Data>>, job: Job, progress: &(dy
                 Err(e) => vec![Event::ActFailed(e.to_string())],
             };
         }
-        Job::PrepareEdit { id } => {
+        Job::PrepareEdit { id, request } => {
             return match service.reveal(&[id], &[], "to rectify it (edit form)") {
-                Ok(mut r) if !r.is_empty() => vec![Event::EditReady(Box::new(r.remove(0)))],
+                Ok(mut r) if !r.is_empty() => vec![Event::EditReady(Box::new(r.remove(0)), request)],
                 Ok(_) => vec![Event::ActFailed("the record is gone".into())],
                 Err(e) => vec![Event::ActFailed(e.to_string())],
             };
@@ -139,8 +139,12 @@ pub fn run(service: &Service, data: Option<&Arc<Data>>, job: Job, progress: &(dy
                 Err(e) => vec![Event::ActFailed(e.to_string())],
             };
         }
-        Job::Update { id, edits, reason } => (
-            service.update(id, &edits, &reason).map(|(e, d)| {
+        Job::Update { id, edits, reason, request } => (
+            match &request {
+                Some(reference) => service.request_update(reference, id, &edits, &reason),
+                None => service.update(id, &edits, &reason),
+            }
+            .map(|(e, d)| {
                 let fields: Vec<&str> = d.iter().map(|d| d.field.as_str()).collect();
                 (format!("saved {} (audit entry {})", fields.join(", "), e.seq), None)
             }),
