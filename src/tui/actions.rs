@@ -98,6 +98,7 @@ pub enum Action {
     AuditFilterUser,
     AuditFilterRecord,
     AuditClear,
+    AuditVerify,
     Reveal,
     Housekeeping,
     OpenRequest,
@@ -134,7 +135,7 @@ impl Action {
             | Action::NoteRequest
             | Action::AcknowledgeRequest
             | Action::NotSamePerson => Role::Steward,
-            Action::Erase | Action::Export | Action::Housekeeping => Role::Admin,
+            Action::Erase | Action::Export | Action::Housekeeping | Action::AuditVerify => Role::Admin,
             _ => Role::Viewer,
         }
     }
@@ -273,6 +274,7 @@ pub const ACTIONS: &[ActionSpec] = &[
     spec!(AuditFilterUser, Audit, ["w"], "Only entries by the next user (who)", "user"),
     spec!(AuditFilterRecord, Audit, ["r"], "Only entries about the record selected on the Records screen", "record"),
     spec!(AuditClear, Audit, ["esc"], "Clear the filters", "clear"),
+    spec!(AuditVerify, Audit, ["V"], "Verify the whole chain now (the check is recorded in the trail)", "verify"),
     spec!(FormSubmit, Form, ["enter"], "Next field; on the last, preview or confirm", "next/confirm"),
     spec!(FormCancel, Form, ["esc"], "Back, or close the dialog without changing anything", "cancel"),
     spec!(FormNext, Form, ["tab", "down"], "Next field"),

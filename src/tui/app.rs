@@ -160,6 +160,8 @@ pub enum Job {
         id: RecordId,
         reason: String,
     },
+    /// Check the audit chain (admins; the check is itself recorded).
+    AuditVerify,
     /// The real record, to edit (a reveal, audited for stewards).
     PrepareEdit {
         id: RecordId,
@@ -1351,6 +1353,13 @@ impl App {
                 if self.screen == Screen::Audit
                     && let Some(a) = actions::lookup(Mode::Audit, &k)
                 {
+                    if a == Action::AuditVerify {
+                        return if self.may(a) {
+                            self.job("verifying the audit trail", Job::AuditVerify)
+                        } else {
+                            Vec::new()
+                        };
+                    }
                     self.audit_action(a);
                 }
                 if self.screen == Screen::Requests

@@ -119,6 +119,26 @@ pub fn run(service: &Service, data: Option<&Arc<Data>>, job: Job, progress: &(dy
                 Err(e) => vec![Event::ActFailed(e.to_string())],
             };
         }
+        Job::AuditVerify => {
+            return match service.audit_verify() {
+                Ok(v) => match &v.broken {
+                    None => vec![Event::Acted {
+                        message: format!(
+                            "audit trail intact: {} entries, chain head sealed at entry {}",
+                            v.entries, v.sealed_head
+                        ),
+                        merge: None,
+                        changed: false,
+                    }],
+                    Some(b) => vec![Event::ActFailed(format!(
+                        "the audit trail is BROKEN at entry {}: {}",
+                        b.seq,
+                        crate::model::text::sanitize(&b.problem)
+                    ))],
+                },
+                Err(e) => vec![Event::ActFailed(e.to_string())],
+            };
+        }
         Job::PrepareEdit { id, request } => {
             return match service.reveal(&[id], &[], "to rectify it (edit form)") {
                 Ok(mut r) if !r.is_empty() => vec![Event::EditReady(Box::new(r.remove(0)), request)],
