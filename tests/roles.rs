@@ -371,3 +371,25 @@ fn a_stewards_merge_plan_is_an_audited_reveal() {
     assert_eq!(audit.len(), before + 1);
     assert_eq!(audit.last().map(|e| e.action.as_str()), Some("reveal"));
 }
+
+/// Issue 14 (safety): a viewer could not search by name or email at all
+/// (`/kempdale` found nothing), although the README says viewers may
+/// search. The index is built over the real values; what the viewer is
+/// shown stays masked.
+#[test]
+fn viewers_find_customers_by_what_they_cannot_see_and_see_it_masked() {
+    let tmp = store();
+    let dir = tmp.path().join("s");
+    let admin = open_as(&dir, "ops", "demo").expect("admin");
+    let real = admin.records(&mut |_| {}).expect("records");
+    drop(admin);
+    let target = real.iter().find(|r| r.family_name.as_deref().is_some_and(|n| n.len() >= 6)).expect("a family name");
+    let family = target.family_name.clone().expect("name").to_lowercase();
+    let viewer = open_as(&dir, "vic", "viewer-pass").expect("viewer");
+    let (shown, index) = viewer.records_and_index(&mut |_| {}).expect("records");
+    let hits = index.search(&family, None, &std::sync::atomic::AtomicU64::new(0), 0).expect("search");
+    assert!(hits.iter().any(|h| shown[h.index as usize].id == target.id), "the viewer finds {family}");
+    let seen = &shown[shown.iter().position(|r| r.id == target.id).expect("shown")];
+    assert_ne!(seen.family_name, target.family_name, "shown masked");
+    assert_ne!(seen.email, target.email, "shown masked");
+}

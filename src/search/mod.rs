@@ -160,6 +160,21 @@ impl SearchIndex {
         SearchIndex { haystacks: records.par_iter().map(haystack).collect() }
     }
 
+    /// The searchable text of one record (what [`SearchIndex::build`] keeps).
+    pub fn text_of(r: &Record) -> Box<str> {
+        haystack(r)
+    }
+
+    /// The searchable texts, one per record, in order.
+    pub fn texts(&self) -> &[Box<str>] {
+        &self.haystacks
+    }
+
+    /// An index over texts made with [`SearchIndex::text_of`].
+    pub fn from_texts(haystacks: Vec<Box<str>>) -> SearchIndex {
+        SearchIndex { haystacks }
+    }
+
     pub fn len(&self) -> usize {
         self.haystacks.len()
     }

@@ -412,6 +412,22 @@ impl Service {
         if self.masks() { Ok(all.into_iter().map(|r| mask::record(&r)).collect()) } else { Ok(all) }
     }
 
+    /// Every record as this user may see it, and the search index over the
+    /// real values: a masked role finds a customer by the name or email it
+    /// cannot see, and the results it is shown stay masked (the index lives
+    /// in this process's memory only, like the decrypted records).
+    pub fn records_and_index(
+        &self,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<(Vec<Record>, crate::search::SearchIndex), ServiceError> {
+        let generation = self.store.generation()?;
+        let all = self.store.load_all(progress)?;
+        self.loaded_generation.store(generation, std::sync::atomic::Ordering::Relaxed);
+        let index = crate::search::SearchIndex::build(&all);
+        let shown = if self.masks() { all.into_iter().map(|r| mask::record(&r)).collect() } else { all };
+        Ok((shown, index))
+    }
+
     /// Every record as this user may see it, a few thousand at a time, until
     /// `f` returns false: for output that streams (`list --json`), in
     /// constant memory.

@@ -246,13 +246,29 @@ pub fn load_requests(service: &Service) -> Vec<Event> {
 /// `data` with the `touched` records re-read from the store (gone ones removed).
 fn refreshed(service: &Service, data: &Data, touched: &[RecordId]) -> Result<Data, crate::service::ServiceError> {
     let mut records: Vec<Record> = data.records.clone();
+    // The search index stays over the real values (see
+    // `Service::records_and_index`): a changed record's text is made from
+    // the record as stored, not as shown.
+    let mut texts: Vec<Box<str>> = data.index.texts().to_vec();
     for id in touched {
         let pos = records.binary_search_by(|r| r.id.cmp(id));
         match (service.get(*id), pos) {
-            (Ok(r), Ok(i)) => records[i] = r,
-            (Ok(r), Err(i)) => records.insert(i, r),
+            (Ok(r), pos) => {
+                let text = crate::search::SearchIndex::text_of(&service.real(*id)?);
+                match pos {
+                    Ok(i) => {
+                        records[i] = r;
+                        texts[i] = text;
+                    }
+                    Err(i) => {
+                        records.insert(i, r);
+                        texts.insert(i, text);
+                    }
+                }
+            }
             (Err(crate::service::ServiceError::NotFound(_)), Ok(i)) => {
                 records.remove(i);
+                texts.remove(i);
             }
             (Err(crate::service::ServiceError::NotFound(_)), Err(_)) => {}
             (Err(e), _) => return Err(e),
@@ -260,5 +276,6 @@ fn refreshed(service: &Service, data: &Data, touched: &[RecordId]) -> Result<Dat
     }
     // Every change went through this session: the data is the store's now.
     service.records_are_current();
-    Ok(Data::build(records, chrono::Utc::now()))
+    let index = crate::search::SearchIndex::from_texts(texts);
+    Ok(Data::with_index(records, index, chrono::Utc::now()))
 }

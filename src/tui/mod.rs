@@ -211,14 +211,14 @@ fn spawn_loader(service: Arc<Service>, tx: mpsc::Sender<Event>) {
             let total = service.count();
             let _ = tx.send(Event::LoadProgress { done: 0, total });
             let mut last = std::time::Instant::now();
-            let result = service.records(&mut |done| {
+            let result = service.records_and_index(&mut |done| {
                 if last.elapsed() > Duration::from_millis(50) {
                     last = std::time::Instant::now();
                     let _ = tx.send(Event::LoadProgress { done, total });
                 }
             });
             let data = match result {
-                Ok(records) => Arc::new(Data::build(records, chrono::Utc::now())),
+                Ok((records, index)) => Arc::new(Data::with_index(records, index, chrono::Utc::now())),
                 Err(e) => {
                     let _ = tx.send(Event::LoadFailed(e.to_string()));
                     return;
