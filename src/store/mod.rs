@@ -752,9 +752,12 @@ impl Store {
         *self.lock_head()? = self.last_audit_head()?;
         if self.lock_slots()?.next_data_key.is_some() || self.db().contains_key(meta_key(REKEY_PENDING))? {
             match self.rekey(&|_| {}) {
-                // Not started for want of space: the store opens as it is,
-                // the erasure's marker stays, and `rotation_waiting` says so.
-                Err(StoreError::NoSpace { .. }) if self.lock_slots()?.next_data_key.is_none() => {}
+                // Not finished for want of space (refused before it began,
+                // or the disk filled while it built the new database): the
+                // live database was only read, or is already the rotated one
+                // with the keys in memory to match, so the store opens as it
+                // is and `rotation_waiting` says the rotation still waits.
+                Err(StoreError::NoSpace { .. } | StoreError::Io { .. }) => {}
                 other => {
                     other?;
                 }
@@ -1065,7 +1068,7 @@ impl Store {
     /// Whether a key rotation an erasure asked for has not run yet (it
     /// waits for free disk space: see [`check_space_for_rewrite`]).
     pub fn rotation_waiting(&self) -> Result<bool, StoreError> {
-        Ok(self.db().contains_key(meta_key(REKEY_PENDING))?)
+        Ok(self.lock_slots()?.next_data_key.is_some() || self.db().contains_key(meta_key(REKEY_PENDING))?)
     }
 
     pub fn size_on_disk(&self) -> u64 {
