@@ -128,6 +128,15 @@ fn kept_demo() -> (tempfile::TempDir, std::path::PathBuf) {
     (tmp, store)
 }
 
+/// How many read-only session copies are in `dir`.
+fn read_only_copies(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .expect("tmp")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("steward-read-only-"))
+        .count()
+}
+
 /// A steward child in an 80x24 pseudo-terminal.
 struct Pty {
     screen: Arc<Screen>,
@@ -230,13 +239,7 @@ fn break_2_and_10_sigterm_and_sighup_give_the_terminal_back_and_leave_no_read_on
     let copies = tmp.path().join("tmp");
     std::fs::create_dir(&copies).expect("mkdir");
     let t = copies.to_str().expect("path");
-    let copies_left = || {
-        std::fs::read_dir(&copies)
-            .expect("tmp")
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().starts_with("steward-read-only-"))
-            .count()
-    };
+    let copies_left = || read_only_copies(&copies);
 
     // The holder publishes its snapshot.
     let mut holder = Pty::spawn(&["--store", s, "--user", "tester"], &[("STEWARD_PASSPHRASE", "demo")]);
@@ -327,13 +330,7 @@ fn break_2_an_erasure_ends_every_read_only_view_of_the_record() {
     let copies = tmp.path().join("tmp");
     std::fs::create_dir(&copies).expect("mkdir");
     let t = copies.to_str().expect("path");
-    let copies_left = || {
-        std::fs::read_dir(&copies)
-            .expect("tmp")
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().starts_with("steward-read-only-"))
-            .count()
-    };
+    let copies_left = || read_only_copies(&copies);
     let mut holder = Pty::spawn(&["--store", s, "--user", "tester"], &[("STEWARD_PASSPHRASE", "demo")]);
     holder.screen.wait_for("Records by country", Duration::from_secs(30));
     std::thread::sleep(Duration::from_millis(500));
