@@ -482,9 +482,9 @@ fn a_rectification_needs_a_verified_requester_and_a_linked_record() {
     svc.request_link(&v.reference, &[target], true).expect("link");
     let e = svc.request_update(&v.reference, other, &edit, "customer asked").expect_err("not linked").to_string();
     assert!(e.contains("not linked"), "{e}");
-    let (entry, diffs) = svc.request_update(&v.reference, target, &edit, "customer asked").expect("rectified");
-    assert_eq!(diffs.len(), 1);
-    assert_eq!(entry.request.as_deref(), Some(v.reference.as_str()));
+    let u = svc.request_update(&v.reference, target, &edit, "customer asked").expect("rectified");
+    assert_eq!(u.diffs.len(), 1);
+    assert_eq!(u.entry.request.as_deref(), Some(v.reference.as_str()));
     // Not for other kinds of request.
     let erasure = svc
         .request_add(NewRequest {

@@ -16,7 +16,7 @@ use crate::service::actions::{AuditFilter, FieldEdit, Located, Strategy};
 use crate::service::export::{self, RestoreSecret, Target};
 
 /// Resolves a record argument to the id of a record that exists now.
-fn record_id(svc: &Service, key: &str) -> Result<RecordId> {
+pub(super) fn record_id(svc: &Service, key: &str) -> Result<RecordId> {
     match svc.locate(key)? {
         Located::Record(r) => Ok(r.id),
         Located::Merged { from, merge, record } => Err(Failure(format!(
@@ -37,9 +37,15 @@ pub(super) fn update(g: &Global, id: &str, edits: &[String], reason: &str) -> Re
     let edits = edits.iter().map(|e| FieldEdit::parse(e).map_err(Failure)).collect::<Result<Vec<_>>>()?;
     let svc = open(g)?;
     let id = record_id(&svc, id)?;
-    let (entry, diffs) = svc.update(id, &edits, reason)?;
-    let fields: Vec<&str> = diffs.iter().map(|d| d.field.as_str()).collect();
-    println!("updated {id}: {} (audit entry {})", fields.join(", "), entry.seq);
+    let u = svc.update(id, &edits, reason)?;
+    let fields: Vec<&str> = u.diffs.iter().map(|d| d.field.as_str()).collect();
+    println!(
+        "updated {id}: {} (audit entry {}; change_id {}: `steward undo {}` reverts it until the next key rotation)",
+        fields.join(", "),
+        u.entry.seq,
+        u.change_id,
+        u.change_id
+    );
     Ok(())
 }
 
@@ -90,6 +96,7 @@ pub(super) fn merge(
     let svc = open(g)?;
     if let Some(m) = undo {
         let entry = svc.undo_merge(&m, reason)?;
+        eprintln!("steward: `merge --undo` is now `steward undo {m}`");
         if json {
             println!("{}", serde_json::json!({"undone": m, "restored": entry.records, "audit_entry": entry.seq}));
         } else {
@@ -153,7 +160,7 @@ pub(super) fn erase(
     Ok(())
 }
 
-fn target(to: &EncryptTo, env: &str) -> Result<Target> {
+pub(super) fn target(to: &EncryptTo, env: &str) -> Result<Target> {
     if to.passphrase {
         let p = match std::env::var(env) {
             Ok(p) => SecretString::from(p),

@@ -5,6 +5,7 @@
 mod actions;
 pub mod harden;
 mod output;
+mod remedies;
 mod supervise;
 
 use std::io::{IsTerminal, Write};
@@ -221,23 +222,167 @@ break; nothing changes. Example: steward update 01J... email=ann@example.com pho
         #[arg(long, value_name = "TEXT")]
         reason: String,
     },
-    /// Merge duplicate records into one; the others become redirects (undo with --undo)
+    /// Merge duplicate records into one, or every duplicate cluster above a probability (--all)
     #[command(after_help = "Each field takes the most recently verified non-empty value; emails and phones that \
-lose are kept as secondary_email / secondary_phone. Prints the merge id, needed for --undo.")]
+lose are kept as secondary_email / secondary_phone. Prints the merge id (undo with `steward undo MERGE_ID`).
+
+--all --min-probability P merges every duplicate cluster the scan finds at or above P as one change: without \
+--yes it lists the clusters (p, survivor <- merged) and changes nothing; with --yes it prints one change_id, \
+and `steward undo CHANGE_ID` reverts the whole batch.")]
     Merge {
         /// Records to merge (two or more)
-        #[arg(value_name = "ID", required_unless_present = "undo")]
+        #[arg(value_name = "ID", required_unless_present_any = ["undo", "all"])]
         ids: Vec<String>,
         /// The record that survives [default: the most recently verified]
         #[arg(long, value_name = "ID")]
         into: Option<String>,
-        /// Undo an earlier merge: restores the exact records from before it
-        #[arg(long, value_name = "MERGE_ID", conflicts_with_all = ["ids", "into"])]
+        /// Undo an earlier merge: restores the exact records from before it (same as `steward undo`)
+        #[arg(long, value_name = "MERGE_ID", conflicts_with_all = ["ids", "into", "all"])]
         undo: Option<String>,
+        /// Merge every duplicate cluster at or above --min-probability
+        #[arg(long, conflicts_with_all = ["ids", "into"], requires = "min_probability")]
+        all: bool,
+        /// With --all: the lowest cluster probability merged (0-1)
+        #[arg(long, value_name = "P")]
+        min_probability: Option<f64>,
+        /// With --all: list the clusters, merge nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// With --all: confirm
+        #[arg(long)]
+        yes: bool,
         /// Why (kept in the audit trail)
         #[arg(long, value_name = "TEXT")]
         reason: String,
-        /// Print {"merge_id": ..., "survivor": ..., "merged": [...]}
+        /// Print {"merge_id": ..., "survivor": ..., "merged": [...]} (--all: one cluster per line, then the change)
+        #[arg(long)]
+        json: bool,
+    },
+    /// Drop a field from every record that holds it (over-collected data)
+    #[command(after_help = "Without --yes (or with --dry-run) it prints how many records hold the field and \
+changes nothing. The drop is one change: `steward undo CHANGE_ID` restores the values until the data key is \
+rotated; --rekey rotates it at once (or run `steward rekey` later), after which the old values cannot be \
+recovered from the store files, as for an erasure.")]
+    DropField {
+        /// The field: an extra column (fax, pager) or a core field name
+        field: String,
+        /// Only records from this source
+        #[arg(long, value_name = "NAME")]
+        source: Option<String>,
+        /// Why (kept in the audit trail)
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+        /// Confirm
+        #[arg(long)]
+        yes: bool,
+        /// Rotate the data key right after (the old values become unrecoverable; no undo)
+        #[arg(long)]
+        rekey: bool,
+    },
+    /// Redact personal data found in a record's free text (card, IBAN, SSN, email, phone)
+    #[command(after_help = "A card keeps its scheme and last 4 digits ([Visa card ending 1111]), an IBAN its \
+country and last 4, an SSN its last 4; emails and phones are masked. Without --yes it lists what would be \
+replaced (masked). Undo with `steward undo CHANGE_ID` until the next key rotation.")]
+    Redact {
+        /// Record: steward id, SOURCE:SOURCE_ID, or a source id of the default source
+        id: String,
+        /// Only this free-text field [default: every free-text field]
+        field: Option<String>,
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+        /// Confirm
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Mark records verified: the customer confirmed their details (stale findings)
+    Verified {
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<String>,
+        /// How they confirmed: reply, call, order, ...
+        #[arg(long, value_name = "TEXT")]
+        how: String,
+        #[arg(long, value_name = "TEXT", default_value = "")]
+        reason: String,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the contact details of stale customers, age-encrypted, for a "please confirm your details" campaign
+    #[command(after_help = "Lists the records of the `stale` findings (or the IDs given) as CSV: id, names, email, \
+phone, address, last verified. Restricted and unreachable records are left out. Decrypt with: age -d -i KEY FILE. \
+Mark those who reply with `steward verified ID... --how reply`; after a grace period, `steward housekeeping` \
+erases what has expired.")]
+    ReverifyList {
+        /// Records [default: every stale record]
+        #[arg(value_name = "ID")]
+        ids: Vec<String>,
+        #[command(flatten)]
+        to: EncryptTo,
+        /// Output file (must not exist)
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Record a consent given or withdrawn, with its date and source (kept as a history)
+    Consent {
+        id: String,
+        /// A purpose of the policy that rests on consent (marketing, ...)
+        purpose: String,
+        #[arg(long, conflicts_with = "withdrawn", required_unless_present = "withdrawn")]
+        given: bool,
+        #[arg(long)]
+        withdrawn: bool,
+        /// When the customer gave or withdrew it (YYYY-MM-DD)
+        #[arg(long, value_name = "DATE")]
+        date: String,
+        /// Where: the form, the call, the letter
+        #[arg(long, value_name = "TEXT")]
+        source: String,
+        #[arg(long, value_name = "TEXT", default_value = "")]
+        reason: String,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restrict processing of records (GDPR Art. 18): kept, used for no purpose; --lift ends it
+    Restrict {
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<String>,
+        /// Lift the restriction
+        #[arg(long)]
+        lift: bool,
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Undo a change by its id (merge, bulk merge, edit, redaction, dropped field); without an id, list them
+    #[command(after_help = "The records are restored exactly as they were; refused when one changed since. \
+Edits, redactions and dropped fields can be undone until the next key rotation, which deletes the old values. \
+Erasures can never be undone.")]
+    Undo {
+        /// The change id printed by the change (merge-…, bulk-…, edit-…, redact-…, drop-…)
+        change_id: Option<String>,
+        #[arg(long, value_name = "TEXT", default_value = "undone from the command line")]
+        reason: String,
+        /// List what can be undone
+        #[arg(long)]
+        list: bool,
         #[arg(long)]
         json: bool,
     },
@@ -1029,7 +1174,31 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Update { id, edits, reason } => actions::update(&g, &id, &edits, &reason),
-        Command::Merge { ids, into, undo, reason, json } => actions::merge(&g, &ids, into, undo, &reason, json),
+        Command::Merge { all: true, min_probability, dry_run, yes, reason, json, .. } => {
+            remedies::bulk_merge(&g, min_probability.unwrap_or(1.0), &reason, dry_run, json, yes)
+        }
+        Command::Merge { ids, into, undo, reason, json, .. } => actions::merge(&g, &ids, into, undo, &reason, json),
+        Command::DropField { field, source, reason, dry_run, json, yes, rekey } => {
+            remedies::drop_field(&g, &field, source.as_deref(), &reason, dry_run, json, yes, rekey)
+        }
+        Command::Redact { id, field, reason, dry_run, json, yes } => {
+            remedies::redact(&g, &id, field.as_deref(), &reason, dry_run, json, yes)
+        }
+        Command::Verified { ids, how, reason, dry_run, json } => {
+            remedies::verified(&g, &ids, &how, &reason, dry_run, json)
+        }
+        Command::ReverifyList { ids, to, output, dry_run, json } => {
+            remedies::reverify_list(&g, &ids, &to, &output, dry_run, json)
+        }
+        Command::Consent { id, purpose, given, withdrawn: _, date, source, reason, dry_run, json } => {
+            remedies::consent(&g, &id, &purpose, given, &date, &source, &reason, dry_run, json)
+        }
+        Command::Restrict { ids, lift, reason, dry_run, json } => {
+            remedies::restrict(&g, &ids, lift, &reason, dry_run, json)
+        }
+        Command::Undo { change_id, reason, list, json } => {
+            remedies::undo(&g, change_id.as_deref(), &reason, list, json)
+        }
         Command::Distinct { action } => actions::distinct(&g, action),
         Command::Receipt { action } => actions::receipt(&g, action),
         Command::Erase { ids, strategy, reason, request, yes, no_rekey } => {

@@ -176,6 +176,12 @@ impl Report {
 /// Values that mean a consent was withdrawn.
 const WITHDRAWN: [&str; 5] = ["withdrawn", "revoked", "opt-out", "opted out", "unsubscribed"];
 
+/// True when extra field `name` holds free text that the `pii` check (and
+/// redaction) looks inside: the policy says so, or its name suggests it.
+pub fn is_free_text(policy: &Policy, name: &str) -> bool {
+    policy.field(name).map_or_else(|| looks_free_text(name), |f| f.free_text)
+}
+
 /// Names of extra columns that are free text even when the policy does not say so.
 fn looks_free_text(name: &str) -> bool {
     ["note", "comment", "remark", "memo", "description", "message", "text"].iter().any(|w| name.contains(w))
@@ -324,8 +330,7 @@ pub fn record_findings_with(
     }
     // pii in free text
     for (name, value) in &r.extra {
-        let free = policy.field(name).map_or_else(|| looks_free_text(name), |f| f.free_text);
-        if !free {
+        if !is_free_text(policy, name) {
             continue;
         }
         for m in pii::scan(value, country) {
@@ -373,8 +378,10 @@ pub fn record_findings_with(
     {
         out.push(Finding::one(Kind::Invalid, index, Severity::Warning, Some("date_of_birth"), why.to_owned()));
     }
-    // consent
-    for (pname, purpose) in &policy.purposes {
+    // consent (a record whose processing is restricted is kept, not used:
+    // no purpose processes it, so none lacks consent)
+    let restricted = r.care.restricted.is_some();
+    for (pname, purpose) in policy.purposes.iter().filter(|_| !restricted) {
         if purpose.legal_basis != LegalBasis::Consent {
             continue;
         }
@@ -383,7 +390,12 @@ pub fn record_findings_with(
         if !used {
             continue;
         }
-        let value = r.extra.get(cf).map(|v| v.trim().to_lowercase()).filter(|v| !v.is_empty());
+        // The consent history, when steward recorded one, is the proof;
+        // else the imported consent field.
+        let value = match r.care.consent(pname) {
+            Some(c) => Some(if c.given { "given".to_owned() } else { "withdrawn".to_owned() }),
+            None => r.extra.get(cf).map(|v| v.trim().to_lowercase()).filter(|v| !v.is_empty()),
+        };
         match value {
             None => out.push(Finding::one(
                 Kind::Consent,
@@ -476,7 +488,8 @@ fn split_numbered(email: &str) -> Option<(String, u64, String)> {
 }
 
 /// Position of a kind in the report's order (most urgent first).
-fn rank(k: Kind) -> usize {
+/// A kind's place in the order of the findings (most urgent first).
+pub fn rank(k: Kind) -> usize {
     Kind::ALL.iter().position(|x| *x == k).unwrap_or(usize::MAX)
 }
 

@@ -258,6 +258,56 @@ pub fn scan(text: &str, country: Option<&str>) -> Vec<Match> {
     out
 }
 
+/// The card scheme a number's prefix belongs to.
+fn card_scheme(d: &[u8]) -> &'static str {
+    let p = |k: usize| -> u32 { d.iter().take(k).fold(0, |a, &c| a * 10 + u32::from(c - b'0')) };
+    match d.first() {
+        Some(b'4') => "Visa",
+        Some(b'5' | b'2') => "Mastercard",
+        Some(b'3') if matches!(p(2), 34 | 37) => "Amex",
+        Some(b'3') if matches!(p(2), 36 | 38) => "Diners",
+        Some(b'3') => "JCB",
+        Some(b'6') => "Discover",
+        _ => "card",
+    }
+}
+
+/// What a match is replaced with when the text is redacted: a card keeps
+/// its scheme and last 4 digits, an IBAN its country and last 4, an SSN
+/// its last 4; emails and phone numbers are masked. The result is never
+/// found again by [`scan`].
+pub fn redaction(text: &str, m: &Match) -> String {
+    let found = &text[m.start..m.end];
+    let digits: Vec<u8> = found.bytes().filter(u8::is_ascii_digit).collect();
+    let last4 = || String::from_utf8_lossy(&digits[digits.len().saturating_sub(4)..]).into_owned();
+    match m.category {
+        Category::CreditCard => format!("[{} card ending {}]", card_scheme(&digits), last4()),
+        Category::Iban => {
+            let country: String = found.chars().take(2).collect::<String>().to_uppercase();
+            let compact: Vec<char> = found.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+            let tail: String = compact[compact.len().saturating_sub(4)..].iter().collect();
+            format!("[IBAN {country} ending {tail}]")
+        }
+        Category::UsSsn => format!("[SSN ending {}]", last4()),
+        Category::Email | Category::Phone => m.masked.clone(),
+    }
+}
+
+/// `text` with every match of [`scan`] replaced by its [`redaction`]; and
+/// how many were replaced.
+pub fn redact(text: &str, country: Option<&str>) -> (String, usize) {
+    let found = scan(text, country);
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for m in &found {
+        out.push_str(&text[at..m.start]);
+        out.push_str(&redaction(text, m));
+        at = m.end;
+    }
+    out.push_str(&text[at..]);
+    (out, found.len())
+}
+
 /// `text` with every card number masked (for display anywhere).
 pub fn mask_cards(text: &str) -> std::borrow::Cow<'_, str> {
     // Any Luhn-valid number is masked for display, issuer prefix or not.
@@ -318,6 +368,23 @@ mod tests {
         for invalid in ["4111 1111 1111 1112", "1234 5678 9012 3456", "0000000000000000", "9111111111111111"] {
             assert!(!cats(&format!("ref {invalid}"), None).contains(&Category::CreditCard), "{invalid}");
         }
+    }
+
+    #[test]
+    fn redaction_keeps_scheme_country_and_last_four_only() {
+        let text = "card 4111 1111 1111 1111, IBAN DE89 3704 0044 0532 0130 00, ssn 078-05-1120, \
+                    mail jane.doe@example.com, call +44 20 7946 0018";
+        let (out, n) = redact(text, Some("GB"));
+        assert_eq!(n, 5, "{out}");
+        assert!(out.contains("[Visa card ending 1111]"), "{out}");
+        assert!(out.contains("[IBAN DE ending 3000]"), "{out}");
+        assert!(out.contains("[SSN ending 1120]"), "{out}");
+        assert!(out.contains("j***@example.com"), "{out}");
+        for gone in ["4111 1111", "3704 0044", "078-05", "jane.doe", "7946"] {
+            assert!(!out.contains(gone), "{gone} left in {out}");
+        }
+        assert!(scan(&out, Some("GB")).is_empty(), "redacted text is found again: {out}");
+        assert_eq!(redact(&out, Some("GB")), (out.clone(), 0), "redacting twice changes nothing");
     }
 
     #[test]

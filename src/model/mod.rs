@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 /// Version of the record encoding written by this build. Readers refuse a
 /// newer one instead of guessing.
-pub const RECORD_SCHEMA: u16 = 1;
+pub const RECORD_SCHEMA: u16 = 2;
 
 /// Upper bound on one field's length in bytes. Customer data came from web
 /// forms; anything larger is refused at import instead of being carried
@@ -251,6 +251,89 @@ pub struct Record {
     pub extra: Extras,
     pub times: Timestamps,
     pub provenance: Provenance,
+    /// What stewards recorded about the customer's choices: consent
+    /// history, a restriction of processing, how they last confirmed.
+    pub care: Care,
+}
+
+/// Most consent events kept per record (the oldest go first beyond it).
+pub const MAX_CONSENT_EVENTS: usize = 64;
+
+/// What steward records about a customer's choices (schema 2).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Care {
+    /// Processing restricted (GDPR Art. 18): the data is kept, not used.
+    pub restricted: Option<Restriction>,
+    /// Every consent given or withdrawn, oldest first: the proof, not just
+    /// the current value (which the purpose's consent field also holds).
+    pub consents: Vec<ConsentEvent>,
+    /// How the customer last confirmed their details (reply, call, order).
+    pub verified_how: Option<String>,
+}
+
+/// A restriction of processing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Restriction {
+    #[serde(with = "chrono::serde::ts_seconds")]
+    pub since: DateTime<Utc>,
+    pub by: String,
+    pub reason: String,
+}
+
+/// One consent given or withdrawn, as recorded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentEvent {
+    pub purpose: String,
+    pub given: bool,
+    /// When the customer gave or withdrew it.
+    pub date: NaiveDate,
+    /// Where: the form, the call, the letter.
+    pub source: String,
+    pub recorded_by: String,
+    #[serde(with = "chrono::serde::ts_seconds")]
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl Care {
+    /// The latest recorded consent for `purpose`: given (true) or withdrawn.
+    pub fn consent(&self, purpose: &str) -> Option<&ConsentEvent> {
+        self.consents.iter().rev().find(|c| c.purpose == purpose)
+    }
+}
+
+/// A record as schema 1 wrote it (before [`Care`]).
+#[derive(Deserialize)]
+struct RecordV1 {
+    id: RecordId,
+    source_id: String,
+    given_name: Option<String>,
+    family_name: Option<String>,
+    email: Option<String>,
+    phone: Option<String>,
+    address: Address,
+    date_of_birth: Option<DateParts>,
+    extra: Extras,
+    times: Timestamps,
+    provenance: Provenance,
+}
+
+impl From<RecordV1> for Record {
+    fn from(r: RecordV1) -> Record {
+        Record {
+            id: r.id,
+            source_id: r.source_id,
+            given_name: r.given_name,
+            family_name: r.family_name,
+            email: r.email,
+            phone: r.phone,
+            address: r.address,
+            date_of_birth: r.date_of_birth,
+            extra: r.extra,
+            times: r.times,
+            provenance: r.provenance,
+            care: Care::default(),
+        }
+    }
 }
 
 /// What the checks across records, the match index and a scan's output use
@@ -338,6 +421,7 @@ impl Record {
             extra: Extras::default(),
             times: Timestamps::at(now),
             provenance: Provenance { source: source.to_owned(), collected_at: to_seconds(now) },
+            care: Care::default(),
         }
     }
 
@@ -521,6 +605,9 @@ pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
     if schema > RECORD_SCHEMA {
         return Err(DecodeError::TooNew(schema));
     }
+    if schema == 1 {
+        return postcard::from_bytes::<RecordV1>(body).map(Record::from).map_err(|_| DecodeError::Corrupt);
+    }
     postcard::from_bytes(body).map_err(|_| DecodeError::Corrupt)
 }
 
@@ -560,6 +647,46 @@ mod tests {
         assert_eq!(serde_json::to_string(&e).ok(), serde_json::to_string(&m).ok());
         assert_eq!(e.remove("alpha").as_deref(), Some("2"));
         assert_eq!(e.len(), 1);
+    }
+
+    #[test]
+    fn schema_1_records_still_read() {
+        // What schema 1 wrote: the same fields, without `care`.
+        #[derive(Serialize)]
+        struct V1<'a> {
+            id: RecordId,
+            source_id: &'a str,
+            given_name: &'a Option<String>,
+            family_name: &'a Option<String>,
+            email: &'a Option<String>,
+            phone: &'a Option<String>,
+            address: &'a Address,
+            date_of_birth: Option<DateParts>,
+            extra: &'a Extras,
+            times: &'a Timestamps,
+            provenance: &'a Provenance,
+        }
+        let r = sample();
+        let v1 = V1 {
+            id: r.id,
+            source_id: &r.source_id,
+            given_name: &r.given_name,
+            family_name: &r.family_name,
+            email: &r.email,
+            phone: &r.phone,
+            address: &r.address,
+            date_of_birth: r.date_of_birth,
+            extra: &r.extra,
+            times: &r.times,
+            provenance: &r.provenance,
+        };
+        let bytes = postcard::to_extend(&v1, 1u16.to_le_bytes().to_vec()).expect("encodes");
+        assert_eq!(decode(&bytes).ok(), Some(r));
+        let mut with_care = sample();
+        with_care.care.verified_how = Some("call".into());
+        with_care.care.restricted =
+            Some(Restriction { since: with_care.times.created, by: "ops".into(), reason: "disputed".into() });
+        assert_eq!(decode(&encode(&with_care)).ok(), Some(with_care));
     }
 
     #[test]

@@ -51,6 +51,11 @@ impl FieldName {
         }
     }
 
+    /// Removes the field's value from `r`.
+    pub(crate) fn clear(&self, r: &mut Record) -> Result<(), String> {
+        self.set(r, None)
+    }
+
     fn set(&self, r: &mut Record, value: Option<String>) -> Result<(), String> {
         match self {
             FieldName::Core(f) => r.set(*f, value).map_err(|e| e.to_string()),
@@ -270,24 +275,59 @@ impl MergePlan {
     }
 }
 
-/// What a merge keeps for its undo: the exact records before it.
+/// What a change keeps for its undo: the exact records before it. For a
+/// merge, `merge` is its id and `survivor`/`merged` say who went where; for
+/// an edit, a redaction or a dropped field (`kind` set), `after` holds each
+/// changed record's hash as saved; a bulk merge keeps only the ids of the
+/// merges it made (`parts`), each with its own snapshot.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct Snapshot {
-    merge: String,
-    survivor: RecordId,
-    merged: Vec<RecordId>,
-    /// The records before the merge, encoded as stored.
-    before: Vec<Vec<u8>>,
+pub(crate) struct Snapshot {
+    pub(crate) merge: String,
+    pub(crate) survivor: RecordId,
+    pub(crate) merged: Vec<RecordId>,
+    /// The records before the change, encoded as stored.
+    pub(crate) before: Vec<Vec<u8>>,
     /// Redirects that pointed at a merged-away record, as they were.
-    repointed: Vec<Redirect>,
+    pub(crate) repointed: Vec<Redirect>,
     /// Hash of the merged record as saved: undo refuses when the survivor
     /// has changed since (an edit, a later merge), instead of losing that.
     #[serde(default)]
-    merged_hash: Option<String>,
+    pub(crate) merged_hash: Option<String>,
+    /// `edit`, `redact`, `drop-field`, `bulk-merge`; none for a merge.
+    #[serde(default)]
+    pub(crate) kind: Option<String>,
+    /// Each changed record and its hash as saved.
+    #[serde(default)]
+    pub(crate) after: Vec<(RecordId, String)>,
+    /// A bulk merge's merges.
+    #[serde(default)]
+    pub(crate) parts: Vec<String>,
+    /// The old values it holds must not outlive the next key rotation
+    /// (redactions, dropped fields, edits): the rotation deletes it.
+    #[serde(default)]
+    pub(crate) until_rotation: bool,
 }
 
-fn record_hash(r: &Record) -> String {
+impl Snapshot {
+    /// True when the snapshot holds (or points at) one of `ids`.
+    pub(crate) fn touches(&self, ids: &BTreeSet<RecordId>) -> bool {
+        ids.contains(&self.survivor)
+            || self.merged.iter().any(|m| ids.contains(m))
+            || self.after.iter().any(|(id, _)| ids.contains(id))
+    }
+}
+
+pub(crate) fn record_hash(r: &Record) -> String {
     crate::store::audit::hex(blake3::hash(&model::encode(r)).as_bytes())
+}
+
+/// What `update` did: the audit entry, the fields changed, and the id
+/// `undo` takes.
+#[derive(Clone, Debug)]
+pub struct Updated {
+    pub entry: Entry,
+    pub diffs: Vec<Diff>,
+    pub change_id: String,
 }
 
 /// What `merge` did.
@@ -546,7 +586,7 @@ impl Service {
 
     /// Rectifies fields of a record. Invalid values are refused (audited)
     /// with the rule they broke, and nothing changes.
-    pub fn update(&self, id: RecordId, edits: &[FieldEdit], reason: &str) -> Result<(Entry, Vec<Diff>), ServiceError> {
+    pub fn update(&self, id: RecordId, edits: &[FieldEdit], reason: &str) -> Result<Updated, ServiceError> {
         self.update_for(id, edits, reason, None)
     }
 
@@ -558,7 +598,7 @@ impl Service {
         edits: &[FieldEdit],
         reason: &str,
         request: Option<&str>,
-    ) -> Result<(Entry, Vec<Diff>), ServiceError> {
+    ) -> Result<Updated, ServiceError> {
         let mut draft = self.draft("update", &[id]);
         draft.request = request.map(|r| crate::model::text::fit(r, 40));
         self.require(Role::Steward, "update", &[id])?;
@@ -574,12 +614,13 @@ impl Service {
         let mut next = next;
         next.times.updated = model::now();
         next.times.last_verified = Some(next.times.updated);
-        draft.detail =
-            Some(format!("fields: {}", diffs.iter().map(|d| d.field.as_str()).collect::<Vec<_>>().join(", ")));
-        draft.before = Some(self.store.state_digest(std::slice::from_ref(&record)));
-        draft.after = Some(self.store.state_digest(std::slice::from_ref(&next)));
-        let entry = self.store.commit(Change { put: vec![next], ..Change::default() }, draft)?;
-        Ok((entry, diffs))
+        let change_id = format!("edit-{}", ulid::Ulid::new());
+        draft.detail = Some(format!(
+            "{change_id}: fields: {}",
+            diffs.iter().map(|d| d.field.as_str()).collect::<Vec<_>>().join(", ")
+        ));
+        let entry = self.commit_undoable(&change_id, "edit", std::slice::from_ref(&record), vec![next], draft)?;
+        Ok(Updated { entry, diffs, change_id })
     }
 
     /// The default merge of `ids` (two or more distinct, existing records).
@@ -614,21 +655,44 @@ impl Service {
         let mut draft = self.draft("merge", &all);
         self.require(Role::Steward, "merge", &all)?;
         draft.reason = Some(self.need_reason(&draft, reason)?);
+        let merge_id = format!("merge-{}", ulid::Ulid::new());
+        let mut change = Change::default();
+        let redirects = self.store.redirects()?;
+        let merged = match self.merge_into(plan, &merge_id, &redirects, &mut change) {
+            Ok(m) => m,
+            Err(why) => return Err(self.refuse(draft, why)),
+        };
+        let survivor = merged.id;
+        let other_ids: Vec<RecordId> = all.iter().copied().filter(|id| *id != survivor).collect();
+        draft.before = Some(self.store.state_digest(&plan.records));
+        draft.after = Some(self.store.state_digest(std::slice::from_ref(&merged)));
+        draft.detail = Some(format!("{merge_id}: {} record(s) into {survivor}", other_ids.len()));
+        let entry = self.store.commit(change, draft)?;
+        Ok(MergeOutcome { merge_id, survivor, merged: other_ids, audit_entry: entry.seq })
+    }
+
+    /// Adds merge `merge_id` as planned to `change` (with its undo
+    /// snapshot); `redirects` are the store's. Returns the merged record,
+    /// or why the merge cannot be made (a record changed since the plan).
+    pub(crate) fn merge_into(
+        &self,
+        plan: &MergePlan,
+        merge_id: &str,
+        redirects: &[Redirect],
+        change: &mut Change,
+    ) -> Result<Record, String> {
         // The records must not have changed since the plan was made.
         for r in &plan.records {
-            if self.store.get(r.id)?.as_ref() != Some(r) {
-                return Err(self.refuse(draft, format!("record {} changed since the merge was prepared", r.id)));
+            if self.store.get(r.id).map_err(|e| e.to_string())?.as_ref() != Some(r) {
+                return Err(format!("record {} changed since the merge was prepared", r.id));
             }
         }
         let merged = plan.merged();
         let survivor = merged.id;
-        let merge_id = format!("merge-{}", ulid::Ulid::new());
         let others: Vec<&Record> = plan.records.iter().filter(|r| r.id != survivor).collect();
         let other_ids: Vec<RecordId> = others.iter().map(|r| r.id).collect();
-        let mut change = Change::default();
         // Earlier merges into a merged-away record now lead to the survivor.
-        let repointed: Vec<Redirect> =
-            self.store.redirects()?.into_iter().filter(|r| other_ids.contains(&r.into)).collect();
+        let repointed: Vec<Redirect> = redirects.iter().filter(|r| other_ids.contains(&r.into)).cloned().collect();
         for r in &repointed {
             change.redirects.push(Redirect { into: survivor, ..r.clone() });
             change.index_set.push((r.source.clone(), r.source_id.clone(), survivor));
@@ -638,27 +702,27 @@ impl Service {
             change.redirects.push(Redirect {
                 from: r.id,
                 into: survivor,
-                merge: merge_id.clone(),
+                merge: merge_id.to_owned(),
                 source: r.provenance.source.clone(),
                 source_id: r.source_id.clone(),
             });
             change.index_set.push((r.provenance.source.clone(), r.source_id.clone(), survivor));
         }
         let snapshot = Snapshot {
-            merge: merge_id.clone(),
+            merge: merge_id.to_owned(),
             survivor,
-            merged: other_ids.clone(),
+            merged: other_ids,
             before: plan.records.iter().map(model::encode).collect(),
             repointed,
             merged_hash: Some(record_hash(&merged)),
+            kind: None,
+            after: Vec::new(),
+            parts: Vec::new(),
+            until_rotation: false,
         };
-        change.snapshots.push((merge_id.clone(), serde_json::to_vec(&snapshot).unwrap_or_default()));
-        draft.before = Some(self.store.state_digest(&plan.records));
-        draft.after = Some(self.store.state_digest(std::slice::from_ref(&merged)));
-        draft.detail = Some(format!("{merge_id}: {} record(s) into {survivor}", others.len()));
-        change.put.push(merged);
-        let entry = self.store.commit(change, draft)?;
-        Ok(MergeOutcome { merge_id, survivor, merged: other_ids, audit_entry: entry.seq })
+        change.snapshots.push((merge_id.to_owned(), serde_json::to_vec(&snapshot).unwrap_or_default()));
+        change.put.push(merged.clone());
+        Ok(merged)
     }
 
     /// Restores the exact records from before merge `merge_id`.
@@ -666,36 +730,55 @@ impl Service {
         let mut draft = self.draft("merge-undo", &[]);
         self.require(Role::Steward, "undo a merge", &[])?;
         draft.reason = Some(self.need_reason(&draft, reason)?);
-        let Some(plain) = self.store.snapshot(merge_id)? else {
-            return Err(self.refuse(
-                draft,
-                "no such merge, or it can no longer be undone (undone already, or its records were erased)".into(),
-            ));
+        let mut change = Change::default();
+        let mut requests = self.stored_requests()?;
+        let (before, current) = match self.unmerge_into(merge_id, &mut requests, &mut change) {
+            Ok(x) => x,
+            Err(why) => return Err(self.refuse(draft, why)),
         };
-        let snap: Snapshot =
-            serde_json::from_slice(&plain).map_err(|_| ServiceError::Invalid("unreadable merge snapshot".into()))?;
+        draft.records = ids(&before.iter().map(|r| r.id).collect::<Vec<_>>());
+        draft.before = Some(self.store.state_digest(std::slice::from_ref(&current)));
+        draft.after = Some(self.store.state_digest(&before));
+        draft.detail = Some(format!("{merge_id}: {} record(s) restored", before.len()));
+        Ok(self.store.commit(change, draft)?)
+    }
+
+    /// Adds the undoing of merge `merge_id` to `change`: the records before
+    /// it and the survivor as it is now; or why it cannot be undone.
+    /// `requests` are the stored requests, updated in place (and written
+    /// to `change`) where a link follows the restored records.
+    pub(crate) fn unmerge_into(
+        &self,
+        merge_id: &str,
+        requests: &mut [crate::model::request::Request],
+        change: &mut Change,
+    ) -> Result<(Vec<Record>, Record), String> {
+        let gone =
+            || "no such merge, or it can no longer be undone (undone already, or its records were erased)".to_owned();
+        let plain = self.store.snapshot(merge_id).map_err(|e| e.to_string())?.ok_or_else(gone)?;
+        let snap: Snapshot = serde_json::from_slice(&plain).map_err(|_| "unreadable merge snapshot".to_owned())?;
+        if snap.kind.is_some() {
+            return Err(gone());
+        }
         let before = snap
             .before
             .iter()
             .map(|b| model::decode(b))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| ServiceError::Invalid("unreadable merge snapshot".into()))?;
-        draft.records = ids(&before.iter().map(|r| r.id).collect::<Vec<_>>());
+            .map_err(|_| "unreadable merge snapshot".to_owned())?;
         // A later merge that swallowed the survivor must be undone first.
-        if let Some(r) = self.store.redirect(snap.survivor)? {
-            return Err(self.refuse(draft, format!("undo {} first: it merged the survivor away", r.merge)));
+        if let Some(r) = self.store.redirect(snap.survivor).map_err(|e| e.to_string())? {
+            return Err(format!("undo {} first: it merged the survivor away", r.merge));
         }
-        let Some(current) = self.store.get(snap.survivor)? else {
-            return Err(self.refuse(draft, format!("the surviving record {} is gone", snap.survivor)));
+        let Some(current) = self.store.get(snap.survivor).map_err(|e| e.to_string())? else {
+            return Err(format!("the surviving record {} is gone", snap.survivor));
         };
         if snap.merged_hash.as_ref().is_some_and(|h| *h != record_hash(&current)) {
-            return Err(self.refuse(
-                draft,
+            return Err(
                 "the surviving record changed since the merge (an edit or a later merge); undoing would lose that"
                     .into(),
-            ));
+            );
         }
-        let mut change = Change::default();
         for r in &before {
             if snap.merged.contains(&r.id) {
                 change.drop_redirects.push(r.id);
@@ -709,7 +792,7 @@ impl Service {
         change.drop_snapshots.push(merge_id.to_owned());
         // A request linked to the survivor stays linked to every record the
         // undo brings back (they are the same person's until told otherwise).
-        for mut q in self.stored_requests()? {
+        for q in requests.iter_mut() {
             if q.status.is_open() && q.records.contains(&snap.survivor) {
                 let restored: Vec<RecordId> =
                     before.iter().map(|r| r.id).filter(|id| !q.records.contains(id)).collect();
@@ -722,17 +805,15 @@ impl Service {
                     what: format!("linked {} record(s) restored by undoing {merge_id}", restored.len()),
                 });
                 q.records.extend(restored);
+                change.requests.retain(|(r, _)| *r != q.reference);
                 change.requests.push((q.reference.clone(), serde_json::to_vec(&q).unwrap_or_default()));
             }
         }
-        draft.before = Some(self.store.state_digest(std::slice::from_ref(&current)));
-        draft.after = Some(self.store.state_digest(&before));
-        draft.detail = Some(format!("{merge_id}: {} record(s) restored", before.len()));
-        change.put = before;
-        Ok(self.store.commit(change, draft)?)
+        change.put.extend(before.iter().cloned());
+        Ok((before, current))
     }
 
-    fn snapshots(&self) -> Result<Vec<Snapshot>, ServiceError> {
+    pub(crate) fn snapshots(&self) -> Result<Vec<Snapshot>, ServiceError> {
         let mut out = Vec::new();
         for id in self.store.snapshot_ids()? {
             if let Some(p) = self.store.snapshot(&id)?
@@ -754,12 +835,7 @@ impl Service {
             self.store.redirects()?.into_iter().filter(|r| set.contains(&r.into)).map(|r| r.from).collect();
         // Snapshots of earlier merges hold the merged-away records too.
         set.extend(redirects.iter().copied());
-        let snapshots = self
-            .snapshots()?
-            .into_iter()
-            .filter(|s| set.contains(&s.survivor) || s.merged.iter().any(|m| set.contains(m)))
-            .map(|s| s.merge)
-            .collect();
+        let snapshots = self.snapshots()?.into_iter().filter(|s| s.touches(&set)).map(|s| s.merge).collect();
         let mut categories = BTreeSet::new();
         let mut kept: BTreeMap<String, Kept> = BTreeMap::new();
         for r in &records {
@@ -982,6 +1058,9 @@ impl Service {
         }
         let entry = self.store.commit(change, draft)?;
         receipt.audit_entry = entry.seq;
+        if rekey && self.purge_before_rotation().is_err() {
+            // The rotation still runs; the snapshots go at the next one.
+        }
         if rekey {
             let mut d = self.draft("rekey", &[]);
             d.reason = Some(format!("after erasure {receipt_id}"));
@@ -1019,6 +1098,9 @@ impl Service {
         let mut draft = self.draft("rekey", &[]);
         self.require(Role::Admin, "rekey", &[])?;
         draft.reason = text(reason);
+        // Old values kept for undo (edits, redactions, dropped fields) go
+        // first: the rotation is what makes them unrecoverable.
+        self.purge_before_rotation()?;
         Ok(self.store.rekey_with(draft, progress)?)
     }
 

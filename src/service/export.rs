@@ -255,6 +255,17 @@ pub struct ExportReport {
     pub audit_entry: u64,
 }
 
+/// What a re-verification list wrote.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReverifyReport {
+    pub file: PathBuf,
+    pub listed: usize,
+    pub restricted: usize,
+    pub unreachable: usize,
+    pub bytes: u64,
+    pub audit_entry: u64,
+}
+
 impl Service {
     /// Exports everything held about `ids` to `out`, encrypted to `target`.
     pub fn export(
@@ -341,6 +352,108 @@ impl Service {
             subjects: records.len(),
             bytes,
             armored: armor,
+            audit_entry: entry.seq,
+        })
+    }
+
+    /// Writes the contact details of `ids` (stale customers, for a "please
+    /// confirm your details" campaign) as CSV, encrypted to `target`.
+    /// Restricted records (processing restricted) and records with neither
+    /// email nor phone are left out and counted. Audited once, with the
+    /// outcome, like an export.
+    pub fn reverify_list(
+        &self,
+        ids: &[RecordId],
+        target: &Target,
+        armor: bool,
+        out: &Path,
+    ) -> Result<ReverifyReport, ServiceError> {
+        let mut draft = self.draft("reverify-list", ids);
+        self.require(Role::Admin, "export a re-verification list", ids)?;
+        let recipients = target.recipients().map_err(|e| self.refuse(draft.clone(), e.to_string()))?;
+        let records = ids.iter().map(|id| self.real(*id)).collect::<Result<Vec<_>, _>>()?;
+        let restricted = records.iter().filter(|r| r.care.restricted.is_some()).count();
+        let unreachable =
+            records.iter().filter(|r| r.care.restricted.is_none() && r.email.is_none() && r.phone.is_none()).count();
+        let listed: Vec<&Record> = records
+            .iter()
+            .filter(|r| r.care.restricted.is_none() && (r.email.is_some() || r.phone.is_some()))
+            .collect();
+        if listed.is_empty() {
+            return Err(
+                self.refuse(draft, "nobody to list: no record given can be reached (or all are restricted)".into())
+            );
+        }
+        draft.detail = Some(format!(
+            "{} customer(s) listed, {restricted} restricted and {unreachable} unreachable left out, {}",
+            listed.len(),
+            target.describe()
+        ));
+        let out = &expand_home(out);
+        let mut entry = None;
+        let written = write_encrypted_then(
+            out,
+            recipients,
+            armor,
+            |w| {
+                let mut csv = csv::Writer::from_writer(w);
+                let bad = |e: csv::Error| ServiceError::Invalid(format!("could not write: {e}"));
+                csv.write_record([
+                    "id",
+                    "given_name",
+                    "family_name",
+                    "email",
+                    "phone",
+                    "address_1",
+                    "locality",
+                    "postcode",
+                    "country",
+                    "last_verified",
+                ])
+                .map_err(bad)?;
+                for r in &listed {
+                    let a = &r.address;
+                    let verified = r.times.last_verified.unwrap_or(r.times.updated).date_naive().to_string();
+                    let v = |o: &Option<String>| o.clone().unwrap_or_default();
+                    csv.write_record([
+                        r.id.to_string(),
+                        v(&r.given_name),
+                        v(&r.family_name),
+                        v(&r.email),
+                        v(&r.phone),
+                        v(&a.line1),
+                        v(&a.locality),
+                        v(&a.postcode),
+                        v(&a.country),
+                        verified,
+                    ])
+                    .map_err(bad)?;
+                }
+                csv.flush().map_err(|e| ServiceError::Invalid(format!("could not write: {e}")))
+            },
+            || {
+                entry = Some(self.store_audit_only(draft.clone())?);
+                Ok(())
+            },
+        );
+        let bytes = match (written, &entry) {
+            (Ok(bytes), Some(_)) => bytes,
+            (Err(e), _) => {
+                let mut d = draft.clone();
+                d.outcome = Some(crate::store::audit::Outcome::Failed);
+                d.detail = Some("the re-verification list could not be written; no file was left".into());
+                let _ = self.store_audit_only(d);
+                return Err(e);
+            }
+            (Ok(_), None) => return Err(ServiceError::Invalid("the list was not audited".into())),
+        };
+        let entry = entry.ok_or_else(|| ServiceError::Invalid("the list was not audited".into()))?;
+        Ok(ReverifyReport {
+            file: out.to_owned(),
+            listed: listed.len(),
+            restricted,
+            unreachable,
+            bytes,
             audit_entry: entry.seq,
         })
     }

@@ -530,7 +530,7 @@ impl Service {
         id: RecordId,
         edits: &[super::actions::FieldEdit],
         reason: &str,
-    ) -> Result<(crate::store::audit::Entry, Vec<super::actions::Diff>), ServiceError> {
+    ) -> Result<super::actions::Updated, ServiceError> {
         let mut draft = self.draft("update", &[id]);
         draft.request = Some(crate::model::text::fit(reference, 40));
         self.require(Role::Steward, "update", &[id])?;

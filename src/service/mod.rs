@@ -12,6 +12,7 @@ pub mod fulfil;
 pub mod housekeeping;
 pub mod mask;
 pub mod matching;
+pub mod remedies;
 pub mod report;
 pub mod requests;
 pub mod users;

@@ -113,6 +113,15 @@ pub enum Action {
     NoteRequest,
     AcknowledgeRequest,
     NotSamePerson,
+    BulkMerge,
+    DropField,
+    Redact,
+    ClearValue,
+    MarkVerified,
+    ReverifyList,
+    RecordConsent,
+    Restrict,
+    JumpToRecord,
 }
 
 impl Action {
@@ -134,8 +143,19 @@ impl Action {
             | Action::MatchRequest
             | Action::NoteRequest
             | Action::AcknowledgeRequest
-            | Action::NotSamePerson => Role::Steward,
-            Action::Erase | Action::Export | Action::Housekeeping | Action::AuditVerify => Role::Admin,
+            | Action::NotSamePerson
+            | Action::BulkMerge
+            | Action::Redact
+            | Action::ClearValue
+            | Action::MarkVerified
+            | Action::RecordConsent
+            | Action::Restrict => Role::Steward,
+            Action::Erase
+            | Action::Export
+            | Action::Housekeeping
+            | Action::AuditVerify
+            | Action::DropField
+            | Action::ReverifyList => Role::Admin,
             _ => Role::Viewer,
         }
     }
@@ -191,25 +211,68 @@ pub const ACTIONS: &[ActionSpec] = &[
     spec!(FilterKind, Records, ["f"], "Show only records with findings of the next kind", "filter"),
     spec!(SelectAll, Records, ["A"], "Select every record in view (search and filter applied); again to clear"),
     spec!(Export, Records, ["E"], "Encrypt-export the record, or the selected records, with age", "export"),
-    spec!(UndoMerge, Records, ["u"], "Undo the merge just made"),
+    spec!(UndoMerge, Records, ["u"], "Undo the last change (merge, edit, redaction, dropped field)"),
     spec!(Down, Findings, ["j", "down"], "Next finding", "move"),
     spec!(Up, Findings, ["k", "up"], "Previous finding"),
     spec!(PageDown, Findings, ["pagedown", "ctrl-d"], "Page down"),
     spec!(PageUp, Findings, ["pageup", "ctrl-u"], "Page up"),
     spec!(Top, Findings, ["g", "home"], "First finding"),
     spec!(Bottom, Findings, ["G", "end"], "Last finding"),
-    spec!(OpenFinding, Findings, ["enter", "l"], "Open the finding: records side by side, field by field", "open"),
-    spec!(CloseFinding, Findings, ["esc", "h"], "Back to the list", "back"),
-    spec!(Merge, Findings, ["m"], "Merge the duplicate cluster: choose values, preview, confirm", "merge"),
-    spec!(Erase, Findings, ["x"], "Erase every record of the finding", "erase"),
+    spec!(
+        OpenFinding,
+        Findings,
+        ["enter", "l"],
+        "Open the finding (records side by side); on a kind's header, show or hide its findings",
+        "open"
+    ),
+    spec!(CloseFinding, Findings, ["esc", "h"], "Back to the list / clear the marks / fold the kind", "back"),
+    spec!(FilterKind, Findings, ["f"], "Show only the next kind of finding (again: the next; then all)", "filter"),
+    spec!(Select, Findings, ["space"], "Mark the finding (marks stay within one kind) for a remedy in bulk", "mark"),
+    spec!(SelectAll, Findings, ["A"], "Mark every finding of the kind under the cursor; again to clear"),
+    spec!(JumpToRecord, Findings, ["J"], "Jump to the finding's record on the Records screen", "record"),
+    spec!(Merge, Findings, ["m"], "Duplicate: merge the cluster — choose values, preview, confirm", "merge"),
+    spec!(
+        BulkMerge,
+        Findings,
+        ["M"],
+        "Duplicate: merge every cluster above a probability, previewed; one undo reverts the batch",
+        "merge all"
+    ),
     spec!(
         NotSamePerson,
         Findings,
         ["n"],
-        "Not the same person: keep the cluster's records apart from now on (with a reason)",
+        "Duplicate: not the same person — keep the records apart from now on (with a reason)",
         "not same"
     ),
-    spec!(UndoMerge, Findings, ["u"], "Undo the merge just made", "undo"),
+    spec!(
+        DropField,
+        Findings,
+        ["D"],
+        "Over-collected: drop the field from every record flagged for it (undo until the key rotation)",
+        "drop field"
+    ),
+    spec!(
+        Redact,
+        Findings,
+        ["R"],
+        "Personal data in free text: redact it in place (card → scheme and last 4, IBAN → country and last 4)",
+        "redact"
+    ),
+    spec!(ClearValue, Findings, ["c"], "Invalid: clear the invalid value (e edits it instead)", "clear"),
+    spec!(Edit, Findings, ["e"], "Edit (rectify) the finding's record", "edit"),
+    spec!(MarkVerified, Findings, ["v"], "Stale: mark verified — the customer confirmed (reply, call, order)", "verified"),
+    spec!(
+        ReverifyList,
+        Findings,
+        ["L"],
+        "Stale: write a re-verification list (contact details, age-encrypted) for a confirm-your-details mailing",
+        "reverify list"
+    ),
+    spec!(RecordConsent, Findings, ["C"], "Consent: record consent given or withdrawn, with date and source", "consent"),
+    spec!(Restrict, Findings, ["P"], "Consent: restrict processing (kept, used for no purpose)", "restrict"),
+    spec!(Erase, Findings, ["x"], "Erase the records of the finding (or of the marked findings)", "erase"),
+    spec!(UndoMerge, Findings, ["u"], "Undo the last change (merge, bulk merge, edit, redaction, dropped field)", "undo"),
     spec!(Down, Requests, ["j", "down"], "Next request", "move"),
     spec!(Up, Requests, ["k", "up"], "Previous request"),
     spec!(PageDown, Requests, ["pagedown", "ctrl-d"], "Page down"),

@@ -9,6 +9,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::actions::{self, Action, Mode};
 use super::forms::{self, EditForm, EraseForm, ExportForm, Form, MergeForm, NoteForm, NotePurpose};
+use super::screens::findings::FindingsState;
 use super::theme::Theme;
 use crate::findings::{Kind, Report};
 use crate::model::{Record, RecordId};
@@ -215,6 +216,20 @@ pub enum Job {
         plan: Box<ErasePlan>,
         reason: String,
     },
+    /// Work out what a remedy will change (for its preview).
+    PlanRemedy(Box<super::forms::Remedy>),
+    /// Plan merging every listed cluster at or above `min`.
+    PlanBulkMerge {
+        clusters: Vec<(Vec<RecordId>, f64)>,
+        min: f64,
+    },
+    /// Apply a planned remedy with the dialog's inputs (label, value).
+    ApplyRemedy {
+        remedy: Box<super::forms::Remedy>,
+        inputs: Vec<(String, String)>,
+        /// Consent: given (else withdrawn).
+        given: bool,
+    },
     /// Fulfil an access or portability request.
     RequestExport {
         reference: String,
@@ -277,6 +292,8 @@ pub enum Event {
     Unlocked,
     /// Records changed: the data rebuilt (the scan follows).
     Refreshed(Arc<Data>),
+    /// A remedy's plan and the preview lines of what it will change.
+    RemedyPlanned(Box<super::forms::Remedy>, Vec<String>),
     /// A read-only session's snapshot was replaced or withdrawn by the
     /// holder (an erasure among the changes, perhaps): the view ends.
     ReadOnlyEnded(String),
@@ -441,16 +458,6 @@ impl Default for TableState {
     }
 }
 
-/// The findings screen's state.
-#[derive(Default)]
-pub struct FindingsState {
-    pub selected: usize,
-    pub offset: Cell<usize>,
-    pub page: Cell<usize>,
-    /// The selected finding is open (records side by side).
-    pub open: bool,
-}
-
 /// The whole UI state.
 pub struct App {
     pub screen: Screen,
@@ -550,8 +557,44 @@ impl App {
         if self.info.read_only.is_some() { crate::crypto::Role::Viewer } else { self.role() }
     }
 
+    /// True when the help and the status bar offer `a`: the role may use
+    /// it, and it applies to the item under the cursor (no `m merge` on a
+    /// stale finding, no `x erase` on a rejected request).
+    pub fn offers(&self, a: Action, mode: Mode) -> bool {
+        if a.min_role() > self.acting_role() {
+            return false;
+        }
+        match mode {
+            Mode::Findings => {
+                let (kind, header) = super::screens::findings::cursor_kind(self);
+                super::screens::findings::applies(a, kind, header)
+            }
+            Mode::Requests => self.request_offers(a),
+            _ => true,
+        }
+    }
+
+    /// [`App::offers`] on the Requests screen.
+    fn request_offers(&self, a: Action) -> bool {
+        use crate::model::request::RequestKind;
+        let Some(v) = self.requests.current() else { return is_navigation(a) };
+        let open_page = self.requests.open.is_some();
+        if a.min_role() > crate::crypto::Role::Viewer && !v.status.is_open() {
+            return false;
+        }
+        match a {
+            Action::OpenRequest => !open_page,
+            Action::CloseRequest => open_page,
+            Action::Erase => v.kind == RequestKind::Erasure,
+            Action::Export => matches!(v.kind, RequestKind::Access | RequestKind::Portability),
+            Action::Edit => v.kind == RequestKind::Rectification && open_page,
+            Action::Link | Action::LinkProposed | Action::MatchRequest => open_page,
+            _ => true,
+        }
+    }
+
     /// True, or an error shown, when the role may use `a`.
-    fn may(&mut self, a: Action) -> bool {
+    pub(crate) fn may(&mut self, a: Action) -> bool {
         let need = a.min_role();
         if self.acting_role() >= need {
             return true;
@@ -615,7 +658,7 @@ impl App {
 
     /// Rebuilds the filtered rows after the filter, search, sort or
     /// findings changed.
-    fn refilter(&mut self) {
+    pub(crate) fn refilter(&mut self) {
         self.filtered = None;
         let (Some(kind), Some(report), Some(data)) = (self.filter, &self.report, &self.data) else { return };
         let n = match &self.search.hits {
@@ -695,6 +738,7 @@ impl App {
                 Vec::new()
             }
             Event::Scanned(report) => {
+                self.findings.rescanned(&report);
                 self.report = Some(report);
                 self.scan_stage = None;
                 self.refilter();
@@ -872,6 +916,18 @@ impl App {
                 self.audit.stale = true;
                 Vec::new()
             }
+            Event::RemedyPlanned(remedy, lines) => {
+                if let Some(Form::Remedy(f)) = &mut self.form
+                    && std::mem::discriminant(&f.remedy) == std::mem::discriminant(&*remedy)
+                {
+                    f.remedy = *remedy;
+                    f.preview = lines;
+                    if let forms::Remedy::BulkMerge { plan: Some(p), .. } = &f.remedy {
+                        f.promise = Some((Kind::Duplicate, p.clusters.len()));
+                    }
+                }
+                Vec::new()
+            }
             Event::ErasePlanned(plan) => {
                 let labels = self.labels(&plan.records);
                 if let Some(Form::Erase(f)) = &mut self.form
@@ -980,7 +1036,7 @@ impl App {
     }
 
     /// Starts a job unless one is running.
-    fn job(&mut self, what: &str, job: Job) -> Vec<Effect> {
+    pub(crate) fn job(&mut self, what: &str, job: Job) -> Vec<Effect> {
         if let Some(b) = &self.busy {
             self.error = Some(format!("wait: {b} is still running"));
             return Vec::new();
@@ -1004,8 +1060,41 @@ impl App {
             self.error = Some("the dialog does not fit: enlarge the terminal, or Esc to cancel".into());
             return Vec::new();
         }
+        if let Some(Form::Remedy(f)) = &mut self.form {
+            return match f.key(k) {
+                forms::RemedyOutcome::Stay => Vec::new(),
+                forms::RemedyOutcome::Cancel => {
+                    self.form = None;
+                    self.mode = Mode::Global;
+                    Vec::new()
+                }
+                forms::RemedyOutcome::Replan => {
+                    let forms::Remedy::BulkMerge { clusters, .. } = &f.remedy else { return Vec::new() };
+                    match f.input("Lowest probability").parse::<f64>() {
+                        Ok(min) if (0.5..=1.0).contains(&min) => {
+                            let clusters = clusters.clone();
+                            f.remedy = forms::Remedy::BulkMerge { clusters: clusters.clone(), plan: None };
+                            f.preview.clear();
+                            f.promise = None;
+                            vec![Effect::Job(Job::PlanBulkMerge { clusters, min })]
+                        }
+                        _ => {
+                            f.focus = 0;
+                            self.error = Some("the probability must be a number between 0.5 and 1".into());
+                            Vec::new()
+                        }
+                    }
+                }
+                forms::RemedyOutcome::Submit => {
+                    let inputs = f.inputs.iter().map(|(l, t)| ((*l).to_owned(), t.trimmed().to_owned())).collect();
+                    let job = Job::ApplyRemedy { remedy: Box::new(f.remedy.clone()), inputs, given: f.given };
+                    self.job("applying the remedy", job)
+                }
+            };
+        }
         let Some(form) = &mut self.form else { return Vec::new() };
         let outcome = match form {
+            Form::Remedy(_) => forms::Outcome::Stay,
             Form::Edit(f) => f.key(k),
             Form::Merge(f) => f.key(k),
             Form::Erase(f) => {
@@ -1034,6 +1123,7 @@ impl App {
             forms::Outcome::Submit => {
                 let Some(form) = self.form.clone() else { return Vec::new() };
                 match form {
+                    Form::Remedy(_) => Vec::new(),
                     Form::Edit(f) => {
                         let job = Job::Update {
                             id: f.original.id,
@@ -1098,7 +1188,7 @@ impl App {
         }
     }
 
-    fn open_form(&mut self, form: Form) {
+    pub(crate) fn open_form(&mut self, form: Form) {
         self.form = Some(form);
         self.mode = Mode::Form;
         self.notice = None;
@@ -1115,7 +1205,7 @@ impl App {
         self.selected_record().map(|r| vec![r.id]).unwrap_or_default()
     }
 
-    fn open_erase(&mut self, ids: Vec<RecordId>) -> Vec<Effect> {
+    pub(crate) fn open_erase(&mut self, ids: Vec<RecordId>) -> Vec<Effect> {
         if ids.is_empty() {
             return Vec::new();
         }
@@ -1126,7 +1216,7 @@ impl App {
     }
 
     /// Who records are, for the erase dialog: the first few names and source ids.
-    fn labels(&self, ids: &[RecordId]) -> Vec<String> {
+    pub(crate) fn labels(&self, ids: &[RecordId]) -> Vec<String> {
         match &self.data {
             Some(d) => ids
                 .iter()
@@ -1289,21 +1379,18 @@ impl App {
         Vec::new()
     }
 
-    fn undo_merge(&mut self) -> Vec<Effect> {
+    pub(crate) fn undo_merge(&mut self) -> Vec<Effect> {
         match self.last_merge.take() {
-            Some(m) => self.job("undoing the merge", Job::Undo { merge: m }),
+            Some(m) => self.job("undoing", Job::Undo { merge: m }),
             None => {
-                self.error = Some("nothing to undo: no merge was made in this session".into());
+                self.error = Some(
+                    "nothing to undo: no merge, edit, redaction or field drop was made in this session (steward undo \
+                     --list shows older ones)"
+                        .into(),
+                );
                 Vec::new()
             }
         }
-    }
-
-    /// Records of the finding under the cursor.
-    fn finding_records(&self) -> Vec<Record> {
-        let (Some(report), Some(data)) = (&self.report, &self.data) else { return Vec::new() };
-        let Some(f) = report.findings.get(self.findings.selected) else { return Vec::new() };
-        f.records.iter().filter_map(|&i| data.records.get(i as usize).cloned()).collect()
     }
 
     fn on_key(&mut self, k: KeyEvent) -> Vec<Effect> {
@@ -1354,7 +1441,7 @@ impl App {
                 if self.screen == Screen::Findings
                     && let Some(a) = actions::lookup(Mode::Findings, &k)
                 {
-                    return if self.may(a) { self.findings_action(a) } else { Vec::new() };
+                    return if self.may(a) { super::screens::findings::on_action(self, a) } else { Vec::new() };
                 }
                 if self.screen == Screen::Audit
                     && let Some(a) = actions::lookup(Mode::Audit, &k)
@@ -1556,69 +1643,7 @@ impl App {
         Vec::new()
     }
 
-    fn findings_action(&mut self, a: Action) -> Vec<Effect> {
-        match a {
-            Action::Merge => {
-                let is_dup = self
-                    .report
-                    .as_ref()
-                    .and_then(|r| r.findings.get(self.findings.selected))
-                    .is_some_and(|f| f.kind == Kind::Duplicate);
-                let records = self.finding_records();
-                if !is_dup || records.len() < 2 {
-                    self.error = Some("only a duplicate finding can be merged".into());
-                    return Vec::new();
-                }
-                if self.role() < crate::crypto::Role::Admin {
-                    let ids = records.iter().map(|r| r.id).collect();
-                    return self.job("opening the records", Job::PrepareMerge { ids });
-                }
-                self.open_form(Form::Merge(Box::new(MergeForm::new(MergePlan::new(records, None)))));
-                return Vec::new();
-            }
-            Action::Erase => {
-                let ids = self.finding_records().iter().map(|r| r.id).collect();
-                return self.open_erase(ids);
-            }
-            Action::UndoMerge => return self.undo_merge(),
-            Action::NotSamePerson => {
-                let is_dup = self
-                    .report
-                    .as_ref()
-                    .and_then(|r| r.findings.get(self.findings.selected))
-                    .is_some_and(|f| f.kind == Kind::Duplicate);
-                if !is_dup {
-                    self.error = Some("only a duplicate finding says records are one person".into());
-                    return Vec::new();
-                }
-                if self.info.read_only.is_some() {
-                    self.error = Some("this is a read-only session: nothing can be changed".into());
-                    return Vec::new();
-                }
-                let ids: Vec<RecordId> = self.finding_records().iter().map(|r| r.id).collect();
-                self.open_form(Form::Note(Box::new(NoteForm {
-                    purpose: NotePurpose::Distinct(ids),
-                    text: Default::default(),
-                    failed: false,
-                })));
-                return Vec::new();
-            }
-            _ => {}
-        }
-        let n = self.report.as_ref().map_or(0, |r| r.findings.len());
-        if step(&mut self.findings.selected, n, self.findings.page.get(), a) {
-            return Vec::new();
-        }
-        let f = &mut self.findings;
-        match a {
-            Action::OpenFinding => f.open = n > 0,
-            Action::CloseFinding => f.open = false,
-            _ => {}
-        }
-        Vec::new()
-    }
-
-    fn start_sort(&mut self) -> Vec<Effect> {
+    pub(crate) fn start_sort(&mut self) -> Vec<Effect> {
         self.table.sort_generation += 1;
         self.table.selected = 0;
         if self.table.sort == SortKey::Imported {
@@ -1628,7 +1653,7 @@ impl App {
         vec![Effect::Sort { generation: self.table.sort_generation, key: self.table.sort, descending: false }]
     }
 
-    fn clear_search(&mut self) {
+    pub(crate) fn clear_search(&mut self) {
         self.search.query.clear();
         self.search.hits = None;
         self.search.pending = false;
@@ -1699,7 +1724,7 @@ impl App {
 
 /// Moves a list's cursor for a navigation action (`n` rows, `page` per
 /// screen); false when `a` is not one.
-fn step(selected: &mut usize, n: usize, page: usize, a: Action) -> bool {
+pub(crate) fn step(selected: &mut usize, n: usize, page: usize, a: Action) -> bool {
     let last = n.saturating_sub(1);
     let page = page.max(1);
     *selected = match a {
@@ -1712,6 +1737,11 @@ fn step(selected: &mut usize, n: usize, page: usize, a: Action) -> bool {
         _ => return false,
     };
     true
+}
+
+/// True for the keys that only move a cursor.
+pub(crate) fn is_navigation(a: Action) -> bool {
+    matches!(a, Action::Down | Action::Up | Action::PageDown | Action::PageUp | Action::Top | Action::Bottom)
 }
 
 /// Computes a sort order (run on a worker thread).

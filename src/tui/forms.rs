@@ -453,9 +453,140 @@ impl NoteForm {
     }
 }
 
+/// A remedy for findings, as the dialog holds it: what it acts on, and
+/// its plan once the service has worked it out.
+#[derive(Clone, Debug)]
+pub enum Remedy {
+    /// Merge every duplicate cluster at or above a probability.
+    BulkMerge { clusters: Vec<(Vec<RecordId>, f64)>, plan: Option<Box<crate::service::remedies::BulkPlan>> },
+    /// Drop `field` from `ids` (the records flagged for it).
+    DropField { field: String, ids: Vec<RecordId>, plan: Option<crate::service::remedies::DropPlan> },
+    /// Redact the personal data found in the free text of `ids`.
+    Redact { ids: Vec<RecordId>, plan: Option<Vec<crate::service::remedies::Redaction>> },
+    /// Clear the invalid value of `field`.
+    ClearValue { id: RecordId, field: String },
+    /// The customers confirmed their details.
+    Verified { ids: Vec<RecordId> },
+    /// Write the re-verification list of `ids`.
+    Reverify { ids: Vec<RecordId> },
+    /// Record consent given (or, toggled, withdrawn).
+    Consent { id: RecordId },
+    /// Restrict processing.
+    Restrict { ids: Vec<RecordId> },
+}
+
+impl Remedy {
+    /// The records it acts on (before planning).
+    pub fn ids(&self) -> Vec<RecordId> {
+        match self {
+            Remedy::BulkMerge { clusters, .. } => clusters.iter().flat_map(|(ids, _)| ids.iter().copied()).collect(),
+            Remedy::DropField { ids, .. }
+            | Remedy::Redact { ids, .. }
+            | Remedy::Verified { ids }
+            | Remedy::Reverify { ids }
+            | Remedy::Restrict { ids } => ids.clone(),
+            Remedy::ClearValue { id, .. } | Remedy::Consent { id } => vec![*id],
+        }
+    }
+
+    /// True when the dialog waits for the service's plan before it can apply.
+    pub fn needs_plan(&self) -> bool {
+        matches!(
+            self,
+            Remedy::BulkMerge { plan: None, .. } | Remedy::DropField { plan: None, .. } | Remedy::Redact { plan: None, .. }
+        )
+    }
+}
+
+/// A remedy's dialog: the preview of exactly what will change, the inputs
+/// it needs (a reason, how, a recipient...), then Enter applies it.
+#[derive(Clone, Debug)]
+pub struct RemedyForm {
+    pub remedy: Remedy,
+    pub title: String,
+    /// What will change: one line each (masked values only).
+    pub preview: Vec<String>,
+    /// How many findings of which kind the remedy removes, as promised.
+    pub promise: Option<(crate::findings::Kind, usize)>,
+    pub inputs: Vec<(&'static str, TextInput)>,
+    pub focus: usize,
+    /// Consent: given (false: withdrawn), switched with Ctrl-t.
+    pub given: bool,
+}
+
+/// What a remedy dialog wants after a key, besides the common outcomes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RemedyOutcome {
+    Stay,
+    Cancel,
+    /// Work the plan out again (the bulk merge's probability changed).
+    Replan,
+    Submit,
+}
+
+impl RemedyForm {
+    pub fn new(remedy: Remedy, title: String, inputs: Vec<(&'static str, TextInput)>) -> RemedyForm {
+        RemedyForm { remedy, title, preview: Vec::new(), promise: None, inputs, focus: 0, given: true }
+    }
+
+    /// The value typed in the input labelled `label`.
+    pub fn input(&self, label: &str) -> &str {
+        self.inputs.iter().find(|(l, _)| *l == label).map_or("", |(_, t)| t.trimmed())
+    }
+
+    pub fn key(&mut self, k: &KeyEvent) -> RemedyOutcome {
+        let n = self.inputs.len();
+        match actions::lookup(Mode::Form, k) {
+            Some(Action::FormCancel) => return RemedyOutcome::Cancel,
+            Some(Action::FormToggle) => {
+                if matches!(self.remedy, Remedy::Consent { .. }) {
+                    self.given = !self.given;
+                }
+                return RemedyOutcome::Stay;
+            }
+            Some(Action::FormNext) => {
+                self.focus = (self.focus + 1) % n.max(1);
+                return RemedyOutcome::Stay;
+            }
+            Some(Action::FormPrev) => {
+                self.focus = (self.focus + n.max(1) - 1) % n.max(1);
+                return RemedyOutcome::Stay;
+            }
+            Some(Action::FormSubmit) => {
+                // The bulk merge's probability is applied by working the
+                // plan out again: what is confirmed is what was shown.
+                if let Remedy::BulkMerge { .. } = self.remedy
+                    && self.focus == 0
+                {
+                    self.focus = 1.min(n.saturating_sub(1));
+                    return RemedyOutcome::Replan;
+                }
+                if self.focus + 1 < n {
+                    self.focus += 1;
+                    return RemedyOutcome::Stay;
+                }
+                let filled = self.inputs.iter().all(|(l, t)| *l == "Reason" || !t.trimmed().is_empty());
+                let reason_needed = !matches!(self.remedy, Remedy::Verified { .. } | Remedy::Consent { .. } | Remedy::Reverify { .. });
+                let reason_ok = !reason_needed || !self.input("Reason").is_empty();
+                return if filled && reason_ok && !self.remedy.needs_plan() && !self.preview.is_empty() {
+                    RemedyOutcome::Submit
+                } else {
+                    RemedyOutcome::Stay
+                };
+            }
+            _ => {}
+        }
+        if let Some((_, t)) = self.inputs.get_mut(self.focus) {
+            t.key(k);
+        }
+        RemedyOutcome::Stay
+    }
+}
+
 /// The open dialog.
 #[derive(Clone, Debug)]
 pub enum Form {
+    Remedy(Box<RemedyForm>),
     Note(Box<NoteForm>),
     Edit(Box<EditForm>),
     Merge(Box<MergeForm>),

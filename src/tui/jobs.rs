@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::app::{Data, Event, Job};
-use super::forms::NotePurpose;
+use super::forms::{NotePurpose, Remedy};
 use crate::model::request::Status;
 use crate::model::{Record, RecordId};
 use crate::service::Service;
@@ -164,9 +164,9 @@ pub fn run(service: &Service, data: Option<&Arc<Data>>, job: Job, progress: &(dy
                 Some(reference) => service.request_update(reference, id, &edits, &reason),
                 None => service.update(id, &edits, &reason),
             }
-            .map(|(e, d)| {
-                let fields: Vec<&str> = d.iter().map(|d| d.field.as_str()).collect();
-                (format!("saved {} (audit entry {})", fields.join(", "), e.seq), None)
+            .map(|u| {
+                let fields: Vec<&str> = u.diffs.iter().map(|d| d.field.as_str()).collect();
+                (format!("saved {} (audit entry {}; u undoes it)", fields.join(", "), u.entry.seq), Some(u.change_id))
             }),
             vec![id],
         ),
@@ -182,11 +182,8 @@ pub fn run(service: &Service, data: Option<&Arc<Data>>, job: Job, progress: &(dy
                 ids,
             )
         }
-        Job::Undo { merge } => match service.undo_merge(&merge, "undone right after the merge (key u)") {
-            Ok(e) => {
-                let ids = e.records.iter().filter_map(|s| s.parse().ok()).collect();
-                (Ok((format!("undid {merge}: {} record(s) restored", e.records.len()), None)), ids)
-            }
+        Job::Undo { merge } => match service.undo(&merge, "undone in the dashboard (key u)") {
+            Ok(r) => (Ok((r.summary, None)), r.ids),
             Err(e) => (Err(e), Vec::new()),
         },
         Job::Erase { plan, reason, request } => {
@@ -207,6 +204,66 @@ pub fn run(service: &Service, data: Option<&Arc<Data>>, job: Job, progress: &(dy
                     }),
                 ids,
             )
+        }
+        Job::PlanRemedy(remedy) => return vec![plan_remedy(service, data, *remedy)],
+        Job::PlanBulkMerge { clusters, min } => return vec![plan_bulk(service, data, clusters, min)],
+        Job::ApplyRemedy { remedy, inputs, given } => {
+            let ids = remedy.ids();
+            let input = |l: &str| inputs.iter().find(|(k, _)| k == l).map_or(String::new(), |(_, v)| v.clone());
+            let reason = input("Reason");
+            let done = match *remedy {
+                Remedy::BulkMerge { plan: Some(plan), .. } => service.bulk_merge(&plan, &reason),
+                Remedy::DropField { plan: Some(plan), .. } => service.drop_field(&plan, &reason),
+                Remedy::Redact { ids, .. } => service.redact(&ids, None, &reason),
+                Remedy::ClearValue { id, field } => {
+                    let edit = crate::service::actions::FieldEdit {
+                        field: crate::service::actions::FieldName::parse(&field),
+                        value: None,
+                    };
+                    service.update(id, &[edit], &reason).map(|u| crate::service::remedies::Remedied {
+                        change_id: Some(u.change_id),
+                        records: 1,
+                        audit_entry: u.entry.seq,
+                        summary: format!("cleared {field}"),
+                        ids: vec![id],
+                    })
+                }
+                Remedy::Verified { ids } => service.mark_verified(&ids, &input("How"), &reason),
+                Remedy::Reverify { ids } => {
+                    let target = Target::Recipients(vec![input("Recipient")]);
+                    let file = std::path::PathBuf::from(input("File"));
+                    return match service.reverify_list(&ids, &target, false, &file) {
+                        Ok(r) => vec![Event::Acted {
+                            message: format!(
+                                "{} customer(s) listed in {} (encrypted); left out: {} restricted, {} unreachable",
+                                r.listed,
+                                std::path::absolute(&r.file).unwrap_or(r.file).display(),
+                                r.restricted,
+                                r.unreachable
+                            ),
+                            merge: None,
+                            changed: false,
+                        }],
+                        Err(e) => vec![Event::ActFailed(e.to_string())],
+                    };
+                }
+                Remedy::Consent { id } => match chrono::NaiveDate::parse_from_str(&input("Date"), "%Y-%m-%d") {
+                    Ok(date) => service.record_consent(id, &input("Purpose"), given, date, &input("Source"), &reason),
+                    Err(_) => Err(crate::service::ServiceError::Invalid("the date must be YYYY-MM-DD".into())),
+                },
+                Remedy::Restrict { ids } => service.restrict(&ids, true, &reason),
+                Remedy::BulkMerge { plan: None, .. } | Remedy::DropField { plan: None, .. } => {
+                    Err(crate::service::ServiceError::Invalid("the plan is not ready".into()))
+                }
+            };
+            match done {
+                Ok(r) => {
+                    let undo = if r.change_id.is_some() { "; u undoes it" } else { "" };
+                    let touched = if r.ids.is_empty() { ids } else { r.ids.clone() };
+                    (Ok((format!("{} (audit entry {}{undo})", r.summary, r.audit_entry), r.change_id)), touched)
+                }
+                Err(e) => (Err(e), Vec::new()),
+            }
         }
         Job::Export { ids, recipient, file } => {
             let target = Target::Recipients(vec![recipient]);
@@ -232,6 +289,77 @@ pub fn run(service: &Service, data: Option<&Arc<Data>>, job: Job, progress: &(dy
             }
             out
         }
+    }
+}
+
+/// Who a record is, for previews: its name (as this session sees it) or source id.
+fn label(data: Option<&Arc<Data>>, id: RecordId) -> String {
+    let Some(d) = data else { return id.to_string() };
+    match d.records.binary_search_by(|r| r.id.cmp(&id)) {
+        Ok(i) => {
+            let r = &d.records[i];
+            let n = r.display_name();
+            let n = if n.is_empty() { r.source_id.clone() } else { n };
+            crate::model::text::fit(&n, 28)
+        }
+        Err(_) => id.to_string(),
+    }
+}
+
+/// Works out what a remedy will change (the service plans it), for the
+/// dialog's preview.
+fn plan_remedy(service: &Service, data: Option<&Arc<Data>>, remedy: Remedy) -> Event {
+    const SHOWN: usize = 200;
+    let planned = match remedy {
+        Remedy::DropField { field, ids, .. } => service.plan_drop_field_in(&field, &ids).map(|p| {
+            let lines = vec![
+                format!("`{}` ({}) is dropped from {} record(s).", p.field, p.category, p.records.len()),
+                "Undo (u) restores it until the next key rotation; after the rotation the old values".into(),
+                "cannot be recovered from the store files, as for an erasure.".into(),
+            ];
+            (Remedy::DropField { field, ids, plan: Some(p) }, lines)
+        }),
+        Remedy::Redact { ids, .. } => service.plan_redact(&ids, None).map(|items| {
+            let records: std::collections::BTreeSet<RecordId> = items.iter().map(|i| i.record).collect();
+            let mut lines = vec![format!("{} value(s) in {} record(s) are replaced:", items.len(), records.len())];
+            lines.extend(items.iter().take(SHOWN).map(|i| {
+                format!("{} · {}: {} → {}", label(data, i.record), i.field, i.found, i.becomes)
+            }));
+            if items.len() > SHOWN {
+                lines.push(format!("… and {} more", items.len() - SHOWN));
+            }
+            (Remedy::Redact { ids, plan: Some(items) }, lines)
+        }),
+        _ => return Event::ActFailed("this remedy needs no plan".into()),
+    };
+    match planned {
+        Ok((remedy, lines)) => Event::RemedyPlanned(Box::new(remedy), lines),
+        Err(e) => Event::ActFailed(e.to_string()),
+    }
+}
+
+/// Plans a bulk merge at `min` (the dialog's probability).
+fn plan_bulk(service: &Service, data: Option<&Arc<Data>>, clusters: Vec<(Vec<RecordId>, f64)>, min: f64) -> Event {
+    const SHOWN: usize = 200;
+    match service.plan_bulk_merge(&clusters, min) {
+        Ok(plan) => {
+            let items = plan.items();
+            let mut lines = vec![format!(
+                "{} cluster(s) at or above p {min:.2}: {} records become {}; one undo (u) reverts them all.",
+                items.len(),
+                plan.records(),
+                items.len()
+            )];
+            lines.extend(items.iter().take(SHOWN).map(|i| {
+                let merged: Vec<String> = i.merged.iter().map(|id| label(data, *id)).collect();
+                format!("p {:.3}  {} ← {}", i.probability, label(data, i.survivor), merged.join(", "))
+            }));
+            if items.len() > SHOWN {
+                lines.push(format!("… and {} more", items.len() - SHOWN));
+            }
+            Event::RemedyPlanned(Box::new(Remedy::BulkMerge { clusters, plan: Some(Box::new(plan)) }), lines)
+        }
+        Err(e) => Event::ActFailed(e.to_string()),
     }
 }
 

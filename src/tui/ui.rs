@@ -142,7 +142,7 @@ pub fn hints(app: &App) -> Vec<(String, &'static str)> {
     };
     modes
         .iter()
-        .flat_map(|m| ACTIONS.iter().filter(move |a| a.mode == *m && a.action.min_role() <= app.acting_role()))
+        .flat_map(|m| ACTIONS.iter().filter(move |a| a.mode == *m && app.offers(a.action, a.mode)))
         .filter_map(|a| Some((actions::key_label(a.keys.first()?), a.hint?)))
         .collect()
 }

@@ -12,7 +12,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use crate::model::text::fit;
 use crate::service::actions::Strategy;
 use crate::tui::app::App;
-use crate::tui::forms::{EditForm, EraseForm, ExportForm, Form, MergeForm, NotePurpose, TextInput};
+use crate::tui::forms::{EditForm, EraseForm, ExportForm, Form, MergeForm, NotePurpose, Remedy, RemedyForm, TextInput};
 
 /// A centred dialog box over `area`; returns its inner area.
 fn dialog(f: &mut Frame, app: &App, area: Rect, width: u16, title: &str) -> Option<Rect> {
@@ -64,6 +64,7 @@ fn input_line(app: &App, label: &str, input: &TextInput, focused: bool, lw: usiz
 pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     app.form_hidden.set(true);
     match &app.form {
+        Some(Form::Remedy(form)) => draw_remedy(f, app, form, area),
         Some(Form::Edit(form)) => draw_edit(f, app, form, area),
         Some(Form::Merge(form)) => draw_merge(f, app, form, area),
         Some(Form::Erase(form)) => draw_erase(f, app, form, area),
@@ -385,5 +386,57 @@ fn draw_export(f: &mut Frame, app: &App, form: &ExportForm, area: Rect) {
         input_line(app, "File", &form.file, form.focus == 1, lw, width),
         Line::styled(fit("             written whole or not at all; plaintext never touches the disk", width), dim),
     ];
+    show(f, app, inner, lines);
+}
+
+/// A remedy: the preview of exactly what changes (scrolled to fit: the
+/// count first, then as many lines as there is room for), what the
+/// findings will do, and the inputs. Enter applies once the plan is in.
+fn draw_remedy(f: &mut Frame, app: &App, form: &RemedyForm, area: Rect) {
+    let title = format!(" {} · Enter next/apply · Esc cancel ", form.title);
+    let Some(inner) = dialog(f, app, area, 100, &title) else { return };
+    let width = inner.width as usize;
+    let lw = 20;
+    let dim = app.theme.style("ui.text.dim");
+    let mut tail: Vec<Line<'static>> = Vec::new();
+    if let Some((kind, n)) = form.promise {
+        let text = match &form.remedy {
+            Remedy::Consent { .. } if !form.given => {
+                "Findings: consent withdrawn while data is held stays a finding (restrict, or erase)".to_owned()
+            }
+            _ => format!("Findings: {n} {} finding(s) go.", kind.name()),
+        };
+        tail.push(Line::styled(fit(&text, width), app.theme.style("ui.ok")));
+    }
+    if let Remedy::Consent { .. } = form.remedy {
+        let which = if form.given { "GIVEN" } else { "WITHDRAWN" };
+        tail.push(Line::styled(fit(&format!("Records consent {which} · Ctrl-t switches"), width), app.theme.style("ui.warning")));
+    }
+    tail.push(Line::from(""));
+    for (i, (label, input)) in form.inputs.iter().enumerate() {
+        tail.push(input_line(app, label, input, form.focus == i, lw, width));
+    }
+    let waiting = form.remedy.needs_plan() || form.preview.is_empty();
+    let mut lines: Vec<Line<'static>> = Vec::new();
+    if waiting {
+        let msg = match form.remedy {
+            Remedy::BulkMerge { plan: None, .. } => "Type the lowest probability to merge, then Enter: the clusters are listed here.",
+            _ => "Working out exactly what will change…",
+        };
+        lines.push(Line::styled(fit(msg, width), dim));
+    }
+    // The preview takes what room the inputs leave; its first line (the
+    // count) always shows.
+    let room = (inner.height as usize).saturating_sub(tail.len() + lines.len());
+    let n = form.preview.len();
+    for (i, p) in form.preview.iter().enumerate() {
+        if i + 1 >= room && i + 1 < n {
+            lines.push(Line::styled(fit(&format!("… {} more line(s): widen or enlarge the terminal to see them", n - i), width), dim));
+            break;
+        }
+        let style = if i == 0 { app.theme.style("ui.header") } else { app.theme.style("ui") };
+        lines.push(Line::styled(fit(p, width), style));
+    }
+    lines.extend(tail);
     show(f, app, inner, lines);
 }

@@ -28,7 +28,7 @@ pub fn section_start(app: &App, mode: Mode) -> u16 {
         if m == mode {
             break;
         }
-        line += 2 + ACTIONS.iter().filter(|a| a.mode == m && a.action.min_role() <= app.acting_role()).count();
+        line += 2 + ACTIONS.iter().filter(|a| a.mode == m && app.offers(a.action, a.mode)).count();
     }
     u16::try_from(line).unwrap_or(0)
 }
@@ -37,7 +37,7 @@ pub fn lines(app: &App) -> Vec<Line<'static>> {
     let mut out = Vec::new();
     for mode in SECTIONS {
         out.push(Line::from(Span::styled(mode.title().to_owned(), app.theme.style("ui.header"))));
-        for a in ACTIONS.iter().filter(|a| a.mode == mode && a.action.min_role() <= app.acting_role()) {
+        for a in ACTIONS.iter().filter(|a| a.mode == mode && app.offers(a.action, a.mode)) {
             let keys: Vec<String> = a.keys.iter().map(|k| key_label(k)).collect();
             out.push(Line::from(vec![
                 Span::styled(format!("  {:<16}", keys.join(" ")), app.theme.style("ui.statusbar.key")),
