@@ -225,11 +225,6 @@ pub const ACTIONS: &[ActionSpec] = &[
         "Open the finding (records side by side); on a kind's header, show or hide its findings",
         "open"
     ),
-    spec!(CloseFinding, Findings, ["esc", "h"], "Back to the list / clear the marks / fold the kind", "back"),
-    spec!(FilterKind, Findings, ["f"], "Show only the next kind of finding (again: the next; then all)", "filter"),
-    spec!(Select, Findings, ["space"], "Mark the finding (marks stay within one kind) for a remedy in bulk", "mark"),
-    spec!(SelectAll, Findings, ["A"], "Mark every finding of the kind under the cursor; again to clear"),
-    spec!(JumpToRecord, Findings, ["J"], "Jump to the finding's record on the Records screen", "record"),
     spec!(Merge, Findings, ["m"], "Duplicate: merge the cluster — choose values, preview, confirm", "merge"),
     spec!(
         BulkMerge,
@@ -261,7 +256,13 @@ pub const ACTIONS: &[ActionSpec] = &[
     ),
     spec!(ClearValue, Findings, ["c"], "Invalid: clear the invalid value (e edits it instead)", "clear"),
     spec!(Edit, Findings, ["e"], "Edit (rectify) the finding's record", "edit"),
-    spec!(MarkVerified, Findings, ["v"], "Stale: mark verified — the customer confirmed (reply, call, order)", "verified"),
+    spec!(
+        MarkVerified,
+        Findings,
+        ["v"],
+        "Stale: mark verified — the customer confirmed (reply, call, order)",
+        "verified"
+    ),
     spec!(
         ReverifyList,
         Findings,
@@ -269,10 +270,27 @@ pub const ACTIONS: &[ActionSpec] = &[
         "Stale: write a re-verification list (contact details, age-encrypted) for a confirm-your-details mailing",
         "reverify list"
     ),
-    spec!(RecordConsent, Findings, ["C"], "Consent: record consent given or withdrawn, with date and source", "consent"),
+    spec!(
+        RecordConsent,
+        Findings,
+        ["C"],
+        "Consent: record consent given or withdrawn, with date and source",
+        "consent"
+    ),
     spec!(Restrict, Findings, ["P"], "Consent: restrict processing (kept, used for no purpose)", "restrict"),
     spec!(Erase, Findings, ["x"], "Erase the records of the finding (or of the marked findings)", "erase"),
-    spec!(UndoMerge, Findings, ["u"], "Undo the last change (merge, bulk merge, edit, redaction, dropped field)", "undo"),
+    spec!(Select, Findings, ["space"], "Mark the finding (marks stay within one kind) for a remedy in bulk", "mark"),
+    spec!(SelectAll, Findings, ["A"], "Mark every finding of the kind under the cursor; again to clear"),
+    spec!(JumpToRecord, Findings, ["J"], "Jump to the finding's record on the Records screen", "record"),
+    spec!(FilterKind, Findings, ["f"], "Show only the next kind of finding (again: the next; then all)", "filter"),
+    spec!(CloseFinding, Findings, ["esc", "h"], "Back to the list / clear the marks / fold the kind", "back"),
+    spec!(
+        UndoMerge,
+        Findings,
+        ["u"],
+        "Undo the last change (merge, bulk merge, edit, redaction, dropped field)",
+        "undo"
+    ),
     spec!(Down, Requests, ["j", "down"], "Next request", "move"),
     spec!(Up, Requests, ["k", "up"], "Previous request"),
     spec!(PageDown, Requests, ["pagedown", "ctrl-d"], "Page down"),

@@ -493,7 +493,9 @@ impl Remedy {
     pub fn needs_plan(&self) -> bool {
         matches!(
             self,
-            Remedy::BulkMerge { plan: None, .. } | Remedy::DropField { plan: None, .. } | Remedy::Redact { plan: None, .. }
+            Remedy::BulkMerge { plan: None, .. }
+                | Remedy::DropField { plan: None, .. }
+                | Remedy::Redact { plan: None, .. }
         )
     }
 }
@@ -566,7 +568,8 @@ impl RemedyForm {
                     return RemedyOutcome::Stay;
                 }
                 let filled = self.inputs.iter().all(|(l, t)| *l == "Reason" || !t.trimmed().is_empty());
-                let reason_needed = !matches!(self.remedy, Remedy::Verified { .. } | Remedy::Consent { .. } | Remedy::Reverify { .. });
+                let reason_needed =
+                    !matches!(self.remedy, Remedy::Verified { .. } | Remedy::Consent { .. } | Remedy::Reverify { .. });
                 let reason_ok = !reason_needed || !self.input("Reason").is_empty();
                 return if filled && reason_ok && !self.remedy.needs_plan() && !self.preview.is_empty() {
                     RemedyOutcome::Submit

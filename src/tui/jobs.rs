@@ -314,17 +314,20 @@ fn plan_remedy(service: &Service, data: Option<&Arc<Data>>, remedy: Remedy) -> E
         Remedy::DropField { field, ids, .. } => service.plan_drop_field_in(&field, &ids).map(|p| {
             let lines = vec![
                 format!("`{}` ({}) is dropped from {} record(s).", p.field, p.category, p.records.len()),
-                "Undo (u) restores it until the next key rotation; after the rotation the old values".into(),
-                "cannot be recovered from the store files, as for an erasure.".into(),
+                "Undo (u) restores it until the next key rotation; after that".into(),
+                "the old values cannot be recovered, as for an erasure.".into(),
             ];
             (Remedy::DropField { field, ids, plan: Some(p) }, lines)
         }),
         Remedy::Redact { ids, .. } => service.plan_redact(&ids, None).map(|items| {
             let records: std::collections::BTreeSet<RecordId> = items.iter().map(|i| i.record).collect();
             let mut lines = vec![format!("{} value(s) in {} record(s) are replaced:", items.len(), records.len())];
-            lines.extend(items.iter().take(SHOWN).map(|i| {
-                format!("{} · {}: {} → {}", label(data, i.record), i.field, i.found, i.becomes)
-            }));
+            lines.extend(
+                items
+                    .iter()
+                    .take(SHOWN)
+                    .map(|i| format!("{} · {}: {} → {}", label(data, i.record), i.field, i.found, i.becomes)),
+            );
             if items.len() > SHOWN {
                 lines.push(format!("… and {} more", items.len() - SHOWN));
             }

@@ -410,7 +410,10 @@ fn draw_remedy(f: &mut Frame, app: &App, form: &RemedyForm, area: Rect) {
     }
     if let Remedy::Consent { .. } = form.remedy {
         let which = if form.given { "GIVEN" } else { "WITHDRAWN" };
-        tail.push(Line::styled(fit(&format!("Records consent {which} · Ctrl-t switches"), width), app.theme.style("ui.warning")));
+        tail.push(Line::styled(
+            fit(&format!("Records consent {which} · Ctrl-t switches"), width),
+            app.theme.style("ui.warning"),
+        ));
     }
     tail.push(Line::from(""));
     for (i, (label, input)) in form.inputs.iter().enumerate() {
@@ -420,7 +423,9 @@ fn draw_remedy(f: &mut Frame, app: &App, form: &RemedyForm, area: Rect) {
     let mut lines: Vec<Line<'static>> = Vec::new();
     if waiting {
         let msg = match form.remedy {
-            Remedy::BulkMerge { plan: None, .. } => "Type the lowest probability to merge, then Enter: the clusters are listed here.",
+            Remedy::BulkMerge { plan: None, .. } => {
+                "Type the lowest probability to merge, then Enter: the clusters are listed here."
+            }
             _ => "Working out exactly what will change…",
         };
         lines.push(Line::styled(fit(msg, width), dim));
@@ -431,7 +436,10 @@ fn draw_remedy(f: &mut Frame, app: &App, form: &RemedyForm, area: Rect) {
     let n = form.preview.len();
     for (i, p) in form.preview.iter().enumerate() {
         if i + 1 >= room && i + 1 < n {
-            lines.push(Line::styled(fit(&format!("… {} more line(s): widen or enlarge the terminal to see them", n - i), width), dim));
+            lines.push(Line::styled(
+                fit(&format!("… {} more line(s): widen or enlarge the terminal to see them", n - i), width),
+                dim,
+            ));
             break;
         }
         let style = if i == 0 { app.theme.style("ui.header") } else { app.theme.style("ui") };

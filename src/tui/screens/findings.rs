@@ -165,13 +165,14 @@ pub fn applies(a: Action, kind: Option<Kind>, header: bool) -> bool {
     match a {
         Action::Merge | Action::NotSamePerson => k == Kind::Duplicate && !header,
         Action::BulkMerge => k == Kind::Duplicate,
-        Action::DropField => k == Kind::Overcollected,
+        Action::DropField => k == Kind::Overcollected && !header,
         Action::Redact => k == Kind::Pii,
         Action::ClearValue => k == Kind::Invalid && !header,
         Action::MarkVerified | Action::ReverifyList => k == Kind::Stale,
         Action::RecordConsent => k == Kind::Consent && !header,
         Action::Restrict => k == Kind::Consent,
-        Action::Edit | Action::JumpToRecord => !header,
+        Action::Edit => !header && !matches!(k, Kind::Duplicate | Kind::Suspect),
+        Action::JumpToRecord => !header,
         Action::Erase => k != Kind::Duplicate,
         Action::Select => !header,
         _ => true,
@@ -245,11 +246,15 @@ pub fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
     if is_remedy(a) && !applies(a, kind, header) {
         app.error = Some(match (a, kind) {
             (_, None) => "no finding here".into(),
-            (Action::Merge | Action::NotSamePerson | Action::ClearValue | Action::RecordConsent | Action::Edit, _)
-                if header =>
-            {
-                "open the kind (Enter) and choose a finding first".into()
-            }
+            (
+                Action::Merge
+                | Action::NotSamePerson
+                | Action::ClearValue
+                | Action::RecordConsent
+                | Action::Edit
+                | Action::DropField,
+                _,
+            ) if header => "open the kind (Enter) and choose a finding first".into(),
             (_, Some(k)) => format!("that key does not apply to a {} finding (? lists what does)", k.name()),
         });
         return Vec::new();
@@ -257,11 +262,10 @@ pub fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
     let fs = &mut app.findings;
     match a {
         Action::OpenFinding => match fs.row_at(&report, fs.selected) {
-            Some(ListRow::Group(k, _)) => {
-                if !fs.expanded.remove(&k) {
-                    fs.expanded.insert(k);
-                }
+            Some(ListRow::Group(k, _)) if !fs.expanded.remove(&k) => {
+                fs.expanded.insert(k);
             }
+            Some(ListRow::Group(..)) => {}
             Some(ListRow::Item(_)) => fs.open = true,
             None => {}
         },
@@ -418,7 +422,11 @@ fn remedy(app: &mut App, report: &Report, a: Action) -> Vec<Effect> {
                     .filter(|&i| report.findings[i].field.as_deref() == Some(field.as_str()))
                     .collect()
             } else {
-                targets.iter().copied().filter(|&i| report.findings[i].field.as_deref() == Some(field.as_str())).collect()
+                targets
+                    .iter()
+                    .copied()
+                    .filter(|&i| report.findings[i].field.as_deref() == Some(field.as_str()))
+                    .collect()
             };
             let ids = records_of(app, &of);
             let mut f = RemedyForm::new(
@@ -472,7 +480,11 @@ fn remedy(app: &mut App, report: &Report, a: Action) -> Vec<Effect> {
                 vec![("How", TextInput::default()), reason()],
             );
             f.preview = vec![
-                format!("{} customer(s) confirmed their details today: {who}{}", ids.len(), if ids.len() > 1 { ", …" } else { "" }),
+                format!(
+                    "{} customer(s) confirmed their details today: {who}{}",
+                    ids.len(),
+                    if ids.len() > 1 { ", …" } else { "" }
+                ),
                 "How: reply, call, order, … (kept on the record and in the audit trail).".into(),
             ];
             f.promise = Some((Kind::Stale, count_of(app, &targets, |g| g.kind == Kind::Stale)));
@@ -501,14 +513,14 @@ fn remedy(app: &mut App, report: &Report, a: Action) -> Vec<Effect> {
                 format!("Record consent for {}", fit(&who, 30)),
                 vec![
                     ("Purpose", TextInput::new(&purpose)),
-                    ("Date (YYYY-MM-DD)", TextInput::new(&today)),
+                    ("Date", TextInput::new(&today)),
                     ("Source", TextInput::default()),
                     reason(),
                 ],
             );
             f.focus = 2;
             f.preview = vec![
-                format!("{who}: consent for the purpose, on the date, from the source (the form, the call)."),
+                format!("{who}: consent for the purpose, on the date (YYYY-MM-DD), from the source (form, call)."),
                 "Kept as a history (the proof); the purpose's consent field says given or withdrawn.".into(),
             ];
             f.promise = Some((Kind::Consent, count_of(app, &targets, |g| g.kind == Kind::Consent)));
@@ -521,7 +533,11 @@ fn remedy(app: &mut App, report: &Report, a: Action) -> Vec<Effect> {
                 vec![reason()],
             );
             f.preview = vec![
-                format!("{} record(s) are kept but used for no purpose: {who}{}", ids.len(), if ids.len() > 1 { ", …" } else { "" }),
+                format!(
+                    "{} record(s) are kept but used for no purpose: {who}{}",
+                    ids.len(),
+                    if ids.len() > 1 { ", …" } else { "" }
+                ),
                 "(GDPR Art. 18: while accuracy or an objection is being settled.) Their consent findings go.".into(),
             ];
             let restricted: BTreeSet<RecordId> = ids.iter().copied().collect();
@@ -531,10 +547,11 @@ fn remedy(app: &mut App, report: &Report, a: Action) -> Vec<Effect> {
                 .filter(|(k, _)| *k == Kind::Consent)
                 .flat_map(|(_, r)| r)
                 .filter(|&i| {
-                    report.findings[i]
-                        .records
-                        .iter()
-                        .all(|&r| data.as_ref().and_then(|d| d.records.get(r as usize)).is_some_and(|r| restricted.contains(&r.id)))
+                    report.findings[i].records.iter().all(|&r| {
+                        data.as_ref()
+                            .and_then(|d| d.records.get(r as usize))
+                            .is_some_and(|r| restricted.contains(&r.id))
+                    })
                 })
                 .count();
             f.promise = Some((Kind::Consent, promised));
@@ -646,7 +663,8 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             match r {
                 ListRow::Group(k, range) => {
                     let open = app.findings.expanded.contains(&k);
-                    let worst = report.findings[range.clone()].iter().map(|x| x.severity).max().unwrap_or(Severity::Info);
+                    let worst =
+                        report.findings[range.clone()].iter().map(|x| x.severity).max().unwrap_or(Severity::Info);
                     let mut text = format!(
                         "{} {} {}  {}",
                         if open { "▾" } else { "▸" },
@@ -655,11 +673,14 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                         fmt_count(range.len())
                     );
                     if k == Kind::Overcollected {
-                        text.push_str(&format!("  {}", per_field(&report.findings[range])));
+                        text.push_str(&format!("  D drops a field: {}", per_field(&report.findings[range])));
                     } else {
                         text.push_str(&format!("  {}", remedy_hint(k)));
                     }
-                    Line::from(Span::styled(fit(&text, w), severity_style(app, worst).patch(app.theme.style("ui.header")).patch(base)))
+                    Line::from(Span::styled(
+                        fit(&text, w),
+                        severity_style(app, worst).patch(app.theme.style("ui.header")).patch(base),
+                    ))
                 }
                 ListRow::Item(i) => {
                     let fd = &report.findings[i];
