@@ -18,6 +18,10 @@ struct Harness {
     _tmp: tempfile::TempDir,
     service: Service,
     app: App,
+    /// The scan kept for incremental rescans, as the action thread keeps it.
+    rescanner: std::sync::Mutex<jobs::Rescanner>,
+    /// Jobs after which the findings were scanned in full, not patched.
+    full_scans: usize,
 }
 
 impl Harness {
@@ -27,42 +31,38 @@ impl Harness {
         let theme = Theme::load("default", ColorDepth::None).expect("theme");
         let mut app =
             App::new(SessionInfo { user: "tester".into(), role: "admin".into(), ..SessionInfo::default() }, theme);
+        let rescanner = std::sync::Mutex::new(jobs::Rescanner::default());
+        Self::load(&service, &mut app, &rescanner);
+        Harness { _tmp: tmp, service, app, rescanner, full_scans: 0 }
+    }
+
+    /// Decrypts and scans, as the loader thread does.
+    fn load(service: &Service, app: &mut App, rescanner: &std::sync::Mutex<jobs::Rescanner>) {
         let records = service.records(&mut |_| {}).expect("records");
         let data = Arc::new(Data::build(records, chrono::Utc::now()));
         app.update(Event::Loaded(data.clone()));
-        let report = service.scan(&data.records, &|_| {}).expect("scan");
-        app.update(Event::Scanned(Arc::new(report)));
-        Harness { _tmp: tmp, service, app }
+        let (report, mut state) = service.scan_keeping(&data.records, &|_| {}).expect("scan");
+        app.update(Event::ScannedAt(Arc::new(report), data.version));
+        state.prepare();
+        rescanner.lock().expect("lock").keep(state, data.version);
     }
 
     /// Delivers an event and runs whatever it starts, as the threads would.
     fn deliver(&mut self, ev: Event) {
         let mut queue = vec![ev];
         while let Some(ev) = queue.pop() {
-            let rescan = match &ev {
-                Event::Refreshed(d) => Some(d.clone()),
-                _ => None,
-            };
             let effects = self.app.update(ev);
-            if let Some(d) = rescan {
-                let report = self.service.scan(&d.records, &|_| {}).expect("rescan");
-                queue.insert(0, Event::Scanned(Arc::new(report)));
-            }
             for e in effects {
                 match e {
                     Effect::Job(job) => {
                         let data = self.app.data.clone();
-                        let mut evs = jobs::run(&self.service, data.as_ref(), job, &|_| {});
+                        let mut evs = jobs::run(&self.service, data.as_ref(), job, &|_| {}, &self.rescanner);
+                        drop(data);
+                        self.full_scans += evs.iter().filter(|e| matches!(e, Event::ScannedAt(..))).count();
                         evs.reverse();
                         queue.extend(evs);
                     }
-                    Effect::Reload => {
-                        let records = self.service.records(&mut |_| {}).expect("records");
-                        let data = Arc::new(Data::build(records, chrono::Utc::now()));
-                        let report = self.service.scan(&data.records, &|_| {}).expect("scan");
-                        queue.insert(0, Event::Scanned(Arc::new(report)));
-                        queue.insert(0, Event::Loaded(data));
-                    }
+                    Effect::Reload => Self::load(&self.service, &mut self.app, &self.rescanner),
                     other => {
                         let data = self.app.data.clone().expect("data");
                         if let Some(ev) = run_effect(&data, other, &AtomicU64::new(self.app.search.generation)) {
@@ -636,6 +636,23 @@ fn a_whole_clean_up_session_by_keyboard_fixes_every_kind_as_promised() {
     applied(&h, "housekeeping");
     assert_eq!(count(&h, Kind::Expired), 0);
 
+    // Every change patched the findings; none needed a full scan.
+    assert_eq!(h.full_scans, 0, "the findings were rescanned in full after a change");
+    // What the session shows is what a fresh scan finds (per record).
+    let shown = h.app.report.clone().expect("report");
+    let records = h.service.records(&mut |_| {}).expect("records");
+    let full = h.service.scan(&records, &|_| {}).expect("scan");
+    let own = |r: &steward::findings::Report| {
+        let mut v: Vec<String> = r
+            .findings
+            .iter()
+            .filter(|f| !matches!(f.kind, Kind::Duplicate | Kind::Suspect))
+            .map(|f| format!("{:?} {:?} {:?}", f.kind, f.records, f.field))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(own(&shown), own(&full), "the patched findings differ from a fresh scan's");
     // Everything is in the audit trail, intact.
     assert!(h.service.audit_verify().expect("verify").broken.is_none());
     let actions: Vec<String> =

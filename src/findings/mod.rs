@@ -540,7 +540,13 @@ pub fn waterfall_line(fields: &[duplicates::FieldComparison]) -> String {
 /// scanning the world: the findings, every record's normalised features,
 /// the blocking index and the estimated duplicate model.
 pub struct ScanState {
+    /// The findings (empty once taken: see [`ScanState::take_report`]).
     pub report: Report,
+    /// The duplicate clusters, kept apart from the report so that a
+    /// report handed to the screens can be patched there.
+    clusters: Clusters,
+    /// The report was handed out: patches are not applied here.
+    taken: bool,
     features: Vec<duplicates::Features>,
     /// Built on the first incremental rescan (see [`duplicates::Found`]).
     blocks: Option<duplicates::BlockIndex>,
@@ -669,8 +675,11 @@ fn scan_rest<R: Identified>(
     }
     // Most urgent kinds first (the order of `Kind::ALL`), then by record.
     findings.par_sort_by(|a, b| rank(a.kind).cmp(&rank(b.kind)).then(a.records.cmp(&b.records)));
+    let clusters = Clusters::of(&findings);
     ScanState {
         report: Report { findings, kinds, duplicates: found.stats, policy_is_default: false },
+        clusters,
+        taken: false,
         features,
         blocks: None,
         model,
@@ -696,95 +705,407 @@ impl ScanState {
         duplicates::index::MatchIndex::build(generation, records, &self.features, self.model.clone(), &clusters)
     }
 
+    /// Hands the report out (to the screens, which patch their copy with
+    /// what [`ScanState::rescan`] returns); the state keeps what rescans need.
+    pub fn take_report(&mut self) -> Report {
+        self.taken = true;
+        std::mem::take(&mut self.report)
+    }
+
+    /// Builds the blocking index now (the first rescan would otherwise).
+    pub fn prepare(&mut self) {
+        if self.blocks.is_none() {
+            self.blocks = Some(duplicates::BlockIndex::build(&self.features));
+        }
+    }
+
     /// Updates the findings after record `index` changed: its own checks
     /// run again, and it is compared with the records of its blocks only
     /// (under the model of the full scan). Bot bursts are not re-examined
     /// (they depend on sign-up times, which edits do not change).
     pub fn rescan_record(&mut self, records: &[Record], index: u32) {
         let Some(r) = records.get(index as usize) else { return };
-        let findings = &mut self.report.findings;
-        let mut touched = vec![index];
-        findings.retain(|f| f.records != [index] || matches!(f.kind, Kind::Duplicate | Kind::Suspect));
-        let mut fresh = record_findings(r, index, &self.policy, self.now);
-        if self.blocks.is_none() {
-            self.blocks = Some(duplicates::BlockIndex::build(&self.features));
+        self.rescan(records, &[(index, r)], None);
+    }
+
+    /// Updates the findings after records changed, were removed or added:
+    /// `remap` says where every earlier record went (removed and inserted
+    /// ones included), `changed` are the records written (new index, the
+    /// record itself, unmasked), `records` the records as they are now (for
+    /// their ids). Returns the patch; the state's own report, unless taken,
+    /// is patched too. The cost is that of the changed records and their
+    /// blocks, plus a pass over the findings when records moved.
+    pub fn rescan<R: Identified>(&mut self, records: &[R], changed: &[(u32, &Record)], remap: Option<&Remap>) -> Patch {
+        if let Some(m) = remap {
+            self.follow(m);
         }
-        // Take the record out of its duplicate cluster.
-        let mut mine = duplicates::Features::of(r);
-        self.model.term_frequencies().annotate(&mut mine);
-        self.features[index as usize] = mine;
-        let model = &self.model;
-        let features = &self.features;
-        let apart = &self.apart;
-        let prob = |a: u32, b: u32| -> f64 {
-            let key = if a < b { (a, b) } else { (b, a) };
-            if apart.contains(&key) {
-                return 0.0;
+        self.prepare();
+        let mut fresh: Vec<Finding> =
+            changed.par_iter().flat_map_iter(|(i, r)| record_findings(r, *i, &self.policy, self.now)).collect();
+        let mut gone: Vec<Vec<u32>> = Vec::new();
+        // Clusters that lost a record to a removal are written anew.
+        let mut dirty: rustc_hash::FxHashSet<u32> = self.clusters.changed.iter().copied().collect();
+        let mut touched: Vec<u32> = changed.iter().map(|(i, _)| *i).collect();
+        let inserted: rustc_hash::FxHashSet<u32> =
+            remap.map(|m| m.inserted.iter().copied().collect()).unwrap_or_default();
+        for (index, r) in changed {
+            let index = *index;
+            let mut mine = duplicates::Features::of(r);
+            self.model.term_frequencies().annotate(&mut mine);
+            if (index as usize) < self.features.len()
+                && self.features[index as usize] == mine
+                && !inserted.contains(&index)
+            {
+                // Nothing the duplicate model looks at changed.
+                continue;
             }
-            model.probability(&features[a as usize], &features[b as usize])
-        };
-        let weakest = |members: &[u32]| -> f64 {
-            let mut s: f64 = 1.0;
-            for (i, &a) in members.iter().enumerate() {
-                for &b in &members[i + 1..] {
-                    s = s.min(prob(a, b));
+            if let Some(f) = self.features.get_mut(index as usize) {
+                *f = mine;
+            }
+            // Out of its cluster...
+            if let Some(c) = self.clusters.of.get(&index).copied() {
+                self.clusters.touch(c, &mut gone, &mut dirty);
+                self.clusters.remove_member(c, index);
+            }
+            // ... and into the best match among the records of its blocks.
+            let me = &self.features[index as usize];
+            let model = &self.model;
+            let features = &self.features;
+            let apart = &self.apart;
+            let prob = |a: u32, b: u32| -> f64 {
+                let key = if a < b { (a, b) } else { (b, a) };
+                if apart.contains(&key) {
+                    return 0.0;
+                }
+                model.probability(&features[a as usize], &features[b as usize])
+            };
+            let best = self
+                .blocks
+                .as_mut()
+                .map(|b| b.neighbours(index, me, 64))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| (prob(index, c), c))
+                .filter(|(p, _)| *p >= self.settings.match_probability)
+                .max_by(|a, b| a.0.total_cmp(&b.0));
+            if let Some((_, c)) = best {
+                let members = match self.clusters.of.get(&c) {
+                    Some(k) => self.clusters.members.get(k).cloned().unwrap_or_default(),
+                    None => vec![c],
+                };
+                let fits = members.len() < duplicates::MAX_CLUSTER
+                    && members.iter().all(|&x| prob(index, x) >= self.settings.cluster_probability);
+                if fits {
+                    match self.clusters.of.get(&c).copied() {
+                        Some(k) => {
+                            self.clusters.touch(k, &mut gone, &mut dirty);
+                            self.clusters.add_member(k, index);
+                        }
+                        None => {
+                            let k = self.clusters.create(vec![c, index]);
+                            dirty.insert(k);
+                        }
+                    }
                 }
             }
-            s
-        };
-        if let Some(pos) = findings.iter().position(|f| f.kind == Kind::Duplicate && f.records.contains(&index)) {
-            let mut old = findings.remove(pos);
-            old.records.retain(|&i| i != index);
-            touched.extend(&old.records);
-            if old.records.len() >= 2 {
-                let score = weakest(&old.records);
-                fresh.push(duplicate_finding(records, features, model, old.records, score));
+        }
+        for k in dirty {
+            if let Some(members) = self.clusters.members.get(&k).filter(|m| m.len() >= 2) {
+                let score = weakest(members, &self.model, &self.features, &self.apart);
+                touched.extend(members);
+                fresh.push(duplicate_finding(records, &self.features, &self.model, members.clone(), score));
             }
         }
-        // Join the best match among the records of its blocks.
-        let me = &features[index as usize];
-        let best = self
-            .blocks
-            .as_mut()
-            .map(|b| b.neighbours(index, me, 64))
-            .unwrap_or_default()
-            .into_iter()
-            .map(|c| (prob(index, c), c))
-            .filter(|(p, _)| *p >= self.settings.match_probability)
-            .max_by(|a, b| a.0.total_cmp(&b.0));
-        if let Some((_, c)) = best {
-            let mut members = match findings.iter().position(|f| f.kind == Kind::Duplicate && f.records.contains(&c)) {
-                Some(pos) => findings.remove(pos).records,
-                None => vec![c],
-            };
-            let fits = members.len() < duplicates::MAX_CLUSTER
-                && members.iter().all(|&x| prob(index, x) >= self.settings.cluster_probability);
-            if fits {
-                members.push(index);
-                members.sort_unstable();
-            }
-            touched.extend(&members);
-            if members.len() >= 2 {
-                let score = weakest(&members);
-                fresh.push(duplicate_finding(records, features, model, members, score));
-            }
+        for g in &gone {
+            touched.extend(g);
         }
-        for f in fresh {
-            let key = (rank(f.kind), f.records.clone());
-            let pos = findings.partition_point(|g| (rank(g.kind), &g.records) < (key.0, &key.1));
-            findings.insert(pos, f);
-        }
+        // The report, once patched, has every cluster as it is here.
+        self.clusters.changed.clear();
         touched.sort_unstable();
         touched.dedup();
-        for &t in &touched {
-            if let Some(k) = self.report.kinds.get_mut(t as usize) {
+        fresh.par_sort_by(|a, b| rank(a.kind).cmp(&rank(b.kind)).then(a.records.cmp(&b.records)));
+        let patch =
+            Patch { remap: remap.cloned(), touched, changed: changed.iter().map(|(i, _)| *i).collect(), fresh, gone };
+        if !self.taken {
+            self.report.apply(&patch);
+        }
+        patch
+    }
+
+    /// Moves what the state holds per record to the records' new indices.
+    fn follow(&mut self, m: &Remap) {
+        let mut features = vec![duplicates::Features::default(); m.new_len];
+        for (old, f) in std::mem::take(&mut self.features).into_iter().enumerate() {
+            if let Some(&n) = m.old_to_new.get(old)
+                && n != u32::MAX
+            {
+                features[n as usize] = f;
+            }
+        }
+        self.features = features;
+        if let Some(b) = &mut self.blocks {
+            b.remap(&m.old_to_new);
+        }
+        let to = |i: u32| m.old_to_new.get(i as usize).copied().unwrap_or(u32::MAX);
+        self.apart = self
+            .apart
+            .iter()
+            .filter_map(|&(a, b)| {
+                let (a, b) = (to(a), to(b));
+                (a != u32::MAX && b != u32::MAX).then_some(if a < b { (a, b) } else { (b, a) })
+            })
+            .collect();
+        self.clusters.follow(m);
+    }
+}
+
+/// The weakest link of a cluster.
+fn weakest(
+    members: &[u32],
+    model: &duplicates::Model,
+    features: &[duplicates::Features],
+    apart: &duplicates::Apart,
+) -> f64 {
+    let mut s: f64 = 1.0;
+    for (i, &a) in members.iter().enumerate() {
+        for &b in &members[i + 1..] {
+            let key = if a < b { (a, b) } else { (b, a) };
+            let p = if apart.contains(&key) {
+                0.0
+            } else {
+                model.probability(&features[a as usize], &features[b as usize])
+            };
+            s = s.min(p);
+        }
+    }
+    s
+}
+
+/// The duplicate clusters by record.
+#[derive(Default)]
+struct Clusters {
+    /// Record → cluster.
+    of: rustc_hash::FxHashMap<u32, u32>,
+    /// Cluster → its records, ascending.
+    members: rustc_hash::FxHashMap<u32, Vec<u32>>,
+    next: u32,
+    /// Clusters made or changed since the report was last patched (their
+    /// members then are in the report as they are here, or not at all).
+    changed: rustc_hash::FxHashSet<u32>,
+}
+
+impl Clusters {
+    fn of(findings: &[Finding]) -> Clusters {
+        let mut c = Clusters::default();
+        for f in findings.iter().filter(|f| f.kind == Kind::Duplicate) {
+            let mut m = f.records.clone();
+            m.sort_unstable();
+            c.create(m);
+        }
+        c.changed.clear();
+        c
+    }
+
+    fn create(&mut self, mut members: Vec<u32>) -> u32 {
+        members.sort_unstable();
+        let k = self.next;
+        self.next += 1;
+        for &m in &members {
+            self.of.insert(m, k);
+        }
+        self.members.insert(k, members);
+        self.changed.insert(k);
+        k
+    }
+
+    /// Notes that cluster `k` is about to change: as the report has it now,
+    /// it goes (once), and it is rewritten at the end of the rescan.
+    fn touch(&mut self, k: u32, gone: &mut Vec<Vec<u32>>, dirty: &mut rustc_hash::FxHashSet<u32>) {
+        if dirty.insert(k)
+            && !self.changed.contains(&k)
+            && let Some(m) = self.members.get(&k)
+        {
+            gone.push(m.clone());
+        }
+    }
+
+    fn remove_member(&mut self, k: u32, r: u32) {
+        self.of.remove(&r);
+        let Some(m) = self.members.get_mut(&k) else { return };
+        m.retain(|&x| x != r);
+        if m.len() < 2 {
+            for x in m.drain(..) {
+                self.of.remove(&x);
+            }
+            self.members.remove(&k);
+        }
+    }
+
+    fn add_member(&mut self, k: u32, r: u32) {
+        self.of.insert(r, k);
+        if let Some(m) = self.members.get_mut(&k) {
+            m.push(r);
+            m.sort_unstable();
+        }
+    }
+
+    /// Follows records moving. A cluster that lost a record is dropped from
+    /// the report whole by [`Report::apply`]; what is left of it is marked
+    /// changed, so that the rescan writes it anew.
+    fn follow(&mut self, m: &Remap) {
+        self.changed.clear();
+        let to = |i: u32| m.old_to_new.get(i as usize).copied().unwrap_or(u32::MAX);
+        let old = std::mem::take(&mut self.members);
+        self.of.clear();
+        for (k, members) in old {
+            let moved: Vec<u32> = members.iter().map(|&x| to(x)).filter(|&x| x != u32::MAX).collect();
+            let lost = moved.len() != members.len();
+            if moved.len() >= 2 {
+                for &x in &moved {
+                    self.of.insert(x, k);
+                }
+                self.members.insert(k, moved);
+                if lost {
+                    self.changed.insert(k);
+                }
+            }
+        }
+    }
+}
+
+/// Where records went after some were removed or added: `old_to_new[i]`
+/// is old record `i`'s new index (`u32::MAX`: removed), `inserted` the new
+/// indices of records that were not there before.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Remap {
+    pub old_to_new: Vec<u32>,
+    pub inserted: Vec<u32>,
+    pub new_len: usize,
+}
+
+impl Remap {
+    /// The remap from `old` to `new` (both sorted ascending), or `None`
+    /// when they are the same.
+    pub fn between(old: &[crate::model::RecordId], new: &[crate::model::RecordId]) -> Option<Remap> {
+        if old == new {
+            return None;
+        }
+        let mut m = Remap { old_to_new: vec![u32::MAX; old.len()], inserted: Vec::new(), new_len: new.len() };
+        let (mut i, mut j) = (0, 0);
+        while i < old.len() || j < new.len() {
+            match (old.get(i), new.get(j)) {
+                (Some(a), Some(b)) if a == b => {
+                    m.old_to_new[i] = j as u32;
+                    i += 1;
+                    j += 1;
+                }
+                (Some(a), Some(b)) if a < b => i += 1,
+                (Some(_), None) => i += 1,
+                _ => {
+                    m.inserted.push(j as u32);
+                    j += 1;
+                }
+            }
+        }
+        Some(m)
+    }
+}
+
+/// What changed in a report after records changed (see [`ScanState::rescan`]).
+#[derive(Clone, Debug, Default)]
+pub struct Patch {
+    /// Applied first: where records moved.
+    pub remap: Option<Remap>,
+    /// Records whose findings may differ (new indices).
+    pub touched: Vec<u32>,
+    /// Records whose own findings were worked out again (new indices).
+    pub changed: Vec<u32>,
+    /// Their new findings, and the duplicate clusters made or changed; sorted.
+    pub fresh: Vec<Finding>,
+    /// Duplicate clusters (members ascending, new indices) that are gone.
+    pub gone: Vec<Vec<u32>>,
+}
+
+impl Report {
+    /// Applies a [`Patch`]: what moved, what went, what came.
+    pub fn apply(&mut self, p: &Patch) {
+        let mut affected: rustc_hash::FxHashSet<u32> = p.touched.iter().copied().collect();
+        if let Some(m) = &p.remap {
+            let to = |i: u32| m.old_to_new.get(i as usize).copied().unwrap_or(u32::MAX);
+            let mut kept = Vec::with_capacity(self.findings.len());
+            for mut f in std::mem::take(&mut self.findings) {
+                let moved: Vec<u32> = f.records.iter().map(|&r| to(r)).filter(|&r| r != u32::MAX).collect();
+                if moved.len() == f.records.len() {
+                    f.records = moved;
+                    kept.push(f);
+                    continue;
+                }
+                // A finding lost a record: a record's own finding goes with
+                // it, a cluster is written anew by the rescan, a burst of
+                // bot sign-ups keeps the rest.
+                affected.extend(&moved);
+                if f.kind == Kind::Suspect && moved.len() >= 2 {
+                    f.records = moved;
+                    kept.push(f);
+                }
+            }
+            self.findings = kept;
+            let mut kinds = vec![0u16; m.new_len];
+            for (old, k) in self.kinds.iter().enumerate() {
+                let n = to(old as u32);
+                if n != u32::MAX {
+                    kinds[n as usize] = *k;
+                }
+            }
+            self.kinds = kinds;
+            affected.extend(&m.inserted);
+        }
+        let changed: rustc_hash::FxHashSet<u32> = p.changed.iter().copied().collect();
+        let gone: rustc_hash::FxHashSet<&[u32]> = p.gone.iter().map(Vec::as_slice).collect();
+        let fresh_clusters: rustc_hash::FxHashSet<Vec<u32>> = p
+            .fresh
+            .iter()
+            .filter(|f| f.kind == Kind::Duplicate)
+            .map(|f| {
+                let mut m = f.records.clone();
+                m.sort_unstable();
+                m
+            })
+            .collect();
+        self.findings.retain(|f| match f.kind {
+            Kind::Suspect => true,
+            Kind::Duplicate => {
+                let mut m = f.records.clone();
+                m.sort_unstable();
+                !gone.contains(m.as_slice()) && !fresh_clusters.contains(&m)
+            }
+            _ => !(f.records.len() == 1 && changed.contains(&f.records[0])),
+        });
+        for f in &p.fresh {
+            affected.extend(&f.records);
+        }
+        // Both sorted: merge.
+        let old = std::mem::take(&mut self.findings);
+        let mut out = Vec::with_capacity(old.len() + p.fresh.len());
+        let before = |a: &Finding, b: &Finding| (rank(a.kind), &a.records) < (rank(b.kind), &b.records);
+        let mut fresh = p.fresh.iter().cloned().peekable();
+        for f in old {
+            while fresh.peek().is_some_and(|n| before(n, &f)) {
+                out.extend(fresh.next());
+            }
+            out.push(f);
+        }
+        out.extend(fresh);
+        self.findings = out;
+        for &a in &affected {
+            if let Some(k) = self.kinds.get_mut(a as usize) {
                 *k = 0;
             }
         }
-        for f in findings.iter() {
-            for &rec in &f.records {
-                if touched.binary_search(&rec).is_ok()
-                    && let Some(k) = self.report.kinds.get_mut(rec as usize)
+        for f in &self.findings {
+            for &r in &f.records {
+                if affected.contains(&r)
+                    && let Some(k) = self.kinds.get_mut(r as usize)
                 {
                     *k |= f.kind.bit();
                 }

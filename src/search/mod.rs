@@ -29,6 +29,7 @@ pub struct Hit {
 }
 
 /// The searchable text of every record.
+#[derive(Clone, Default)]
 pub struct SearchIndex {
     haystacks: Vec<Box<str>>,
 }
@@ -168,6 +169,11 @@ impl SearchIndex {
     /// The searchable texts, one per record, in order.
     pub fn texts(&self) -> &[Box<str>] {
         &self.haystacks
+    }
+
+    /// The texts, to change in place (one per record, in order).
+    pub fn texts_mut(&mut self) -> &mut Vec<Box<str>> {
+        &mut self.haystacks
     }
 
     /// An index over texts made with [`SearchIndex::text_of`].

@@ -128,6 +128,36 @@ impl Stats {
         s
     }
 
+    /// Counts one record less (one that [`Stats::add`] counted).
+    pub fn remove(&mut self, r: &Record) {
+        self.records = self.records.saturating_sub(1);
+        let dec = |m: &mut BTreeMap<String, usize>, k: &str| {
+            if let Some(n) = m.get_mut(k) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    m.remove(k);
+                }
+            }
+        };
+        dec(&mut self.sources, &r.provenance.source);
+        self.with_email -= usize::from(r.email.is_some() && self.with_email > 0);
+        self.with_phone -= usize::from(r.phone.is_some() && self.with_phone > 0);
+        self.with_date_of_birth -= usize::from(r.date_of_birth.is_some() && self.with_date_of_birth > 0);
+        self.with_extra_fields -= usize::from(!r.extra.is_empty() && self.with_extra_fields > 0);
+        let c = r.address.country.clone().unwrap_or_else(|| "unknown".into());
+        if self.countries.contains_key(&c) {
+            dec(&mut self.countries, &c);
+        } else {
+            dec(&mut self.countries, "other");
+        }
+    }
+
+    /// Counts one more record (not in `records` yet).
+    pub fn insert(&mut self, r: &Record) {
+        self.records += 1;
+        self.add(r);
+    }
+
     /// Counts one more record's fields (not `records`).
     fn add(&mut self, r: &Record) {
         let s = self;
@@ -534,6 +564,58 @@ impl Service {
             self.keep_match_index(state.match_index(generation, records))?;
         }
         Ok(self.finish_report(state.report, info.revision == 0))
+    }
+
+    /// [`Service::scan`], keeping what incremental rescans need: the
+    /// report, and the state without it (see [`Service::rescan`]).
+    pub fn scan_keeping(
+        &self,
+        records: &[Record],
+        progress: &(dyn Fn(&str) + Sync),
+    ) -> Result<(Report, findings::ScanState), ServiceError> {
+        let (policy, info) = self.policy()?;
+        let real;
+        let records = if self.masks() {
+            progress("decrypting");
+            real = self.store.load_all(&mut |_| {})?;
+            &real[..]
+        } else {
+            records
+        };
+        let apart = self.apart_indexed(records)?;
+        let mut state = findings::scan_state(records, &policy, crate::model::now(), &apart, progress);
+        let generation = self.loaded_generation.load(std::sync::atomic::Ordering::Relaxed);
+        if generation == self.store.generation()? {
+            progress("keeping the match index");
+            self.keep_match_index(state.match_index(generation, records))?;
+        }
+        let report = self.finish_report(state.take_report(), info.revision == 0);
+        Ok((report, state))
+    }
+
+    /// Rescans what changed since the report of `state` (see
+    /// [`findings::ScanState::rescan`]): `records` are the records as the
+    /// session holds them now (ids in order), `changed` the indices of the
+    /// records written, whose unmasked values are read from the store here.
+    pub fn rescan<R: crate::model::Identified>(
+        &self,
+        state: &mut findings::ScanState,
+        records: &[R],
+        changed: &[u32],
+        remap: Option<&findings::Remap>,
+    ) -> Result<findings::Patch, ServiceError> {
+        let real = changed
+            .iter()
+            .map(|&i| {
+                let id = records
+                    .get(i as usize)
+                    .map(|r| r.id())
+                    .ok_or_else(|| ServiceError::Invalid("no such record".into()))?;
+                Ok((i, self.real(id)?))
+            })
+            .collect::<Result<Vec<_>, ServiceError>>()?;
+        let list: Vec<(u32, &Record)> = real.iter().map(|(i, r)| (*i, r)).collect();
+        Ok(state.rescan(records, &list, remap))
     }
 
     /// Scans the whole store without holding it decrypted (for the command

@@ -83,12 +83,29 @@ impl SortKey {
 }
 
 /// Decrypted records and what is derived from them, built off the UI thread.
+#[derive(Clone)]
 pub struct Data {
     pub records: Vec<Record>,
     pub index: SearchIndex,
     pub stats: Stats,
     /// Records by months since last verified (0..=24, the last bucket "older").
     pub verified_age: Vec<u64>,
+    /// Which state of the records this is (unique, increasing): a patch or
+    /// a scan applies to the version it was made from.
+    pub version: u64,
+    now: chrono::DateTime<chrono::Utc>,
+}
+
+/// A fresh [`Data::version`].
+pub fn next_version() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Months since a record was last verified or updated (24: two years or more).
+fn age_bucket(r: &Record, now: chrono::DateTime<chrono::Utc>) -> usize {
+    let t = r.times.last_verified.unwrap_or(r.times.updated);
+    ((now - t).num_days().max(0) / 30).min(24) as usize
 }
 
 impl Data {
@@ -103,12 +120,102 @@ impl Data {
         let stats = Stats::of(&records);
         let mut verified_age = vec![0u64; 25];
         for r in &records {
-            let t = r.times.last_verified.unwrap_or(r.times.updated);
-            let months = ((now - t).num_days().max(0) / 30).min(24) as usize;
-            verified_age[months] += 1;
+            verified_age[age_bucket(r, now)] += 1;
         }
-        Data { records, index, stats, verified_age }
+        Data { records, index, stats, verified_age, version: next_version(), now }
     }
+
+    /// The record ids in order once `p` is applied.
+    pub fn ids_after(&self, p: &DataPatch) -> Vec<RecordId> {
+        let gone: std::collections::HashSet<RecordId> = p.remove.iter().copied().collect();
+        let mut ids: Vec<RecordId> = self.records.iter().map(|r| r.id).filter(|id| !gone.contains(id)).collect();
+        let mut added: Vec<RecordId> = p
+            .put
+            .iter()
+            .map(|(r, _)| r.id)
+            .filter(|id| self.records.binary_search_by(|r| r.id.cmp(id)).is_err())
+            .collect();
+        if !added.is_empty() {
+            added.sort_unstable();
+            ids.extend(added);
+            ids.sort_unstable();
+        }
+        ids
+    }
+
+    /// Applies `p`: records replaced in place, or, when some are removed or
+    /// added, the lists rebuilt in one pass. The counts follow.
+    pub fn apply(&mut self, p: &DataPatch, version: u64) {
+        let now = self.now;
+        let texts = self.index.texts_mut();
+        let mut structural = false;
+        for (r, text) in &p.put {
+            match self.records.binary_search_by(|x| x.id.cmp(&r.id)) {
+                Ok(i) => {
+                    self.stats.remove(&self.records[i]);
+                    self.verified_age[age_bucket(&self.records[i], now)] -= 1;
+                    self.stats.insert(r);
+                    self.verified_age[age_bucket(r, now)] += 1;
+                    self.records[i] = r.clone();
+                    if let Some(t) = texts.get_mut(i) {
+                        *t = text.clone();
+                    }
+                }
+                Err(_) => structural = true,
+            }
+        }
+        let gone: std::collections::HashSet<RecordId> = p.remove.iter().copied().collect();
+        if !gone.is_empty() || structural {
+            let mut added: Vec<(Record, Box<str>)> = p
+                .put
+                .iter()
+                .filter(|(r, _)| self.records.binary_search_by(|x| x.id.cmp(&r.id)).is_err())
+                .cloned()
+                .collect();
+            added.sort_by_key(|a| a.0.id);
+            let old = std::mem::take(&mut self.records);
+            let old_texts = std::mem::take(texts);
+            let mut records = Vec::with_capacity(old.len() + added.len());
+            let mut new_texts = Vec::with_capacity(old.len() + added.len());
+            let mut add = added.into_iter().peekable();
+            for (r, t) in old.into_iter().zip(old_texts) {
+                while add.peek().is_some_and(|(a, _)| a.id < r.id) {
+                    if let Some((a, at)) = add.next() {
+                        self.stats.insert(&a);
+                        self.verified_age[age_bucket(&a, now)] += 1;
+                        records.push(a);
+                        new_texts.push(at);
+                    }
+                }
+                if gone.contains(&r.id) {
+                    self.stats.remove(&r);
+                    self.verified_age[age_bucket(&r, now)] -= 1;
+                    continue;
+                }
+                records.push(r);
+                new_texts.push(t);
+            }
+            for (a, at) in add {
+                self.stats.insert(&a);
+                self.verified_age[age_bucket(&a, now)] += 1;
+                records.push(a);
+                new_texts.push(at);
+            }
+            self.records = records;
+            *self.index.texts_mut() = new_texts;
+        }
+        self.version = version;
+    }
+}
+
+/// Records a job changed, as the screens must show them now.
+#[derive(Clone, Debug, Default)]
+pub struct DataPatch {
+    /// Records that are gone (merged away, erased).
+    pub remove: Vec<RecordId>,
+    /// Records written, as this session may see them, with their search
+    /// text (made from the real values).
+    pub put: Vec<(Record, Box<str>)>,
 }
 
 /// Work for the background threads.
@@ -292,6 +399,16 @@ pub enum Event {
     Unlocked,
     /// Records changed: the data rebuilt (the scan follows).
     Refreshed(Arc<Data>),
+    /// Records changed: what to change in the data, and in the findings
+    /// (none: a full scan follows); `version` is the data's afterwards.
+    Patched {
+        data: Arc<DataPatch>,
+        findings: Option<Arc<crate::findings::Patch>>,
+        version: u64,
+    },
+    /// The findings of the records at data version `.1` (ignored when the
+    /// records have changed since).
+    ScannedAt(Arc<Report>, u64),
     /// A remedy's plan and the preview lines of what it will change.
     RemedyPlanned(Box<super::forms::Remedy>, Vec<String>),
     /// A read-only session's snapshot was replaced or withdrawn by the
@@ -947,6 +1064,52 @@ impl App {
                 self.audit.stale = false;
                 self.audit.selected = self.audit.selected.min(self.audit.visible().len().saturating_sub(1));
                 Vec::new()
+            }
+            Event::ScannedAt(report, version) => {
+                if self.data.as_ref().is_some_and(|d| d.version == version) {
+                    return self.update(Event::Scanned(report));
+                }
+                Vec::new()
+            }
+            Event::Patched { data: patch, findings, version } => {
+                let moved = findings.as_ref().is_some_and(|f| f.remap.is_some())
+                    || !patch.remove.is_empty()
+                    || self.data.as_ref().is_some_and(|d| {
+                        patch.put.iter().any(|(r, _)| d.records.binary_search_by(|x| x.id.cmp(&r.id)).is_err())
+                    });
+                if let Some(d) = &mut self.data {
+                    Arc::make_mut(d).apply(&patch, version);
+                }
+                match (findings, &mut self.report) {
+                    (Some(p), Some(r)) => {
+                        Arc::make_mut(r).apply(&p);
+                        let r = r.clone();
+                        self.findings.rescanned(&r);
+                    }
+                    _ => {
+                        self.report = None;
+                        self.findings.open = false;
+                        self.scan_stage = Some("re-checking after the change".into());
+                    }
+                }
+                self.filtered = None;
+                let mut effects = Vec::new();
+                if moved {
+                    // Indices into the old records are void: sort, search.
+                    self.table.order = None;
+                    self.search.last = None;
+                    if !self.search.query.trim().is_empty() {
+                        effects.extend(self.start_search());
+                    }
+                }
+                if self.table.sort != SortKey::Imported {
+                    let sel = self.table.selected;
+                    effects.extend(self.start_sort());
+                    self.table.selected = sel;
+                }
+                self.refilter();
+                self.table.selected = self.table.selected.min(self.row_count().saturating_sub(1));
+                effects
             }
             Event::Refreshed(data) => {
                 // Indices into the old records are void: findings, sort, search.

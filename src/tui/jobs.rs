@@ -6,15 +6,21 @@ use std::sync::Arc;
 
 use super::app::{Data, Event, Job};
 use super::forms::{NotePurpose, Remedy};
+use crate::model::RecordId;
 use crate::model::request::Status;
-use crate::model::{Record, RecordId};
 use crate::service::Service;
 use crate::service::actions::AuditFilter;
 use crate::service::export::Target;
 
 /// Runs `job`; returns the events to post, in order. `progress` hears
 /// about long steps (the key rotation after an erasure).
-pub fn run(service: &Service, data: Option<&Arc<Data>>, job: Job, progress: &(dyn Fn(String) + Sync)) -> Vec<Event> {
+pub fn run(
+    service: &Service,
+    data: Option<&Arc<Data>>,
+    job: Job,
+    progress: &(dyn Fn(String) + Sync),
+    scan: &std::sync::Mutex<Rescanner>,
+) -> Vec<Event> {
     let (result, touched) = match job {
         Job::LoadRequests => return load_requests(service),
         Job::MatchRequest { reference } => {
@@ -282,14 +288,122 @@ pub fn run(service: &Service, data: Option<&Arc<Data>>, job: Job, progress: &(dy
             let changed = !touched.is_empty();
             let mut out = vec![Event::Acted { message, merge, changed }];
             if changed && let Some(data) = data {
-                match refreshed(service, data, &touched) {
-                    Ok(d) => out.push(Event::Refreshed(Arc::new(d))),
+                match patched(service, data, &touched, scan) {
+                    Ok(mut evs) => out.append(&mut evs),
                     Err(e) => out.push(Event::LoadFailed(format!("could not re-read the changed records: {e}"))),
                 }
             }
             out
         }
     }
+}
+
+/// What the action thread keeps between jobs: the scan of the records at
+/// data version `version`, for incremental rescans.
+#[derive(Default)]
+pub struct Rescanner {
+    pub state: Option<crate::findings::ScanState>,
+    pub version: u64,
+}
+
+impl Rescanner {
+    /// Keeps the scan of data version `version`, unless a later one is kept.
+    pub fn keep(&mut self, state: crate::findings::ScanState, version: u64) {
+        if version >= self.version {
+            self.state = Some(state);
+            self.version = version;
+        }
+    }
+}
+
+/// A record id standing in for the record, where only ids are needed.
+struct IdOnly(RecordId);
+
+impl crate::model::Identified for IdOnly {
+    fn id(&self) -> RecordId {
+        self.0
+    }
+    fn source_id(&self) -> &str {
+        ""
+    }
+    fn email(&self) -> Option<&str> {
+        None
+    }
+    fn created(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::<chrono::Utc>::UNIX_EPOCH
+    }
+    fn country(&self) -> Option<&str> {
+        None
+    }
+}
+
+/// The events that bring the screens up to date after `touched` records
+/// changed: the changed records re-read, and the findings rescanned for
+/// them alone when the scan of `data` is kept (else in full, here).
+fn patched(
+    service: &Service,
+    data: &Arc<Data>,
+    touched: &[RecordId],
+    scan: &std::sync::Mutex<Rescanner>,
+) -> Result<Vec<Event>, crate::service::ServiceError> {
+    let mut patch = super::app::DataPatch::default();
+    let mut seen = std::collections::BTreeSet::new();
+    for id in touched.iter().filter(|id| seen.insert(**id)) {
+        match service.get(*id) {
+            // The search index stays over the real values (see
+            // `Service::records_and_index`).
+            Ok(r) => {
+                let text = crate::search::SearchIndex::text_of(&service.real(*id)?);
+                patch.put.push((r, text));
+            }
+            Err(crate::service::ServiceError::NotFound(_)) => {
+                if data.records.binary_search_by(|r| r.id.cmp(id)).is_ok() {
+                    patch.remove.push(*id);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    // Every change went through this session: the data is the store's now.
+    service.records_are_current();
+    let version = super::app::next_version();
+    let ids = data.ids_after(&patch);
+    let old: Vec<RecordId> = data.records.iter().map(|r| r.id).collect();
+    let remap = crate::findings::Remap::between(&old, &ids);
+    let changed: Vec<u32> =
+        patch.put.iter().filter_map(|(r, _)| ids.binary_search(&r.id).ok().map(|i| i as u32)).collect();
+    let mut rescanner = scan.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let current = rescanner.version == data.version;
+    let findings = match &mut rescanner.state {
+        Some(state) if current => {
+            let slim: Vec<IdOnly> = ids.iter().map(|id| IdOnly(*id)).collect();
+            match service.rescan(state, &slim, &changed, remap.as_ref()) {
+                Ok(p) => {
+                    rescanner.version = version;
+                    Some(Arc::new(p))
+                }
+                Err(_) => None,
+            }
+        }
+        _ => None,
+    };
+    let patch = Arc::new(patch);
+    let mut out = vec![Event::Patched { data: patch.clone(), findings: findings.clone(), version }];
+    if findings.is_none() {
+        // No scan to patch (the first is still running, or failed): the
+        // records as they are now are scanned in full.
+        rescanner.state = None;
+        let mut d = (**data).clone();
+        d.apply(&patch, version);
+        match service.scan_keeping(&d.records, &|_| {}) {
+            Ok((report, state)) => {
+                rescanner.keep(state, version);
+                out.push(Event::ScannedAt(Arc::new(report), version));
+            }
+            Err(e) => out.push(Event::LoadFailed(format!("scan failed: {e}"))),
+        }
+    }
+    Ok(out)
 }
 
 /// Who a record is, for previews: its name (as this session sees it) or source id.
@@ -372,41 +486,4 @@ pub fn load_requests(service: &Service) -> Vec<Event> {
         (Ok(list), Ok(o)) => vec![Event::RequestsLoaded(Arc::new(list)), Event::OverviewLoaded(Arc::new(o))],
         (Err(e), _) | (_, Err(e)) => vec![Event::ActFailed(e.to_string())],
     }
-}
-
-/// `data` with the `touched` records re-read from the store (gone ones removed).
-fn refreshed(service: &Service, data: &Data, touched: &[RecordId]) -> Result<Data, crate::service::ServiceError> {
-    let mut records: Vec<Record> = data.records.clone();
-    // The search index stays over the real values (see
-    // `Service::records_and_index`): a changed record's text is made from
-    // the record as stored, not as shown.
-    let mut texts: Vec<Box<str>> = data.index.texts().to_vec();
-    for id in touched {
-        let pos = records.binary_search_by(|r| r.id.cmp(id));
-        match (service.get(*id), pos) {
-            (Ok(r), pos) => {
-                let text = crate::search::SearchIndex::text_of(&service.real(*id)?);
-                match pos {
-                    Ok(i) => {
-                        records[i] = r;
-                        texts[i] = text;
-                    }
-                    Err(i) => {
-                        records.insert(i, r);
-                        texts.insert(i, text);
-                    }
-                }
-            }
-            (Err(crate::service::ServiceError::NotFound(_)), Ok(i)) => {
-                records.remove(i);
-                texts.remove(i);
-            }
-            (Err(crate::service::ServiceError::NotFound(_)), Err(_)) => {}
-            (Err(e), _) => return Err(e),
-        }
-    }
-    // Every change went through this session: the data is the store's now.
-    service.records_are_current();
-    let index = crate::search::SearchIndex::from_texts(texts);
-    Ok(Data::with_index(records, index, chrono::Utc::now()))
 }

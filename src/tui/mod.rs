@@ -43,7 +43,8 @@ pub fn run(service: Arc<Service>, theme: Theme, demo: bool, idle_lock: Option<u6
     let mut app = App::new(info, theme);
     let (tx, rx) = mpsc::channel::<Event>();
 
-    spawn_loader(service.clone(), tx.clone());
+    let rescanner = Arc::new(std::sync::Mutex::new(jobs::Rescanner::default()));
+    spawn_loader(service.clone(), tx.clone(), rescanner.clone());
     if service.read_only().is_some() {
         spawn_snapshot_watch(service.clone(), tx.clone());
     }
@@ -72,40 +73,38 @@ pub fn run(service: Arc<Service>, theme: Theme, demo: bool, idle_lock: Option<u6
     }
 
     // Actions: service calls (which audit and commit), one at a time; after
-    // a change, the data is rebuilt and re-scanned here too.
+    // a change, the changed records are re-read and rescanned here too (see
+    // `jobs::patched`). The read-only snapshot each change withdraws is
+    // published again once the store has been quiet for a while.
+    let quiet = Arc::new(std::sync::Mutex::new(None::<std::time::Instant>));
     let (act_tx, act_rx) = mpsc::channel::<(app::Job, Option<Arc<Data>>)>();
     {
         let tx = tx.clone();
         let service = service.clone();
+        let rescanner = rescanner.clone();
+        let quiet = quiet.clone();
         std::thread::spawn(move || {
             while let Ok((job, data)) = act_rx.recv() {
                 let busy = |msg: String| {
                     let _ = tx.send(Event::Busy(msg));
                 };
-                for ev in jobs::run(&service, data.as_ref(), job, &busy) {
-                    let rescan = match &ev {
-                        Event::Refreshed(d) => Some(d.clone()),
-                        _ => None,
-                    };
-                    if rescan.is_some() {
-                        let _ = service.publish_snapshot();
+                let events = jobs::run(&service, data.as_ref(), job, &busy, &rescanner);
+                // The dashboard patches its own copy: let go of this one first.
+                drop(data);
+                for ev in events {
+                    if matches!(ev, Event::Patched { .. })
+                        && let Ok(mut q) = quiet.lock()
+                    {
+                        *q = Some(std::time::Instant::now());
                     }
                     if tx.send(ev).is_err() {
                         return;
-                    }
-                    if let Some(d) = rescan {
-                        let progress = |stage: &str| {
-                            let _ = tx.send(Event::ScanProgress(stage.to_owned()));
-                        };
-                        let _ = match service.scan(&d.records, &progress) {
-                            Ok(report) => tx.send(Event::Scanned(Arc::new(report))),
-                            Err(e) => tx.send(Event::LoadFailed(format!("scan failed: {e}"))),
-                        };
                     }
                 }
             }
         });
     }
+    spawn_publisher(service.clone(), quiet);
 
     // Input: blocking reads on their own thread.
     {
@@ -178,7 +177,7 @@ pub fn run(service: Arc<Service>, theme: Theme, demo: bool, idle_lock: Option<u6
                     continue;
                 }
                 if let Effect::Reload = effect {
-                    spawn_loader(service.clone(), tx.clone());
+                    spawn_loader(service.clone(), tx.clone(), rescanner.clone());
                     continue;
                 }
                 if let Effect::Search { generation: g, .. } = &effect {
@@ -204,8 +203,9 @@ pub fn run(service: Arc<Service>, theme: Theme, demo: bool, idle_lock: Option<u6
 }
 
 /// Decrypts every record off the UI thread, reporting progress; then
-/// publishes the read-only snapshot and runs the scan.
-fn spawn_loader(service: Arc<Service>, tx: mpsc::Sender<Event>) {
+/// publishes the read-only snapshot and runs the scan, whose state is kept
+/// for the incremental rescans after each change.
+fn spawn_loader(service: Arc<Service>, tx: mpsc::Sender<Event>, rescanner: Arc<std::sync::Mutex<jobs::Rescanner>>) {
     {
         std::thread::spawn(move || {
             let total = service.count();
@@ -236,12 +236,52 @@ fn spawn_loader(service: Arc<Service>, tx: mpsc::Sender<Event>) {
             let progress = |stage: &str| {
                 let _ = tx.send(Event::ScanProgress(stage.to_owned()));
             };
-            let _ = match service.scan(&data.records, &progress) {
-                Ok(report) => tx.send(Event::Scanned(Arc::new(report))),
-                Err(e) => tx.send(Event::LoadFailed(format!("scan failed: {e}"))),
-            };
+            let version = data.version;
+            let records = &data.records;
+            match service.scan_keeping(records, &progress) {
+                Ok((report, mut state)) => {
+                    let _ = tx.send(Event::ScannedAt(Arc::new(report), version));
+                    drop(data);
+                    // What the first rescan would build, built now.
+                    state.prepare();
+                    if let Ok(mut r) = rescanner.lock() {
+                        r.keep(state, version);
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Event::LoadFailed(format!("scan failed: {e}")));
+                }
+            }
         });
     }
+}
+
+/// Publishes the read-only snapshot again once no change has been made for
+/// a while (every change withdraws it; writing it takes the store's change
+/// lock, so it is not done after every change).
+fn spawn_publisher(service: Arc<Service>, quiet: Arc<std::sync::Mutex<Option<std::time::Instant>>>) {
+    const QUIET: Duration = Duration::from_secs(10);
+    if service.read_only().is_some() {
+        return;
+    }
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+            let due = match quiet.lock() {
+                Ok(mut q) => match *q {
+                    Some(t) if t.elapsed() >= QUIET => {
+                        *q = None;
+                        true
+                    }
+                    _ => false,
+                },
+                Err(_) => return,
+            };
+            if due {
+                let _ = service.publish_snapshot();
+            }
+        }
+    });
 }
 
 /// A read-only session ends once the holder replaces its snapshot: what it

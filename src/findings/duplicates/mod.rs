@@ -112,7 +112,7 @@ fn is_national_id(column: &str) -> bool {
 /// touching two records picked from all over memory: so every string of a
 /// record sits in one allocation (`text`, cut by `ends`), a couple of cache
 /// lines instead of nine scattered ones.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Features {
     /// given, family, postcode, locality, street number, street, email,
     /// phone (E.164 digits), national id — one after the other.
@@ -1919,6 +1919,20 @@ impl BlockIndex {
             }
         }
         out
+    }
+
+    /// Follows records moving: `map[old]` is a record's new index, or
+    /// `u32::MAX` when it is gone.
+    pub fn remap(&mut self, map: &[u32]) {
+        let to = |r: u32| map.get(r as usize).copied().unwrap_or(u32::MAX);
+        self.sorted.retain_mut(|e| {
+            e.2 = to(e.2);
+            e.2 != u32::MAX
+        });
+        self.added.retain_mut(|e| {
+            e.1 = to(e.1);
+            e.1 != u32::MAX
+        });
     }
 
     /// [`BlockIndex::neighbours`] without remembering `f`'s keys.
