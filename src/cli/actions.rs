@@ -119,7 +119,7 @@ pub(super) fn merge(
             out.survivor,
             out.audit_entry
         );
-        println!("undo with: steward merge --undo {} --reason TEXT", out.merge_id);
+        println!("undo with: steward undo {} --reason TEXT", out.merge_id);
     }
     Ok(())
 }

@@ -72,13 +72,30 @@ impl Rules {
         }
     }
 
-    /// The rules for a jurisdiction key (`gdpr`, `ccpa`).
+    /// The rules for a jurisdiction key (`gdpr`, `ccpa`), with the public
+    /// holidays of its default calendar (see `policy::holidays`).
     pub fn for_key(key: &str) -> Option<Rules> {
-        match key.to_ascii_lowercase().as_str() {
-            "gdpr" => Some(Rules::gdpr()),
-            "ccpa" | "cpra" => Some(Rules::ccpa()),
-            _ => None,
-        }
+        Rules::for_calendar(key, super::holidays::default_for(key))
+    }
+
+    /// The rules for a jurisdiction with the holidays of `calendar`.
+    pub fn for_calendar(key: &str, calendar: &str) -> Option<Rules> {
+        let mut r = match key.to_ascii_lowercase().as_str() {
+            "gdpr" => Rules::gdpr(),
+            "ccpa" | "cpra" => Rules::ccpa(),
+            _ => return None,
+        };
+        r.holidays = super::holidays::dates(calendar).unwrap_or_default();
+        Some(r)
+    }
+
+    /// The rules for a jurisdiction under `policy` (its holiday calendar).
+    pub fn for_policy(key: &str, policy: &super::Policy) -> Option<Rules> {
+        let calendar = policy
+            .holidays
+            .get(&key.to_ascii_lowercase())
+            .map_or_else(|| super::holidays::default_for(key), String::as_str);
+        Rules::for_calendar(key, calendar)
     }
 
     fn working(&self, d: NaiveDate) -> bool {
@@ -171,6 +188,34 @@ mod tests {
         ] {
             assert_eq!(g.due(d(received), false), d(due), "{received}: {why}");
         }
+    }
+
+    /// Issue 14: deadlines skip the public holidays of the jurisdiction's
+    /// calendar. Received 2026-11-25, a GDPR request is not due on Christmas
+    /// Day: the weekend follows, then Monday 28 December — except where 28
+    /// December is itself a holiday (the UK's Boxing Day observed).
+    #[test]
+    fn deadlines_skip_public_holidays_of_the_calendar() {
+        let gdpr = Rules::for_key("gdpr").expect("gdpr");
+        assert_eq!(gdpr.due(d("2026-11-25"), false), d("2026-12-28"), "EU: every member state keeps 25 December");
+        for (calendar, due) in [("DE", "2026-12-28"), ("IE", "2026-12-28"), ("GB", "2026-12-29"), ("BG", "2026-12-29")]
+        {
+            let r = Rules::for_calendar("gdpr", calendar).expect("rules");
+            assert_eq!(r.due(d("2026-11-25"), false), d(due), "{calendar}");
+        }
+        // Easter Monday 2027 (29 March) in Germany; not a holiday for the
+        // whole EU (Romania and others follow the Orthodox date).
+        let de = Rules::for_calendar("gdpr", "DE").expect("rules");
+        assert_eq!(de.due(d("2027-02-28"), false), d("2027-03-30"), "28 March is a Sunday, 29 Easter Monday");
+        // The CCPA's 10 business days skip Thanksgiving and the day after.
+        let ca = Rules::for_key("ccpa").expect("ccpa");
+        assert_eq!(ca.add(d("2026-11-20"), Period::BusinessDays(10)), d("2026-12-08"));
+        let mut policy = crate::policy::Policy::default();
+        policy.holidays.insert("gdpr".into(), "GB".into());
+        let r = Rules::for_policy("gdpr", &policy).expect("rules");
+        assert_eq!(r.due(d("2026-11-25"), false), d("2026-12-29"), "the policy's calendar");
+        policy.holidays.insert("gdpr".into(), "XX".into());
+        assert!(policy.validate().is_err(), "an unknown calendar is refused");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub mod deadlines;
+pub mod holidays;
 
 use crate::model::Field;
 
@@ -106,6 +107,12 @@ pub struct Policy {
     /// Legal holds: fields kept through an erasure because a law requires it.
     #[serde(default)]
     pub holds: BTreeMap<String, Hold>,
+    /// The public holidays a jurisdiction's deadlines skip: jurisdiction
+    /// (`gdpr`, `ccpa`) → calendar (`DE`, `IE`, `US-CA`, ...; see
+    /// `policy::holidays`). Unset: `EU` (the days every member state keeps)
+    /// for the GDPR, `US-CA` for the CCPA.
+    #[serde(default)]
+    pub holidays: BTreeMap<String, String>,
 }
 
 /// A legal hold: when a record has a value in one of `fields`, erasing it
@@ -132,6 +139,8 @@ pub enum PolicyError {
     ConsentWithoutField(String),
     #[error("settings.duplicates: probabilities must lie between 0 and 1, cluster_probability <= match_probability")]
     Thresholds,
+    #[error("holidays.{0}: no calendar `{1}` (use a country code such as DE, IE, GB, or EU, US-CA)")]
+    UnknownCalendar(String, String),
 }
 
 impl Default for Policy {
@@ -173,7 +182,14 @@ impl Default for Policy {
                 )
             }))
             .collect();
-        Policy { version: POLICY_FORMAT, settings: Settings::default(), purposes, fields, holds: BTreeMap::new() }
+        Policy {
+            version: POLICY_FORMAT,
+            settings: Settings::default(),
+            purposes,
+            fields,
+            holds: BTreeMap::new(),
+            holidays: BTreeMap::new(),
+        }
     }
 }
 
@@ -226,6 +242,11 @@ impl Policy {
         for (name, p) in &self.purposes {
             if p.legal_basis == LegalBasis::Consent && p.consent_field.is_none() {
                 return Err(PolicyError::ConsentWithoutField(name.clone()));
+            }
+        }
+        for (jurisdiction, calendar) in &self.holidays {
+            if holidays::dates(calendar).is_none() {
+                return Err(PolicyError::UnknownCalendar(jurisdiction.clone(), calendar.clone()));
             }
         }
         let d = &self.settings.duplicates;

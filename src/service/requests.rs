@@ -76,8 +76,8 @@ impl RequestView {
     }
 }
 
-fn rules(jurisdiction: &str) -> Result<Rules, ServiceError> {
-    Rules::for_key(jurisdiction).ok_or_else(|| {
+fn rules_under(jurisdiction: &str, policy: &crate::policy::Policy) -> Result<Rules, ServiceError> {
+    Rules::for_policy(jurisdiction, policy).ok_or_else(|| {
         ServiceError::Invalid(format!(
             "unknown jurisdiction `{}` (gdpr, ccpa)",
             crate::model::text::fit(jurisdiction, 20)
@@ -85,9 +85,15 @@ fn rules(jurisdiction: &str) -> Result<Rules, ServiceError> {
     })
 }
 
-/// The view of `r` on `today`.
+/// The view of `r` on `today` (holidays of the jurisdictions' default calendars).
 pub fn view(r: Request, today: NaiveDate) -> Result<RequestView, ServiceError> {
-    let rules = rules(&r.jurisdiction)?;
+    view_under(r, today, &crate::policy::Policy::default())
+}
+
+/// The view of `r` on `today`, its deadline counted with the public
+/// holidays `policy` names for its jurisdiction.
+pub fn view_under(r: Request, today: NaiveDate, policy: &crate::policy::Policy) -> Result<RequestView, ServiceError> {
+    let rules = rules_under(&r.jurisdiction, policy)?;
     let due = rules.due(r.received, matches!(r.status, Status::Extended { .. }));
     let days_left = deadlines::days_left(today, due);
     let open = r.status.is_open();
@@ -125,7 +131,8 @@ impl Service {
     }
 
     fn masked_view(&self, r: Request) -> Result<RequestView, ServiceError> {
-        let mut v = view(r, crate::model::now().date_naive())?;
+        let (policy, _) = self.policy()?;
+        let mut v = view_under(r, crate::model::now().date_naive(), &policy)?;
         if self.masks() {
             let q = &mut v.requester;
             q.name = q.name.as_deref().map(super::mask::name);
@@ -172,7 +179,7 @@ impl Service {
     /// far (`taken`, which it joins). The error says what is wrong (no
     /// personal data).
     fn build_request(&self, new: NewRequest, taken: &mut Vec<String>) -> Result<Request, String> {
-        rules(&new.jurisdiction).map_err(|e| e.to_string())?;
+        rules_under(&new.jurisdiction, &crate::policy::Policy::default()).map_err(|e| e.to_string())?;
         let q = &new.requester;
         if q.name.is_none() && q.email.is_none() && q.phone.is_none() {
             return Err("a request needs the requester's name, email or phone".into());
@@ -396,7 +403,7 @@ impl Service {
                         self.refuse(draft, format!("{reference} is extended already (once is all the law allows)"))
                     );
                 }
-                let rules = rules(&r.jurisdiction)?;
+                let rules = rules_under(&r.jurisdiction, &self.policy()?.0)?;
                 if rules.extension.is_none() {
                     return Err(self.refuse(draft, format!("{} allows no extension", rules.name)));
                 }
