@@ -222,3 +222,29 @@ fn the_cli_remedies_need_yes_and_dry_runs_change_nothing() {
         assert_eq!(text.lines().count(), listed + 1);
     }
 }
+
+#[test]
+fn a_needed_field_is_declared_in_the_policy_and_its_findings_go() {
+    let (_t, svc) = demo();
+    let (over, _) = findings(&svc, Kind::Overcollected);
+    let holders = digest(&svc).iter().filter(|r| r.extra.get("pager").is_some()).count();
+    assert!(holders > 0);
+    let e = svc.declare_field("pager", "on_call", None, None, "user.contact.pager").expect_err("basis").to_string();
+    assert!(e.contains("give its legal basis"), "{e}");
+    let e = svc.declare_field("pager", "on_call", Some("consent"), None, "x").expect_err("consent").to_string();
+    assert!(e.contains("records the consent"), "{e}");
+    let info = svc
+        .declare_field("pager", "on_call", Some("legitimate interest"), Some(36500), "user.contact.pager")
+        .expect("declared");
+    assert!(info.revision >= 2);
+    let (policy, _) = svc.policy().expect("policy");
+    assert_eq!(policy.purposes["on_call"].retention_days, Some(36500));
+    assert!(policy.fields["pager"].purposes.contains(&"on_call".to_owned()));
+    let (after, of) = findings(&svc, Kind::Overcollected);
+    assert_eq!(after, over - holders, "every pager finding went");
+    let _ = of;
+    // An existing purpose: added to it, its basis and retention unchanged.
+    svc.declare_field("fax", "orders", None, None, "user.contact.fax").expect("declared");
+    let (policy, _) = svc.policy().expect("policy");
+    assert!(policy.fields["fax"].purposes.contains(&"orders".to_owned()));
+}

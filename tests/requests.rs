@@ -38,7 +38,8 @@ fn deadlines_queue_and_completion() {
         "WEB-77",
     ]);
     assert_eq!((c["ref"].as_str(), c["due"].as_str()), (Some("WEB-77"), Some("2026-12-16")));
-    assert_eq!(c["acknowledge_by"], "2026-11-13");
+    // Ten business days: 11 November (Veterans Day) is a California holiday.
+    assert_eq!(c["acknowledge_by"], "2026-11-16");
     assert!(c["acknowledged"].is_null());
     let (code, _, err) = cli(&store, &["request", "acknowledge", "WEB-77"]);
     assert_eq!(code, 0, "{err}");

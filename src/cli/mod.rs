@@ -876,6 +876,23 @@ pub enum PolicyAction {
         #[arg(long)]
         json: bool,
     },
+    /// Declare a field the policy does not know (an over-collected one the business needs) under a purpose
+    #[command(after_help = "An existing purpose keeps its legal basis and retention; a new one needs --legal-basis \
+(contract, legal_obligation, legitimate_interest, vital_interests, public_task; consent-based purposes go in the \
+policy file, with their consent field) and may take --retention-days. Makes a new policy revision (audited).")]
+    Declare {
+        /// The field (an extra column such as `loyalty_tier`, or a core field)
+        field: String,
+        #[arg(long, value_name = "NAME")]
+        purpose: String,
+        #[arg(long, value_name = "BASIS")]
+        legal_basis: Option<String>,
+        #[arg(long, value_name = "DAYS")]
+        retention_days: Option<u32>,
+        /// fideslang-style category, e.g. user.contact.fax
+        #[arg(long, value_name = "CATEGORY", default_value = "user")]
+        category: String,
+    },
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -1151,6 +1168,12 @@ pub fn run(cli: Cli) -> Result<()> {
                 std::fs::read_to_string(&file).map_err(|e| Failure(format!("cannot read {}: {e}", file.display())))?;
             let info = open(&g)?.import_policy(&text)?;
             println!("policy revision {} is now in force", info.revision);
+            Ok(())
+        }
+        Command::Policy { action: PolicyAction::Declare { field, purpose, legal_basis, retention_days, category } } => {
+            let svc = open(&g)?;
+            let info = svc.declare_field(&field, &purpose, legal_basis.as_deref(), retention_days, &category)?;
+            println!("policy revision {}: `{field}` declared for `{purpose}`", info.revision);
             Ok(())
         }
         Command::Policy { action: PolicyAction::Show { json } } => {

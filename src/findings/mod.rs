@@ -304,6 +304,25 @@ pub fn record_findings_with(
             format!("past the retention of every purpose: {}; last activity {inactive} days ago", list.join(", ")),
         ));
     }
+    // asked to confirm their details, and no answer within the grace period
+    if !expired
+        && let Some(asked) = r.care.reverify_asked
+        && r.times.last_verified.is_none_or(|v| v < asked)
+        && days(asked, now) > i64::from(policy.settings.reverify_grace_days)
+    {
+        out.push(Finding::one(
+            Kind::Expired,
+            index,
+            Severity::Danger,
+            None,
+            format!(
+                "asked to confirm their details on {}, no answer in {} days (policy: {}): housekeeping erases it",
+                asked.date_naive(),
+                days(asked, now),
+                policy.settings.reverify_grace_days
+            ),
+        ));
+    }
     for (name, _) in &fields {
         let declared: Vec<_> = policy.purposes_of(name).collect();
         if declared.is_empty() {

@@ -32,7 +32,9 @@ pub const MAX_EXTRA_FIELDS: usize = 64;
 pub struct RecordId(pub ulid::Ulid);
 
 impl RecordId {
-    /// A fresh id, monotonic within this process.
+    /// A fresh id, ordered by creation time to the millisecond (ids made
+    /// within one millisecond are in random order; the store allocates
+    /// increasing ones, see `Store::allocate_ids`).
     pub fn new() -> Self {
         Self(ulid::Ulid::new())
     }
@@ -269,6 +271,11 @@ pub struct Care {
     pub consents: Vec<ConsentEvent>,
     /// How the customer last confirmed their details (reply, call, order).
     pub verified_how: Option<String>,
+    /// When they were last asked to confirm their details (a
+    /// re-verification list); unanswered past the policy's grace period,
+    /// the record is due for housekeeping.
+    #[serde(with = "chrono::serde::ts_seconds_option")]
+    pub reverify_asked: Option<DateTime<Utc>>,
 }
 
 /// A restriction of processing.

@@ -85,11 +85,14 @@ pub struct Settings {
     /// A record not verified or updated for this long is stale.
     pub stale_after_days: u32,
     pub duplicates: DuplicateSettings,
+    /// Days a customer asked to confirm their details (a re-verification
+    /// list) has to answer before the record is due for housekeeping.
+    pub reverify_grace_days: u32,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { stale_after_days: 730, duplicates: DuplicateSettings::default() }
+        Self { stale_after_days: 730, duplicates: DuplicateSettings::default(), reverify_grace_days: 30 }
     }
 }
 

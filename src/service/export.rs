@@ -432,7 +432,19 @@ impl Service {
                 csv.flush().map_err(|e| ServiceError::Invalid(format!("could not write: {e}")))
             },
             || {
-                entry = Some(self.store_audit_only(draft.clone())?);
+                // Who was asked, and when: unanswered past the grace period,
+                // their records are due for housekeeping.
+                let now = crate::model::now();
+                let asked: Vec<Record> = listed
+                    .iter()
+                    .map(|r| {
+                        let mut n = (*r).clone();
+                        n.care.reverify_asked = Some(now);
+                        n
+                    })
+                    .collect();
+                let change = crate::store::Change { put: asked, ..Default::default() };
+                entry = Some(self.store.commit(change, draft.clone())?);
                 Ok(())
             },
         );

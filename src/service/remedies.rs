@@ -636,6 +636,83 @@ impl Service {
         Ok(n)
     }
 
+    /// Declares `field` in the policy — an over-collected field the business
+    /// does need: under `purpose` (an existing one, or a new one with its
+    /// legal basis and retention), with its category. A new policy revision;
+    /// the field's `overcollected` findings go at the next scan.
+    pub fn declare_field(
+        &self,
+        field: &str,
+        purpose: &str,
+        basis: Option<&str>,
+        retention_days: Option<u32>,
+        category: &str,
+    ) -> Result<super::PolicyInfo, ServiceError> {
+        use crate::policy::{FieldPolicy, LegalBasis, Purpose};
+        let draft = self.draft("policy", &[]);
+        self.require(Role::Admin, "change the policy", &[])?;
+        let field = field.trim();
+        let purpose = purpose.trim();
+        if field.is_empty() || purpose.is_empty() {
+            return Err(self.refuse(draft, "name the field and the purpose it serves".into()));
+        }
+        let ok_name = |s: &str| s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !ok_name(field) || !ok_name(purpose) {
+            return Err(self.refuse(draft, "field and purpose names are letters, digits, _ and - (64 at most)".into()));
+        }
+        let (mut policy, _) = self.policy()?;
+        if !policy.purposes.contains_key(purpose) {
+            let Some(basis) = basis.map(str::trim).filter(|b| !b.is_empty()) else {
+                return Err(self.refuse(
+                    draft,
+                    format!("`{purpose}` is a new purpose: give its legal basis (contract, legal_obligation, legitimate_interest, ...)"),
+                ));
+            };
+            let legal_basis: LegalBasis = match serde_json::from_value(serde_json::Value::String(
+                basis.replace(' ', "_"),
+            )) {
+                Ok(b) => b,
+                Err(_) => {
+                    return Err(self.refuse(
+                        draft,
+                        "legal basis: consent, contract, legal_obligation, vital_interests, public_task or legitimate_interest"
+                            .into(),
+                    ));
+                }
+            };
+            if legal_basis == LegalBasis::Consent {
+                return Err(self.refuse(
+                    draft,
+                    "a consent-based purpose needs the field that records the consent: declare it in the policy file"
+                        .into(),
+                ));
+            }
+            policy.purposes.insert(
+                purpose.to_owned(),
+                Purpose {
+                    description: format!("declared from the findings by {}", self.session.user),
+                    legal_basis,
+                    retention_days,
+                    consent_field: None,
+                },
+            );
+        }
+        let category = Some(category.trim()).filter(|c| !c.is_empty()).unwrap_or("user");
+        let entry = policy.fields.entry(field.to_owned()).or_insert_with(|| FieldPolicy {
+            category: model::text::fit(category, 64),
+            purposes: Vec::new(),
+            free_text: false,
+        });
+        if !entry.purposes.iter().any(|p| p == purpose) {
+            entry.purposes.push(purpose.to_owned());
+        }
+        policy.validate()?;
+        let mut text =
+            format!("# Revision written by steward: `{field}` declared for `{purpose}` by {}.\n", self.session.user);
+        text.push_str(&policy.to_toml());
+        self.import_policy(&text)
+    }
+
     /// The undoable changes still held: (change id, kind, records).
     pub fn undoable(&self) -> Result<Vec<(String, String, usize)>, ServiceError> {
         self.require(Role::Steward, "list undoable changes", &[])?;

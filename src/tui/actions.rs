@@ -122,6 +122,7 @@ pub enum Action {
     RecordConsent,
     Restrict,
     JumpToRecord,
+    DeclarePurpose,
 }
 
 impl Action {
@@ -155,6 +156,7 @@ impl Action {
             | Action::Housekeeping
             | Action::AuditVerify
             | Action::DropField
+            | Action::DeclarePurpose
             | Action::ReverifyList => Role::Admin,
             _ => Role::Viewer,
         }
@@ -246,6 +248,13 @@ pub const ACTIONS: &[ActionSpec] = &[
         ["D"],
         "Over-collected: drop the field from every record flagged for it (undo until the key rotation)",
         "drop field"
+    ),
+    spec!(
+        DeclarePurpose,
+        Findings,
+        ["y"],
+        "Over-collected: the field is needed after all — declare why in the policy (purpose, legal basis, retention)",
+        "declare"
     ),
     spec!(
         Redact,

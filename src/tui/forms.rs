@@ -473,6 +473,8 @@ pub enum Remedy {
     Consent { id: RecordId },
     /// Restrict processing.
     Restrict { ids: Vec<RecordId> },
+    /// Declare the over-collected `field` in the policy, under a purpose.
+    Declare { field: String },
 }
 
 impl Remedy {
@@ -486,6 +488,7 @@ impl Remedy {
             | Remedy::Reverify { ids }
             | Remedy::Restrict { ids } => ids.clone(),
             Remedy::ClearValue { id, .. } | Remedy::Consent { id } => vec![*id],
+            Remedy::Declare { .. } => Vec::new(),
         }
     }
 
@@ -567,7 +570,8 @@ impl RemedyForm {
                     self.focus += 1;
                     return RemedyOutcome::Stay;
                 }
-                let filled = self.inputs.iter().all(|(l, t)| *l == "Reason" || !t.trimmed().is_empty());
+                let optional = |l: &str| matches!(l, "Reason" | "Legal basis" | "Retention days");
+                let filled = self.inputs.iter().all(|(l, t)| optional(l) || !t.trimmed().is_empty());
                 let reason_needed =
                     !matches!(self.remedy, Remedy::Verified { .. } | Remedy::Consent { .. } | Remedy::Reverify { .. });
                 let reason_ok = !reason_needed || !self.input("Reason").is_empty();

@@ -238,26 +238,69 @@ pub fn run(
                 Remedy::Reverify { ids } => {
                     let target = Target::Recipients(vec![input("Recipient")]);
                     let file = std::path::PathBuf::from(input("File"));
-                    return match service.reverify_list(&ids, &target, false, &file) {
-                        Ok(r) => vec![Event::Acted {
-                            message: format!(
-                                "{} customer(s) listed in {} (encrypted); left out: {} restricted, {} unreachable",
-                                r.listed,
-                                std::path::absolute(&r.file).unwrap_or(r.file).display(),
-                                r.restricted,
-                                r.unreachable
-                            ),
-                            merge: None,
-                            changed: false,
-                        }],
-                        Err(e) => vec![Event::ActFailed(e.to_string())],
+                    // The records listed are marked as asked (for the grace period).
+                    let listed = match service.reverify_list(&ids, &target, false, &file) {
+                        Ok(r) => r,
+                        Err(e) => return vec![Event::ActFailed(e.to_string())],
                     };
+                    Ok(crate::service::remedies::Remedied {
+                        change_id: None,
+                        records: listed.listed,
+                        audit_entry: listed.audit_entry,
+                        summary: format!(
+                            "{} customer(s) listed in {} (encrypted); left out: {} restricted, {} unreachable",
+                            listed.listed,
+                            std::path::absolute(&listed.file).unwrap_or(listed.file).display(),
+                            listed.restricted,
+                            listed.unreachable
+                        ),
+                        ids: ids.clone(),
+                    })
                 }
                 Remedy::Consent { id } => match chrono::NaiveDate::parse_from_str(&input("Date"), "%Y-%m-%d") {
                     Ok(date) => service.record_consent(id, &input("Purpose"), given, date, &input("Source"), &reason),
                     Err(_) => Err(crate::service::ServiceError::Invalid("the date must be YYYY-MM-DD".into())),
                 },
                 Remedy::Restrict { ids } => service.restrict(&ids, true, &reason),
+                Remedy::Declare { field } => {
+                    let retention = match input("Retention days") {
+                        t if t.is_empty() => None,
+                        t => match t.parse::<u32>() {
+                            Ok(n) => Some(n),
+                            Err(_) => return vec![Event::ActFailed("retention: a number of days, or empty".into())],
+                        },
+                    };
+                    let basis = input("Legal basis");
+                    let basis = Some(basis.as_str()).filter(|b| !b.is_empty());
+                    return match service.declare_field(&field, &input("Purpose"), basis, retention, &input("Category"))
+                    {
+                        Ok(info) => {
+                            let mut out = vec![Event::Acted {
+                                message: format!(
+                                    "policy revision {}: `{field}` declared for `{}`",
+                                    info.revision,
+                                    input("Purpose")
+                                ),
+                                merge: None,
+                                changed: false,
+                            }];
+                            // The policy changed: every record is checked again.
+                            if let Some(d) = data {
+                                match service.scan_keeping(&d.records, &|_| {}) {
+                                    Ok((report, state)) => {
+                                        scan.lock()
+                                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                            .keep(state, d.version);
+                                        out.push(Event::ScannedAt(Arc::new(report), d.version));
+                                    }
+                                    Err(e) => out.push(Event::LoadFailed(format!("scan failed: {e}"))),
+                                }
+                            }
+                            out
+                        }
+                        Err(e) => vec![Event::ActFailed(e.to_string())],
+                    };
+                }
                 Remedy::BulkMerge { plan: None, .. } | Remedy::DropField { plan: None, .. } => {
                     Err(crate::service::ServiceError::Invalid("the plan is not ready".into()))
                 }

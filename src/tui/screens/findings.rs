@@ -165,7 +165,7 @@ pub fn applies(a: Action, kind: Option<Kind>, header: bool) -> bool {
     match a {
         Action::Merge | Action::NotSamePerson => k == Kind::Duplicate && !header,
         Action::BulkMerge => k == Kind::Duplicate,
-        Action::DropField => k == Kind::Overcollected && !header,
+        Action::DropField | Action::DeclarePurpose => k == Kind::Overcollected && !header,
         Action::Redact => k == Kind::Pii,
         Action::ClearValue => k == Kind::Invalid && !header,
         Action::MarkVerified | Action::ReverifyList => k == Kind::Stale,
@@ -186,6 +186,7 @@ fn is_remedy(a: Action) -> bool {
             | Action::NotSamePerson
             | Action::BulkMerge
             | Action::DropField
+            | Action::DeclarePurpose
             | Action::Redact
             | Action::ClearValue
             | Action::MarkVerified
@@ -252,7 +253,8 @@ pub fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
                 | Action::ClearValue
                 | Action::RecordConsent
                 | Action::Edit
-                | Action::DropField,
+                | Action::DropField
+                | Action::DeclarePurpose,
                 _,
             ) if header => "open the kind (Enter) and choose a finding first".into(),
             (_, Some(k)) => format!("that key does not apply to a {} finding (? lists what does)", k.name()),
@@ -437,6 +439,35 @@ fn remedy(app: &mut App, report: &Report, a: Action) -> Vec<Effect> {
             f.promise = Some((Kind::Overcollected, of.len()));
             let plan = Job::PlanRemedy(Box::new(Remedy::DropField { field, ids, plan: None }));
             (f, Some(plan))
+        }
+        Action::DeclarePurpose => {
+            let field = first.field.clone().unwrap_or_default();
+            let of = groups(report)
+                .into_iter()
+                .filter(|(k, _)| *k == Kind::Overcollected)
+                .flat_map(|(_, r)| r)
+                .filter(|&i| report.findings[i].field.as_deref() == Some(field.as_str()))
+                .count();
+            let mut f = RemedyForm::new(
+                Remedy::Declare { field: field.clone() },
+                format!("Declare why `{}` is held", fit(&field, 30)),
+                vec![
+                    ("Purpose", TextInput::default()),
+                    ("Legal basis", TextInput::default()),
+                    ("Retention days", TextInput::default()),
+                    ("Category", TextInput::new("user")),
+                ],
+            );
+            f.preview = vec![
+                format!("`{field}` is added to the policy under a purpose: a new policy revision (audited)."),
+                "An existing purpose (orders, support, ...) keeps its legal basis and retention; a new one".into(),
+                "needs its legal basis (contract, legal_obligation, legitimate_interest, ...) and retention.".into(),
+                "Only if the business truly needs it: otherwise D drops the field.".into(),
+            ];
+            if first.reasons.first().is_some_and(|r| r.contains("serves no declared purpose")) {
+                f.promise = Some((Kind::Overcollected, of));
+            }
+            (f, None)
         }
         Action::Redact => {
             let of: Vec<usize> = targets.iter().copied().filter(|&i| report.findings[i].kind == Kind::Pii).collect();
@@ -723,7 +754,7 @@ fn remedy_hint(k: Kind) -> &'static str {
         Kind::Duplicate => "m merge · M merge all above p · n not the same person",
         Kind::Pii => "R redact (one, marked, or all from here)",
         Kind::Expired => "H housekeeping erases them",
-        Kind::Overcollected => "D drop the field",
+        Kind::Overcollected => "D drop the field · y declare why it is held",
         Kind::Invalid => "c clear · e edit",
         Kind::Suspect => "x erase after review",
         Kind::Consent => "C record consent · P restrict",
