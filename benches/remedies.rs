@@ -113,7 +113,9 @@ fn main() {
         .take(10)
         .map(|f| data.records[f.records[0] as usize].id)
         .collect();
+    // The screens patch their copies in place only when nothing else holds them.
     drop(data);
+    drop(report);
     let mut edits = Vec::new();
     for (k, id) in targets.iter().enumerate() {
         let edit = FieldEdit { field: FieldName::parse("email"), value: Some(format!("fixed{k}@example.org")) };
@@ -142,6 +144,7 @@ fn main() {
             .map(|f| data.records[f.records[0] as usize].id)
             .collect();
         drop(data);
+        drop(report);
         if ids.is_empty() {
             break;
         }

@@ -347,7 +347,8 @@ fn break_2_an_erasure_ends_every_read_only_view_of_the_record() {
     holder.keys(b"2");
     holder.screen.wait_for("Elizabeth Redford", Duration::from_secs(10));
     holder.keys(b"x");
-    holder.screen.wait_for("Type erase to confirm", Duration::from_secs(10));
+    // The plan (what will go) comes from the action thread; Enter erases only once it is shown.
+    holder.screen.wait_for("This will erase", Duration::from_secs(10));
     holder.keys(b"asked\r\rerase\r");
     holder.screen.wait_for("erased 1 record(s)", Duration::from_secs(30));
 

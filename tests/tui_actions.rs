@@ -683,3 +683,41 @@ fn common_age() -> Option<std::path::PathBuf> {
     }
     found
 }
+
+/// Issue 14: a stored erasure receipt can be shown again from the Audit
+/// screen (Enter on the erasure's entry), to attach to the reply.
+#[test]
+fn the_receipt_of_an_erasure_is_shown_from_the_audit_screen() {
+    let mut h = Harness::new();
+    h.key(KeyCode::Char('2'));
+    h.key(KeyCode::Char('x'));
+    h.typed("customer asked");
+    h.key(KeyCode::Tab);
+    h.key(KeyCode::Tab);
+    h.typed("erase");
+    h.key(KeyCode::Enter);
+    assert!(h.app.form.is_none(), "erased: {:?}", h.app.error);
+    h.key(KeyCode::Char('5'));
+    // Newest first: the rotation's entries, then the erasure.
+    for _ in 0..10 {
+        let action = h.app.audit.visible().get(h.app.audit.selected).map(|e| e.action.clone());
+        if action.as_deref() == Some("erase") {
+            break;
+        }
+        let offered = h.app.offers(steward::tui::actions::Action::ShowReceipt, steward::tui::actions::Mode::Audit);
+        assert!(!offered, "offered only on an erasure");
+        h.key(KeyCode::Char('j'));
+    }
+    let offered = h.app.offers(steward::tui::actions::Action::ShowReceipt, steward::tui::actions::Mode::Audit);
+    assert!(offered, "offered on the erasure:\n{}", h.screen(120, 30));
+    h.key(KeyCode::Enter);
+    let screen = h.screen(120, 40);
+    assert!(screen.contains("Receipt rcpt-"), "{screen}");
+    assert!(screen.contains("\"records_erased\": 1"), "{screen}");
+    h.key(KeyCode::Esc);
+    assert!(h.app.form.is_none());
+    h.key(KeyCode::Char('k'));
+    h.key(KeyCode::Enter);
+    assert!(h.app.error.as_deref().is_some_and(|e| e.contains("no receipt")), "{:?}", h.app.error);
+    assert!(h.app.form.is_none());
+}

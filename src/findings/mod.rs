@@ -1048,6 +1048,17 @@ pub struct Patch {
 impl Report {
     /// Applies a [`Patch`]: what moved, what went, what came.
     pub fn apply(&mut self, p: &Patch) {
+        if p.remap.is_none() {
+            self.apply_in_place(p);
+            return;
+        }
+        let trace = std::env::var_os("STEWARD_TRACE").is_some();
+        let t = std::time::Instant::now();
+        let lap = |what: &str| {
+            if trace {
+                eprintln!("  {:>8} ms  report: {what}", t.elapsed().as_millis());
+            }
+        };
         let mut affected: rustc_hash::FxHashSet<u32> = p.touched.iter().copied().collect();
         if let Some(m) = &p.remap {
             let to = |i: u32| m.old_to_new.get(i as usize).copied().unwrap_or(u32::MAX);
@@ -1091,8 +1102,10 @@ impl Report {
                 m
             })
             .collect();
+        let clusters_change = !gone.is_empty() || !fresh_clusters.is_empty();
         self.findings.retain(|f| match f.kind {
             Kind::Suspect => true,
+            Kind::Duplicate if !clusters_change => true,
             Kind::Duplicate => {
                 let mut m = f.records.clone();
                 m.sort_unstable();
@@ -1100,6 +1113,7 @@ impl Report {
             }
             _ => !(f.records.len() == 1 && changed.contains(&f.records[0])),
         });
+        lap("retained");
         for f in &p.fresh {
             affected.extend(&f.records);
         }
@@ -1116,6 +1130,7 @@ impl Report {
         }
         out.extend(fresh);
         self.findings = out;
+        lap("merged");
         for &a in &affected {
             if let Some(k) = self.kinds.get_mut(a as usize) {
                 *k = 0;
@@ -1129,6 +1144,108 @@ impl Report {
                     *k |= f.kind.bit();
                 }
             }
+        }
+    }
+
+    /// [`Report::apply`] when no record moved (edits, verifications,
+    /// redactions, dropped fields): the findings that go and come are found
+    /// by binary search (the findings are sorted by kind, then records), so
+    /// the cost is the changed records' plus one move of the findings when
+    /// their number changes — not a pass over every finding with lookups.
+    fn apply_in_place(&mut self, p: &Patch) {
+        fn key(f: &Finding) -> (usize, &[u32]) {
+            (rank(f.kind), f.records.as_slice())
+        }
+        let range_of = |findings: &[Finding], k: (usize, &[u32])| {
+            let lo = findings.partition_point(|f| key(f) < k);
+            let hi = lo + findings[lo..].partition_point(|f| key(f) <= k);
+            lo..hi
+        };
+        let own: Vec<Kind> = Kind::ALL.into_iter().filter(|k| !matches!(k, Kind::Duplicate | Kind::Suspect)).collect();
+        let mut remove: Vec<std::ops::Range<usize>> = Vec::new();
+        for &r in &p.changed {
+            for k in &own {
+                let range = range_of(&self.findings, (rank(*k), &[r]));
+                if !range.is_empty() {
+                    remove.push(range);
+                }
+            }
+        }
+        let fresh_clusters: Vec<Vec<u32>> = p
+            .fresh
+            .iter()
+            .filter(|f| f.kind == Kind::Duplicate)
+            .map(|f| {
+                let mut m = f.records.clone();
+                m.sort_unstable();
+                m
+            })
+            .collect();
+        for g in p.gone.iter().chain(&fresh_clusters) {
+            let range = range_of(&self.findings, (rank(Kind::Duplicate), g));
+            if !range.is_empty() {
+                remove.push(range);
+            }
+        }
+        remove.sort_by_key(|r| r.start);
+        remove.dedup_by(|b, a| {
+            // Overlapping or touching ranges merge.
+            if b.start <= a.end {
+                a.end = a.end.max(b.end);
+                true
+            } else {
+                false
+            }
+        });
+        let removed: usize = remove.iter().map(ExactSizeIterator::len).sum();
+        // Where each new finding goes, in the findings as they are now.
+        let inserts: Vec<usize> = p.fresh.iter().map(|f| self.findings.partition_point(|g| key(g) < key(f))).collect();
+        if removed == p.fresh.len() && remove.iter().all(|r| r.len() == 1) && {
+            // The common edit: each finding is replaced by one with its key.
+            remove.iter().map(|r| r.start).eq(inserts.iter().copied())
+        } {
+            for (r, f) in remove.iter().zip(&p.fresh) {
+                self.findings[r.start] = f.clone();
+            }
+        } else if !remove.is_empty() || !p.fresh.is_empty() {
+            // One pass: the kept findings move once, the new ones go in place.
+            let old = std::mem::take(&mut self.findings);
+            let mut out = Vec::with_capacity(old.len() - removed + p.fresh.len());
+            let mut next_remove = remove.iter().peekable();
+            let mut next_insert = p.fresh.iter().zip(inserts.iter().copied()).peekable();
+            for (i, f) in old.into_iter().enumerate() {
+                while next_insert.peek().is_some_and(|(_, at)| *at <= i) {
+                    if let Some((n, _)) = next_insert.next() {
+                        out.push(n.clone());
+                    }
+                }
+                while next_remove.peek().is_some_and(|r| r.end <= i) {
+                    next_remove.next();
+                }
+                if next_remove.peek().is_some_and(|r| r.contains(&i)) {
+                    continue;
+                }
+                out.push(f);
+            }
+            out.extend(next_insert.map(|(n, _)| n.clone()));
+            self.findings = out;
+        }
+        // The kinds of the records concerned, by binary search too.
+        let in_fresh: rustc_hash::FxHashSet<u32> = fresh_clusters.iter().flatten().copied().collect();
+        let in_gone: rustc_hash::FxHashSet<u32> = p.gone.iter().flatten().copied().collect();
+        for &r in &p.touched {
+            let Some(old) = self.kinds.get(r as usize).copied() else { continue };
+            let mut bits = old & Kind::Suspect.bit();
+            for k in &own {
+                if !range_of(&self.findings, (rank(*k), &[r])).is_empty() {
+                    bits |= k.bit();
+                }
+            }
+            let dup = in_fresh.contains(&r) || (old & Kind::Duplicate.bit() != 0 && !in_gone.contains(&r));
+            if dup {
+                bits |= Kind::Duplicate.bit();
+            }
+            self.kinds[r as usize] = bits;
         }
     }
 }

@@ -123,6 +123,7 @@ pub enum Action {
     Restrict,
     JumpToRecord,
     DeclarePurpose,
+    ShowReceipt,
 }
 
 impl Action {
@@ -364,6 +365,7 @@ pub const ACTIONS: &[ActionSpec] = &[
     spec!(AuditFilterUser, Audit, ["w"], "Only entries by the next user (who)", "user"),
     spec!(AuditFilterRecord, Audit, ["r"], "Only entries about the record selected on the Records screen", "record"),
     spec!(AuditClear, Audit, ["esc"], "Clear the filters", "clear"),
+    spec!(ShowReceipt, Audit, ["enter"], "Show the erasure receipt of the entry (to attach to the reply)", "receipt"),
     spec!(AuditVerify, Audit, ["V"], "Verify the whole chain now (the check is recorded in the trail)", "verify"),
     spec!(FormSubmit, Form, ["enter"], "Next field; on the last, preview or confirm", "next/confirm"),
     spec!(FormCancel, Form, ["esc"], "Back, or close the dialog without changing anything", "cancel"),

@@ -276,6 +276,10 @@ pub enum Job {
     },
     /// Check the audit chain (admins; the check is itself recorded).
     AuditVerify,
+    /// A stored erasure receipt, to show.
+    Receipt {
+        id: String,
+    },
     /// The real record, to edit (a reveal, audited for stewards).
     PrepareEdit {
         id: RecordId,
@@ -411,6 +415,8 @@ pub enum Event {
     ScannedAt(Arc<Report>, u64),
     /// A remedy's plan and the preview lines of what it will change.
     RemedyPlanned(Box<super::forms::Remedy>, Vec<String>),
+    /// A stored receipt, as lines to show.
+    ReceiptShown(String, Vec<String>),
     /// A read-only session's snapshot was replaced or withdrawn by the
     /// holder (an erasure among the changes, perhaps): the view ends.
     ReadOnlyEnded(String),
@@ -687,6 +693,11 @@ impl App {
                 super::screens::findings::applies(a, kind, header)
             }
             Mode::Requests => self.request_offers(a),
+            Mode::Audit if a == Action::ShowReceipt => self
+                .audit
+                .visible()
+                .get(self.audit.selected)
+                .is_some_and(|e| e.detail.as_deref().is_some_and(|d| d.contains("rcpt-"))),
             _ => true,
         }
     }
@@ -1033,6 +1044,11 @@ impl App {
                 self.audit.stale = true;
                 Vec::new()
             }
+            Event::ReceiptShown(id, lines) => {
+                self.busy = None;
+                self.open_form(Form::Receipt(Box::new(forms::ReceiptView { id, lines, scroll: 0 })));
+                Vec::new()
+            }
             Event::RemedyPlanned(remedy, lines) => {
                 if let Some(Form::Remedy(f)) = &mut self.form
                     && std::mem::discriminant(&f.remedy) == std::mem::discriminant(&*remedy)
@@ -1077,12 +1093,20 @@ impl App {
                     || self.data.as_ref().is_some_and(|d| {
                         patch.put.iter().any(|(r, _)| d.records.binary_search_by(|x| x.id.cmp(&r.id)).is_err())
                     });
+                let trace = std::env::var_os("STEWARD_TRACE").is_some();
+                let t = std::time::Instant::now();
                 if let Some(d) = &mut self.data {
                     Arc::make_mut(d).apply(&patch, version);
+                }
+                if trace {
+                    eprintln!("  {:>8} ms  records patched", t.elapsed().as_millis());
                 }
                 match (findings, &mut self.report) {
                     (Some(p), Some(r)) => {
                         Arc::make_mut(r).apply(&p);
+                        if trace {
+                            eprintln!("  {:>8} ms  findings patched", t.elapsed().as_millis());
+                        }
                         let r = r.clone();
                         self.findings.rescanned(&r);
                     }
@@ -1258,6 +1282,7 @@ impl App {
         let Some(form) = &mut self.form else { return Vec::new() };
         let outcome = match form {
             Form::Remedy(_) => forms::Outcome::Stay,
+            Form::Receipt(f) => f.key(k),
             Form::Edit(f) => f.key(k),
             Form::Merge(f) => f.key(k),
             Form::Erase(f) => {
@@ -1286,7 +1311,7 @@ impl App {
             forms::Outcome::Submit => {
                 let Some(form) = self.form.clone() else { return Vec::new() };
                 match form {
-                    Form::Remedy(_) => Vec::new(),
+                    Form::Remedy(_) | Form::Receipt(_) => Vec::new(),
                     Form::Edit(f) => {
                         let job = Job::Update {
                             id: f.original.id,
@@ -1609,6 +1634,19 @@ impl App {
                 if self.screen == Screen::Audit
                     && let Some(a) = actions::lookup(Mode::Audit, &k)
                 {
+                    if a == Action::ShowReceipt {
+                        let entry = self.audit.visible().get(self.audit.selected).map(|e| (*e).clone());
+                        let receipt = entry.as_ref().and_then(|e| {
+                            e.detail.as_deref().and_then(|d| d.split([' ', ':', ',']).find(|w| w.starts_with("rcpt-")))
+                        });
+                        return match receipt {
+                            Some(id) => self.job("reading the receipt", Job::Receipt { id: id.to_owned() }),
+                            None => {
+                                self.error = Some("this entry has no receipt (erasures have one)".into());
+                                Vec::new()
+                            }
+                        };
+                    }
                     if a == Action::AuditVerify {
                         return if self.may(a) {
                             self.job("verifying the audit trail", Job::AuditVerify)

@@ -590,10 +590,36 @@ impl RemedyForm {
     }
 }
 
+/// A stored erasure receipt, shown (it holds no personal data).
+#[derive(Clone, Debug)]
+pub struct ReceiptView {
+    pub id: String,
+    pub lines: Vec<String>,
+    pub scroll: u16,
+}
+
+impl ReceiptView {
+    pub fn key(&mut self, k: &KeyEvent) -> Outcome {
+        match k.code {
+            KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q') => Outcome::Cancel,
+            KeyCode::Down | KeyCode::Char('j') => {
+                self.scroll = self.scroll.saturating_add(1).min(self.lines.len() as u16);
+                Outcome::Stay
+            }
+            KeyCode::Up | KeyCode::Char('k') => {
+                self.scroll = self.scroll.saturating_sub(1);
+                Outcome::Stay
+            }
+            _ => Outcome::Stay,
+        }
+    }
+}
+
 /// The open dialog.
 #[derive(Clone, Debug)]
 pub enum Form {
     Remedy(Box<RemedyForm>),
+    Receipt(Box<ReceiptView>),
     Note(Box<NoteForm>),
     Edit(Box<EditForm>),
     Merge(Box<MergeForm>),

@@ -125,6 +125,16 @@ pub fn run(
                 Err(e) => vec![Event::ActFailed(e.to_string())],
             };
         }
+        Job::Receipt { id } => {
+            return match service.receipt(&id) {
+                Ok(Some(r)) => {
+                    let text = serde_json::to_string_pretty(&r).unwrap_or_default();
+                    vec![Event::ReceiptShown(id, text.lines().map(str::to_owned).collect())]
+                }
+                Ok(None) => vec![Event::ActFailed(format!("no stored receipt {}", crate::model::text::fit(&id, 40)))],
+                Err(e) => vec![Event::ActFailed(e.to_string())],
+            };
+        }
         Job::AuditVerify => {
             return match service.audit_verify() {
                 Ok(v) => match &v.broken {
@@ -389,6 +399,14 @@ fn patched(
     touched: &[RecordId],
     scan: &std::sync::Mutex<Rescanner>,
 ) -> Result<Vec<Event>, crate::service::ServiceError> {
+    // STEWARD_TRACE=1: the time of each step on stderr (no data).
+    let trace = std::env::var_os("STEWARD_TRACE").is_some();
+    let t0 = std::time::Instant::now();
+    let lap = |what: &str| {
+        if trace {
+            eprintln!("  {:>8} ms  {what}", t0.elapsed().as_millis());
+        }
+    };
     let mut patch = super::app::DataPatch::default();
     let mut seen = std::collections::BTreeSet::new();
     for id in touched.iter().filter(|id| seen.insert(**id)) {
@@ -409,18 +427,37 @@ fn patched(
     }
     // Every change went through this session: the data is the store's now.
     service.records_are_current();
+    lap("re-read the changed records");
     let version = super::app::next_version();
-    let ids = data.ids_after(&patch);
-    let old: Vec<RecordId> = data.records.iter().map(|r| r.id).collect();
-    let remap = crate::findings::Remap::between(&old, &ids);
-    let changed: Vec<u32> =
-        patch.put.iter().filter_map(|(r, _)| ids.binary_search(&r.id).ok().map(|i| i as u32)).collect();
+    let at = |id: &RecordId| data.records.binary_search_by(|r| r.id.cmp(id)).ok();
+    let moved = !patch.remove.is_empty() || patch.put.iter().any(|(r, _)| at(&r.id).is_none());
+    // Records removed or added move the ones after them; otherwise every
+    // record keeps its place (and nothing is worked out for a million).
+    let (ids, remap) = if moved {
+        let ids = data.ids_after(&patch);
+        let old: Vec<RecordId> = data.records.iter().map(|r| r.id).collect();
+        let remap = crate::findings::Remap::between(&old, &ids);
+        (ids, remap)
+    } else {
+        (Vec::new(), None)
+    };
+    let changed: Vec<u32> = patch
+        .put
+        .iter()
+        .filter_map(|(r, _)| if moved { ids.binary_search(&r.id).ok() } else { at(&r.id) }.map(|i| i as u32))
+        .collect();
+    lap("worked out where records moved");
     let mut rescanner = scan.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let current = rescanner.version == data.version;
     let findings = match &mut rescanner.state {
         Some(state) if current => {
-            let slim: Vec<IdOnly> = ids.iter().map(|id| IdOnly(*id)).collect();
-            match service.rescan(state, &slim, &changed, remap.as_ref()) {
+            let rescanned = if moved {
+                let slim: Vec<IdOnly> = ids.iter().map(|id| IdOnly(*id)).collect();
+                service.rescan(state, &slim, &changed, remap.as_ref())
+            } else {
+                service.rescan(state, &data.records, &changed, None)
+            };
+            match rescanned {
                 Ok(p) => {
                     rescanner.version = version;
                     Some(Arc::new(p))
@@ -430,6 +467,7 @@ fn patched(
         }
         _ => None,
     };
+    lap("rescanned");
     let patch = Arc::new(patch);
     let mut out = vec![Event::Patched { data: patch.clone(), findings: findings.clone(), version }];
     if findings.is_none() {

@@ -1893,13 +1893,13 @@ pub fn candidate_pairs_of(features: &[Features], passes: &[usize]) -> Vec<(u32, 
 pub struct BlockIndex {
     /// (key, order, record), sorted.
     sorted: Vec<Entry>,
-    /// Keys of records changed since the index was built.
-    added: Vec<(u64, u32)>,
+    /// Keys of records changed since the index was built: key → records.
+    added: rustc_hash::FxHashMap<u64, Vec<u32>>,
 }
 
 impl BlockIndex {
     pub fn build(features: &[Features]) -> BlockIndex {
-        BlockIndex { sorted: all_keys(features), added: Vec::new() }
+        BlockIndex { sorted: all_keys(features), added: Default::default() }
     }
 
     /// Records sharing a blocking key with `f` (which is record `me`, or
@@ -1913,8 +1913,9 @@ impl BlockIndex {
                 pass_keys(f, pass, &mut keys);
             }
             for k in keys {
-                if !self.added.contains(&(k.key, me)) {
-                    self.added.push((k.key, me));
+                let at = self.added.entry(k.key).or_default();
+                if !at.contains(&me) {
+                    at.push(me);
                 }
             }
         }
@@ -1929,10 +1930,12 @@ impl BlockIndex {
             e.2 = to(e.2);
             e.2 != u32::MAX
         });
-        self.added.retain_mut(|e| {
-            e.1 = to(e.1);
-            e.1 != u32::MAX
-        });
+        for records in self.added.values_mut() {
+            records.retain_mut(|r| {
+                *r = to(*r);
+                *r != u32::MAX
+            });
+        }
     }
 
     /// [`BlockIndex::neighbours`] without remembering `f`'s keys.
@@ -1954,7 +1957,7 @@ impl BlockIndex {
                 let from = at.saturating_sub(per_block / 2);
                 out.extend(block[from..(from + per_block).min(block.len())].iter().map(|e| e.2));
             }
-            out.extend(self.added.iter().filter(|(x, _)| *x == k.key).map(|(_, i)| *i));
+            out.extend(self.added.get(&k.key).into_iter().flatten().copied());
         }
         out.retain(|i| *i != me);
         out.sort_unstable();

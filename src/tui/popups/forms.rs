@@ -65,6 +65,13 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     app.form_hidden.set(true);
     match &app.form {
         Some(Form::Remedy(form)) => draw_remedy(f, app, form, area),
+        Some(Form::Receipt(form)) => {
+            let title = format!(" Receipt {} · j/k scroll · Esc close ", form.id);
+            let Some(inner) = dialog(f, app, area, 100, &title) else { return };
+            let width = inner.width as usize;
+            let lines: Vec<Line<'static>> = form.lines.iter().map(|l| Line::raw(fit(l, width))).collect();
+            f.render_widget(Paragraph::new(lines).scroll((form.scroll, 0)), inner);
+        }
         Some(Form::Edit(form)) => draw_edit(f, app, form, area),
         Some(Form::Merge(form)) => draw_merge(f, app, form, area),
         Some(Form::Erase(form)) => draw_erase(f, app, form, area),
