@@ -738,7 +738,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
 }
 
 /// `fax 155 · pager 120 · …`: over-collected findings per field, most first.
-fn per_field(findings: &[Finding]) -> String {
+fn per_field(findings: &[Box<Finding>]) -> String {
     let mut counts: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
     for f in findings {
         *counts.entry(f.field.as_deref().unwrap_or("?")).or_default() += 1;
