@@ -525,6 +525,9 @@ fn a_whole_clean_up_session_by_keyboard_fixes_every_kind_as_promised() {
 
     // Over-collected: drop the field of the first finding from every record flagged for it.
     let over = count(&h, Kind::Overcollected);
+    // Removing a field or redacting a note is no sign of life from the
+    // customer: it must not clear their other findings.
+    let stale_before = count(&h, Kind::Stale);
     show(&mut h, Kind::Overcollected);
     h.key(KeyCode::Char('j'));
     h.key(KeyCode::Char('D'));
@@ -547,6 +550,7 @@ fn a_whole_clean_up_session_by_keyboard_fixes_every_kind_as_promised() {
     h.key(KeyCode::Enter);
     applied(&h, "redact");
     assert_eq!(count(&h, Kind::Pii), 0);
+    assert_eq!(count(&h, Kind::Stale), stale_before, "a drop or a redaction cleared stale findings");
 
     // Invalid: clear one value.
     let invalid = count(&h, Kind::Invalid);

@@ -208,15 +208,16 @@ impl Service {
         }
         let name = FieldName::parse(&plan.field);
         let before = plan.records.iter().map(|id| self.real(*id)).collect::<Result<Vec<_>, _>>()?;
-        let now = model::now();
         let mut after = Vec::with_capacity(before.len());
+        // Not an update of the customer's data (`times.updated` stays):
+        // staff removing a field neither confirms the rest nor restarts
+        // its retention.
         for r in &before {
             let mut next = r.clone();
             if let Err(e) = name.clear(&mut next) {
                 return Err(self.refuse(draft, e));
             }
             if next != *r {
-                next.times.updated = now;
                 after.push(next);
             }
         }
@@ -261,7 +262,6 @@ impl Service {
         self.require(Role::Steward, "redact", ids)?;
         draft.reason = Some(self.reason_for(&draft, reason)?);
         let (policy, _) = self.policy()?;
-        let now = model::now();
         let (mut before, mut after) = (Vec::new(), Vec::new());
         let mut found: BTreeMap<&'static str, usize> = BTreeMap::new();
         for id in ids {
@@ -281,7 +281,7 @@ impl Service {
                     next.extra.insert(f.to_owned(), redacted);
                 }
             }
-            next.times.updated = now;
+            // As for a dropped field, `times.updated` stays.
             before.push(r);
             after.push(next);
         }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::actions::{self, Action, Mode};
-use super::forms::{self, EditForm, EraseForm, ExportForm, Form, MergeForm, NoteForm, NotePurpose};
+use super::forms::{self, EditForm, EraseForm, Form, MergeForm, NotePurpose};
 use super::screens::findings::FindingsState;
 use super::theme::Theme;
 use crate::findings::{Kind, Report};
@@ -70,7 +70,7 @@ impl SortKey {
         }
     }
 
-    fn next(self) -> SortKey {
+    pub(crate) fn next(self) -> SortKey {
         match self {
             SortKey::Imported => SortKey::Name,
             SortKey::Name => SortKey::Email,
@@ -466,7 +466,7 @@ impl RequestsState {
 }
 
 /// Why a request cannot be fulfilled yet, in keys.
-fn not_ready(v: &crate::service::requests::RequestView) -> Option<String> {
+pub(crate) fn not_ready(v: &crate::service::requests::RequestView) -> Option<String> {
     use crate::service::requests::Missing;
     Some(match v.missing()? {
         Missing::Verification => {
@@ -506,7 +506,7 @@ impl AuditState {
     }
 
     /// The next value of a filter among those present (None after the last).
-    fn cycle(&self, current: &Option<String>, of: impl Fn(&Entry) -> &str) -> Option<String> {
+    pub(crate) fn cycle(&self, current: &Option<String>, of: impl Fn(&Entry) -> &str) -> Option<String> {
         let all = self.entries.as_ref()?;
         let values: std::collections::BTreeSet<&str> = all.iter().map(&of).collect();
         match current {
@@ -805,7 +805,7 @@ impl App {
     }
 
     /// Kinds present in the report, for the filter cycle.
-    fn next_filter(&self) -> Option<Kind> {
+    pub(crate) fn next_filter(&self) -> Option<Kind> {
         let report = self.report.as_ref()?;
         let summary = report.summary();
         let present: Vec<Kind> = Kind::ALL.into_iter().filter(|k| summary.get(k).copied().unwrap_or(0) > 0).collect();
@@ -1386,7 +1386,7 @@ impl App {
     }
 
     /// The records an action applies to: the selection, else the cursor's record.
-    fn targets(&self) -> Vec<RecordId> {
+    pub(crate) fn targets(&self) -> Vec<RecordId> {
         if !self.selection.is_empty() {
             return self.selection.iter().copied().collect();
         }
@@ -1414,157 +1414,6 @@ impl App {
                 .collect(),
             None => Vec::new(),
         }
-    }
-
-    /// An action on the Requests screen: the queue, or the open request's page.
-    fn requests_action(&mut self, a: Action) -> Vec<Effect> {
-        if self.requests.open.is_some() {
-            let n = self.requests.candidates().len();
-            if step(&mut self.requests.cand, n, self.requests.cand_page.get(), a) {
-                return Vec::new();
-            }
-        } else {
-            let n = self.requests.list.as_ref().map_or(0, |l| l.len());
-            if step(&mut self.requests.selected, n, self.requests.page.get(), a) {
-                return Vec::new();
-            }
-        }
-        let Some(v) = self.requests.current().cloned() else { return Vec::new() };
-        let reference = v.reference.clone();
-        let cand = self.requests.candidates().get(self.requests.cand).cloned();
-        let open_only = |app: &mut App| {
-            if app.requests.open.is_none() {
-                app.error = Some("open the request first (Enter): its matching records are listed there".into());
-                true
-            } else {
-                false
-            }
-        };
-        // On this screen, what needs more than a viewer acts on the request.
-        let changes = a.min_role() > crate::crypto::Role::Viewer;
-        if changes && !v.status.is_open() {
-            self.error = Some(format!("{reference} is {}: nothing more to do", v.status.name()));
-            return Vec::new();
-        }
-        match a {
-            Action::OpenRequest => {
-                self.requests.open = Some(reference.clone());
-                self.requests.cand = 0;
-                let matched = self.requests.matches.as_ref().is_some_and(|(r, _)| *r == reference);
-                if !matched
-                    && v.status.is_open()
-                    && v.requester_erased.is_none()
-                    && self.role() >= Action::Link.min_role()
-                    && self.info.read_only.is_none()
-                {
-                    return self.job("matching the requester to records", Job::MatchRequest { reference });
-                }
-            }
-            Action::CloseRequest => self.requests.open = None,
-            Action::AcknowledgeRequest => {
-                return self.job("recording the acknowledgement", Job::AcknowledgeRequest { reference });
-            }
-            Action::MatchRequest => {
-                if open_only(self) {
-                    return Vec::new();
-                }
-                return self.job("matching the requester to records", Job::MatchRequest { reference });
-            }
-            Action::Link => {
-                if open_only(self) {
-                    return Vec::new();
-                }
-                if let Some(c) = cand {
-                    let job = Job::LinkRecords { reference, ids: vec![c.id], link: !c.linked };
-                    return self.job(if c.linked { "unlinking" } else { "linking" }, job);
-                }
-            }
-            Action::LinkProposed => {
-                if open_only(self) {
-                    return Vec::new();
-                }
-                let ids: Vec<RecordId> =
-                    self.requests.candidates().iter().filter(|c| c.proposed && !c.linked).map(|c| c.id).collect();
-                if ids.is_empty() {
-                    self.notice = Some("every proposed record is linked already".into());
-                    return Vec::new();
-                }
-                return self.job("linking", Job::LinkRecords { reference, ids, link: true });
-            }
-            Action::VerifyIdentity => {
-                let text = forms::TextInput::new(v.verification.method.as_deref().unwrap_or(""));
-                let failed = v.verification.status == "failed";
-                self.open_form(Form::Note(Box::new(NoteForm {
-                    purpose: NotePurpose::Verify(reference),
-                    text,
-                    failed,
-                })));
-            }
-            Action::CompleteRequest | Action::ExtendRequest | Action::RejectRequest | Action::NoteRequest => {
-                let purpose = match a {
-                    Action::ExtendRequest => NotePurpose::Extend(reference),
-                    Action::RejectRequest => NotePurpose::Reject(reference),
-                    Action::NoteRequest => NotePurpose::Note(reference),
-                    _ => NotePurpose::Complete(reference),
-                };
-                let text = forms::TextInput::default();
-                self.open_form(Form::Note(Box::new(NoteForm { purpose, text, failed: false })));
-            }
-            Action::Erase => {
-                if v.kind != crate::model::request::RequestKind::Erasure {
-                    let a = crate::service::fulfil::a_kind(v.kind);
-                    self.error =
-                        Some(format!("{reference} is {a} request: E exports (access, portability), c completes"));
-                    return Vec::new();
-                }
-                if let Some(why) = not_ready(&v) {
-                    self.error = Some(why);
-                    return Vec::new();
-                }
-                self.open_form(Form::Erase(Box::new(EraseForm::for_request(&reference))));
-                return vec![Effect::Job(Job::PlanRequestErase { reference, strategy: Strategy::Delete })];
-            }
-            Action::Export => {
-                use crate::model::request::RequestKind;
-                if !matches!(v.kind, RequestKind::Access | RequestKind::Portability) {
-                    let a = crate::service::fulfil::a_kind(v.kind);
-                    let key = if v.kind == RequestKind::Erasure { "x erases" } else { "c completes" };
-                    self.error =
-                        Some(format!("{reference} is {a} request: exports answer access and portability; {key}"));
-                    return Vec::new();
-                }
-                if let Some(why) = not_ready(&v) {
-                    self.error = Some(why);
-                    return Vec::new();
-                }
-                self.open_form(Form::Export(Box::new(ExportForm::for_request(&reference, v.records.clone()))));
-            }
-            Action::Edit => {
-                if open_only(self) {
-                    return Vec::new();
-                }
-                // A rectification answers a verified requester, on a record
-                // linked to the request, and the audit entry names it.
-                if v.kind != crate::model::request::RequestKind::Rectification {
-                    self.error = Some(format!("{reference} is not a rectification request: e edits for those"));
-                    return Vec::new();
-                }
-                if let Some(why) = not_ready(&v) {
-                    self.error = Some(why);
-                    return Vec::new();
-                }
-                if let Some(c) = cand {
-                    if !c.linked {
-                        self.error = Some("link the record first (Space): only a linked record is rectified".into());
-                        return Vec::new();
-                    }
-                    let job = Job::PrepareEdit { id: c.id, request: Some(reference.clone()) };
-                    return self.job("opening the record", job);
-                }
-            }
-            _ => {}
-        }
-        Vec::new()
     }
 
     pub(crate) fn undo_merge(&mut self) -> Vec<Effect> {
@@ -1624,7 +1473,7 @@ impl App {
                 if self.screen == Screen::Records
                     && let Some(a) = actions::lookup(Mode::Records, &k)
                 {
-                    return if self.may(a) { self.records_action(a) } else { Vec::new() };
+                    return if self.may(a) { super::screens::records::on_action(self, a) } else { Vec::new() };
                 }
                 if self.screen == Screen::Findings
                     && let Some(a) = actions::lookup(Mode::Findings, &k)
@@ -1654,12 +1503,12 @@ impl App {
                             Vec::new()
                         };
                     }
-                    self.audit_action(a);
+                    super::screens::audit::on_action(self, a);
                 }
                 if self.screen == Screen::Requests
                     && let Some(a) = actions::lookup(Mode::Requests, &k)
                 {
-                    return if self.may(a) { self.requests_action(a) } else { Vec::new() };
+                    return if self.may(a) { super::screens::requests::on_action(self, a) } else { Vec::new() };
                 }
                 Vec::new()
             }
@@ -1720,32 +1569,7 @@ impl App {
         self.entered()
     }
 
-    fn audit_action(&mut self, a: Action) {
-        let n = self.audit.visible().len();
-        if step(&mut self.audit.selected, n, self.audit.page.get(), a) {
-            return;
-        }
-        let au = &mut self.audit;
-        match a {
-            Action::AuditFilterAction => au.action = au.cycle(&au.action, |e| e.action.as_str()),
-            Action::AuditFilterUser => au.user = au.cycle(&au.user, |e| e.user.as_str()),
-            Action::AuditFilterRecord => {
-                let id = self.selected_record().map(|r| r.id.to_string());
-                let au = &mut self.audit;
-                au.record = if au.record.is_some() { None } else { id };
-            }
-            Action::AuditClear => {
-                au.action = None;
-                au.user = None;
-                au.record = None;
-            }
-            _ => {}
-        }
-        let n = self.audit.visible().len();
-        self.audit.selected = self.audit.selected.min(n.saturating_sub(1));
-    }
-
-    fn move_by(&mut self, delta: isize) {
+    pub(crate) fn move_by(&mut self, delta: isize) {
         let n = self.row_count();
         if n == 0 {
             self.table.selected = 0;
@@ -1753,95 +1577,6 @@ impl App {
         }
         let cur = self.table.selected as isize;
         self.table.selected = (cur + delta).clamp(0, n as isize - 1) as usize;
-    }
-
-    fn records_action(&mut self, a: Action) -> Vec<Effect> {
-        let page = self.table.page.get().max(1) as isize;
-        match a {
-            Action::Down => self.move_by(1),
-            Action::Up => self.move_by(-1),
-            Action::PageDown => self.move_by(page),
-            Action::PageUp => self.move_by(-page),
-            Action::Top => self.table.selected = 0,
-            Action::Bottom => self.table.selected = self.row_count().saturating_sub(1),
-            Action::ToggleDetail => self.table.detail = !self.table.detail,
-            Action::SortNext => {
-                self.table.sort = self.table.sort.next();
-                self.table.descending = false;
-                return self.start_sort();
-            }
-            Action::SortReverse => {
-                self.table.descending = !self.table.descending;
-                self.table.selected = 0;
-                self.refilter();
-            }
-            Action::FilterKind => {
-                self.filter = self.next_filter();
-                self.refilter();
-                self.table.selected = 0;
-            }
-            Action::Edit => {
-                if let Some(r) = self.selected_record() {
-                    if self.role() < crate::crypto::Role::Admin {
-                        // The screens hold masked data: fetch the record itself.
-                        let id = r.id;
-                        return self.job("opening the record", Job::PrepareEdit { id, request: None });
-                    }
-                    let form = EditForm::new(r);
-                    self.open_form(Form::Edit(Box::new(form)));
-                }
-            }
-            Action::Reveal => {
-                if let Some(r) = self.selected_record() {
-                    let form = forms::RevealForm { id: r.id, reason: forms::TextInput::default() };
-                    self.open_form(Form::Reveal(Box::new(form)));
-                }
-            }
-            Action::Select => {
-                if let Some(r) = self.selected_record() {
-                    let id = r.id;
-                    if !self.selection.remove(&id) {
-                        self.selection.insert(id);
-                    }
-                    self.move_by(1);
-                }
-            }
-            Action::SelectAll => {
-                if self.selection.is_empty() {
-                    let ids: Vec<RecordId> = (0..self.row_count())
-                        .filter_map(|row| self.record_at(row))
-                        .filter_map(|i| self.data.as_ref().and_then(|d| d.records.get(i)).map(|r| r.id))
-                        .collect();
-                    self.selection.extend(ids);
-                } else {
-                    self.selection.clear();
-                }
-            }
-            Action::Erase => {
-                let ids = self.targets();
-                return self.open_erase(ids);
-            }
-            Action::Export => {
-                let ids = self.targets();
-                if !ids.is_empty() {
-                    self.open_form(Form::Export(Box::new(ExportForm::new(ids))));
-                }
-            }
-            Action::UndoMerge => return self.undo_merge(),
-            Action::ClearSearch => {
-                if !self.selection.is_empty() {
-                    self.selection.clear();
-                } else if self.search.hits.is_some() || !self.search.query.is_empty() || self.filter.is_some() {
-                    self.clear_search();
-                    self.filter = None;
-                    self.filtered = None;
-                } else {
-                    self.table.detail = false;
-                }
-            }
-            _ => {}
-        }
-        Vec::new()
     }
 
     pub(crate) fn start_sort(&mut self) -> Vec<Effect> {

@@ -2,6 +2,8 @@
 //! selected entry in full below. Entries hold no personal data, but reasons
 //! are typed by people, so they are sanitised like everything else.
 
+use crate::tui::actions::Action;
+use crate::tui::app::{App, step};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -9,7 +11,6 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Wrap};
 
 use crate::model::text::fit;
 use crate::store::audit::Outcome;
-use crate::tui::app::App;
 use crate::tui::ui::fmt_count;
 
 pub fn draw(f: &mut Frame, app: &App, area: Rect) {
@@ -156,4 +157,31 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             .title_style(app.theme.style("ui.title"));
         f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }).block(block), bottom);
     }
+}
+
+// ---------------------------------------------------------------- keys
+
+pub fn on_action(app: &mut App, a: Action) {
+    let n = app.audit.visible().len();
+    if step(&mut app.audit.selected, n, app.audit.page.get(), a) {
+        return;
+    }
+    let au = &mut app.audit;
+    match a {
+        Action::AuditFilterAction => au.action = au.cycle(&au.action, |e| e.action.as_str()),
+        Action::AuditFilterUser => au.user = au.cycle(&au.user, |e| e.user.as_str()),
+        Action::AuditFilterRecord => {
+            let id = app.selected_record().map(|r| r.id.to_string());
+            let au = &mut app.audit;
+            au.record = if au.record.is_some() { None } else { id };
+        }
+        Action::AuditClear => {
+            au.action = None;
+            au.user = None;
+            au.record = None;
+        }
+        _ => {}
+    }
+    let n = app.audit.visible().len();
+    app.audit.selected = app.audit.selected.min(n.saturating_sub(1));
 }

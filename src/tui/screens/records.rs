@@ -1,6 +1,10 @@
 //! Records: a virtualised table (only visible rows are built, so it stays
 //! instant at a million records), search highlighting, and a detail pane.
 
+use crate::model::RecordId;
+use crate::tui::actions::Action;
+use crate::tui::app::{App, Effect, Job};
+use crate::tui::forms::{self, EditForm, ExportForm, Form};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
@@ -10,7 +14,7 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
 use crate::model::text::fit;
 use crate::model::{Field, Record};
 use crate::search::match_positions;
-use crate::tui::app::{App, SortKey};
+use crate::tui::app::SortKey;
 use crate::tui::ui::fmt_count;
 
 /// Text with the chars at `positions` highlighted, cut to `width`.
@@ -253,4 +257,95 @@ fn draw_detail(f: &mut Frame, app: &App, r: &Record, area: Rect) {
         lines.push(row(format!("+ {k}"), crate::findings::pii::mask_cards(v).into_owned()));
     }
     f.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), area);
+}
+
+// ---------------------------------------------------------------- keys
+
+pub fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
+    let page = app.table.page.get().max(1) as isize;
+    match a {
+        Action::Down => app.move_by(1),
+        Action::Up => app.move_by(-1),
+        Action::PageDown => app.move_by(page),
+        Action::PageUp => app.move_by(-page),
+        Action::Top => app.table.selected = 0,
+        Action::Bottom => app.table.selected = app.row_count().saturating_sub(1),
+        Action::ToggleDetail => app.table.detail = !app.table.detail,
+        Action::SortNext => {
+            app.table.sort = app.table.sort.next();
+            app.table.descending = false;
+            return app.start_sort();
+        }
+        Action::SortReverse => {
+            app.table.descending = !app.table.descending;
+            app.table.selected = 0;
+            app.refilter();
+        }
+        Action::FilterKind => {
+            app.filter = app.next_filter();
+            app.refilter();
+            app.table.selected = 0;
+        }
+        Action::Edit => {
+            if let Some(r) = app.selected_record() {
+                if app.role() < crate::crypto::Role::Admin {
+                    // The screens hold masked data: fetch the record itself.
+                    let id = r.id;
+                    return app.job("opening the record", Job::PrepareEdit { id, request: None });
+                }
+                let form = EditForm::new(r);
+                app.open_form(Form::Edit(Box::new(form)));
+            }
+        }
+        Action::Reveal => {
+            if let Some(r) = app.selected_record() {
+                let form = forms::RevealForm { id: r.id, reason: forms::TextInput::default() };
+                app.open_form(Form::Reveal(Box::new(form)));
+            }
+        }
+        Action::Select => {
+            if let Some(r) = app.selected_record() {
+                let id = r.id;
+                if !app.selection.remove(&id) {
+                    app.selection.insert(id);
+                }
+                app.move_by(1);
+            }
+        }
+        Action::SelectAll => {
+            if app.selection.is_empty() {
+                let ids: Vec<RecordId> = (0..app.row_count())
+                    .filter_map(|row| app.record_at(row))
+                    .filter_map(|i| app.data.as_ref().and_then(|d| d.records.get(i)).map(|r| r.id))
+                    .collect();
+                app.selection.extend(ids);
+            } else {
+                app.selection.clear();
+            }
+        }
+        Action::Erase => {
+            let ids = app.targets();
+            return app.open_erase(ids);
+        }
+        Action::Export => {
+            let ids = app.targets();
+            if !ids.is_empty() {
+                app.open_form(Form::Export(Box::new(ExportForm::new(ids))));
+            }
+        }
+        Action::UndoMerge => return app.undo_merge(),
+        Action::ClearSearch => {
+            if !app.selection.is_empty() {
+                app.selection.clear();
+            } else if app.search.hits.is_some() || !app.search.query.is_empty() || app.filter.is_some() {
+                app.clear_search();
+                app.filter = None;
+                app.filtered = None;
+            } else {
+                app.table.detail = false;
+            }
+        }
+        _ => {}
+    }
+    Vec::new()
 }

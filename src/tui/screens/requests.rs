@@ -7,6 +7,11 @@
 //! take, and the records that may be the requester's (scored by the
 //! duplicate engine), which the officer links before fulfilling.
 
+use crate::model::RecordId;
+use crate::service::actions::Strategy;
+use crate::tui::actions::Action;
+use crate::tui::app::{App, Effect, Job, not_ready, step};
+use crate::tui::forms::{self, EraseForm, ExportForm, Form, NoteForm, NotePurpose};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -15,7 +20,6 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Wrap};
 use crate::model::request::Status;
 use crate::model::text::fit;
 use crate::service::requests::RequestView;
-use crate::tui::app::App;
 
 /// `(badge, "N days left" | "N days overdue" | status, style slot)`.
 pub fn urgency(v: &RequestView) -> (&'static str, String, &'static str) {
@@ -454,4 +458,151 @@ fn draw_page(f: &mut Frame, app: &App, v: &RequestView, area: Rect) {
         let why = fit(&why, why_line.width as usize * why_line.height as usize);
         f.render_widget(Paragraph::new(why).style(dim).wrap(Wrap { trim: true }), why_line);
     }
+}
+
+// ---------------------------------------------------------------- keys
+
+/// An action on the Requests screen: the queue, or the open request's page.
+pub fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
+    if app.requests.open.is_some() {
+        let n = app.requests.candidates().len();
+        if step(&mut app.requests.cand, n, app.requests.cand_page.get(), a) {
+            return Vec::new();
+        }
+    } else {
+        let n = app.requests.list.as_ref().map_or(0, |l| l.len());
+        if step(&mut app.requests.selected, n, app.requests.page.get(), a) {
+            return Vec::new();
+        }
+    }
+    let Some(v) = app.requests.current().cloned() else { return Vec::new() };
+    let reference = v.reference.clone();
+    let cand = app.requests.candidates().get(app.requests.cand).cloned();
+    let open_only = |app: &mut App| {
+        if app.requests.open.is_none() {
+            app.error = Some("open the request first (Enter): its matching records are listed there".into());
+            true
+        } else {
+            false
+        }
+    };
+    // On this screen, what needs more than a viewer acts on the request.
+    let changes = a.min_role() > crate::crypto::Role::Viewer;
+    if changes && !v.status.is_open() {
+        app.error = Some(format!("{reference} is {}: nothing more to do", v.status.name()));
+        return Vec::new();
+    }
+    match a {
+        Action::OpenRequest => {
+            app.requests.open = Some(reference.clone());
+            app.requests.cand = 0;
+            let matched = app.requests.matches.as_ref().is_some_and(|(r, _)| *r == reference);
+            if !matched
+                && v.status.is_open()
+                && v.requester_erased.is_none()
+                && app.role() >= Action::Link.min_role()
+                && app.info.read_only.is_none()
+            {
+                return app.job("matching the requester to records", Job::MatchRequest { reference });
+            }
+        }
+        Action::CloseRequest => app.requests.open = None,
+        Action::AcknowledgeRequest => {
+            return app.job("recording the acknowledgement", Job::AcknowledgeRequest { reference });
+        }
+        Action::MatchRequest => {
+            if open_only(app) {
+                return Vec::new();
+            }
+            return app.job("matching the requester to records", Job::MatchRequest { reference });
+        }
+        Action::Link => {
+            if open_only(app) {
+                return Vec::new();
+            }
+            if let Some(c) = cand {
+                let job = Job::LinkRecords { reference, ids: vec![c.id], link: !c.linked };
+                return app.job(if c.linked { "unlinking" } else { "linking" }, job);
+            }
+        }
+        Action::LinkProposed => {
+            if open_only(app) {
+                return Vec::new();
+            }
+            let ids: Vec<RecordId> =
+                app.requests.candidates().iter().filter(|c| c.proposed && !c.linked).map(|c| c.id).collect();
+            if ids.is_empty() {
+                app.notice = Some("every proposed record is linked already".into());
+                return Vec::new();
+            }
+            return app.job("linking", Job::LinkRecords { reference, ids, link: true });
+        }
+        Action::VerifyIdentity => {
+            let text = forms::TextInput::new(v.verification.method.as_deref().unwrap_or(""));
+            let failed = v.verification.status == "failed";
+            app.open_form(Form::Note(Box::new(NoteForm { purpose: NotePurpose::Verify(reference), text, failed })));
+        }
+        Action::CompleteRequest | Action::ExtendRequest | Action::RejectRequest | Action::NoteRequest => {
+            let purpose = match a {
+                Action::ExtendRequest => NotePurpose::Extend(reference),
+                Action::RejectRequest => NotePurpose::Reject(reference),
+                Action::NoteRequest => NotePurpose::Note(reference),
+                _ => NotePurpose::Complete(reference),
+            };
+            let text = forms::TextInput::default();
+            app.open_form(Form::Note(Box::new(NoteForm { purpose, text, failed: false })));
+        }
+        Action::Erase => {
+            if v.kind != crate::model::request::RequestKind::Erasure {
+                let a = crate::service::fulfil::a_kind(v.kind);
+                app.error = Some(format!("{reference} is {a} request: E exports (access, portability), c completes"));
+                return Vec::new();
+            }
+            if let Some(why) = not_ready(&v) {
+                app.error = Some(why);
+                return Vec::new();
+            }
+            app.open_form(Form::Erase(Box::new(EraseForm::for_request(&reference))));
+            return vec![Effect::Job(Job::PlanRequestErase { reference, strategy: Strategy::Delete })];
+        }
+        Action::Export => {
+            use crate::model::request::RequestKind;
+            if !matches!(v.kind, RequestKind::Access | RequestKind::Portability) {
+                let a = crate::service::fulfil::a_kind(v.kind);
+                let key = if v.kind == RequestKind::Erasure { "x erases" } else { "c completes" };
+                app.error = Some(format!("{reference} is {a} request: exports answer access and portability; {key}"));
+                return Vec::new();
+            }
+            if let Some(why) = not_ready(&v) {
+                app.error = Some(why);
+                return Vec::new();
+            }
+            app.open_form(Form::Export(Box::new(ExportForm::for_request(&reference, v.records.clone()))));
+        }
+        Action::Edit => {
+            if open_only(app) {
+                return Vec::new();
+            }
+            // A rectification answers a verified requester, on a record
+            // linked to the request, and the audit entry names it.
+            if v.kind != crate::model::request::RequestKind::Rectification {
+                app.error = Some(format!("{reference} is not a rectification request: e edits for those"));
+                return Vec::new();
+            }
+            if let Some(why) = not_ready(&v) {
+                app.error = Some(why);
+                return Vec::new();
+            }
+            if let Some(c) = cand {
+                if !c.linked {
+                    app.error = Some("link the record first (Space): only a linked record is rectified".into());
+                    return Vec::new();
+                }
+                let job = Job::PrepareEdit { id: c.id, request: Some(reference.clone()) };
+                return app.job("opening the record", job);
+            }
+        }
+        _ => {}
+    }
+    Vec::new()
 }
