@@ -21,6 +21,9 @@ use crate::policy::Policy;
 use crate::store::audit::{Draft, Entry, Outcome, Verification};
 use crate::store::{Change, Redirect};
 
+/// The audit action of `audit verify` (the report shows the last one).
+pub const VERIFY_ACTION: &str = "audit-verify";
+
 /// One field of a record: a core field or an extra column.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -1093,6 +1096,54 @@ impl Service {
         Ok(self.store.receipts()?.iter().filter_map(|b| serde_json::from_slice(b).ok()).collect())
     }
 
+    /// Commits `after` (changed copies of `before`, same order) as change
+    /// `change_id` of `kind`, with an undo snapshot that the next key
+    /// rotation deletes.
+    pub(crate) fn commit_undoable(
+        &self,
+        change_id: &str,
+        kind: &str,
+        before: &[Record],
+        after: Vec<Record>,
+        mut draft: Draft,
+    ) -> Result<Entry, ServiceError> {
+        let snapshot = Snapshot {
+            merge: change_id.to_owned(),
+            survivor: before.first().map(|r| r.id).unwrap_or_default(),
+            merged: Vec::new(),
+            before: before.iter().map(model::encode).collect(),
+            repointed: Vec::new(),
+            merged_hash: None,
+            kind: Some(kind.to_owned()),
+            after: after.iter().map(|r| (r.id, record_hash(r))).collect(),
+            parts: Vec::new(),
+            until_rotation: true,
+        };
+        draft.before = Some(self.store.state_digest(before));
+        draft.after = Some(self.store.state_digest(&after));
+        let change = Change {
+            put: after,
+            snapshots: vec![(change_id.to_owned(), serde_json::to_vec(&snapshot).unwrap_or_default())],
+            ..Change::default()
+        };
+        Ok(self.store.commit(change, draft)?)
+    }
+
+    /// Deletes every undo snapshot that must not outlive a key rotation
+    /// (called just before one): afterwards, the old values they held
+    /// cannot be recovered. Returns how many went.
+    pub(crate) fn purge_before_rotation(&self) -> Result<usize, ServiceError> {
+        let doomed: Vec<String> = self.snapshots()?.into_iter().filter(|s| s.until_rotation).map(|s| s.merge).collect();
+        if doomed.is_empty() {
+            return Ok(0);
+        }
+        let n = doomed.len();
+        let mut draft = self.draft("undo-expired", &[]);
+        draft.detail = Some(format!("{n} undo snapshot(s) deleted before the key rotation"));
+        self.store.commit(Change { drop_snapshots: doomed, ..Change::default() }, draft)?;
+        Ok(n)
+    }
+
     /// Rotates the data key (see `store::rekey`).
     pub fn rekey(&self, reason: &str, progress: &(dyn Fn(usize) + Sync)) -> Result<Entry, ServiceError> {
         let mut draft = self.draft("rekey", &[]);
@@ -1120,7 +1171,7 @@ impl Service {
         self.require(Role::Admin, "verify the audit trail", &[])?;
         let v = self.store.verify_audit()?;
         // The check itself is recorded (the report shows the last one).
-        let mut draft = self.draft(super::report::VERIFY_ACTION, &[]);
+        let mut draft = self.draft(VERIFY_ACTION, &[]);
         match &v.broken {
             None => draft.detail = Some(format!("{} entries intact", v.entries)),
             Some(b) => {

@@ -72,12 +72,7 @@ fn position_of(ids: &[RecordId], id: RecordId) -> Option<u32> {
     }
 }
 
-/// "an erasure", "an access", "a portability" ... request.
-pub fn a_kind(k: RequestKind) -> String {
-    let name = k.name();
-    let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
-    format!("{article} {name}")
-}
+pub use super::requests::a_kind;
 
 /// Words that begin a family name ("Nora de Vries", "Ana da Silva",
 /// "Ludwig van Beethoven"), compared in lower case.

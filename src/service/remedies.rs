@@ -31,7 +31,7 @@ use crate::crypto::Role;
 use crate::findings::{self, pii};
 use crate::model::{self, ConsentEvent, Record, RecordId, Restriction};
 use crate::store::Change;
-use crate::store::audit::{Draft, Entry};
+use crate::store::audit::Draft;
 
 /// What a remedy did (or, planned, would do).
 #[derive(Clone, Debug, Serialize)]
@@ -120,39 +120,6 @@ impl Service {
         text(reason)
             .map(|r| model::text::fit(&r, 200))
             .ok_or_else(|| self.refuse(draft.clone(), "a reason is required".into()))
-    }
-
-    /// Commits `after` (changed copies of `before`, same order) as change
-    /// `change_id` of `kind`, with an undo snapshot that the next key
-    /// rotation deletes.
-    pub(crate) fn commit_undoable(
-        &self,
-        change_id: &str,
-        kind: &str,
-        before: &[Record],
-        after: Vec<Record>,
-        mut draft: Draft,
-    ) -> Result<Entry, ServiceError> {
-        let snapshot = Snapshot {
-            merge: change_id.to_owned(),
-            survivor: before.first().map(|r| r.id).unwrap_or_default(),
-            merged: Vec::new(),
-            before: before.iter().map(model::encode).collect(),
-            repointed: Vec::new(),
-            merged_hash: None,
-            kind: Some(kind.to_owned()),
-            after: after.iter().map(|r| (r.id, record_hash(r))).collect(),
-            parts: Vec::new(),
-            until_rotation: true,
-        };
-        draft.before = Some(self.store.state_digest(before));
-        draft.after = Some(self.store.state_digest(&after));
-        let change = Change {
-            put: after,
-            snapshots: vec![(change_id.to_owned(), serde_json::to_vec(&snapshot).unwrap_or_default())],
-            ..Change::default()
-        };
-        Ok(self.store.commit(change, draft)?)
     }
 
     /// The records holding `field` (of `source` only, when given).
@@ -619,21 +586,6 @@ impl Service {
             summary: format!("undid {change_id}: {} record(s) restored", restored.len()),
             ids,
         })
-    }
-
-    /// Deletes every undo snapshot that must not outlive a key rotation
-    /// (called just before one): afterwards, the old values they held
-    /// cannot be recovered. Returns how many went.
-    pub(crate) fn purge_before_rotation(&self) -> Result<usize, ServiceError> {
-        let doomed: Vec<String> = self.snapshots()?.into_iter().filter(|s| s.until_rotation).map(|s| s.merge).collect();
-        if doomed.is_empty() {
-            return Ok(0);
-        }
-        let n = doomed.len();
-        let mut draft = self.draft("undo-expired", &[]);
-        draft.detail = Some(format!("{n} undo snapshot(s) deleted before the key rotation"));
-        self.store.commit(Change { drop_snapshots: doomed, ..Change::default() }, draft)?;
-        Ok(n)
     }
 
     /// Declares `field` in the policy — an over-collected field the business

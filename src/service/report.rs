@@ -15,7 +15,7 @@ use crate::findings::Report;
 use crate::model::request::Status;
 
 /// Action of the audit entry `audit verify` leaves.
-pub const VERIFY_ACTION: &str = "audit-verify";
+pub use super::actions::VERIFY_ACTION;
 
 /// The request queue in figures.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]

@@ -76,6 +76,13 @@ impl RequestView {
     }
 }
 
+/// "an erasure", "an access", "a portability" ... request.
+pub fn a_kind(k: RequestKind) -> String {
+    let name = k.name();
+    let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+    format!("{article} {name}")
+}
+
 fn rules_under(jurisdiction: &str, policy: &crate::policy::Policy) -> Result<Rules, ServiceError> {
     Rules::for_policy(jurisdiction, policy).ok_or_else(|| {
         ServiceError::Invalid(format!(
@@ -348,7 +355,7 @@ impl Service {
                 format!(
                     "verify the requester of {reference} first (`request verify`, v): completing {} request says what \
                      is held about them",
-                    super::fulfil::a_kind(r.kind)
+                    a_kind(r.kind)
                 ),
             ));
         }
