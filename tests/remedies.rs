@@ -183,6 +183,11 @@ fn the_cli_remedies_need_yes_and_dry_runs_change_nothing() {
     let change = done["change_id"].as_str().expect("change id").to_owned();
     assert!(change.starts_with("bulk-"));
     assert!(count(&store) < n);
+    let merged = count(&store);
+    let (code, out, err) = demo_cli(&store, &["undo", &change, "--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("would undo") && out.contains("merges undone"), "{out}");
+    assert_eq!(count(&store), merged, "a dry run undoes nothing");
     let (code, _, err) = demo_cli(&store, &["undo", &change, "--reason", "try again"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(count(&store), n);

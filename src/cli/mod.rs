@@ -383,6 +383,9 @@ Erasures can never be undone.")]
         /// List what can be undone
         #[arg(long)]
         list: bool,
+        /// Say what the undo would restore, change nothing
+        #[arg(long)]
+        dry_run: bool,
         #[arg(long)]
         json: bool,
     },
@@ -1219,8 +1222,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Restrict { ids, lift, reason, dry_run, json } => {
             remedies::restrict(&g, &ids, lift, &reason, dry_run, json)
         }
-        Command::Undo { change_id, reason, list, json } => {
-            remedies::undo(&g, change_id.as_deref(), &reason, list, json)
+        Command::Undo { change_id, reason, list, dry_run, json } => {
+            remedies::undo(&g, change_id.as_deref(), &reason, list, dry_run, json)
         }
         Command::Distinct { action } => actions::distinct(&g, action),
         Command::Receipt { action } => actions::receipt(&g, action),

@@ -259,8 +259,30 @@ pub(super) fn restrict(g: &Global, ids: &[String], lift: bool, reason: &str, dry
     done(&r, json)
 }
 
-pub(super) fn undo(g: &Global, change_id: Option<&str>, reason: &str, list: bool, json: bool) -> Result<()> {
+pub(super) fn undo(
+    g: &Global,
+    change_id: Option<&str>,
+    reason: &str,
+    list: bool,
+    dry_run: bool,
+    json: bool,
+) -> Result<()> {
     let svc = open(g)?;
+    if dry_run && let Some(id) = change_id {
+        let all = svc.undoable()?;
+        let Some((id, kind, n)) = all.iter().find(|(c, _, _)| c == id.trim()) else {
+            return Err(Failure(
+                "no such change, or it can no longer be undone (`steward undo --list` shows what can)".into(),
+            ));
+        };
+        let what = if kind == "bulk-merge" { "merges undone" } else { "record(s) restored" };
+        if json {
+            println!("{}", serde_json::json!({"dry_run": true, "change_id": id, "kind": kind, "records": n}));
+        } else {
+            println!("would undo {id} ({kind}): {n} {what}; nothing changed (refused then if a record changed since)");
+        }
+        return Ok(());
+    }
     if list || change_id.is_none() {
         let all = svc.undoable()?;
         if json {
