@@ -272,8 +272,10 @@ recovered from the store files, as for an erasure.")]
         /// Why (kept in the audit trail)
         #[arg(long, value_name = "TEXT")]
         reason: String,
+        /// Print what would change, change nothing
         #[arg(long)]
         dry_run: bool,
+        /// Print JSON
         #[arg(long)]
         json: bool,
         /// Confirm
@@ -294,8 +296,10 @@ replaced (masked). Undo with `steward undo CHANGE_ID` until the next key rotatio
         field: Option<String>,
         #[arg(long, value_name = "TEXT")]
         reason: String,
+        /// Print what would change, change nothing
         #[arg(long)]
         dry_run: bool,
+        /// Print JSON
         #[arg(long)]
         json: bool,
         /// Confirm
@@ -311,8 +315,10 @@ replaced (masked). Undo with `steward undo CHANGE_ID` until the next key rotatio
         how: String,
         #[arg(long, value_name = "TEXT", default_value = "")]
         reason: String,
+        /// Print what would change, change nothing
         #[arg(long)]
         dry_run: bool,
+        /// Print JSON
         #[arg(long)]
         json: bool,
     },
@@ -330,8 +336,10 @@ erases what has expired.")]
         /// Output file (must not exist)
         #[arg(short, long, value_name = "FILE")]
         output: PathBuf,
+        /// Print what would change, change nothing
         #[arg(long)]
         dry_run: bool,
+        /// Print JSON
         #[arg(long)]
         json: bool,
     },
@@ -352,8 +360,10 @@ erases what has expired.")]
         source: String,
         #[arg(long, value_name = "TEXT", default_value = "")]
         reason: String,
+        /// Print what would change, change nothing
         #[arg(long)]
         dry_run: bool,
+        /// Print JSON
         #[arg(long)]
         json: bool,
     },
@@ -366,8 +376,10 @@ erases what has expired.")]
         lift: bool,
         #[arg(long, value_name = "TEXT")]
         reason: String,
+        /// Print what would change, change nothing
         #[arg(long)]
         dry_run: bool,
+        /// Print JSON
         #[arg(long)]
         json: bool,
     },
@@ -386,6 +398,7 @@ Erasures can never be undone.")]
         /// Say what the undo would restore, change nothing
         #[arg(long)]
         dry_run: bool,
+        /// Print JSON
         #[arg(long)]
         json: bool,
     },
