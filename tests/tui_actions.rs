@@ -725,3 +725,22 @@ fn the_receipt_of_an_erasure_is_shown_from_the_audit_screen() {
     assert!(h.app.error.as_deref().is_some_and(|e| e.contains("no receipt")), "{:?}", h.app.error);
     assert!(h.app.form.is_none());
 }
+
+/// A remedy's preview longer than the dialog scrolls (PgDn/PgUp); the
+/// count on its first line stays.
+#[test]
+fn a_long_remedy_preview_scrolls() {
+    let mut h = Harness::new();
+    h.key(KeyCode::Char('3'));
+    h.key(KeyCode::Esc);
+    h.key(KeyCode::Char('M'));
+    h.key(KeyCode::Enter);
+    let first = h.screen(80, 24);
+    assert!(first.contains("PgDn shows them"), "{first}");
+    h.key(KeyCode::PageDown);
+    let second = h.screen(80, 24);
+    assert_ne!(first, second, "PgDn scrolls the preview");
+    assert!(second.contains("cluster(s) at or above p 0.95"), "the count stays:\n{second}");
+    h.key(KeyCode::PageUp);
+    assert_eq!(h.screen(80, 24), first);
+}

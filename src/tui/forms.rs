@@ -517,6 +517,8 @@ pub struct RemedyForm {
     pub focus: usize,
     /// Consent: given (false: withdrawn), switched with Ctrl-t.
     pub given: bool,
+    /// Preview lines scrolled past (PgDn/PgUp), after its first line.
+    pub scroll: usize,
 }
 
 /// What a remedy dialog wants after a key, besides the common outcomes.
@@ -531,7 +533,7 @@ pub enum RemedyOutcome {
 
 impl RemedyForm {
     pub fn new(remedy: Remedy, title: String, inputs: Vec<(&'static str, TextInput)>) -> RemedyForm {
-        RemedyForm { remedy, title, preview: Vec::new(), promise: None, inputs, focus: 0, given: true }
+        RemedyForm { remedy, title, preview: Vec::new(), promise: None, inputs, focus: 0, given: true, scroll: 0 }
     }
 
     /// The value typed in the input labelled `label`.
@@ -541,6 +543,18 @@ impl RemedyForm {
 
     pub fn key(&mut self, k: &KeyEvent) -> RemedyOutcome {
         let n = self.inputs.len();
+        // A long preview (every cluster of a bulk merge) scrolls.
+        match k.code {
+            KeyCode::PageDown => {
+                self.scroll = (self.scroll + 10).min(self.preview.len().saturating_sub(2));
+                return RemedyOutcome::Stay;
+            }
+            KeyCode::PageUp => {
+                self.scroll = self.scroll.saturating_sub(10);
+                return RemedyOutcome::Stay;
+            }
+            _ => {}
+        }
         match actions::lookup(Mode::Form, k) {
             Some(Action::FormCancel) => return RemedyOutcome::Cancel,
             Some(Action::FormToggle) => {

@@ -440,13 +440,13 @@ fn draw_remedy(f: &mut Frame, app: &App, form: &RemedyForm, area: Rect) {
     // The preview takes what room the inputs leave; its first line (the
     // count) always shows.
     let room = (inner.height as usize).saturating_sub(tail.len() + lines.len());
-    let n = form.preview.len();
-    for (i, p) in form.preview.iter().enumerate() {
+    // The first line (the count) stays; the rest scroll (PgDn/PgUp).
+    let shown: Vec<&String> = form.preview.iter().take(1).chain(form.preview.iter().skip(1 + form.scroll)).collect();
+    let n = shown.len();
+    for (i, p) in shown.iter().enumerate() {
         if i + 1 >= room && i + 1 < n {
-            lines.push(Line::styled(
-                fit(&format!("… {} more line(s): widen or enlarge the terminal to see them", n - i), width),
-                dim,
-            ));
+            let more = format!("… {} more line(s): PgDn shows them (PgUp back)", n - i);
+            lines.push(Line::styled(fit(&more, width), dim));
             break;
         }
         let style = if i == 0 { app.theme.style("ui.header") } else { app.theme.style("ui") };
