@@ -595,6 +595,11 @@ fn a_whole_clean_up_session_by_keyboard_fixes_every_kind_as_promised() {
     h.key(KeyCode::Enter);
     applied(&h, "verified");
     assert_eq!(count(&h, Kind::Stale), stale - n);
+    // `u` undoes the last change only: a verification is not undone, and
+    // the redaction before it is not undone instead.
+    h.key(KeyCode::Char('u'));
+    assert!(h.app.error.as_deref().is_some_and(|e| e.contains("nothing to undo")), "{:?}", h.app.error);
+    assert_eq!(count(&h, Kind::Pii), 0, "the redaction stays");
 
     // Consent: recorded for one, processing restricted for another.
     let consent = count(&h, Kind::Consent);

@@ -897,7 +897,9 @@ impl App {
                 self.mode = Mode::Global;
                 self.audit.stale = true;
                 self.requests.stale = true;
-                if merge.is_some() {
+                // `u` undoes the last change, only: one that cannot be
+                // undone (an erasure, a verification) leaves nothing to undo.
+                if merge.is_some() || changed {
                     self.last_merge = merge;
                 }
                 if changed {
@@ -1421,7 +1423,7 @@ impl App {
             Some(m) => self.job("undoing", Job::Undo { merge: m }),
             None => {
                 self.error = Some(
-                    "nothing to undo: no merge, edit, redaction or field drop was made in this session (steward undo \
+                    "nothing to undo: the last change was not a merge, edit, redaction or field drop (steward undo \
                      --list shows older ones)"
                         .into(),
                 );
