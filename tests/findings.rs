@@ -446,4 +446,7 @@ fn an_unanswered_reverification_expires_after_the_grace_period() {
     assert!(expired(&r), "asked 31 days ago, no answer");
     r.times.last_verified = Some(now - chrono::Duration::days(5));
     assert!(!expired(&r), "they answered");
+    r.times.last_verified = None;
+    r.times.last_activity = Some(now - chrono::Duration::days(3));
+    assert!(!expired(&r), "they ordered since: an answer too");
 }

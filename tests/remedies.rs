@@ -253,3 +253,38 @@ fn a_needed_field_is_declared_in_the_policy_and_its_findings_go() {
     let (policy, _) = svc.policy().expect("policy");
     assert!(policy.fields["fax"].purposes.contains(&"orders".to_owned()));
 }
+
+/// Review of issue 14: a bulk merge never merges records decided to be
+/// different people (whatever an older scan says); a bulk change whose part
+/// was undone on its own is still undone; an erasure's rotation takes the
+/// undo snapshots that hold old values in the same step.
+#[test]
+fn bulk_merges_respect_decisions_partial_undo_and_erasure_takes_old_values() {
+    let (_t, svc) = demo();
+    let records = svc.records(&mut |_| {}).expect("records");
+    let report = svc.scan(&records, &|_| {}).expect("scan");
+    let clusters: Vec<(Vec<RecordId>, f64)> = report
+        .findings
+        .iter()
+        .filter(|f| f.kind == Kind::Duplicate)
+        .map(|f| (f.records.iter().map(|&i| records[i as usize].id).collect(), f.score.unwrap_or(0.0)))
+        .collect();
+    let first = clusters.iter().find(|(_, p)| *p >= 0.95).expect("a cluster").0.clone();
+    svc.mark_apart(&first[..2], "two people").expect("apart");
+    let plan = svc.plan_bulk_merge(&clusters, 0.95).expect("plan");
+    assert!(plan.clusters.iter().all(|(_, p)| !p.records.iter().any(|r| r.id == first[0])), "kept apart");
+    let done = svc.bulk_merge(&plan, "clean-up").expect("bulk");
+    // One of its merges undone on its own; the bulk undo does the rest.
+    let part = svc.undoable().expect("list").into_iter().find(|(id, _, _)| id.starts_with("merge-")).expect("a part");
+    svc.undo(&part.0, "this one first").expect("part undone");
+    svc.undo(done.change_id.as_deref().expect("id"), "all of it").expect("the rest undone");
+    assert_eq!(svc.count(), records.len());
+    // A dropped field's undo snapshot goes with the next erasure's rotation.
+    let drop = svc.plan_drop_field("pager", None).expect("plan");
+    svc.drop_field(&drop, "no purpose").expect("drop");
+    assert!(svc.undoable().expect("list").iter().any(|(id, _, _)| id.starts_with("drop-")));
+    let victim = records.iter().find(|r| !drop.records.contains(&r.id)).expect("a record").id;
+    let plan = svc.plan_erase(&[victim], steward::service::actions::Strategy::Delete).expect("plan");
+    svc.erase(&plan, "asked", None, true, &|_| {}).expect("erase");
+    assert!(!svc.undoable().expect("list").iter().any(|(id, _, _)| id.starts_with("drop-")), "gone with the rotation");
+}

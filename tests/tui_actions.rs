@@ -63,6 +63,7 @@ impl Harness {
                         queue.extend(evs);
                     }
                     Effect::Reload => Self::load(&self.service, &mut self.app, &self.rescanner),
+                    Effect::Forget => self.rescanner.lock().expect("lock").state = None,
                     other => {
                         let data = self.app.data.clone().expect("data");
                         if let Some(ev) = run_effect(&data, other, &AtomicU64::new(self.app.search.generation)) {
@@ -559,10 +560,12 @@ fn a_whole_clean_up_session_by_keyboard_fixes_every_kind_as_promised() {
     h.key(KeyCode::Char('c'));
     let (_, n) = promised(&h);
     assert_eq!(n, 1);
+    let stale_now = count(&h, Kind::Stale);
     h.typed("bounced");
     h.key(KeyCode::Enter);
     applied(&h, "clear");
     assert_eq!(count(&h, Kind::Invalid), invalid - 1);
+    assert_eq!(count(&h, Kind::Stale), stale_now, "clearing a value confirms nothing");
 
     // Stale: the re-verification list of them all, then one confirmed by phone.
     let stale = count(&h, Kind::Stale);
@@ -748,4 +751,20 @@ fn a_long_remedy_preview_scrolls() {
     assert!(second.contains("cluster(s) at or above p 0.95"), "the count stays:\n{second}");
     h.key(KeyCode::PageUp);
     assert_eq!(h.screen(80, 24), first);
+}
+
+/// Review of issue 14: "not the same person" splits the cluster on the
+/// screen at once (the kept scan did not know the decision).
+#[test]
+fn not_the_same_person_splits_the_cluster_on_screen() {
+    use steward::findings::Kind;
+    let mut h = Harness::new();
+    h.key(KeyCode::Char('3'));
+    let dups = h.app.report.as_ref().expect("report").summary()[&Kind::Duplicate];
+    h.key(KeyCode::Char('n'));
+    h.typed("a mother and her daughter");
+    h.key(KeyCode::Enter);
+    assert!(h.app.form.is_none(), "{:?}", h.app.error);
+    let after = h.app.report.as_ref().expect("report").summary()[&Kind::Duplicate];
+    assert!(after < dups, "the cluster is gone from the findings ({dups} → {after})");
 }

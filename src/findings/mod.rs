@@ -306,9 +306,16 @@ pub fn record_findings_with(
         ));
     }
     // asked to confirm their details, and no answer within the grace period
+    // Any sign of life since counts as an answer: a confirmation, an
+    // order (activity), an update, a consent recorded.
+    let heard = [r.times.last_verified, r.times.last_activity, Some(r.times.updated)]
+        .into_iter()
+        .flatten()
+        .chain(r.care.consents.iter().map(|c| c.recorded_at))
+        .max();
     if !expired
         && let Some(asked) = r.care.reverify_asked
-        && r.times.last_verified.is_none_or(|v| v < asked)
+        && heard.is_none_or(|h| h < asked)
         && days(asked, now) > i64::from(policy.settings.reverify_grace_days)
     {
         out.push(Finding::one(

@@ -963,6 +963,16 @@ impl Service {
             change.tombstones.push((rd.from, tomb.clone()));
         }
         change.drop_snapshots = plan.snapshots.clone();
+        if rekey {
+            // The rotation that follows makes old values unrecoverable; the
+            // undo snapshots that hold some go in this same step, so that a
+            // rotation finished after a crash cannot leave them behind.
+            for s in self.snapshots()?.into_iter().filter(|s| s.until_rotation) {
+                if !change.drop_snapshots.contains(&s.merge) {
+                    change.drop_snapshots.push(s.merge);
+                }
+            }
+        }
         // "Not the same person" decisions about them go too.
         let erased: BTreeSet<RecordId> = plan.records.iter().chain(change.drop_redirects.iter()).copied().collect();
         change.drop_apart = self
@@ -1061,9 +1071,6 @@ impl Service {
         }
         let entry = self.store.commit(change, draft)?;
         receipt.audit_entry = entry.seq;
-        if rekey && self.purge_before_rotation().is_err() {
-            // The rotation still runs; the snapshots go at the next one.
-        }
         if rekey {
             let mut d = self.draft("rekey", &[]);
             d.reason = Some(format!("after erasure {receipt_id}"));

@@ -111,6 +111,10 @@ const UNDOABLE: [&str; 5] = ["merge-", "bulk-", "edit-", "redact-", "drop-"];
 /// The most records one bulk merge takes (its undo snapshot is one value).
 pub const MAX_BULK_RECORDS: usize = 200_000;
 
+/// The most records one drop or redaction changes (its undo snapshot, which
+/// holds them all, is one sealed value).
+pub const MAX_UNDO_RECORDS: usize = 200_000;
+
 fn text(s: &str) -> Option<String> {
     Some(s.trim().to_owned()).filter(|s| !s.is_empty())
 }
@@ -174,6 +178,27 @@ impl Service {
             return Err(self.refuse(draft, format!("no record holds `{}`", plan.field)));
         }
         let name = FieldName::parse(&plan.field);
+        let (policy, _) = self.policy()?;
+        if let Some((hold, h)) = policy.hold_of(&plan.field) {
+            return Err(self.refuse(
+                draft,
+                format!(
+                    "`{}` is under the legal hold `{hold}` ({}): it is kept",
+                    plan.field,
+                    model::text::fit(&h.reason, 80)
+                ),
+            ));
+        }
+        if plan.records.len() > MAX_UNDO_RECORDS {
+            return Err(self.refuse(
+                draft,
+                format!(
+                    "{} records hold `{}`: drop it a source at a time (--source), at most {MAX_UNDO_RECORDS} records per change",
+                    plan.records.len(),
+                    plan.field
+                ),
+            ));
+        }
         let before = plan.records.iter().map(|id| self.real(*id)).collect::<Result<Vec<_>, _>>()?;
         let mut after = Vec::with_capacity(before.len());
         // Not an update of the customer's data (`times.updated` stays):
@@ -228,6 +253,9 @@ impl Service {
         let mut draft = self.draft("redact", ids);
         self.require(Role::Steward, "redact", ids)?;
         draft.reason = Some(self.reason_for(&draft, reason)?);
+        if ids.len() > MAX_UNDO_RECORDS {
+            return Err(self.refuse(draft, format!("at most {MAX_UNDO_RECORDS} records per redaction")));
+        }
         let (policy, _) = self.policy()?;
         let (mut before, mut after) = (Vec::new(), Vec::new());
         let mut found: BTreeMap<&'static str, usize> = BTreeMap::new();
@@ -268,6 +296,34 @@ impl Service {
             audit_entry: entry.seq,
             summary: format!("redacted {} in {n} record(s)", what.join(", ")),
             ids: changed,
+        })
+    }
+
+    /// Clears `field` of record `id` (an invalid value), as an undoable
+    /// change. Staff work: the record's times stay (it neither confirms the
+    /// rest nor restarts its retention).
+    pub fn clear_value(&self, id: RecordId, field: &str, reason: &str) -> Result<Remedied, ServiceError> {
+        let mut draft = self.draft("update", &[id]);
+        self.require(Role::Steward, "update", &[id])?;
+        draft.reason = Some(self.reason_for(&draft, reason)?);
+        let before = self.real(id)?;
+        let name = FieldName::parse(field);
+        let mut after = before.clone();
+        if let Err(e) = name.clear(&mut after) {
+            return Err(self.refuse(draft, e));
+        }
+        if after == before {
+            return Err(self.refuse(draft, format!("`{}` is empty already", model::text::fit(field, 40))));
+        }
+        let change_id = format!("edit-{}", ulid::Ulid::new());
+        draft.detail = Some(format!("{change_id}: fields: {} (cleared)", name.name()));
+        let entry = self.commit_undoable(&change_id, "edit", std::slice::from_ref(&before), vec![after], draft)?;
+        Ok(Remedied {
+            change_id: Some(change_id),
+            records: 1,
+            audit_entry: entry.seq,
+            summary: format!("cleared `{}`", name.name()),
+            ids: vec![id],
         })
     }
 
@@ -387,14 +443,12 @@ impl Service {
         let before = ids.iter().map(|id| self.real(*id)).collect::<Result<Vec<_>, _>>()?;
         let after: Vec<Record> = before
             .iter()
+            .filter(|b| b.care.restricted.is_some() != on)
             .map(|r| {
                 let mut n = r.clone();
                 n.care.restricted =
                     on.then(|| Restriction { since: now, by: self.session.user.clone(), reason: reason.clone() });
                 n
-            })
-            .filter(|n| {
-                before.iter().any(|b| b.id == n.id && b.care.restricted.is_some() != n.care.restricted.is_some())
             })
             .collect();
         if after.is_empty() {
@@ -428,9 +482,15 @@ impl Service {
         if !(0.0..=1.0).contains(&min_probability) {
             return Err(ServiceError::Invalid("the probability must lie between 0 and 1".into()));
         }
+        // Records decided to be different people are never merged, whatever
+        // a (possibly older) scan says.
+        let apart: BTreeSet<(RecordId, RecordId)> = self.store.apart()?.into_iter().map(|(a, b, _)| (a, b)).collect();
+        let split = |ids: &[RecordId]| {
+            ids.iter().enumerate().any(|(i, a)| ids[i + 1..].iter().any(|b| apart.contains(&(*a.min(b), *a.max(b)))))
+        };
         let mut out = Vec::new();
         let mut total = 0usize;
-        for (ids, p) in clusters.iter().filter(|(ids, p)| *p >= min_probability && ids.len() >= 2) {
+        for (ids, p) in clusters.iter().filter(|(ids, p)| *p >= min_probability && ids.len() >= 2 && !split(ids)) {
             total += ids.len();
             if total > MAX_BULK_RECORDS {
                 return Err(ServiceError::Invalid(format!(
@@ -540,11 +600,21 @@ impl Service {
         if snap.kind.as_deref() == Some("bulk-merge") {
             let mut requests = self.stored_requests()?;
             let mut all = Vec::new();
+            // Parts undone on their own, or erased since, are gone: the rest
+            // is undone (and the bulk change with it).
+            let mut gone = 0usize;
             for part in &snap.parts {
+                if self.store.snapshot(part)?.is_none() {
+                    gone += 1;
+                    continue;
+                }
                 match self.unmerge_into(part, &mut requests, &mut change) {
                     Ok((before, _)) => all.extend(before),
                     Err(why) => return Err(self.refuse(draft, format!("{part}: {why}"))),
                 }
+            }
+            if gone > 0 {
+                draft.detail = Some(format!("{gone} of {} merge(s) were undone or erased already", snap.parts.len()));
             }
             restored = all;
         } else {

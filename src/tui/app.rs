@@ -235,6 +235,9 @@ pub enum Effect {
     Job(Job),
     /// Decrypt the records again (after the idle lock is lifted).
     Reload,
+    /// Drop what the action thread keeps of the records (the scan kept for
+    /// incremental rescans): the screen is locked.
+    Forget,
 }
 
 /// Service calls the dashboard makes, run on the action thread.
@@ -408,6 +411,8 @@ pub enum Event {
     Patched {
         data: Arc<DataPatch>,
         findings: Option<Arc<crate::findings::Patch>>,
+        /// The data version the patch was made from.
+        base: u64,
         version: u64,
     },
     /// The findings of the records at data version `.1` (ignored when the
@@ -841,7 +846,7 @@ impl App {
                 self.busy = None;
                 self.loading = None;
                 self.ended = Some(why);
-                Vec::new()
+                vec![Effect::Forget]
             }
             Event::Key(k) => self.on_key(k),
             Event::Resize => Vec::new(),
@@ -1010,6 +1015,7 @@ impl App {
                     && self.busy.is_none()
                 {
                     self.lock();
+                    return vec![Effect::Forget];
                 }
                 Vec::new()
             }
@@ -1089,7 +1095,16 @@ impl App {
                 }
                 Vec::new()
             }
-            Event::Patched { data: patch, findings, version } => {
+            Event::Patched { data: patch, findings, base, version } => {
+                if self.data.as_ref().is_some_and(|d| d.version != base) {
+                    // Made from records this screen no longer holds: decrypt
+                    // and scan again rather than patch the wrong ones.
+                    self.data = None;
+                    self.report = None;
+                    self.filtered = None;
+                    self.loading = Some((0, 0));
+                    return vec![Effect::Reload];
+                }
                 let moved = findings.as_ref().is_some_and(|f| f.remap.is_some())
                     || !patch.remove.is_empty()
                     || self.data.as_ref().is_some_and(|d| {
@@ -1719,6 +1734,6 @@ pub fn run_effect(data: &Data, effect: Effect, generation: &std::sync::atomic::A
         Effect::Sort { generation, key, .. } => {
             Some(Event::SortDone { generation, order: Arc::new(sort_order(data, key)) })
         }
-        Effect::Job(_) | Effect::Reload => None,
+        Effect::Job(_) | Effect::Reload | Effect::Forget => None,
     }
 }

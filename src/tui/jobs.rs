@@ -46,12 +46,21 @@ pub fn run(
             service.request_acknowledge(&reference).map(|v| (format!("{}: acknowledged", v.reference), None)),
             Vec::new(),
         ),
-        Job::NoteRequest { purpose: NotePurpose::Distinct(ids), text, .. } => (
-            service.mark_apart(&ids, &text).map(|n| {
-                (format!("{n} pair(s) marked as different people; the scan keeps them apart from now on"), None)
-            }),
-            ids,
-        ),
+        Job::NoteRequest { purpose: NotePurpose::Distinct(ids), text, .. } => {
+            let done = service.mark_apart(&ids, &text);
+            if done.is_ok() {
+                // The kept scan does not know the new decision: the records
+                // are scanned again in full (see `patched`), and the
+                // cluster splits there.
+                scan.lock().unwrap_or_else(std::sync::PoisonError::into_inner).state = None;
+            }
+            (
+                done.map(|n| {
+                    (format!("{n} pair(s) marked as different people; the scan keeps them apart from now on"), None)
+                }),
+                ids,
+            )
+        }
         Job::NoteRequest { purpose, text, failed } => (
             match purpose {
                 NotePurpose::Verify(r) => service
@@ -231,19 +240,7 @@ pub fn run(
                 Remedy::BulkMerge { plan: Some(plan), .. } => service.bulk_merge(&plan, &reason),
                 Remedy::DropField { plan: Some(plan), .. } => service.drop_field(&plan, &reason),
                 Remedy::Redact { ids, .. } => service.redact(&ids, None, &reason),
-                Remedy::ClearValue { id, field } => {
-                    let edit = crate::service::actions::FieldEdit {
-                        field: crate::service::actions::FieldName::parse(&field),
-                        value: None,
-                    };
-                    service.update(id, &[edit], &reason).map(|u| crate::service::remedies::Remedied {
-                        change_id: Some(u.change_id),
-                        records: 1,
-                        audit_entry: u.entry.seq,
-                        summary: format!("cleared {field}"),
-                        ids: vec![id],
-                    })
-                }
+                Remedy::ClearValue { id, field } => service.clear_value(id, &field, &reason),
                 Remedy::Verified { ids } => service.mark_verified(&ids, &input("How"), &reason),
                 Remedy::Reverify { ids } => {
                     let target = Target::Recipients(vec![input("Recipient")]);
@@ -292,7 +289,7 @@ pub fn run(
                                     input("Purpose")
                                 ),
                                 merge: None,
-                                changed: false,
+                                changed: true,
                             }];
                             // The policy changed: every record is checked again.
                             if let Some(d) = data {
@@ -339,13 +336,16 @@ pub fn run(
         Err(e) => vec![Event::ActFailed(e.to_string())],
         Ok((message, merge)) => {
             let changed = !touched.is_empty();
-            let mut out = vec![Event::Acted { message, merge, changed }];
+            let mut out = Vec::new();
             if changed && let Some(data) = data {
                 match patched(service, data, &touched, scan) {
                     Ok(mut evs) => out.append(&mut evs),
                     Err(e) => out.push(Event::LoadFailed(format!("could not re-read the changed records: {e}"))),
                 }
             }
+            // Last: `Acted` ends the job (the next may start), so the screens
+            // hold the changed records before another job can be sent.
+            out.push(Event::Acted { message, merge, changed });
             out
         }
     }
@@ -469,7 +469,7 @@ fn patched(
     };
     lap("rescanned");
     let patch = Arc::new(patch);
-    let mut out = vec![Event::Patched { data: patch.clone(), findings: findings.clone(), version }];
+    let mut out = vec![Event::Patched { data: patch.clone(), findings: findings.clone(), base: data.version, version }];
     if findings.is_none() {
         // No scan to patch (the first is still running, or failed): the
         // records as they are now are scanned in full.

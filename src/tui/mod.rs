@@ -180,6 +180,12 @@ pub fn run(service: Arc<Service>, theme: Theme, demo: bool, idle_lock: Option<u6
                     spawn_loader(service.clone(), tx.clone(), rescanner.clone());
                     continue;
                 }
+                if let Effect::Forget = effect {
+                    if let Ok(mut r) = rescanner.lock() {
+                        r.state = None;
+                    }
+                    continue;
+                }
                 if let Effect::Search { generation: g, .. } = &effect {
                     generation.store(*g, Ordering::Relaxed);
                 }
