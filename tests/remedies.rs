@@ -28,6 +28,19 @@ fn findings(svc: &Service, kind: Kind) -> (usize, Vec<Vec<RecordId>>) {
     (of.len(), of)
 }
 
+/// The records, and the duplicate clusters of a scan (ids, probability).
+fn clusters_of(svc: &Service) -> (Vec<steward::model::Record>, Vec<(Vec<RecordId>, f64)>) {
+    let records = svc.records(&mut |_| {}).expect("records");
+    let report = svc.scan(&records, &|_| {}).expect("scan");
+    let clusters = report
+        .findings
+        .iter()
+        .filter(|f| f.kind == Kind::Duplicate)
+        .map(|f| (f.records.iter().map(|&i| records[i as usize].id).collect(), f.score.unwrap_or(0.0)))
+        .collect();
+    (records, clusters)
+}
+
 fn digest(svc: &Service) -> Vec<steward::model::Record> {
     svc.records(&mut |_| {}).expect("records")
 }
@@ -103,14 +116,7 @@ fn redaction_clears_the_pii_finding_keeps_the_last_four_and_is_undone() {
 fn a_bulk_merge_is_one_change_that_one_undo_reverts() {
     let (_t, svc) = demo();
     let before = digest(&svc);
-    let records = svc.records(&mut |_| {}).expect("records");
-    let report = svc.scan(&records, &|_| {}).expect("scan");
-    let clusters: Vec<(Vec<RecordId>, f64)> = report
-        .findings
-        .iter()
-        .filter(|f| f.kind == Kind::Duplicate)
-        .map(|f| (f.records.iter().map(|&i| records[i as usize].id).collect(), f.score.unwrap_or(0.0)))
-        .collect();
+    let (_, clusters) = clusters_of(&svc);
     let plan = svc.plan_bulk_merge(&clusters, 0.95).expect("plan");
     let expected = clusters.iter().filter(|(_, p)| *p >= 0.95).count();
     assert_eq!(plan.clusters.len(), expected);
@@ -261,14 +267,7 @@ fn a_needed_field_is_declared_in_the_policy_and_its_findings_go() {
 #[test]
 fn bulk_merges_respect_decisions_partial_undo_and_erasure_takes_old_values() {
     let (_t, svc) = demo();
-    let records = svc.records(&mut |_| {}).expect("records");
-    let report = svc.scan(&records, &|_| {}).expect("scan");
-    let clusters: Vec<(Vec<RecordId>, f64)> = report
-        .findings
-        .iter()
-        .filter(|f| f.kind == Kind::Duplicate)
-        .map(|f| (f.records.iter().map(|&i| records[i as usize].id).collect(), f.score.unwrap_or(0.0)))
-        .collect();
+    let (records, clusters) = clusters_of(&svc);
     let first = clusters.iter().find(|(_, p)| *p >= 0.95).expect("a cluster").0.clone();
     svc.mark_apart(&first[..2], "two people").expect("apart");
     let plan = svc.plan_bulk_merge(&clusters, 0.95).expect("plan");
