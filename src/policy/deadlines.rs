@@ -91,9 +91,17 @@ impl Rules {
 
     /// The rules for a jurisdiction under `policy` (its holiday calendar).
     pub fn for_policy(key: &str, policy: &super::Policy) -> Option<Rules> {
+        let key_l = key.to_ascii_lowercase();
+        // The CPRA amends the CCPA: one calendar for both.
+        let alias = match key_l.as_str() {
+            "ccpa" => "cpra",
+            "cpra" => "ccpa",
+            other => other,
+        };
         let calendar = policy
             .holidays
-            .get(&key.to_ascii_lowercase())
+            .get(&key_l)
+            .or_else(|| policy.holidays.get(alias))
             .map_or_else(|| super::holidays::default_for(key), String::as_str);
         Rules::for_calendar(key, calendar)
     }
@@ -216,6 +224,13 @@ mod tests {
         assert_eq!(r.due(d("2026-11-25"), false), d("2026-12-29"), "the policy's calendar");
         policy.holidays.insert("gdpr".into(), "XX".into());
         assert!(policy.validate().is_err(), "an unknown calendar is refused");
+        let mut policy = crate::policy::Policy::default();
+        policy.holidays.insert("GDPR".into(), "DE".into());
+        assert!(policy.validate().is_err(), "a key that would be ignored is refused");
+        let mut policy = crate::policy::Policy::default();
+        policy.holidays.insert("cpra".into(), "EU".into());
+        let r = Rules::for_policy("ccpa", &policy).expect("rules");
+        assert_eq!(r.add(d("2026-11-20"), Period::BusinessDays(10)), d("2026-12-04"), "cpra's calendar is ccpa's");
     }
 
     #[test]

@@ -144,6 +144,8 @@ pub enum PolicyError {
     Thresholds,
     #[error("holidays.{0}: no calendar `{1}` (use a country code such as DE, IE, GB, or EU, US-CA)")]
     UnknownCalendar(String, String),
+    #[error("holidays.{0}: not a jurisdiction steward knows (gdpr, ccpa; lower case)")]
+    UnknownJurisdiction(String),
 }
 
 impl Default for Policy {
@@ -248,6 +250,9 @@ impl Policy {
             }
         }
         for (jurisdiction, calendar) in &self.holidays {
+            if !matches!(jurisdiction.as_str(), "gdpr" | "ccpa" | "cpra") {
+                return Err(PolicyError::UnknownJurisdiction(jurisdiction.clone()));
+            }
             if holidays::dates(calendar).is_none() {
                 return Err(PolicyError::UnknownCalendar(jurisdiction.clone(), calendar.clone()));
             }
