@@ -217,6 +217,17 @@ fn reasons_never_hold_a_full_card_number() {
     }
 }
 
+/// Turns `r` into a different person: names, email, phone, birth date, address.
+fn become_someone_else(r: &mut Record) {
+    r.given_name = Some("Zebedee".into());
+    r.family_name = Some("Quortermaine".into());
+    r.email = Some("zq@example.net".into());
+    r.phone = None;
+    r.date_of_birth = steward::model::DateParts::parse("1951-07-30");
+    r.address.line1 = Some("1 Nowhere Lane".into());
+    r.address.postcode = None;
+}
+
 #[test]
 fn rescanning_one_record_updates_its_findings_like_a_full_scan() {
     let mut records = parse(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo-data/customers.csv"), None);
@@ -234,17 +245,8 @@ fn rescanning_one_record_updates_its_findings_like_a_full_scan() {
     let (a, b) = (pair.records[0], pair.records[1]);
     let original = records[b as usize].clone();
     // b becomes someone else entirely.
-    {
-        let r = &mut records[b as usize];
-        r.given_name = Some("Zebedee".into());
-        r.family_name = Some("Quortermaine".into());
-        r.email = Some("zq@example.net".into());
-        r.phone = None;
-        r.date_of_birth = steward::model::DateParts::parse("1951-07-30");
-        r.address.line1 = Some("1 Nowhere Lane".into());
-        r.address.postcode = None;
-        r.extra.insert("notes".into(), "paid by card 4111 1111 1111 1111".into());
-    }
+    become_someone_else(&mut records[b as usize]);
+    records[b as usize].extra.insert("notes".into(), "paid by card 4111 1111 1111 1111".into());
     let t = std::time::Instant::now();
     state.rescan_record(&records, b);
     eprintln!("rescan of one record among 2,000: {:?}", t.elapsed());
@@ -363,16 +365,7 @@ fn patched_reports_agree_with_a_full_scan_after_edits_removals_and_inserts() {
     let pair =
         shown.findings.iter().find(|f| f.kind == Kind::Duplicate && f.records.len() == 2).cloned().expect("pair");
     let (a, b) = (pair.records[0], pair.records[1]);
-    {
-        let r = &mut records[b as usize];
-        r.given_name = Some("Zebedee".into());
-        r.family_name = Some("Quortermaine".into());
-        r.email = Some("zq@example.net".into());
-        r.phone = None;
-        r.date_of_birth = steward::model::DateParts::parse("1951-07-30");
-        r.address.line1 = Some("1 Nowhere Lane".into());
-        r.address.postcode = None;
-    }
+    become_someone_else(&mut records[b as usize]);
     let faxed: Vec<u32> =
         (0..records.len() as u32).filter(|&i| records[i as usize].extra.get("fax").is_some()).take(120).collect();
     for &i in &faxed {

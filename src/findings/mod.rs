@@ -1054,6 +1054,17 @@ pub struct Patch {
     pub gone: Vec<Vec<u32>>,
 }
 
+impl Patch {
+    /// The members of the duplicate clusters the patch makes, ascending.
+    fn fresh_clusters(&self) -> impl Iterator<Item = Vec<u32>> + '_ {
+        self.fresh.iter().filter(|f| f.kind == Kind::Duplicate).map(|f| {
+            let mut m = f.records.clone();
+            m.sort_unstable();
+            m
+        })
+    }
+}
+
 impl Report {
     /// Applies a [`Patch`]: what moved, what went, what came.
     pub fn apply(&mut self, p: &Patch) {
@@ -1101,16 +1112,7 @@ impl Report {
         }
         let changed: rustc_hash::FxHashSet<u32> = p.changed.iter().copied().collect();
         let gone: rustc_hash::FxHashSet<&[u32]> = p.gone.iter().map(Vec::as_slice).collect();
-        let fresh_clusters: rustc_hash::FxHashSet<Vec<u32>> = p
-            .fresh
-            .iter()
-            .filter(|f| f.kind == Kind::Duplicate)
-            .map(|f| {
-                let mut m = f.records.clone();
-                m.sort_unstable();
-                m
-            })
-            .collect();
+        let fresh_clusters: rustc_hash::FxHashSet<Vec<u32>> = p.fresh_clusters().collect();
         let clusters_change = !gone.is_empty() || !fresh_clusters.is_empty();
         self.findings.retain(|f| match f.kind {
             Kind::Suspect => true,
@@ -1180,16 +1182,7 @@ impl Report {
                 }
             }
         }
-        let fresh_clusters: Vec<Vec<u32>> = p
-            .fresh
-            .iter()
-            .filter(|f| f.kind == Kind::Duplicate)
-            .map(|f| {
-                let mut m = f.records.clone();
-                m.sort_unstable();
-                m
-            })
-            .collect();
+        let fresh_clusters: Vec<Vec<u32>> = p.fresh_clusters().collect();
         for g in p.gone.iter().chain(&fresh_clusters) {
             let range = range_of(&self.findings, (rank(Kind::Duplicate), g));
             if !range.is_empty() {

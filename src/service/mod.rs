@@ -545,25 +545,7 @@ impl Service {
     /// a session that sees masked records is checked against the real ones,
     /// decrypted here again, in the same order.
     pub fn scan(&self, records: &[Record], progress: &(dyn Fn(&str) + Sync)) -> Result<Report, ServiceError> {
-        let (policy, info) = self.policy()?;
-        let real;
-        let records = if self.masks() {
-            progress("decrypting");
-            real = self.store.load_all(&mut |_| {})?;
-            &real[..]
-        } else {
-            records
-        };
-        let apart = self.apart_indexed(records)?;
-        let state = findings::scan_state(records, &policy, crate::model::now(), &apart, progress);
-        // Request matching reuses what this scan estimated, as long as the
-        // records scanned are the store's current ones.
-        let generation = self.loaded_generation.load(std::sync::atomic::Ordering::Relaxed);
-        if generation == self.store.generation()? {
-            progress("keeping the match index");
-            self.keep_match_index(state.match_index(generation, records))?;
-        }
-        Ok(self.finish_report(state.report, info.revision == 0))
+        Ok(self.scan_keeping(records, progress)?.0)
     }
 
     /// [`Service::scan`], keeping what incremental rescans need: the
