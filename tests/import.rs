@@ -110,7 +110,7 @@ fn reimport_updates_instead_of_duplicating() {
     let f = write(tmp.path(), "crm2.csv", changed.as_bytes());
     let (code, out, err) = cli(&store, &["import", f.to_str().expect("path")]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("0 new, 2 updated"), "{out}");
+    assert!(out.contains("0 new, 1 updated, 1 unchanged"), "{out}");
     assert_eq!(record_count(&store), 2);
     let (_, after, _) = cli(&store, &["show", "1", "--json"]);
     let after: serde_json::Value = serde_json::from_str(&after).expect("json");

@@ -6,6 +6,7 @@ mod actions;
 pub mod harden;
 mod output;
 mod remedies;
+mod sources;
 mod supervise;
 
 use std::io::{IsTerminal, Write};
@@ -122,6 +123,77 @@ fields. Re-importing the same source ids updates those records instead of duplic
         /// Import the valid rows and write the line number and reason of each rejected row to FILE
         #[arg(long, value_name = "FILE")]
         skip_invalid: Option<PathBuf>,
+    },
+    /// The systems the data comes from: connect a PostgreSQL table, list sources, forget one
+    Source {
+        #[command(subcommand)]
+        action: sources::SourceAction,
+    },
+    /// Pull new and changed rows of a database source (all or nothing; erased customers stay out)
+    #[command(after_help = "Rows are validated like an import's. Rows of erased customers (the suppression list) \
+are counted and skipped; a rectification steward has not pushed yet wins over the row's old value; rows of \
+records merged away wait until the merge is pushed. With an --updated-column, only rows changed since the last \
+sync are read.")]
+    Sync {
+        name: String,
+        /// Take the valid rows and report the invalid ones (default: refuse the sync)
+        #[arg(long)]
+        skip_invalid: bool,
+        /// Read and report, write nothing
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Apply the pending change feed to a database source's table (a transaction per batch)
+    #[command(after_help = "Erasures DELETE the row (or set its mapped columns to NULL with --on-erase \
+anonymise); rectifications, redactions and dropped fields UPDATE the column; merged-away rows are deleted (or \
+repointed). A row changed in the source since steward last saw it is refused and its change stays pending; a \
+database error rolls the batch back and keeps it pending. --dry-run runs the statements and rolls back, and \
+prints only counts.")]
+    Push {
+        name: String,
+        /// Changes per transaction
+        #[arg(long, value_name = "N", default_value_t = 500)]
+        batch: usize,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The change feed: what a source system must apply (erasures, merges, rectifications, redactions, dropped fields)
+    #[command(after_help = "Without --output, says how many changes are pending. `--output -` prints them \
+(JSON Lines, or --csv); --recipient PUBKEY --output FILE encrypts them with age for the team that runs the \
+source. Once the source applied them, `--ack N` marks numbers up to N as applied: they leave the feed, and the \
+erasures' receipts say when the source was told.")]
+    Changes {
+        /// The source's name (as imported: --source, or `steward source list`)
+        source: String,
+        /// Only changes numbered above N
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        since: u64,
+        /// CSV instead of JSON Lines
+        #[arg(long)]
+        csv: bool,
+        #[command(flatten)]
+        out: sources::ChangesOut,
+        /// Mark changes up to number N as applied by the source
+        #[arg(long, value_name = "N", conflicts_with_all = ["csv", "since"])]
+        ack: Option<u64>,
+        #[arg(long, value_name = "TEXT", default_value = "")]
+        reason: String,
+        /// Print the report as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Erased customers kept out of later imports: keyed hashes only (admin)
+    #[command(after_help = "Every erasure keeps keyed hashes of the record's source ids, email, phone and name — \
+never a value. Import and sync skip a row with a listed source id, and a new row whose email or phone is listed \
+when the names agree (an email also when either has no name). Remove an entry when the customer comes back and \
+consents again.")]
+    Suppression {
+        #[command(subcommand)]
+        action: sources::SuppressionAction,
     },
     /// Counts of what the store holds (from counters: nothing is decrypted)
     #[command(long_about = "Counts of what the store holds: records, the data key's generation, the size on disk. \
@@ -1238,6 +1310,13 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Undo { change_id, reason, list, dry_run, json } => {
             remedies::undo(&g, change_id.as_deref(), &reason, list, dry_run, json)
         }
+        Command::Source { action } => sources::source(&g, action),
+        Command::Sync { name, skip_invalid, dry_run, json } => sources::sync(&g, &name, skip_invalid, dry_run, json),
+        Command::Push { name, batch, dry_run, json } => sources::push(&g, &name, batch, dry_run, json),
+        Command::Changes { source, since, csv, out, ack, reason, json } => {
+            sources::changes(&g, &source, since, csv, &out, ack, &reason, json)
+        }
+        Command::Suppression { action } => sources::suppression(&g, action),
         Command::Distinct { action } => actions::distinct(&g, action),
         Command::Receipt { action } => actions::receipt(&g, action),
         Command::Erase { ids, strategy, reason, request, yes, no_rekey } => {
@@ -1500,13 +1579,15 @@ fn import_cmd(
             }
             let verb = if dry_run { "would import" } else { "imported" };
             println!(
-                "{verb} {} record(s) from {}: {} new, {} updated, {} rejected",
+                "{verb} {} record(s) from {}: {} new, {} updated, {} unchanged, {} rejected",
                 report.inserted + report.updated,
                 file.display(),
                 report.inserted,
                 report.updated,
+                report.unchanged,
                 report.rejected
             );
+            sources::left_out(&report);
             if !report.extra_columns.is_empty() {
                 let cols: Vec<&str> = report.extra_columns.values().map(String::as_str).collect();
                 println!("kept as extra fields: {}", cols.join(", "));

@@ -330,6 +330,24 @@ fn push_row(
     }
 }
 
+/// Builds rows read from a database table: `columns` are the targets of
+/// each value, a row's "line" is its position (1-based), NULL is empty.
+/// Validated exactly as a file's rows are.
+pub fn from_table(columns: Vec<(String, Target)>, rows: &[Vec<Option<String>>], opts: &Options) -> Parsed {
+    use rayon::prelude::*;
+    let targets: Vec<Target> = columns.iter().map(|(_, t)| t.clone()).collect();
+    let built: Vec<Built> = rows
+        .par_iter()
+        .map(|row| build_record(targets.iter().zip(row.iter().map(|v| v.as_deref().unwrap_or(""))), opts))
+        .collect();
+    let mut out = Parsed { columns, ..Parsed::default() };
+    let mut seen = HashMap::new();
+    for (i, result) in built.into_iter().enumerate() {
+        push_row(&mut out, &mut seen, i as u64 + 1, result);
+    }
+    out
+}
+
 /// Parses a whole input. `progress` is called with the bytes consumed so far.
 pub fn parse(input: impl Read, opts: &Options, progress: &mut dyn FnMut(u64)) -> Parsed {
     match opts.format {
@@ -637,17 +655,32 @@ fn parse_jsonl(input: impl Read, opts: &Options, progress: &mut dyn FnMut(u64)) 
 
 /// Copies the steward-managed parts of `existing` into a re-imported row:
 /// the record keeps its id and creation time; the file's values win.
-pub fn carry_over(row: &mut Row, existing: &Record) {
+pub fn carry_over(row: &mut Row, existing: &Record, columns: &[(String, Target)]) {
+    // The source speaks for its columns only: a field it has no column for
+    // (a value a steward added, a merge brought in) keeps its value.
+    let has = |t: &Target| columns.iter().any(|(_, c)| c == t);
+    for f in Field::ALL {
+        let named = has(&Target::FullName) && matches!(f, Field::GivenName | Field::FamilyName);
+        if !has(&Target::Field(f)) && !named && row.record.get(f).is_none() {
+            let _ = row.record.set(f, existing.get(f));
+        }
+    }
+    for (k, v) in existing.extra.iter() {
+        if !has(&Target::Extra(k.clone())) && row.record.extra.get(k).is_none() {
+            row.record.extra.insert(k.clone(), v.clone());
+        }
+    }
     row.record.id = existing.id;
+    // What stewards recorded (consents, a restriction, how the customer
+    // confirmed) is not the source's to overwrite.
+    row.record.care = existing.care.clone();
     if !row.given.created {
         row.record.times.created = existing.times.created;
     }
-    if row.record.times.last_verified.is_none() {
-        row.record.times.last_verified = existing.times.last_verified;
-    }
-    if row.record.times.last_activity.is_none() {
-        row.record.times.last_activity = existing.times.last_activity;
-    }
+    // A confirmation or activity steward knows of is not undone by an
+    // export older than it: these times only move forward.
+    row.record.times.last_verified = row.record.times.last_verified.max(existing.times.last_verified);
+    row.record.times.last_activity = row.record.times.last_activity.max(existing.times.last_activity);
 }
 
 /// The extra columns of a parsed file (for reporting what was kept).

@@ -5,6 +5,7 @@
 //! does no I/O. Everything above speaks in these types.
 
 pub mod request;
+pub mod source;
 pub mod text;
 
 use std::collections::BTreeMap;

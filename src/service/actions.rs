@@ -59,7 +59,7 @@ impl FieldName {
         self.set(r, None)
     }
 
-    fn set(&self, r: &mut Record, value: Option<String>) -> Result<(), String> {
+    pub(crate) fn set(&self, r: &mut Record, value: Option<String>) -> Result<(), String> {
         match self {
             FieldName::Core(f) => r.set(*f, value).map_err(|e| e.to_string()),
             FieldName::Extra(n) => {
@@ -407,6 +407,18 @@ pub struct Receipt {
     pub key_rotated: bool,
     pub remnants: String,
     pub backups: String,
+    /// The sources whose rows the erasure concerns and when each applied
+    /// it (`told: null`: still pending in the change feed). Filled in when
+    /// the receipt is read.
+    #[serde(default)]
+    pub sources: Vec<Told>,
+}
+
+/// Whether a source was told of an erasure.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Told {
+    pub source: String,
+    pub told: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -520,7 +532,7 @@ impl Service {
         Err(self.refuse(self.draft(action, records), why))
     }
 
-    fn need_reason(&self, draft: &Draft, reason: &str) -> Result<String, ServiceError> {
+    pub(crate) fn need_reason(&self, draft: &Draft, reason: &str) -> Result<String, ServiceError> {
         text(reason).ok_or_else(|| self.refuse(draft.clone(), "a reason is required".into()))
     }
 
@@ -670,7 +682,7 @@ impl Service {
         draft.before = Some(self.store.state_digest(&plan.records));
         draft.after = Some(self.store.state_digest(std::slice::from_ref(&merged)));
         draft.detail = Some(format!("{merge_id}: {} record(s) into {survivor}", other_ids.len()));
-        let entry = self.store.commit(change, draft)?;
+        let entry = self.commit(change, draft)?;
         Ok(MergeOutcome { merge_id, survivor, merged: other_ids, audit_entry: entry.seq })
     }
 
@@ -743,7 +755,7 @@ impl Service {
         draft.before = Some(self.store.state_digest(std::slice::from_ref(&current)));
         draft.after = Some(self.store.state_digest(&before));
         draft.detail = Some(format!("{merge_id}: {} record(s) restored", before.len()));
-        Ok(self.store.commit(change, draft)?)
+        self.commit(change, draft)
     }
 
     /// Adds the undoing of merge `merge_id` to `change`: the records before
@@ -957,10 +969,16 @@ impl Service {
                 }
             }
         }
+        let mut merged: std::collections::HashMap<RecordId, Vec<(String, String)>> = Default::default();
         for rd in self.store.redirects()?.into_iter().filter(|rd| plan.records.contains(&rd.into)) {
+            merged.entry(rd.into).or_default().push((rd.source.clone(), rd.source_id.clone()));
             change.drop_redirects.push(rd.from);
             change.index_remove.push((rd.source, rd.source_id));
             change.tombstones.push((rd.from, tomb.clone()));
+        }
+        // The next import of the same export must not bring them back.
+        for r in &records {
+            self.suppress_into(&mut change, r, merged.get(&r.id).map_or(&[][..], Vec::as_slice), &receipt_id);
         }
         change.drop_snapshots = plan.snapshots.clone();
         if rekey {
@@ -1047,6 +1065,7 @@ impl Service {
                        key until `steward rekey` rotates it"
                 .into(),
             backups: BACKUP_NOTE.into(),
+            sources: Vec::new(),
         };
         change.receipts.push((receipt_id.clone(), serde_json::to_vec(&receipt).unwrap_or_default()));
         // The receipt as it will read after the rotation, written by the
@@ -1069,8 +1088,9 @@ impl Service {
             // Whenever the next rotation runs, the receipt will say so.
             change.rotation_receipts.push(after);
         }
-        let entry = self.store.commit(change, draft)?;
+        let entry = self.commit(change, draft)?;
         receipt.audit_entry = entry.seq;
+        receipt.sources = self.told(&receipt_id)?;
         if rekey {
             let mut d = self.draft("rekey", &[]);
             d.reason = Some(format!("after erasure {receipt_id}"));
@@ -1095,7 +1115,11 @@ impl Service {
 
     /// A stored receipt.
     pub fn receipt(&self, id: &str) -> Result<Option<Receipt>, ServiceError> {
-        Ok(self.store.receipt(id)?.and_then(|b| serde_json::from_slice(&b).ok()))
+        let Some(mut r) = self.store.receipt(id)?.and_then(|b| serde_json::from_slice::<Receipt>(&b).ok()) else {
+            return Ok(None);
+        };
+        r.sources = self.told(&r.receipt)?;
+        Ok(Some(r))
     }
 
     /// Every stored receipt.
@@ -1133,7 +1157,7 @@ impl Service {
             snapshots: vec![(change_id.to_owned(), serde_json::to_vec(&snapshot).unwrap_or_default())],
             ..Change::default()
         };
-        Ok(self.store.commit(change, draft)?)
+        self.commit_knowing(change, draft, before)
     }
 
     /// Deletes every undo snapshot that must not outlive a key rotation
@@ -1147,7 +1171,7 @@ impl Service {
         let n = doomed.len();
         let mut draft = self.draft("undo-expired", &[]);
         draft.detail = Some(format!("{n} undo snapshot(s) deleted before the key rotation"));
-        self.store.commit(Change { drop_snapshots: doomed, ..Change::default() }, draft)?;
+        self.commit(Change { drop_snapshots: doomed, ..Change::default() }, draft)?;
         Ok(n)
     }
 

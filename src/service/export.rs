@@ -41,12 +41,12 @@ pub enum Target {
     Passphrase(SecretString, u8),
 }
 
-type Recipients = Vec<Box<dyn age::Recipient + Send>>;
+pub(crate) type Recipients = Vec<Box<dyn age::Recipient + Send>>;
 
 impl Target {
     /// Parses every recipient; the first bad one is refused by position
     /// (the key itself is not personal data, but it is not echoed either).
-    fn recipients(&self) -> Result<Recipients, ServiceError> {
+    pub(crate) fn recipients(&self) -> Result<Recipients, ServiceError> {
         match self {
             Target::Recipients(list) => {
                 if list.is_empty() {
@@ -80,7 +80,7 @@ impl Target {
         }
     }
 
-    fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Target::Recipients(l) => format!("{} recipient(s)", l.len()),
             Target::Passphrase(_, n) => format!("passphrase, scrypt work factor {n}"),
@@ -104,7 +104,7 @@ pub fn read_recipients_file(path: &Path) -> Result<Vec<String>, ServiceError> {
 
 /// Writes `body`'s output encrypted to `recipients` at `out`, atomically:
 /// temp file in the same directory, fsync, rename, fsync the directory.
-fn write_encrypted(
+pub(crate) fn write_encrypted(
     out: &Path,
     recipients: Recipients,
     armor: bool,
@@ -444,7 +444,7 @@ impl Service {
                     })
                     .collect();
                 let change = crate::store::Change { put: asked, ..Default::default() };
-                entry = Some(self.store.commit(change, draft.clone())?);
+                entry = Some(self.commit(change, draft.clone())?);
                 Ok(())
             },
         );

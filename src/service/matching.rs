@@ -81,7 +81,7 @@ impl Service {
         }
         let n = change.apart.len();
         draft.detail = Some(format!("{n} pair(s) marked as different people"));
-        self.store.commit(change, draft)?;
+        self.commit(change, draft)?;
         Ok(n)
     }
 
@@ -100,7 +100,7 @@ impl Service {
             return Err(self.refuse(draft, "those two records are not marked as different people".into()));
         }
         draft.detail = Some("decision withdrawn".into());
-        self.store.commit(Change { drop_apart: vec![(lo, hi)], ..Change::default() }, draft)?;
+        self.commit(Change { drop_apart: vec![(lo, hi)], ..Change::default() }, draft)?;
         Ok(())
     }
 

@@ -8,6 +8,7 @@
 pub mod actions;
 pub mod demo;
 pub mod export;
+pub mod feed;
 pub mod fulfil;
 pub mod housekeeping;
 pub mod mask;
@@ -15,6 +16,8 @@ pub mod matching;
 pub mod remedies;
 pub mod report;
 pub mod requests;
+pub mod sources;
+pub mod suppression;
 pub mod users;
 
 use std::collections::BTreeMap;
@@ -92,7 +95,14 @@ pub struct PolicyInfo {
 pub struct ImportReport {
     pub inserted: usize,
     pub updated: usize,
+    /// Rows that hold what their record holds already (not written).
+    pub unchanged: usize,
     pub rejected: usize,
+    /// Rows of erased customers, skipped (see [`suppression`]).
+    pub suppressed: usize,
+    /// Rows of records merged away whose merge the source has not applied
+    /// yet: the survivor's row speaks for them.
+    pub merged_away: usize,
     pub dry_run: bool,
     /// File column → extra field name, for columns that matched no known field.
     pub extra_columns: BTreeMap<String, String>,
@@ -359,9 +369,25 @@ impl Service {
     /// `on_invalid` is `Refuse`, or if the file itself is unusable.
     pub fn import(
         &self,
+        parsed: Parsed,
+        on_invalid: OnInvalid,
+        dry_run: bool,
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<ImportReport, ServiceError> {
+        self.import_from(parsed, on_invalid, dry_run, None, progress)
+    }
+
+    /// [`Service::import`]; `synced` is the state a sync leaves its source
+    /// in (written by the same final step as the rows). Rows of erased
+    /// customers are skipped; pending rectifications of a row win over its
+    /// old values; rows of records merged away, whose merge the source has
+    /// not applied yet, are left out.
+    pub(crate) fn import_from(
+        &self,
         mut parsed: Parsed,
         on_invalid: OnInvalid,
         dry_run: bool,
+        synced: Option<(crate::model::source::Source, usize)>,
         progress: &(dyn Fn(usize) + Sync),
     ) -> Result<ImportReport, ServiceError> {
         self.require(Role::Steward, "import", &[])?;
@@ -375,14 +401,57 @@ impl Service {
             ..ImportReport::default()
         };
         let index = self.store.source_index()?;
+        // A sync has dropped the rows whose source id is suppressed already.
+        let (synced, early) = match synced {
+            Some((s, n)) => (Some(s), n),
+            None => (None, 0),
+        };
+        let source_name = synced
+            .as_ref()
+            .map(|s| s.name.clone())
+            .or_else(|| parsed.rows.first().map(|r| r.record.provenance.source.clone()));
+        let read = parsed.rows.len() + early;
+        if let Some(name) = &source_name {
+            let suppressor = self.suppressor()?;
+            let pending = self.changes_by_row(name)?;
+            let store = &self.store;
+            let mut suppressed = 0;
+            let mut merged_away = 0;
+            parsed.rows.retain_mut(|row| {
+                let r = &mut row.record;
+                let held = index.contains_key(&store.blind(&r.provenance.source, &r.source_id));
+                if suppressor.hit(store, r, held).is_some() {
+                    suppressed += 1;
+                    return false;
+                }
+                if let Some(ops) = pending.get(&r.source_id) {
+                    for op in ops {
+                        match op {
+                            crate::model::source::Op::Merge { .. } => {
+                                merged_away += 1;
+                                return false;
+                            }
+                            crate::model::source::Op::Update { field, new, .. } => {
+                                let _ = actions::FieldName::parse(field).set(r, new.clone());
+                            }
+                            crate::model::source::Op::Erase { .. } => {}
+                        }
+                    }
+                }
+                true
+            });
+            report.suppressed = suppressed + early;
+            report.merged_away = merged_away;
+        }
         let mut fresh = Vec::new();
+        let mut same = vec![false; parsed.rows.len()];
         for (i, row) in parsed.rows.iter_mut().enumerate() {
             let blind = self.store.blind(&row.record.provenance.source, &row.record.source_id);
             match index.get(&blind) {
                 Some(&id) => {
                     match self.store.get(id)? {
                         Some(existing) => {
-                            import::carry_over(row, &existing);
+                            import::carry_over(row, &existing, &parsed.columns);
                             // A merged-away source id: the row updates the
                             // survivor, which keeps its own identity.
                             if existing.source_id != row.record.source_id
@@ -390,6 +459,16 @@ impl Service {
                             {
                                 row.record.source_id = existing.source_id.clone();
                                 row.record.provenance = existing.provenance.clone();
+                            }
+                            // A row that says what the record says already
+                            // is not written (its "updated" time stays).
+                            let mut probe = row.record.clone();
+                            probe.times.updated = existing.times.updated;
+                            probe.provenance.collected_at = existing.provenance.collected_at;
+                            if probe == existing {
+                                same[i] = true;
+                                report.unchanged += 1;
+                                continue;
                             }
                         }
                         None => row.record.id = id,
@@ -408,16 +487,39 @@ impl Service {
             parsed.rows[i].record.id = id;
         }
         if !dry_run {
-            let records: Vec<Record> = parsed.rows.into_iter().map(|r| r.record).collect();
-            let mut draft = self.draft("import", &[]);
+            let records: Vec<Record> =
+                parsed.rows.into_iter().zip(same).filter(|(_, same)| !same).map(|(r, _)| r.record).collect();
+            let mut draft = self.draft(if synced.is_some() { "sync" } else { "import" }, &[]);
             draft.detail = Some(format!(
-                "{} new, {} updated, {} rejected, source {}",
+                "{} new, {} updated, {} unchanged, {} rejected, {} suppressed (erased earlier), {} merged away, source {}",
                 report.inserted,
                 report.updated,
+                report.unchanged,
                 report.rejected,
-                records.first().map(|r| crate::model::text::fit(&r.provenance.source, 40)).unwrap_or_default()
+                report.suppressed,
+                report.merged_away,
+                source_name.as_deref().map(|s| crate::model::text::fit(s, 40)).unwrap_or_default()
             ));
-            self.store.put_records(&records, draft, progress)?;
+            let mut shelve = Vec::new();
+            if let Some(name) = &source_name {
+                let mut src = match synced {
+                    Some(s) => s,
+                    None => self.source(name)?.unwrap_or_else(|| crate::model::source::Source {
+                        name: name.clone(),
+                        postgres: None,
+                        state: Default::default(),
+                    }),
+                };
+                src.state.last_sync = Some(crate::model::now());
+                src.state.rows = read as u64;
+                src.state.suppressed += report.suppressed as u64;
+                shelve.push((
+                    crate::store::Shelf::Source,
+                    name.as_bytes().to_vec(),
+                    serde_json::to_vec(&src).unwrap_or_default(),
+                ));
+            }
+            self.store.put_records_with(&records, &shelve, draft, progress)?;
         }
         Ok(report)
     }
@@ -536,7 +638,7 @@ impl Service {
         let mut draft = self.draft("policy", &[]);
         draft.detail = Some(format!("revision {}", info.revision));
         let change = crate::store::Change { meta: vec![("policy".into(), bytes)], ..Default::default() };
-        self.store.commit(change, draft)?;
+        self.commit(change, draft)?;
         Ok(info)
     }
 

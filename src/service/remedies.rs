@@ -353,7 +353,7 @@ impl Service {
         draft.before = Some(self.store.state_digest(&before));
         draft.after = Some(self.store.state_digest(&after));
         let n = after.len();
-        let entry = self.store.commit(Change { put: after, ..Change::default() }, draft)?;
+        let entry = self.commit(Change { put: after, ..Change::default() }, draft)?;
         Ok(Remedied {
             change_id: None,
             records: n,
@@ -419,7 +419,7 @@ impl Service {
         ));
         draft.before = Some(self.store.state_digest(std::slice::from_ref(&before)));
         draft.after = Some(self.store.state_digest(std::slice::from_ref(&after)));
-        let entry = self.store.commit(Change { put: vec![after], ..Change::default() }, draft)?;
+        let entry = self.commit(Change { put: vec![after], ..Change::default() }, draft)?;
         Ok(Remedied {
             change_id: None,
             records: 1,
@@ -461,7 +461,7 @@ impl Service {
         draft.detail = Some(format!("{} record(s) {verb}", after.len()));
         let n = after.len();
         let changed: Vec<RecordId> = after.iter().map(|r| r.id).collect();
-        let entry = self.store.commit(Change { put: after, ..Change::default() }, draft)?;
+        let entry = self.commit(Change { put: after, ..Change::default() }, draft)?;
         Ok(Remedied {
             change_id: None,
             records: n,
@@ -549,7 +549,7 @@ impl Service {
             parts.len(),
             plan.min_probability
         ));
-        let entry = self.store.commit(change, draft)?;
+        let entry = self.commit(change, draft)?;
         Ok(Remedied {
             change_id: Some(bulk_id),
             records: all.len(),
@@ -648,7 +648,7 @@ impl Service {
         let ids: Vec<RecordId> = restored.iter().map(|r| r.id).collect();
         draft.records = ids.iter().map(ToString::to_string).collect();
         draft.detail = Some(format!("{change_id}: {} record(s) restored", restored.len()));
-        let entry = self.store.commit(change, draft)?;
+        let entry = self.commit(change, draft)?;
         Ok(Remedied {
             change_id: None,
             records: restored.len(),

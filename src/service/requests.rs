@@ -178,7 +178,7 @@ impl Service {
             requests: vec![(r.reference.clone(), serde_json::to_vec(&r).unwrap_or_default())],
             ..Change::default()
         };
-        self.store.commit(change, draft)?;
+        self.commit(change, draft)?;
         self.masked_view(r)
     }
 
@@ -264,7 +264,7 @@ impl Service {
             requests: vec![(reference, serde_json::to_vec(&request).unwrap_or_default())],
             ..Change::default()
         };
-        self.store.commit(change, draft)?;
+        self.commit(change, draft)?;
         self.masked_view(request)
     }
 
@@ -302,7 +302,7 @@ impl Service {
             requests: built.iter().map(|r| (r.reference.clone(), serde_json::to_vec(r).unwrap_or_default())).collect(),
             ..Change::default()
         };
-        self.store.commit(change, draft)?;
+        self.commit(change, draft)?;
         built.into_iter().map(|r| self.masked_view(r)).collect()
     }
 

@@ -68,6 +68,15 @@ pub struct Change {
     /// first.
     pub apart: Vec<(RecordId, RecordId, Vec<u8>)>,
     pub drop_apart: Vec<(RecordId, RecordId)>,
+    /// Sealed values to put on a shelf (plaintext here; sealed on commit)
+    /// and to take off one (see [`shelf`]).
+    pub shelve: Vec<(Shelf, Vec<u8>, Vec<u8>)>,
+    pub unshelve: Vec<(Shelf, Vec<u8>)>,
+    /// Outgoing changes to append, per source (plaintext here; numbered
+    /// after the source's last number and sealed on commit).
+    pub outbox: Vec<(String, Vec<u8>)>,
+    /// Outgoing changes to remove: (source, sequence number).
+    pub drop_outbox: Vec<(String, u64)>,
 }
 
 /// Pages being edited for one batch.
@@ -159,7 +168,7 @@ impl<'a> PageEdit<'a> {
     }
 }
 
-fn prefixed(prefix: u8, rest: &[u8]) -> Vec<u8> {
+pub(super) fn prefixed(prefix: u8, rest: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + rest.len());
     k.push(prefix);
     k.extend_from_slice(rest);
@@ -437,6 +446,24 @@ impl Store {
         for (a, b) in &change.drop_apart {
             batch.remove(apart_key(*a, *b));
         }
+        self.shelve_into(&change.shelve, &change.unshelve, &mut batch);
+        let mut high: BTreeMap<&str, u64> = BTreeMap::new();
+        for (source, plain) in &change.outbox {
+            let seq = match high.get(source.as_str()) {
+                Some(s) => s + 1,
+                None => self.outbox_high(source)? + 1,
+            };
+            high.insert(source, seq);
+            let key = shelf::outbox_key(source, seq);
+            let (ka, ad) = Shelf::Outbox.key_ad(&key);
+            batch.insert(prefixed(P_OUTBOX, &key), seal_enveloped(&keys.master, &ka, &ad, plain));
+        }
+        for (source, seq) in high {
+            batch.insert(meta_key(&shelf::outbox_high_key(source)), &seq.to_le_bytes()[..]);
+        }
+        for (source, seq) in &change.drop_outbox {
+            batch.remove(prefixed(P_OUTBOX, &shelf::outbox_key(source, *seq)));
+        }
         for (id, t) in &change.tombstones {
             batch.insert(prefixed(P_TOMB, &id.to_bytes()), t.as_slice());
         }
@@ -498,6 +525,18 @@ impl Store {
         draft: Draft,
         progress: &(dyn Fn(usize) + Sync),
     ) -> Result<Entry, StoreError> {
+        self.put_records_with(records, &[], draft, progress)
+    }
+
+    /// [`Store::put_records`], with sealed values put on their shelves by
+    /// the same final batch (a sync's new state goes with its rows).
+    pub fn put_records_with(
+        &self,
+        records: &[Record],
+        shelve: &[(Shelf, Vec<u8>, Vec<u8>)],
+        draft: Draft,
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<Entry, StoreError> {
         // Sealed values live only as long as one chunk, to bound memory.
         const CHUNK: usize = 64 * 1024;
         let mut head = self.lock_head()?;
@@ -538,6 +577,7 @@ impl Store {
         added += pages.write(&mut batch).0;
         let index = records.iter().map(|r| (blind_with(&keys.index, &r.provenance.source, &r.source_id), Some(r.id)));
         self.index_edits(index, &mut batch)?;
+        self.shelve_into(shelve, &[], &mut batch);
         batch.insert(meta_key("count"), &((self.count() + added) as u64).to_le_bytes()[..]);
         batch.remove(meta_key(IMPORT_PENDING));
         self.next_generation(&mut batch)?;
@@ -649,6 +689,17 @@ impl Store {
             out.push((id(1..17)?, id(17..33)?, plain));
         }
         Ok(out)
+    }
+
+    fn shelve_into(&self, put: &[(Shelf, Vec<u8>, Vec<u8>)], take: &[(Shelf, Vec<u8>)], batch: &mut sled::Batch) {
+        let master = self.keys().master;
+        for (shelf, key, plain) in put {
+            let (ka, ad) = shelf.key_ad(key);
+            batch.insert(prefixed(shelf.prefix(), key), seal_enveloped(&master, &ka, &ad, plain));
+        }
+        for (shelf, key) in take {
+            batch.remove(prefixed(shelf.prefix(), key));
+        }
     }
 
     /// Advances the record generation in `batch` (see [`Store::generation`]).

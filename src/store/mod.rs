@@ -24,6 +24,9 @@
 //!   - `x` + receipt id → erasure receipt (no personal data);
 //!   - `q` + request reference → sealed data-subject request;
 //!   - `n` + two record ids → sealed "not the same person" decision;
+//!   - `z` + entry id → sealed suppression entry, `o` + source + sequence
+//!     number → sealed outgoing change, `g` + source name → sealed source
+//!     definition (see [`shelf`]);
 //!   - `m` + name → store metadata.
 //!
 //! Each record is sealed with XChaCha20-Poly1305 under its own random record
@@ -39,7 +42,9 @@ mod change;
 pub mod index;
 pub mod lock;
 pub mod page;
+pub mod pgsource;
 mod rekey;
+pub mod shelf;
 mod users;
 
 use std::collections::HashMap;
@@ -58,6 +63,7 @@ pub use index::Blind;
 use index::{Bucket, bucket_of};
 pub use lock::{LockInfo, StoreLock};
 use page::{PAGE_CAP, Page};
+pub use shelf::Shelf;
 pub use users::UserInfo;
 
 /// Version of the store layout written by this build.
@@ -82,6 +88,9 @@ const P_TOMB: u8 = b't';
 const P_RECEIPT: u8 = b'x';
 const P_REQUEST: u8 = b'q';
 const P_APART: u8 = b'n';
+const P_SUPPRESS: u8 = b'z';
+const P_OUTBOX: u8 = b'o';
+const P_SOURCE_DEF: u8 = b'g';
 
 /// Meta key set while an import's new pages are being written.
 const IMPORT_PENDING: &str = "import-pending";

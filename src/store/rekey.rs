@@ -172,6 +172,10 @@ impl Store {
                             let (ka, _) = apart_key_ad(k);
                             rewrap_enveloped(&from, &new.master, &ka, v).ok_or_else(|| corrupt("a decision"))?
                         }
+                        Some(p) if let Some(shelf) = Shelf::of_prefix(p) => {
+                            let (ka, _) = shelf.key_ad(&k[1..]);
+                            rewrap_enveloped(&from, &new.master, &ka, v).ok_or_else(|| corrupt("a shelved value"))?
+                        }
                         _ if skip.iter().any(|s| s.as_slice() == k.as_ref()) => return Ok(None),
                         _ => v.to_vec(),
                     };
