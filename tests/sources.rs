@@ -188,8 +188,15 @@ fn a_postgres_source_receives_merges_rectifications_and_erasures_and_keeps_them(
     assert!(out.contains("dry run"), "{out}");
     assert_eq!(one(&pg, &db, "SELECT count(*) FROM customers"), "1000");
 
+    // As if an earlier push had committed in the database and been killed
+    // before steward noted it: the change is found applied, not redone.
+    pg.psql(
+        &db,
+        &format!("UPDATE customers SET email = 'rectified.customer@example.org' WHERE customer_id = '{rectified}'"),
+    );
     let out = ok(cli_env(&store, &["push", "shop"], &pw));
     assert!(out.contains("0 change(s) pending"), "{out}");
+    assert!(out.contains("(1 found applied already"), "{out}");
     let kept = 1000 - (pair.len() - 1) - 1;
     assert_eq!(one(&pg, &db, "SELECT count(*) FROM customers"), kept.to_string());
     for id in &pair[1..] {
@@ -228,7 +235,7 @@ fn a_postgres_source_receives_merges_rectifications_and_erasures_and_keeps_them(
     ok(cli_env(&store, &["update", &format!("shop:{b}"), "email=steward.b@example.org", "--reason", "called"], &[]));
     pg.psql(&db, &format!("UPDATE customers SET email = 'crm.changed@example.org' WHERE customer_id = '{a}'"));
     let out = ok(cli_env(&store, &["push", "shop"], &pw));
-    assert!(out.contains("refused, kept pending: column email was changed in the source"), "{out}");
+    assert!(out.contains("refused, kept pending: email changed in the source since steward read it"), "{out}");
     assert!(out.contains("1 change(s) pending"), "{out}");
     assert_eq!(
         one(&pg, &db, &format!("SELECT email FROM customers WHERE customer_id = '{a}'")),

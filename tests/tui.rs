@@ -137,6 +137,39 @@ fn request_views() -> Vec<steward::service::requests::RequestView> {
 }
 
 /// The dashboard's overview figures, fixed.
+/// A file source and a database source with changes waiting (fixed).
+fn source_rows() -> Vec<steward::service::feed::SourceRow> {
+    let at = now() - chrono::Duration::hours(3);
+    vec![
+        steward::service::feed::SourceRow {
+            name: "crm".into(),
+            kind: "file",
+            table: None,
+            incremental: false,
+            last_sync: Some(at),
+            rows: 2000,
+            held: Some(2000),
+            pending: 0,
+            suppressed: 0,
+            applied: 0,
+            last_push: None,
+        },
+        steward::service::feed::SourceRow {
+            name: "shop".into(),
+            kind: "postgres",
+            table: Some("public.customers".into()),
+            incremental: true,
+            last_sync: Some(at),
+            rows: 12,
+            held: Some(0),
+            pending: 3,
+            suppressed: 1,
+            applied: 5,
+            last_push: Some(at),
+        },
+    ]
+}
+
 fn overview() -> steward::service::report::Overview {
     use steward::service::report::{LastVerification, Overview, RequestFigures, UserRole};
     let requests = RequestFigures::of(&request_views());
@@ -208,6 +241,9 @@ fn press(app: &mut App, k: KeyEvent) {
             if matches!(job, steward::tui::app::Job::LoadAudit) {
                 app.update(Event::AuditLoaded(Arc::new(audit_entries())));
             }
+            if matches!(job, steward::tui::app::Job::LoadSources) {
+                app.update(Event::SourcesLoaded(Arc::new(source_rows())));
+            }
             if matches!(job, steward::tui::app::Job::LoadRequests) {
                 app.update(Event::RequestsLoaded(Arc::new(request_views())));
                 app.update(Event::OverviewLoaded(Arc::new(overview())));
@@ -253,7 +289,7 @@ fn snapshot_every_screen() {
     for (w, h) in [(80u16, 24u16), (44, 12)] {
         let mut a = app();
         insta::assert_snapshot!(format!("dashboard_{w}x{h}"), render(&a, w, h));
-        for (n, name) in [('2', "records"), ('3', "findings"), ('4', "requests"), ('5', "audit")] {
+        for (n, name) in [('2', "records"), ('3', "findings"), ('4', "requests"), ('5', "audit"), ('6', "sources")] {
             press(&mut a, key(KeyCode::Char(n)));
             insta::assert_snapshot!(format!("{name}_{w}x{h}"), render(&a, w, h));
         }
@@ -556,7 +592,7 @@ fn key_releases_are_ignored() {
 fn tiny_sizes_never_panic() {
     let mut a = app();
     let mut states: Vec<String> = Vec::new();
-    for step in ['2', '\n', '?', '\u{1b}', '/', 'a', '3', '4', '5', '1'] {
+    for step in ['2', '\n', '?', '\u{1b}', '/', 'a', '3', '4', '5', '6', 'P', '1'] {
         let k = match step {
             '\n' => key(KeyCode::Enter),
             '\u{1b}' => key(KeyCode::Esc),
@@ -839,4 +875,54 @@ fn a_read_only_session_neither_shows_nor_opens_change_dialogs() {
     press(&mut a, key(KeyCode::Char('?')));
     let help = render(&a, 120, 40);
     assert!(!help.contains("Erase the record"), "help offers erasing:\n{help}");
+}
+
+#[test]
+fn sources_offer_sync_and_push_only_for_a_database_and_preview_first() {
+    use steward::tui::app::{Effect, Job};
+    use steward::tui::forms::{Form, Remedy};
+    let mut a = app();
+    press(&mut a, key(KeyCode::Char('6')));
+    let shown = render(&a, 80, 24);
+    assert!(shown.contains("crm") && shown.contains("shop") && shown.contains("3 change(s) waiting"), "{shown}");
+    assert!(!shown.contains("S sync") && !shown.contains("P push"), "offered on a file source: {shown}");
+    // A file source: no sync or push, and the error says what to do instead.
+    let fx = a.update(Event::Key(key(KeyCode::Char('P'))));
+    assert!(fx.is_empty() && a.form.is_none());
+    assert!(a.error.as_deref().is_some_and(|e| e.contains("steward changes")), "{:?}", a.error);
+    // The database source: P opens the push dialog, which first asks for the dry run.
+    press(&mut a, key(KeyCode::Char('j')));
+    let shown = render(&a, 80, 24);
+    assert!(shown.contains("S sync") && shown.contains("P push"), "{shown}");
+    let fx = a.update(Event::Key(key(KeyCode::Char('P'))));
+    assert!(
+        fx.iter().any(
+            |e| matches!(e, Effect::Job(Job::PlanRemedy(r)) if matches!(**r, Remedy::Push { planned: false, .. }))
+        ),
+        "P asks for the push's dry run"
+    );
+    assert!(matches!(&a.form, Some(Form::Remedy(f)) if matches!(f.remedy, Remedy::Push { .. })));
+    // Enter does nothing until the preview is there.
+    let fx = a.update(Event::Key(key(KeyCode::Enter)));
+    assert!(fx.is_empty(), "Enter applied a push that was not previewed");
+    a.update(Event::RemedyPlanned(
+        Box::new(Remedy::Push { source: "shop".into(), planned: true }),
+        vec!["shop: 3 change(s) would be done, 0 refused".into(), "statements: 2 update, 1 delete".into()],
+    ));
+    insta::assert_snapshot!("sources_push_preview_80x24", render(&a, 80, 24));
+    let fx = a.update(Event::Key(key(KeyCode::Enter)));
+    assert!(
+        fx.iter().any(|e| matches!(e, Effect::Job(Job::ApplyRemedy { remedy, .. }) if matches!(**remedy, Remedy::Push { planned: true, .. }))),
+        "Enter after the preview applies the push"
+    );
+    // A viewer is offered neither key.
+    let mut v = app();
+    v.info.role = "viewer".into();
+    press(&mut v, key(KeyCode::Char('6')));
+    press(&mut v, key(KeyCode::Char('j')));
+    let shown = render(&v, 80, 24);
+    let status = shown.lines().nth(23).unwrap_or_default();
+    assert!(!status.contains("S sync") && !status.contains("P push"), "{shown}");
+    assert!(!shown.contains("S syncs"), "{shown}");
+    assert!(v.update(Event::Key(key(KeyCode::Char('P')))).is_empty() && v.form.is_none());
 }

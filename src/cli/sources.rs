@@ -150,50 +150,23 @@ pub(super) fn source(g: &Global, action: SourceAction) -> Result<()> {
             println!("next: `steward sync {}`", fit(&s.name, 40));
         }
         SourceAction::List { json } => {
-            let counts = svc.pending_counts()?;
-            let sources = svc.sources()?;
+            let sources = svc.source_overview()?;
             if sources.is_empty() && !json {
                 println!("no source yet: import a file or `steward source add`");
             }
             for s in sources {
-                let pending = counts.get(&s.name).copied().unwrap_or(0);
                 if json {
-                    #[derive(serde::Serialize)]
-                    struct Line<'a> {
-                        name: &'a str,
-                        kind: &'static str,
-                        table: Option<&'a str>,
-                        last_sync: Option<chrono::DateTime<chrono::Utc>>,
-                        rows: u64,
-                        pending: usize,
-                        suppressed: u64,
-                        applied: u64,
-                        last_push: Option<chrono::DateTime<chrono::Utc>>,
-                    }
-                    println!(
-                        "{}",
-                        output::json(&Line {
-                            name: &s.name,
-                            kind: if s.postgres.is_some() { "postgres" } else { "file" },
-                            table: s.postgres.as_ref().map(|p| p.table.as_str()),
-                            last_sync: s.state.last_sync,
-                            rows: s.state.rows,
-                            pending,
-                            suppressed: s.state.suppressed,
-                            applied: s.state.applied,
-                            last_push: s.state.last_push,
-                        })?
-                    );
+                    println!("{}", output::json(&s)?);
                 } else {
                     println!(
                         "{:<16} {:<8} last sync {:<20} {:>8} rows  {:>6} pending  {:>6} suppressed  last push {}",
                         fit(&sanitize(&s.name), 16),
-                        if s.postgres.is_some() { "postgres" } else { "file" },
-                        when(s.state.last_sync),
-                        s.state.rows,
-                        pending,
-                        s.state.suppressed,
-                        when(s.state.last_push)
+                        s.kind,
+                        when(s.last_sync),
+                        s.rows,
+                        s.pending,
+                        s.suppressed,
+                        when(s.last_push)
                     );
                 }
             }

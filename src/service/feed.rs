@@ -253,6 +253,30 @@ impl Service {
         Ok(out.into_values().collect())
     }
 
+    /// Every source with its state and pending changes, for `source list`
+    /// and the Sources screen.
+    pub fn source_overview(&self) -> Result<Vec<SourceRow>, ServiceError> {
+        self.require_to_read(Role::Viewer, "sources")?;
+        let counts = self.store.outbox_counts()?;
+        Ok(self
+            .sources()?
+            .into_iter()
+            .map(|s| SourceRow {
+                pending: counts.get(&s.name).copied().unwrap_or(0),
+                kind: if s.postgres.is_some() { "postgres" } else { "file" },
+                table: s.postgres.as_ref().map(|p| p.table.clone()),
+                incremental: s.postgres.as_ref().is_some_and(|p| p.updated_column.is_some()),
+                name: s.name,
+                last_sync: s.state.last_sync,
+                rows: s.state.rows,
+                held: None,
+                suppressed: s.state.suppressed,
+                applied: s.state.applied,
+                last_push: s.state.last_push,
+            })
+            .collect())
+    }
+
     /// The sources an erasure's changes went to, and when each was told
     /// (`None`: still pending).
     pub fn told(&self, receipt: &str) -> Result<Vec<actions::Told>, ServiceError> {
@@ -274,6 +298,29 @@ impl Service {
 
 fn fit(s: &str) -> String {
     crate::model::text::fit(s, 40)
+}
+
+/// One source as `source list` and the Sources screen show it.
+#[derive(Clone, Debug, Serialize)]
+pub struct SourceRow {
+    pub name: String,
+    /// `file` (imported by hand) or `postgres`.
+    pub kind: &'static str,
+    pub table: Option<String>,
+    /// Syncs read only rows changed since the last one.
+    pub incremental: bool,
+    pub last_sync: Option<chrono::DateTime<chrono::Utc>>,
+    /// Rows the last import or sync read.
+    pub rows: u64,
+    /// Records held from it (filled in by callers that hold the records).
+    pub held: Option<usize>,
+    /// Outgoing changes waiting for the source.
+    pub pending: usize,
+    /// Rows of erased customers skipped, all time.
+    pub suppressed: u64,
+    /// Outgoing changes applied or acknowledged, all time.
+    pub applied: u64,
+    pub last_push: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// How `steward changes` writes the feed.

@@ -329,7 +329,7 @@ impl SourceDb {
             if let Some((c, _)) =
                 s.check.iter().find(|(c, v)| !same(c, held.get(c.as_str()).cloned().flatten().as_deref(), v.as_deref()))
             {
-                out.push(Outcome::Refused(format!("column {c} was changed in the source since the last sync")));
+                out.push(Outcome::Refused(format!("{c} changed in the source since steward read it")));
                 continue;
             }
             match &s.action {

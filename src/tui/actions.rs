@@ -18,6 +18,7 @@ pub enum Mode {
     Findings,
     Requests,
     Audit,
+    Sources,
     Search,
     /// A dialog with text fields (edit, erase, export, a reason).
     Form,
@@ -34,6 +35,7 @@ impl Mode {
             Mode::Findings => "Findings",
             Mode::Requests => "Requests",
             Mode::Audit => "Audit",
+            Mode::Sources => "Sources",
             Mode::Search => "While searching",
             Mode::Form => "In a dialog (edit, erase, export)",
             Mode::Merge => "Merging",
@@ -55,6 +57,7 @@ pub enum Action {
     Findings,
     Requests,
     Audit,
+    Sources,
     Down,
     Up,
     PageDown,
@@ -124,6 +127,8 @@ pub enum Action {
     JumpToRecord,
     DeclarePurpose,
     ShowReceipt,
+    SourceSync,
+    SourcePush,
 }
 
 impl Action {
@@ -151,7 +156,9 @@ impl Action {
             | Action::ClearValue
             | Action::MarkVerified
             | Action::RecordConsent
-            | Action::Restrict => Role::Steward,
+            | Action::Restrict
+            | Action::SourceSync
+            | Action::SourcePush => Role::Steward,
             Action::Erase
             | Action::Export
             | Action::Housekeeping
@@ -196,6 +203,7 @@ pub const ACTIONS: &[ActionSpec] = &[
     spec!(Findings, Global, ["3"], "Findings"),
     spec!(Requests, Global, ["4"], "Requests"),
     spec!(Audit, Global, ["5"], "Audit trail"),
+    spec!(Sources, Global, ["6"], "Sources: the systems the data comes from, and what they must be told"),
     spec!(Housekeeping, Global, ["H"], "Housekeeping: erase every record past retention (the expired findings)"),
     spec!(Down, Records, ["j", "down"], "Next record", "move"),
     spec!(Up, Records, ["k", "up"], "Previous record"),
@@ -365,6 +373,24 @@ pub const ACTIONS: &[ActionSpec] = &[
     spec!(AuditFilterUser, Audit, ["w"], "Only entries by the next user (who)", "user"),
     spec!(AuditFilterRecord, Audit, ["r"], "Only entries about the record selected on the Records screen", "record"),
     spec!(AuditClear, Audit, ["esc"], "Clear the filters", "clear"),
+    spec!(Down, Sources, ["j", "down"], "Next source", "move"),
+    spec!(Up, Sources, ["k", "up"], "Previous source"),
+    spec!(Top, Sources, ["g", "home"], "First source"),
+    spec!(Bottom, Sources, ["G", "end"], "Last source"),
+    spec!(
+        SourceSync,
+        Sources,
+        ["S"],
+        "Sync the database source: new and changed rows, previewed (a dry run) first",
+        "sync"
+    ),
+    spec!(
+        SourcePush,
+        Sources,
+        ["P"],
+        "Push the changes waiting for the database source, previewed (a dry run, rolled back) first",
+        "push"
+    ),
     spec!(ShowReceipt, Audit, ["enter"], "Show the erasure receipt of the entry (to attach to the reply)", "receipt"),
     spec!(AuditVerify, Audit, ["V"], "Verify the whole chain now (the check is recorded in the trail)", "verify"),
     spec!(FormSubmit, Form, ["enter"], "Next field; on the last, preview or confirm", "next/confirm"),
@@ -499,8 +525,9 @@ mod tests {
             .filter(|a| a.mode == Mode::Global)
             .flat_map(|a| a.keys.iter().filter_map(|k| parse_key(k)))
             .collect();
-        for a in
-            ACTIONS.iter().filter(|a| matches!(a.mode, Mode::Records | Mode::Findings | Mode::Requests | Mode::Audit))
+        for a in ACTIONS
+            .iter()
+            .filter(|a| matches!(a.mode, Mode::Records | Mode::Findings | Mode::Requests | Mode::Audit | Mode::Sources))
         {
             for k in a.keys {
                 assert!(!globals.contains(&parse_key(k).unwrap_or((KeyCode::Null, KeyModifiers::NONE))), "{k}");

@@ -26,11 +26,12 @@ pub enum Screen {
     Findings,
     Requests,
     Audit,
+    Sources,
 }
 
 impl Screen {
-    pub const ALL: [Screen; 5] =
-        [Screen::Dashboard, Screen::Records, Screen::Findings, Screen::Requests, Screen::Audit];
+    pub const ALL: [Screen; 6] =
+        [Screen::Dashboard, Screen::Records, Screen::Findings, Screen::Requests, Screen::Audit, Screen::Sources];
 
     pub fn title(self) -> &'static str {
         match self {
@@ -39,6 +40,7 @@ impl Screen {
             Screen::Findings => "Findings",
             Screen::Requests => "Requests",
             Screen::Audit => "Audit",
+            Screen::Sources => "Sources",
         }
     }
 
@@ -332,6 +334,7 @@ pub enum Job {
     },
     /// Work out what a remedy will change (for its preview).
     PlanRemedy(Box<super::forms::Remedy>),
+    LoadSources,
     /// Plan merging every listed cluster at or above `min`.
     PlanBulkMerge {
         clusters: Vec<(Vec<RecordId>, f64)>,
@@ -383,6 +386,10 @@ pub enum Event {
     ActFailed(String),
     ErasePlanned(Box<ErasePlan>),
     AuditLoaded(Arc<Vec<Entry>>),
+    SourcesLoaded(Arc<Vec<crate::service::feed::SourceRow>>),
+    /// A sync wrote records: like `Acted`, then the records are read and
+    /// scanned again.
+    Resynced(String),
     /// What a running job is doing now.
     Busy(String),
     /// A record shown unmasked, until the cursor moves off it.
@@ -620,6 +627,7 @@ pub struct App {
     /// The outcome of the last job, shown in the status bar.
     pub notice: Option<String>,
     pub audit: AuditState,
+    pub sources: super::screens::sources::SourcesState,
     /// The record revealed for the cursor's row (dropped when it moves).
     pub revealed: Option<Box<Record>>,
     /// Seconds since the last key.
@@ -664,6 +672,7 @@ impl App {
             busy: None,
             notice: None,
             audit: AuditState::default(),
+            sources: Default::default(),
             revealed: None,
             idle: 0,
             requests: RequestsState::default(),
@@ -698,6 +707,10 @@ impl App {
                 super::screens::findings::applies(a, kind, header)
             }
             Mode::Requests => self.request_offers(a),
+            Mode::Sources if matches!(a, Action::SourceSync | Action::SourcePush) => self
+                .sources
+                .current()
+                .is_some_and(|s| s.kind == "postgres" && (a == Action::SourceSync || s.pending > 0)),
             Mode::Audit if a == Action::ShowReceipt => self
                 .audit
                 .visible()
@@ -855,6 +868,11 @@ impl App {
                 Vec::new()
             }
             Event::Loaded(data) => {
+                if let Some(list) = &self.sources.list {
+                    let mut list = (**list).clone();
+                    super::screens::sources::count_held(&mut list, &data);
+                    self.sources.list = Some(Arc::new(list));
+                }
                 self.data = Some(data);
                 self.loading = None;
                 // A query typed while loading runs now.
@@ -902,6 +920,7 @@ impl App {
                 self.mode = Mode::Global;
                 self.audit.stale = true;
                 self.requests.stale = true;
+                self.sources.stale = true;
                 // `u` undoes the last change, only: one that cannot be
                 // undone (an erasure, a verification) leaves nothing to undo.
                 if merge.is_some() || changed {
@@ -914,6 +933,10 @@ impl App {
                 }
                 match self.screen {
                     Screen::Audit => vec![Effect::Job(Job::LoadAudit)],
+                    Screen::Sources => {
+                        self.sources.stale = false;
+                        vec![Effect::Job(Job::LoadSources)]
+                    }
                     Screen::Requests => {
                         self.requests.stale = false;
                         // Candidates dropped by a change are matched again
@@ -1048,6 +1071,14 @@ impl App {
                     self.form = None;
                     self.mode = Mode::Global;
                 }
+                // Nor does a remedy whose plan (a dry run) failed.
+                if let Some(Form::Remedy(f)) = &self.form
+                    && f.remedy.needs_plan()
+                    && f.preview.is_empty()
+                {
+                    self.form = None;
+                    self.mode = Mode::Global;
+                }
                 self.error = Some(e);
                 self.audit.stale = true;
                 Vec::new()
@@ -1082,6 +1113,21 @@ impl App {
                     f.plan = Some(*plan);
                 }
                 Vec::new()
+            }
+            Event::SourcesLoaded(list) => {
+                self.sources.selected = self.sources.selected.min(list.len().saturating_sub(1));
+                self.sources.list = Some(list);
+                self.sources.stale = false;
+                Vec::new()
+            }
+            Event::Resynced(message) => {
+                let mut effects = self.update(Event::Acted { message, merge: None, changed: true });
+                self.data = None;
+                self.report = None;
+                self.filtered = None;
+                self.loading = Some((0, 0));
+                effects.push(Effect::Reload);
+                effects
             }
             Event::AuditLoaded(entries) => {
                 self.audit.entries = Some(entries);
@@ -1231,6 +1277,11 @@ impl App {
         {
             self.requests.stale = false;
             return vec![Effect::Job(Job::LoadRequests)];
+        }
+        if self.screen == Screen::Sources && (self.sources.list.is_none() || self.sources.stale) && self.busy.is_none()
+        {
+            self.sources.stale = false;
+            return vec![Effect::Job(Job::LoadSources)];
         }
         if self.screen == Screen::Audit && (self.audit.entries.is_none() || self.audit.stale) && self.busy.is_none() {
             self.audit.stale = false;
@@ -1393,6 +1444,19 @@ impl App {
         }
     }
 
+    /// Opens a remedy's dialog; one that needs a plan (a dry run) asks for it.
+    pub(crate) fn open_remedy(&mut self, remedy: forms::Remedy) -> Vec<Effect> {
+        let title = match &remedy {
+            forms::Remedy::Sync { source, .. } => format!("Sync {}", crate::model::text::fit(source, 30)),
+            forms::Remedy::Push { source, .. } => format!("Push to {}", crate::model::text::fit(source, 30)),
+            _ => "Remedy".to_owned(),
+        };
+        let plan = remedy.needs_plan().then(|| Job::PlanRemedy(Box::new(remedy.clone())));
+        self.open_form(Form::Remedy(Box::new(forms::RemedyForm::new(remedy, title, Vec::new()))));
+        // Like the findings' plans: the dialog waits for it, no job is busy.
+        plan.map(Effect::Job).into_iter().collect()
+    }
+
     pub(crate) fn open_form(&mut self, form: Form) {
         self.form = Some(form);
         self.mode = Mode::Form;
@@ -1527,6 +1591,11 @@ impl App {
                 {
                     return if self.may(a) { super::screens::requests::on_action(self, a) } else { Vec::new() };
                 }
+                if self.screen == Screen::Sources
+                    && let Some(a) = actions::lookup(Mode::Sources, &k)
+                {
+                    return if self.may(a) { super::screens::sources::on_action(self, a) } else { Vec::new() };
+                }
                 Vec::new()
             }
         }
@@ -1543,6 +1612,7 @@ impl App {
                     Screen::Findings => Mode::Findings,
                     Screen::Requests => Mode::Requests,
                     Screen::Audit => Mode::Audit,
+                    Screen::Sources => Mode::Sources,
                     _ => Mode::Global,
                 };
                 self.help_scroll = super::popups::help::section_start(self, section);
@@ -1561,6 +1631,7 @@ impl App {
             Action::Findings => self.screen = Screen::Findings,
             Action::Requests => self.screen = Screen::Requests,
             Action::Audit => self.screen = Screen::Audit,
+            Action::Sources => self.screen = Screen::Sources,
             Action::Housekeeping => {
                 if !self.may(a) {
                     return Vec::new();

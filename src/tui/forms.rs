@@ -475,6 +475,10 @@ pub enum Remedy {
     Restrict { ids: Vec<RecordId> },
     /// Declare the over-collected `field` in the policy, under a purpose.
     Declare { field: String },
+    /// Sync a database source (`planned`: the dry run is shown).
+    Sync { source: String, planned: bool },
+    /// Push a database source's pending changes (`planned`: the dry run is shown).
+    Push { source: String, planned: bool },
 }
 
 impl Remedy {
@@ -488,7 +492,7 @@ impl Remedy {
             | Remedy::Reverify { ids }
             | Remedy::Restrict { ids } => ids.clone(),
             Remedy::ClearValue { id, .. } | Remedy::Consent { id } => vec![*id],
-            Remedy::Declare { .. } => Vec::new(),
+            Remedy::Declare { .. } | Remedy::Sync { .. } | Remedy::Push { .. } => Vec::new(),
         }
     }
 
@@ -499,6 +503,8 @@ impl Remedy {
             Remedy::BulkMerge { plan: None, .. }
                 | Remedy::DropField { plan: None, .. }
                 | Remedy::Redact { plan: None, .. }
+                | Remedy::Sync { planned: false, .. }
+                | Remedy::Push { planned: false, .. }
         )
     }
 }
@@ -586,8 +592,14 @@ impl RemedyForm {
                 }
                 let optional = |l: &str| matches!(l, "Reason" | "Legal basis" | "Retention days");
                 let filled = self.inputs.iter().all(|(l, t)| optional(l) || !t.trimmed().is_empty());
-                let reason_needed =
-                    !matches!(self.remedy, Remedy::Verified { .. } | Remedy::Consent { .. } | Remedy::Reverify { .. });
+                let reason_needed = !matches!(
+                    self.remedy,
+                    Remedy::Verified { .. }
+                        | Remedy::Consent { .. }
+                        | Remedy::Reverify { .. }
+                        | Remedy::Sync { .. }
+                        | Remedy::Push { .. }
+                );
                 let reason_ok = !reason_needed || !self.input("Reason").is_empty();
                 return if filled && reason_ok && !self.remedy.needs_plan() && !self.preview.is_empty() {
                     RemedyOutcome::Submit

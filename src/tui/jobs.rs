@@ -114,6 +114,17 @@ pub fn run(
                 Vec::new(),
             )
         }
+        Job::LoadSources => {
+            return match service.source_overview() {
+                Ok(mut list) => {
+                    if let Some(d) = data {
+                        super::screens::sources::count_held(&mut list, d);
+                    }
+                    vec![Event::SourcesLoaded(Arc::new(list))]
+                }
+                Err(e) => vec![Event::ActFailed(e.to_string())],
+            };
+        }
         Job::LoadAudit => {
             return match service.audit_list(&AuditFilter::default()) {
                 Ok(entries) => vec![Event::AuditLoaded(Arc::new(entries))],
@@ -237,6 +248,32 @@ pub fn run(
             let input = |l: &str| inputs.iter().find(|(k, _)| k == l).map_or(String::new(), |(_, v)| v.clone());
             let reason = input("Reason");
             let done = match *remedy {
+                Remedy::Sync { source, .. } => {
+                    return match service.sync(&source, crate::service::OnInvalid::Refuse, false, &|_| {}) {
+                        Ok(r) => vec![Event::Resynced(sync_lines(&r).join(" · "))],
+                        Err(e) => vec![Event::ActFailed(e.to_string())],
+                    };
+                }
+                Remedy::Push { source, .. } => {
+                    return match service.push(&source, PUSH_BATCH, false, &|done, total| {
+                        progress(format!("pushing: {done} of {total} change(s)"))
+                    }) {
+                        Ok(r) => {
+                            let lines = push_lines(&r);
+                            match &r.stopped {
+                                Some(why) => {
+                                    vec![Event::ActFailed(format!("push stopped: {why}; the rest stays pending"))]
+                                }
+                                None => vec![Event::Acted {
+                                    message: lines.into_iter().take(2).collect::<Vec<_>>().join(" · "),
+                                    merge: None,
+                                    changed: false,
+                                }],
+                            }
+                        }
+                        Err(e) => vec![Event::ActFailed(e.to_string())],
+                    };
+                }
                 Remedy::BulkMerge { plan: Some(plan), .. } => service.bulk_merge(&plan, &reason),
                 Remedy::DropField { plan: Some(plan), .. } => service.drop_field(&plan, &reason),
                 Remedy::Redact { ids, .. } => service.redact(&ids, None, &reason),
@@ -528,12 +565,69 @@ fn plan_remedy(service: &Service, data: Option<&Arc<Data>>, remedy: Remedy) -> E
             }
             (Remedy::Redact { ids, plan: Some(items) }, lines)
         }),
+        Remedy::Sync { source, .. } => {
+            service.sync(&source, crate::service::OnInvalid::Refuse, true, &|_| {}).map(|r| {
+                let mut lines = sync_lines(&r);
+                lines.push("Enter syncs: every row is written in one step, or none.".into());
+                (Remedy::Sync { source, planned: true }, lines)
+            })
+        }
+        Remedy::Push { source, .. } => service.push(&source, PUSH_BATCH, true, &|_, _| {}).map(|r| {
+            let mut lines = push_lines(&r);
+            lines.push("This was a dry run, rolled back.".into());
+            lines.push(format!("Enter applies them ({PUSH_BATCH} per transaction); refused ones stay pending."));
+            (Remedy::Push { source, planned: true }, lines)
+        }),
         _ => return Event::ActFailed("this remedy needs no plan".into()),
     };
     match planned {
         Ok((remedy, lines)) => Event::RemedyPlanned(Box::new(remedy), lines),
         Err(e) => Event::ActFailed(e.to_string()),
     }
+}
+
+/// Changes per transaction when the dashboard pushes.
+const PUSH_BATCH: usize = 500;
+
+/// What a sync did or would do, in lines (counts only).
+fn sync_lines(r: &crate::service::sources::SyncReport) -> Vec<String> {
+    let i = &r.import;
+    let mut lines = vec![
+        format!(
+            "{} row(s) read ({})",
+            r.read,
+            if r.incremental { "changed since the last sync" } else { "the whole table" }
+        ),
+        format!("{} new, {} updated, {} unchanged, {} rejected", i.inserted, i.updated, i.unchanged, i.rejected),
+    ];
+    if i.suppressed > 0 {
+        lines.push(format!("{} row(s) of erased customers suppressed (never stored)", i.suppressed));
+    }
+    if i.merged_away > 0 {
+        lines.push(format!("{} row(s) of merged-away records wait until the merge is pushed", i.merged_away));
+    }
+    lines
+}
+
+/// What a push did or would do, in lines (counts and reasons, no values).
+fn push_lines(r: &crate::service::sources::PushReport) -> Vec<String> {
+    let applied: Vec<String> = r.applied.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    let mut lines = vec![
+        format!(
+            "{}: {} change(s) {}, {} refused",
+            crate::model::text::fit(&r.source, 30),
+            r.done,
+            if r.dry_run { "would be done" } else { "done" },
+            r.refused.len()
+        ),
+        format!("statements: {}", if applied.is_empty() { "none".to_owned() } else { applied.join(", ") }),
+        format!("found applied already: {} · about fields it has no column for: {}", r.already, r.not_mapped),
+    ];
+    lines.extend(r.refused.iter().map(|f| format!("change {} ({}): {}", f.seq, f.op, f.why)));
+    if let Some(why) = &r.stopped {
+        lines.push(format!("stopped: {why}"));
+    }
+    lines
 }
 
 /// Plans a bulk merge at `min` (the dialog's probability).

@@ -92,6 +92,7 @@ pub fn draw(f: &mut Frame, app: &App) {
         Screen::Findings => screens::findings::draw(f, app, body),
         Screen::Requests => screens::requests::draw(f, app, body),
         Screen::Audit => screens::audit::draw(f, app, body),
+        Screen::Sources => screens::sources::draw(f, app, body),
     }
     draw_status(f, app, status);
     if app.form.is_some() {
@@ -137,6 +138,7 @@ pub fn hints(app: &App) -> Vec<(String, &'static str)> {
         (_, Screen::Records) => &[Mode::Records, Mode::Global],
         (_, Screen::Findings) => &[Mode::Findings, Mode::Global],
         (_, Screen::Audit) => &[Mode::Audit, Mode::Global],
+        (_, Screen::Sources) => &[Mode::Sources, Mode::Global],
         (_, Screen::Requests) => &[Mode::Requests, Mode::Global],
         _ => &[Mode::Global],
     };

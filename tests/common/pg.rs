@@ -66,10 +66,13 @@ impl Pg {
                      and CI=true: install postgresql (.ci/run does)"
                 );
             }
-            eprintln!();
-            eprintln!("*** WARNING: PostgreSQL (initdb/pg_ctl) not found; the PostgreSQL tests were SKIPPED ***");
-            eprintln!("*** install postgresql (Debian: apt-get install postgresql) to run them          ***");
-            eprintln!();
+            static WARNED: std::sync::Once = std::sync::Once::new();
+            WARNED.call_once(|| {
+                loud(
+                    "\n*** WARNING: PostgreSQL (initdb/pg_ctl) not found; the PostgreSQL tests were SKIPPED ***\n\
+                     *** install postgresql (Debian: apt-get install postgresql) to run them          ***\n",
+                );
+            });
             return None;
         };
         Some(start_cluster(&bins))
@@ -196,8 +199,10 @@ impl Drop for Pg {
                 c.arg("-D").arg(&p.data).args(["stop", "-m", "immediate", "-w", "-t", "30"]);
                 match c.output() {
                     Ok(o) if o.status.success() => {}
-                    Ok(o) => eprintln!("warning: pg_ctl stop failed: {}", String::from_utf8_lossy(&o.stderr).trim()),
-                    Err(e) => eprintln!("warning: pg_ctl stop: {e}"),
+                    Ok(o) => {
+                        loud(&format!("warning: pg_ctl stop failed: {}", String::from_utf8_lossy(&o.stderr).trim()))
+                    }
+                    Err(e) => loud(&format!("warning: pg_ctl stop: {e}")),
                 }
                 // The TempDir in `p` is removed when `self.private` is dropped, right after this.
             }
@@ -212,11 +217,11 @@ impl Drop for Pg {
                         .output();
                     match out {
                         Ok(o) if o.status.success() => {}
-                        Ok(o) => eprintln!(
+                        Ok(o) => loud(&format!(
                             "warning: could not drop test database {db}: {}",
                             String::from_utf8_lossy(&o.stderr).trim()
-                        ),
-                        Err(e) => eprintln!("warning: could not drop test database {db}: {e}"),
+                        )),
+                        Err(e) => loud(&format!("warning: could not drop test database {db}: {e}")),
                     }
                 }
             }
@@ -411,9 +416,14 @@ fn start_cluster(bins: &Binaries) -> Pg {
     };
     pg.psql("postgres", &format!("CREATE ROLE \"{}\" LOGIN PASSWORD '{}'", Pg::APP_USER, Pg::APP_PASSWORD));
     if std::env::var_os("STEWARD_TEST_PG_VERBOSE").is_some() {
-        eprintln!("test PostgreSQL cluster on port {port} ready in {:?}", started.elapsed());
+        loud(&format!("test PostgreSQL cluster on port {port} ready in {:?}", started.elapsed()));
     }
     pg
+}
+
+/// Straight to stderr, past the test harness's output capture (which only catches `eprintln!`).
+fn loud(msg: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{msg}");
 }
 
 /// Percent-encodes everything but unreserved characters and `/` (for URL query values and paths).

@@ -5,6 +5,7 @@ pub mod dashboard;
 pub mod findings;
 pub mod records;
 pub mod requests;
+pub mod sources;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
