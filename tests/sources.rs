@@ -400,3 +400,65 @@ fn pending_rectifications_survive_a_reimport_and_merged_away_rows_wait_for_the_s
     let v: serde_json::Value = serde_json::from_str(&shown).expect("json");
     assert_ne!(v["email"], "new.address@example.org");
 }
+
+/// Imports `csv` as source `source` through the library (all or nothing).
+fn import_as(svc: &steward::service::Service, source: &str, csv: &str) -> steward::service::ImportReport {
+    let opts = steward::import::Options {
+        format: steward::import::Format::Csv,
+        id_column: None,
+        source: source.into(),
+        now: chrono::Utc::now(),
+    };
+    let parsed = steward::import::parse(csv.as_bytes(), &opts, &mut |_| {});
+    svc.import(parsed, steward::service::OnInvalid::Refuse, false, &|_| {}).expect("import")
+}
+
+#[test]
+fn suppression_recognises_the_erased_person_and_not_their_household_or_namesakes() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let svc = lib_store(&tmp.path().join("store"));
+    import_as(
+        &svc,
+        "crm",
+        "id,first_name,last_name,email,phone,country\n\
+         1,Ann,Lee,ann.lee@example.com,+44 7700 900123,GB\n\
+         2,Bob,Lee,bob@example.com,+44 7700 900999,GB\n",
+    );
+    let ann = svc.find("crm:1").expect("ann").id;
+    let plan = svc.plan_erase(&[ann], steward::service::actions::Strategy::Delete).expect("plan");
+    svc.erase(&plan, "asked", None, true, &|_| {}).expect("erase");
+
+    let shop = import_as(
+        &svc,
+        "shop",
+        "id,first_name,last_name,email,phone,country\n\
+         S1,ANN,LEE,Ann.Lee+news@Example.com,,GB\n\
+         S2,,,annlee@example.com,,GB\n\
+         S3,Ann,Lee,,07700 900123,GB\n\
+         S4,Tom,Lee,,+44 7700 900123,GB\n\
+         S5,,,,+44 7700 900123,GB\n\
+         S6,Ann,Leigh,ann.lee@example.com,,GB\n\
+         S7,Bob,Lee,bob@example.com,,GB\n",
+    );
+    // Ann by email (any spelling), by email with no name, by phone with her
+    // name; not her household (Tom, same phone), not a nameless row with only
+    // the shared phone, not a different name on her email (Ann Leigh: another
+    // person, or a typo the reviewers must see), not Bob.
+    assert_eq!(shop.suppressed, 3, "{shop:?}");
+    for kept in ["shop:S4", "shop:S5", "shop:S6", "shop:S7"] {
+        assert!(svc.find(kept).is_ok(), "{kept} was dropped");
+    }
+    for gone in ["shop:S1", "shop:S2", "shop:S3"] {
+        assert!(svc.find(gone).is_err(), "{gone} came back");
+    }
+    // Her own row comes back in the CRM's next export, whatever it now says.
+    let crm = import_as(&svc, "crm", "id,first_name,last_name,email\n1,Annie,Smith,annie@example.org\n");
+    assert_eq!((crm.suppressed, crm.inserted), (1, 0), "{crm:?}");
+    // The list keeps hashes, not values.
+    let list = svc.suppression_list().expect("list");
+    assert_eq!(list.len(), 1);
+    let json = serde_json::to_string(&list).expect("json");
+    for value in ["ann", "Ann", "Lee", "7700", "example.com"] {
+        assert!(!json.contains(value), "the suppression list holds {value}: {json}");
+    }
+}
