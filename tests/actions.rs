@@ -284,7 +284,7 @@ fn merge_leaves_one_record_and_a_redirect_and_undo_restores_both_exactly() {
 }
 
 #[test]
-fn reimporting_a_merged_away_source_id_updates_the_survivor() {
+fn reimporting_a_merged_away_source_id_waits_for_the_merge_then_updates_the_survivor() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let store = tmp.path().join("s");
     let svc = lib_store(&store);
@@ -295,6 +295,15 @@ fn reimporting_a_merged_away_source_id_updates_the_survivor() {
     let plan = svc.plan_merge(&[a, b], Some(a)).expect("plan");
     svc.merge(&plan, "same").expect("merge");
     let again = "id,first_name,last_name,email\n2,Anne,Lee,anne.lee@example.org\n";
+    // The CRM has not applied the merge yet: its row 2 does not overwrite
+    // the survivor the stewards chose.
+    let report = import_csv(&svc, again);
+    assert_eq!((report.inserted, report.updated, report.merged_away), (0, 0, 1));
+    assert_eq!(svc.get(a).expect("survivor").email.as_deref(), Some("ann@example.com"));
+    // Once the CRM says it applied the feed, a row 2 it still sends speaks
+    // for the survivor.
+    let last = svc.changes("crm", 0).expect("feed").last().expect("a change").seq;
+    svc.ack("crm", last, "applied").expect("ack");
     let report = import_csv(&svc, again);
     assert_eq!((report.inserted, report.updated), (0, 1));
     assert_eq!(svc.count(), 1);

@@ -682,7 +682,8 @@ impl Service {
         draft.before = Some(self.store.state_digest(&plan.records));
         draft.after = Some(self.store.state_digest(std::slice::from_ref(&merged)));
         draft.detail = Some(format!("{merge_id}: {} record(s) into {survivor}", other_ids.len()));
-        let entry = self.commit(change, draft)?;
+        // `merge_into` checked that the planned records are the stored ones.
+        let entry = self.commit_knowing(change, draft, &plan.records)?;
         Ok(MergeOutcome { merge_id, survivor, merged: other_ids, audit_entry: entry.seq })
     }
 

@@ -412,6 +412,7 @@ impl Service {
             .or_else(|| parsed.rows.first().map(|r| r.record.provenance.source.clone()));
         let read = parsed.rows.len() + early;
         if let Some(name) = &source_name {
+            sources::check_name(name)?;
             let suppressor = self.suppressor()?;
             let pending = self.changes_by_row(name)?;
             let store = &self.store;

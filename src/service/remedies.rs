@@ -549,7 +549,9 @@ impl Service {
             parts.len(),
             plan.min_probability
         ));
-        let entry = self.commit(change, draft)?;
+        // `merge_into` checked that the planned records are the stored ones.
+        let before: Vec<Record> = plan.clusters.iter().flat_map(|(_, p)| p.records.iter().cloned()).collect();
+        let entry = self.commit_knowing(change, draft, &before)?;
         Ok(Remedied {
             change_id: Some(bulk_id),
             records: all.len(),

@@ -74,6 +74,17 @@ pub struct PushReport {
     pub stopped: Option<String>,
 }
 
+/// A source name: 1 to 64 characters, no `:` (it separates `SOURCE:ID`),
+/// no control characters.
+pub(crate) fn check_name(name: &str) -> Result<(), ServiceError> {
+    if name.is_empty() || name.len() > MAX_NAME || name.chars().any(|c| c.is_control() || c == ':') {
+        return Err(ServiceError::Invalid(format!(
+            "a source name is 1 to {MAX_NAME} characters, without `:` or control characters"
+        )));
+    }
+    Ok(())
+}
+
 /// Where a mapped field's values go on import (`created_at` → the record's
 /// creation time, `fax` → an extra field ...).
 fn target_of(field: &str) -> Target {
@@ -111,11 +122,7 @@ impl Service {
         let mut draft = self.draft("source-add", &[]);
         self.require(Role::Admin, "source-add", &[])?;
         draft.reason = Some(reason.trim().to_owned()).filter(|r| !r.is_empty());
-        if name.is_empty() || name.len() > MAX_NAME || name.chars().any(|c| c.is_control() || c == ':') {
-            return Err(ServiceError::Invalid(format!(
-                "a source name is 1 to {MAX_NAME} characters, without `:` or control characters"
-            )));
-        }
+        check_name(name)?;
         if let Some(old) = self.source(name)?
             && old.postgres.is_some()
         {

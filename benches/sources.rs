@@ -1,0 +1,418 @@
+//! Database sources at scale: `sync` of a PostgreSQL table into a fresh
+//! store, incremental syncs, and `push` of the change feed back to it.
+//!
+//! ```sh
+//! PGPASSWORD=... cargo bench --bench sources -- URL [ROWS [CHANGES [ERASURES [MERGES]]]]
+//! ```
+//!
+//! URL: a PostgreSQL database the bench may create a table in (without a
+//! password: steward refuses one in a URL; give it in `PGPASSWORD` or
+//! `~/.pgpass`, as for `steward source add`). ROWS (default 100,000)
+//! customers from `steward gen --seed 1` (the same generator) are loaded
+//! into table `bench_customers` (dropped and made again; `updated_at` kept
+//! by a trigger, as in `tests/sources.rs`) with COPY, untimed. Then, timed,
+//! each printed as one Markdown table row (time, rate, what it did):
+//!
+//! 1. `source add` (the columns auto-mapped), the table read alone
+//!    (`SourceDb::read`, what a sync asks of the database), a dry-run sync,
+//!    and the first sync into a fresh store (rows/s, peak RSS so far);
+//! 2. an incremental sync with nothing changed, and one after 1 % of the
+//!    rows were updated in the database (untimed `UPDATE`);
+//! 3. CHANGES (default 10,000) rectifications made in steward (`update` of
+//!    one field of one record each: every record's email, then its city
+//!    when more changes than records are asked for), ERASURES (default 10)
+//!    erasures and MERGES (default 10) merges of two records; then `push`
+//!    as a dry run and for real, BATCH changes per transaction (env
+//!    `STEWARD_BENCH_BATCH`, default 500), and the sync after it;
+//! 4. the round trip to the server (`SELECT 1`, prepared and not), which is
+//!    what a push's per-row statements cost.
+//!
+//! The store goes to `$STEWARD_BENCH_DIR/store` (default
+//! `/work/scratch/bench-sources/store`), made afresh each run at the low
+//! passphrase cost. Peak RSS of the whole process: run it under
+//! `/usr/bin/time -v`; the bench also prints `VmHWM` (peak so far) after
+//! each step.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use postgres::{Client, NoTls};
+use secrecy::SecretString;
+use steward::crypto::KdfCost;
+use steward::model::RecordId;
+use steward::model::source::{OnErase, OnMerge, Postgres};
+use steward::service::actions::{FieldEdit, FieldName, Strategy};
+use steward::service::sources::{PushReport, SyncReport};
+use steward::service::{OnInvalid, Service};
+use steward::store::NewSlot;
+use steward::store::pgsource::SourceDb;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const TABLE: &str = "bench_customers";
+const SOURCE: &str = "bench";
+const COLUMNS: &str = "customer_id,first_name,last_name,email,phone,street,city,postcode,country,date_of_birth,\
+created_at,last_verified,last_activity,marketing_consent,fax,pager,national_id,notes";
+
+fn secs(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+    } else {
+        format!("{:.2} s", d.as_secs_f64())
+    }
+}
+
+fn rate(n: usize, d: Duration, what: &str) -> String {
+    format!("{:.0} {what}/s", n as f64 / d.as_secs_f64().max(1e-9))
+}
+
+/// (resident now, peak so far) in MiB, from /proc/self/status.
+fn mem() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let get = |key: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+            / 1024
+    };
+    (get("VmRSS:"), get("VmHWM:"))
+}
+
+fn row(step: &str, time: Duration, rate: &str, note: &str) {
+    let (rss, peak) = mem();
+    println!("| {step} | {} | {rate} | {note} | {rss} / {peak} MiB |", secs(time));
+}
+
+fn dir_size(p: &Path) -> u64 {
+    let mut n = 0;
+    if let Ok(rd) = std::fs::read_dir(p) {
+        for e in rd.flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() => n += dir_size(&e.path()),
+                Ok(m) => n += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    n
+}
+
+fn connect(url: &str) -> Client {
+    let mut config: postgres::Config = url.parse().expect("a PostgreSQL URL");
+    if let Ok(p) = std::env::var("PGPASSWORD") {
+        config.password(p);
+    }
+    config.connect(NoTls).expect("connect to the database")
+}
+
+fn count(client: &mut Client, sql: &str) -> i64 {
+    client.query_one(sql, &[]).expect(sql).get(0)
+}
+
+fn sync_note(r: &SyncReport) -> String {
+    let i = &r.import;
+    format!(
+        "{} read{}: {} new, {} updated, {} unchanged, {} rejected, {} suppressed, {} merged away",
+        r.read,
+        if r.incremental { " (incremental)" } else { " (whole table)" },
+        i.inserted,
+        i.updated,
+        i.unchanged,
+        i.rejected,
+        i.suppressed,
+        i.merged_away
+    )
+}
+
+fn push_note(r: &PushReport) -> String {
+    let applied: Vec<String> = r.applied.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    let mut why: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for x in &r.refused {
+        *why.entry(x.why.as_str()).or_default() += 1;
+    }
+    let why: Vec<String> = why.iter().map(|(w, n)| format!("{n}× {w}")).collect();
+    format!(
+        "applied: {}; {} already; {} not mapped; {} refused{}; {} batches committed; {} done, {} pending{}",
+        if applied.is_empty() { "none".to_owned() } else { applied.join(", ") },
+        r.already,
+        r.not_mapped,
+        r.refused.len(),
+        if why.is_empty() { String::new() } else { format!(" ({})", why.join("; ")) },
+        r.batches,
+        r.done,
+        r.pending,
+        r.stopped.as_deref().map(|s| format!("; STOPPED: {s}")).unwrap_or_default()
+    )
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let Some(url) = args.first().cloned() else {
+        eprintln!("usage: PGPASSWORD=... cargo bench --bench sources -- URL [ROWS [CHANGES [ERASURES [MERGES]]]]");
+        std::process::exit(2);
+    };
+    let arg = |i: usize, default: usize| args.get(i).and_then(|s| s.replace('_', "").parse().ok()).unwrap_or(default);
+    let rows = arg(1, 100_000);
+    let changes_wanted = arg(2, 10_000);
+    let erasures = arg(3, 10);
+    let merges = arg(4, 10);
+    let batch: usize = std::env::var("STEWARD_BENCH_BATCH").ok().and_then(|s| s.parse().ok()).unwrap_or(500);
+    let base = std::env::var_os("STEWARD_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/work/scratch/bench-sources"));
+    let store_dir = base.join("store");
+
+    // The table, untimed.
+    let t = Instant::now();
+    let mut client = connect(&url);
+    client
+        .batch_execute(&format!(
+            "DROP TABLE IF EXISTS {TABLE};
+             CREATE TABLE {TABLE} (
+               customer_id text PRIMARY KEY, first_name text, last_name text, email text, phone text, street text,
+               city text, postcode text, country text, date_of_birth text, created_at timestamptz,
+               last_verified timestamptz, last_activity timestamptz, marketing_consent text, fax text, pager text,
+               national_id text, notes text, updated_at timestamptz NOT NULL DEFAULT now());
+             CREATE OR REPLACE FUNCTION {TABLE}_touch() RETURNS trigger AS $$
+               BEGIN NEW.updated_at = clock_timestamp(); RETURN NEW; END $$ LANGUAGE plpgsql;
+             CREATE TRIGGER {TABLE}_touch BEFORE UPDATE ON {TABLE} FOR EACH ROW EXECUTE FUNCTION {TABLE}_touch();"
+        ))
+        .expect("create the table");
+    let mut csv = Vec::new();
+    steward::synth::generate(rows, 1, &mut csv, None).expect("generate");
+    let mut w =
+        client.copy_in(&format!("COPY {TABLE} ({COLUMNS}) FROM STDIN (FORMAT csv, HEADER true)")).expect("copy");
+    w.write_all(&csv).expect("copy rows");
+    w.finish().expect("copy done");
+    drop(csv);
+    client.batch_execute(&format!("VACUUM ANALYZE {TABLE}")).expect("analyze");
+    let loaded = count(&mut client, &format!("SELECT count(*) FROM {TABLE}"));
+    // An incremental sync's cursor stays LAG_SECONDS behind the server's
+    // clock: rows written less than that before a sync are read again by
+    // the next one. Let the load age past it, as a table in use would be.
+    std::thread::sleep(Duration::from_secs(u64::from(steward::store::pgsource::LAG_SECONDS) + 1));
+    println!(
+        "table {TABLE}: {loaded} rows loaded with COPY in {} (untimed, includes a {} s wait)",
+        secs(t.elapsed()),
+        steward::store::pgsource::LAG_SECONDS + 1
+    );
+    println!();
+    println!("| step | time | rate | what it did | RSS now / peak so far |");
+    println!("|---|---|---|---|---|");
+
+    // A fresh store.
+    let _ = std::fs::remove_dir_all(&store_dir);
+    std::fs::create_dir_all(&base).expect("bench dir");
+    let t = Instant::now();
+    let service = Service::init(
+        &store_dir,
+        "bench",
+        NewSlot::Passphrase(SecretString::from("benchmark-pass".to_owned()), KdfCost::LOW),
+    )
+    .expect("init");
+    row("init store (low KDF cost)", t.elapsed(), "", "");
+
+    let t = Instant::now();
+    let def = Postgres {
+        url: url.clone(),
+        table: TABLE.into(),
+        id_column: "customer_id".into(),
+        map: Vec::new(),
+        updated_column: Some("updated_at".into()),
+        on_erase: OnErase::Delete,
+        on_merge: OnMerge::Delete,
+    };
+    let src = service.source_add(SOURCE, def, "benchmark").expect("source add");
+    let map = src.postgres.as_ref().map(|p| p.map.clone()).unwrap_or_default();
+    row(
+        "source add",
+        t.elapsed(),
+        "",
+        &format!(
+            "{} columns mapped: {}",
+            map.len(),
+            map.iter().map(|(f, c)| if f == c { f.clone() } else { format!("{f}={c}") }).collect::<Vec<_>>().join(" ")
+        ),
+    );
+    let cols: Vec<String> = map.iter().map(|(_, c)| c.clone()).collect();
+
+    // What the database part of a sync costs: the same query, alone.
+    let t = Instant::now();
+    let mut db = SourceDb::open(&url, TABLE, "customer_id", &cols).expect("open");
+    let read = db.read(&cols, Some("updated_at"), None, None).expect("read");
+    let read_time = t.elapsed();
+    let n_read = read.rows.len();
+    drop(read);
+    drop(db);
+    row("the table read alone (`SourceDb::read`, whole table)", read_time, &rate(n_read, read_time, "rows"), "");
+
+    let none = |_: usize| {};
+    let t = Instant::now();
+    let r = service.sync(SOURCE, OnInvalid::Skip, true, &none).expect("sync dry run");
+    let d = t.elapsed();
+    row("sync, dry run (read, parse, validate; nothing written)", d, &rate(r.read, d, "rows"), &sync_note(&r));
+
+    let t = Instant::now();
+    let r = service.sync(SOURCE, OnInvalid::Skip, false, &none).expect("sync");
+    let d = t.elapsed();
+    row("**first sync into the empty store**", d, &rate(r.read, d, "rows"), &sync_note(&r));
+    println!(
+        "| (store after the first sync) | | | {} records, {:.0} MiB on disk | |",
+        service.count(),
+        dir_size(&store_dir) as f64 / 1048576.0
+    );
+
+    let t = Instant::now();
+    let r = service.sync(SOURCE, OnInvalid::Skip, false, &none).expect("sync");
+    let d = t.elapsed();
+    row("incremental sync, nothing changed", d, &rate(r.read, d, "rows"), &sync_note(&r));
+
+    // 1 % of the rows changed in the database (every 100th by id).
+    let t = Instant::now();
+    let changed = client
+        .execute(
+            &format!(
+                "UPDATE {TABLE} SET street = coalesce(street, '') || ' Flat 2' WHERE customer_id IN \
+                 (SELECT customer_id FROM (SELECT customer_id, row_number() OVER (ORDER BY customer_id) AS n \
+                  FROM {TABLE}) s WHERE n % 100 = 0)"
+            ),
+            &[],
+        )
+        .expect("update 1%");
+    println!("| (untimed: {changed} rows updated in the database, {}) | | | | |", secs(t.elapsed()));
+    let t = Instant::now();
+    let r = service.sync(SOURCE, OnInvalid::Skip, false, &none).expect("sync");
+    let d = t.elapsed();
+    row("incremental sync after 1 % of rows changed", d, &rate(r.read, d, "rows"), &sync_note(&r));
+
+    // Changes in steward.
+    let mut held: Vec<(RecordId, String)> = Vec::with_capacity(service.count());
+    service
+        .each_record(&mut |r| {
+            held.push((r.id, r.source_id.clone()));
+            true
+        })
+        .expect("records");
+    let spare = merges * 2 + erasures;
+    assert!(held.len() > spare, "too few records ({}) for {merges} merges and {erasures} erasures", held.len());
+    let (others, editable) = held.split_at(spare);
+    let fields = ["email", "city", "postcode"];
+    let changes = changes_wanted.min(editable.len() * fields.len());
+    let mut per = Vec::with_capacity(changes);
+    let t = Instant::now();
+    for k in 0..changes {
+        let (id, _) = editable[k % editable.len()];
+        let field = fields[k / editable.len()];
+        let value = match field {
+            "email" => format!("bench.{k}@example.org"),
+            "city" => format!("Benchtown {k}"),
+            _ => format!("B{k}"),
+        };
+        let edit = FieldEdit { field: FieldName::parse(field), value: Some(value) };
+        let s = Instant::now();
+        service.update(id, &[edit], "benchmark").expect("update");
+        per.push(s.elapsed());
+    }
+    let d = t.elapsed();
+    per.sort();
+    row(
+        &format!("{changes} updates in steward (one `update` each)"),
+        d,
+        &rate(changes, d, "updates"),
+        &format!(
+            "per update median {} / p99 {}",
+            secs(per.get(per.len() / 2).copied().unwrap_or_default()),
+            secs(per.get(per.len() * 99 / 100).copied().unwrap_or_default())
+        ),
+    );
+    let t = Instant::now();
+    for pair in others[..merges * 2].chunks(2) {
+        let plan = service.plan_merge(&[pair[0].0, pair[1].0], Some(pair[0].0)).expect("plan merge");
+        service.merge(&plan, "benchmark").expect("merge");
+    }
+    let d = t.elapsed();
+    row(&format!("{merges} merges of two records"), d, &rate(merges, d, "merges"), "");
+    let t = Instant::now();
+    for (id, _) in &others[merges * 2..] {
+        let plan = service.plan_erase(&[*id], Strategy::Delete).expect("plan erase");
+        service.erase(&plan, "benchmark", None, false, &none).expect("erase");
+    }
+    let d = t.elapsed();
+    row(&format!("{erasures} erasures (no rekey)"), d, &rate(erasures, d, "erasures"), "");
+    let pending = service.changes(SOURCE, 0).expect("changes");
+    let mut kinds: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for p in &pending {
+        let k = match &p.change.op {
+            steward::model::source::Op::Update { field, .. } => format!("update {field}"),
+            op => op.kind().to_owned(),
+        };
+        *kinds.entry(k).or_default() += 1;
+    }
+    let n_pending = pending.len();
+    drop(pending);
+    println!(
+        "| (pending changes) | | | {n_pending}: {} | |",
+        kinds.iter().map(|(k, n)| format!("{n} {k}")).collect::<Vec<_>>().join(", ")
+    );
+
+    let progress = |_: usize, _: usize| {};
+    let t = Instant::now();
+    let r = service.push(SOURCE, batch, true, &progress).expect("push dry run");
+    let d = t.elapsed();
+    row(&format!("push, dry run (batch {batch}; rolled back)"), d, &rate(n_pending, d, "changes"), &push_note(&r));
+
+    let before = count(&mut client, &format!("SELECT count(*) FROM {TABLE}"));
+    let t = Instant::now();
+    let r = service.push(SOURCE, batch, false, &progress).expect("push");
+    let d = t.elapsed();
+    row(&format!("**push** (batch {batch})"), d, &rate(n_pending, d, "changes"), &push_note(&r));
+    let after = count(&mut client, &format!("SELECT count(*) FROM {TABLE}"));
+    let emails = count(&mut client, &format!("SELECT count(*) FROM {TABLE} WHERE email LIKE 'bench.%@example.org'"));
+    let accounted = r.applied.values().sum::<usize>() + r.already + r.not_mapped + r.refused.len();
+    println!(
+        "| (check) | | | table rows {before} → {after}; {emails} rows hold a bench email; applied + already + not \
+         mapped + refused = {accounted} of {n_pending} pending{} | |",
+        if accounted == n_pending { "" } else { " — DOES NOT ADD UP" }
+    );
+
+    let t = Instant::now();
+    let r = service.sync(SOURCE, OnInvalid::Skip, false, &none).expect("sync");
+    let d = t.elapsed();
+    row("incremental sync after the push", d, &rate(r.read, d, "rows"), &sync_note(&r));
+    let t = Instant::now();
+    let r = service.sync(SOURCE, OnInvalid::Skip, false, &none).expect("sync");
+    let d = t.elapsed();
+    row("and the one after it", d, &rate(r.read, d, "rows"), &sync_note(&r));
+
+    // The round trip a push pays per statement.
+    let n = 5_000;
+    let mut tx = client.transaction().expect("tx");
+    let t = Instant::now();
+    for _ in 0..n {
+        tx.query_one("SELECT 1", &[]).expect("select");
+    }
+    let unprepared = t.elapsed();
+    let stmt = tx.prepare("SELECT 1").expect("prepare");
+    let t = Instant::now();
+    for _ in 0..n {
+        tx.query_one(&stmt, &[]).expect("select");
+    }
+    let prepared = t.elapsed();
+    tx.rollback().expect("rollback");
+    println!(
+        "| round trip: `SELECT 1` as text (prepare + execute) / prepared, {n} each | {:.0} / {:.0} µs each | | | |",
+        unprepared.as_secs_f64() * 1e6 / n as f64,
+        prepared.as_secs_f64() * 1e6 / n as f64
+    );
+    let (rss, peak) = mem();
+    println!();
+    println!(
+        "resident at the end {rss} MiB, peak {peak} MiB; store {:.0} MiB",
+        dir_size(&store_dir) as f64 / 1048576.0
+    );
+}
