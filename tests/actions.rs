@@ -303,7 +303,7 @@ fn reimporting_a_merged_away_source_id_waits_for_the_merge_then_updates_the_surv
     // Once the CRM says it applied the feed, a row 2 it still sends speaks
     // for the survivor.
     let last = svc.changes("crm", 0).expect("feed").last().expect("a change").seq;
-    svc.ack("crm", last, "applied").expect("ack");
+    svc.ack("crm", last, false, "applied").expect("ack");
     let report = import_csv(&svc, again);
     assert_eq!((report.inserted, report.updated), (0, 1));
     assert_eq!(svc.count(), 1);

@@ -133,12 +133,16 @@ fields. Re-importing the same source ids updates those records instead of duplic
     #[command(after_help = "Rows are validated like an import's. Rows of erased customers (the suppression list) \
 are counted and skipped; a rectification steward has not pushed yet wins over the row's old value; rows of \
 records merged away wait until the merge is pushed. With an --updated-column, only rows changed since the last \
-sync are read.")]
+sync are read (the cursor stays 60 s behind the database's clock; a transaction open longer than that can be \
+missed: --full reads every row).")]
     Sync {
         name: String,
         /// Take the valid rows and report the invalid ones (default: refuse the sync)
         #[arg(long)]
         skip_invalid: bool,
+        /// Read every row, not only those changed since the last sync
+        #[arg(long)]
+        full: bool,
         /// Read and report, write nothing
         #[arg(long)]
         dry_run: bool,
@@ -177,9 +181,12 @@ erasures' receipts say when the source was told.")]
         csv: bool,
         #[command(flatten)]
         out: sources::ChangesOut,
-        /// Mark changes up to number N as applied by the source
-        #[arg(long, value_name = "N", conflicts_with_all = ["csv", "since"])]
+        /// Mark changes up to number N as applied by the source (erasures among them need --reason)
+        #[arg(long, value_name = "N", conflicts_with_all = ["csv", "since", "output", "recipient"])]
         ack: Option<u64>,
+        /// With --ack: only change number N (say, one refused that the source team applied by hand)
+        #[arg(long, requires = "ack")]
+        only: bool,
         #[arg(long, value_name = "TEXT", default_value = "")]
         reason: String,
         /// Print the report as JSON
@@ -1311,10 +1318,12 @@ pub fn run(cli: Cli) -> Result<()> {
             remedies::undo(&g, change_id.as_deref(), &reason, list, dry_run, json)
         }
         Command::Source { action } => sources::source(&g, action),
-        Command::Sync { name, skip_invalid, dry_run, json } => sources::sync(&g, &name, skip_invalid, dry_run, json),
+        Command::Sync { name, skip_invalid, full, dry_run, json } => {
+            sources::sync(&g, &name, skip_invalid, full, dry_run, json)
+        }
         Command::Push { name, batch, dry_run, json } => sources::push(&g, &name, batch, dry_run, json),
-        Command::Changes { source, since, csv, out, ack, reason, json } => {
-            sources::changes(&g, &source, since, csv, &out, ack, &reason, json)
+        Command::Changes { source, since, csv, out, ack, only, reason, json } => {
+            sources::changes(&g, &source, since, csv, &out, ack.map(|n| (n, only)), &reason, json)
         }
         Command::Suppression { action } => sources::suppression(&g, action),
         Command::Distinct { action } => actions::distinct(&g, action),

@@ -133,6 +133,7 @@ pub(super) fn source(g: &Global, action: SourceAction) -> Result<()> {
                     updated_column,
                     on_erase,
                     on_merge: repoint_column.map_or(OnMerge::Delete, OnMerge::Repoint),
+                    identity: None,
                 },
                 &reason,
             )?;
@@ -159,7 +160,7 @@ pub(super) fn source(g: &Global, action: SourceAction) -> Result<()> {
                     println!("{}", output::json(&s)?);
                 } else {
                     println!(
-                        "{:<16} {:<8} last sync {:<20} {:>8} rows  {:>6} pending  {:>6} suppressed  last push {}",
+                        "{:<16} {:<8} last sync {:<20} {:>8} rows  {:>6} pending  {:>6} suppressed  last applied {}",
                         fit(&sanitize(&s.name), 16),
                         s.kind,
                         when(s.last_sync),
@@ -179,16 +180,16 @@ pub(super) fn source(g: &Global, action: SourceAction) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn sync(g: &Global, name: &str, skip_invalid: bool, dry_run: bool, json: bool) -> Result<()> {
+pub(super) fn sync(g: &Global, name: &str, skip_invalid: bool, full: bool, dry_run: bool, json: bool) -> Result<()> {
     let svc = open(g)?;
     let progress = Progress::new(0, "rows");
     let on_invalid = if skip_invalid { OnInvalid::Skip } else { OnInvalid::Refuse };
-    let r = svc.sync(name, on_invalid, dry_run, &|n| progress.set("writing", n as u64));
+    let r = svc.sync(name, on_invalid, full, dry_run, &|n| progress.set("writing", n as u64));
     progress.bar.finish_and_clear();
     let r = match r {
         Err(crate::service::ServiceError::ImportRejected(errors)) => {
             for e in errors.iter().take(20) {
-                eprintln!("row {}: {}", e.line, e.reason);
+                eprintln!("{}", sanitize(&e.reason));
             }
             return Err(Failure(format!(
                 "sync refused: {} invalid row(s); nothing was written (--skip-invalid takes the valid ones)",
@@ -219,8 +220,24 @@ pub(super) fn sync(g: &Global, name: &str, skip_invalid: bool, dry_run: bool, js
 
 /// The rows an import or a sync left out, and why.
 pub(super) fn left_out(i: &crate::service::ImportReport) {
+    if i.conflicts > 0 {
+        println!(
+            "{} value(s) changed in the source since a rectification not yet passed on: steward's value is kept; \
+             `steward changes` lists them (push them, or --ack --only to take the source's)",
+            i.conflicts
+        );
+    }
     if i.suppressed > 0 {
         println!("{} row(s) suppressed: erased earlier (not stored)", i.suppressed);
+        if !i.suppressed_ids.is_empty() {
+            let ids: Vec<String> = i.suppressed_ids.iter().map(|s| fit(&sanitize(s), 40)).collect();
+            let more = i.suppressed - i.suppressed_ids.len();
+            println!(
+                "  source ids: {}{}",
+                ids.join(", "),
+                if more > 0 { format!(" and {more} more") } else { String::new() }
+            );
+        }
     }
     if i.merged_away > 0 {
         println!(
@@ -265,6 +282,14 @@ pub(super) fn push(g: &Global, name: &str, batch: usize, dry_run: bool, json: bo
     if r.stopped.is_some() {
         return Err(Failure("the push did not finish".into()));
     }
+    if !r.refused.is_empty() && !r.dry_run {
+        return Err(Failure(format!(
+            "{} change(s) refused and kept pending: check them in the source, then push again or `steward changes \
+             {} --ack N --only`",
+            r.refused.len(),
+            fit(&sanitize(name), 40)
+        )));
+    }
     Ok(())
 }
 
@@ -275,14 +300,23 @@ pub(super) fn changes(
     since: u64,
     csv: bool,
     out: &ChangesOut,
-    ack: Option<u64>,
+    ack: Option<(u64, bool)>,
     reason: &str,
     json: bool,
 ) -> Result<()> {
     let svc = open(g)?;
-    if let Some(n) = ack {
-        let done = svc.ack(source, n, reason)?;
-        println!("{done} change(s) of {} marked applied (up to number {n})", fit(&sanitize(source), 40));
+    if !svc.sources()?.iter().any(|s| s.name == source) {
+        let known: Vec<String> = svc.sources()?.into_iter().map(|s| sanitize(&s.name)).collect();
+        return Err(Failure(format!(
+            "no source {} (known: {})",
+            fit(&sanitize(source), 40),
+            if known.is_empty() { "none yet".to_owned() } else { known.join(", ") }
+        )));
+    }
+    if let Some((n, only)) = ack {
+        let done = svc.ack(source, n, only, reason)?;
+        let which = if only { format!("number {n}") } else { format!("up to number {n}") };
+        println!("{done} change(s) of {} marked applied ({which})", fit(&sanitize(source), 40));
         return Ok(());
     }
     let format = if csv { FeedFormat::Csv } else { FeedFormat::Jsonl };
@@ -367,9 +401,9 @@ pub(super) fn suppression(g: &Global, action: SuppressionAction) -> Result<()> {
                         receipt: Option<&'a str>,
                         sources: &'a [String],
                         source_ids: usize,
-                        email: bool,
-                        phone: bool,
-                        name: bool,
+                        emails: usize,
+                        phones: usize,
+                        names: usize,
                     }
                     println!(
                         "{}",
@@ -380,16 +414,18 @@ pub(super) fn suppression(g: &Global, action: SuppressionAction) -> Result<()> {
                             receipt: e.receipt.as_deref(),
                             sources: &e.sources,
                             source_ids: e.source_ids.len(),
-                            email: e.email.is_some(),
-                            phone: e.phone.is_some(),
-                            name: e.name.is_some(),
+                            emails: e.emails.len(),
+                            phones: e.phones.len(),
+                            names: e.names.len(),
                         })?
                     );
                 } else {
-                    let mut keeps = vec![format!("{} source id(s)", e.source_ids.len())];
-                    keeps.extend(e.email.map(|_| "email".to_owned()));
-                    keeps.extend(e.phone.map(|_| "phone".to_owned()));
-                    keeps.extend(e.name.map(|_| "name".to_owned()));
+                    let keeps = [
+                        format!("{} source id(s)", e.source_ids.len()),
+                        format!("{} email(s)", e.emails.len()),
+                        format!("{} phone(s)", e.phones.len()),
+                        format!("{} name key(s)", e.names.len()),
+                    ];
                     println!(
                         "{}  {}  {}  sources {}  hashes of: {}",
                         e.id,

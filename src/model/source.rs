@@ -66,12 +66,16 @@ pub struct Suppressed {
     pub sources: Vec<String>,
     /// Hashes of (source, source id) of the record and of the records merged into it.
     pub source_ids: Vec<Hash16>,
-    pub email: Option<Hash16>,
-    pub phone: Option<Hash16>,
-    /// The folded full name: an email or phone hit only counts when the
-    /// names agree (or the row has none), so a namesake's relative sharing
-    /// a phone is not taken for the erased person.
-    pub name: Option<Hash16>,
+    /// Every email and phone the person had in steward: the record's, those
+    /// of the records merged into it, values rectified since (from undo
+    /// snapshots and pending changes), email and phone extras.
+    pub emails: Vec<Hash16>,
+    pub phones: Vec<Hash16>,
+    /// Their names (folded full name; first given and last family name):
+    /// an email or phone hit only counts when a name agrees (see
+    /// `service::suppression`), so a relative sharing a phone is not taken
+    /// for the erased person.
+    pub names: Vec<Hash16>,
 }
 
 /// How a database source is reached and mapped. Holds no password.
@@ -89,6 +93,11 @@ pub struct Postgres {
     pub updated_column: Option<String>,
     pub on_erase: OnErase,
     pub on_merge: OnMerge,
+    /// The table's identity when it was defined (database and oid): sync
+    /// and push refuse a table dropped and made again, or another database
+    /// behind the same URL.
+    #[serde(default)]
+    pub identity: Option<String>,
 }
 
 /// What a push does with an erased customer's row.

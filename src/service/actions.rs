@@ -977,9 +977,39 @@ impl Service {
             change.index_remove.push((rd.source, rd.source_id));
             change.tombstones.push((rd.from, tomb.clone()));
         }
-        // The next import of the same export must not bring them back.
+        // The next import of the same export must not bring them back —
+        // under any email, phone or name steward knew them by.
+        let snaps: Vec<Snapshot> =
+            self.snapshots()?.into_iter().filter(|s| plan.snapshots.contains(&s.merge)).collect();
+        let mut pending: BTreeMap<String, std::collections::HashMap<String, Vec<crate::model::source::Op>>> =
+            BTreeMap::new();
+        let mut froms: std::collections::HashMap<RecordId, Vec<RecordId>> = Default::default();
+        for d in self.store.redirects()? {
+            froms.entry(d.into).or_default().push(d.from);
+        }
         for r in &records {
-            self.suppress_into(&mut change, r, merged.get(&r.id).map_or(&[][..], Vec::as_slice), &receipt_id);
+            let merged_ids = merged.get(&r.id).map_or(&[][..], Vec::as_slice);
+            let mut mine: BTreeSet<RecordId> = BTreeSet::from([r.id]);
+            mine.extend(froms.get(&r.id).into_iter().flatten().copied());
+            let also: Vec<Record> = snaps
+                .iter()
+                .filter(|s| s.touches(&mine))
+                .flat_map(|s| s.before.iter().filter_map(|b| model::decode(b).ok()))
+                .collect();
+            let mut old = Vec::new();
+            for (source, sid) in
+                std::iter::once((&r.provenance.source, &r.source_id)).chain(merged_ids.iter().map(|(s, i)| (s, i)))
+            {
+                if !pending.contains_key(source) {
+                    pending.insert(source.clone(), self.changes_by_row(source)?);
+                }
+                for op in pending.get(source).and_then(|m| m.get(sid)).into_iter().flatten() {
+                    if let crate::model::source::Op::Update { field, old: Some(v), .. } = op {
+                        old.push((field.clone(), v.clone()));
+                    }
+                }
+            }
+            self.suppress_into(&mut change, r, merged_ids, &also, &old, &receipt_id);
         }
         change.drop_snapshots = plan.snapshots.clone();
         if rekey {

@@ -95,6 +95,18 @@ impl Service {
             erased.insert((source.to_owned(), sid.to_owned()));
             ops.push((source.to_owned(), Op::Erase { source_id: sid.to_owned(), receipt: receipt.clone() }));
         };
+        // Rows merged into an erased record go first: a table whose
+        // merged-away rows point at the survivor cannot lose it before them.
+        for id in &change.drop_redirects {
+            if put.contains_key(id) || !erase {
+                continue;
+            }
+            if let Some(rd) = self.store.redirect(*id)? {
+                erase_op(&mut ops, &rd.source, &rd.source_id);
+            }
+        }
+        // A record anonymised by an earlier erasure has no row left to erase.
+        let anonymised = |r: &Record| r.source_id == format!("erased-{}", r.id);
         for id in &change.remove {
             let Some(o) = old(*id)? else { continue };
             match into_of.get(id) {
@@ -115,11 +127,13 @@ impl Service {
                         ));
                     }
                 }
+                _ if anonymised(&o) => {}
                 _ => erase_op(&mut ops, &o.provenance.source, &o.source_id),
             }
         }
         for r in &change.put {
             match old(r.id)? {
+                Some(o) if erase && anonymised(&o) => {}
                 Some(o) if erase => erase_op(&mut ops, &o.provenance.source, &o.source_id),
                 Some(o) => {
                     for (field, was, now) in diff(&o, r) {
@@ -132,14 +146,6 @@ impl Service {
                 None => {
                     restored.insert((r.provenance.source.clone(), r.source_id.clone()));
                 }
-            }
-        }
-        for id in &change.drop_redirects {
-            if put.contains_key(id) || !erase {
-                continue;
-            }
-            if let Some(rd) = self.store.redirect(*id)? {
-                erase_op(&mut ops, &rd.source, &rd.source_id);
             }
         }
         // Withdraw what is moot.
@@ -194,18 +200,36 @@ impl Service {
         Ok(self.store.outbox_counts()?)
     }
 
-    /// Marks the changes of `source` up to number `upto` as applied by the
-    /// source: they leave the feed, and the erasures among them are noted
-    /// as told (the receipts show when). Returns how many.
-    pub fn ack(&self, source: &str, upto: u64, reason: &str) -> Result<usize, ServiceError> {
+    /// Marks the changes of `source` up to number `upto` (with `only`, that
+    /// one change) as applied by the source: they leave the feed, and the
+    /// erasures among them are noted as told (the receipts show when).
+    /// Acknowledging an erasure needs a reason. Returns how many.
+    pub fn ack(&self, source: &str, upto: u64, only: bool, reason: &str) -> Result<usize, ServiceError> {
         let mut draft = self.draft("changes-ack", &[]);
         self.require(Role::Steward, "changes-ack", &[])?;
-        let done: Vec<Pending> = self.changes(source, 0)?.into_iter().filter(|p| p.seq <= upto).collect();
+        let done: Vec<Pending> =
+            self.changes(source, 0)?.into_iter().filter(|p| if only { p.seq == upto } else { p.seq <= upto }).collect();
         if done.is_empty() {
-            return Err(self.refuse(draft, format!("no pending change of {} up to number {upto}", fit(source))));
+            let which = if only { "number" } else { "up to number" };
+            return Err(self.refuse(draft, format!("no pending change of {} {which} {upto}", fit(source))));
         }
         draft.reason = Some(reason.trim().to_owned()).filter(|r| !r.is_empty());
-        draft.detail = Some(format!("{} change(s) of source {} up to number {upto} applied", done.len(), fit(source)));
+        let erasures = done.iter().filter(|p| matches!(p.change.op, Op::Erase { .. })).count();
+        if erasures > 0 && draft.reason.is_none() {
+            return Err(self.refuse(
+                draft,
+                format!(
+                    "{erasures} of them are erasures, whose receipts will say the source was told: say how you know \
+                     with --reason"
+                ),
+            ));
+        }
+        draft.detail = Some(format!(
+            "{} change(s) of source {} {} {upto} applied ({erasures} erasure(s))",
+            done.len(),
+            fit(source),
+            if only { "number" } else { "up to number" }
+        ));
         let mut change = Change::default();
         self.note_applied(&mut change, source, &done)?;
         self.store.commit(change, draft)?;

@@ -100,9 +100,16 @@ pub struct ImportReport {
     pub rejected: usize,
     /// Rows of erased customers, skipped (see [`suppression`]).
     pub suppressed: usize,
+    /// Their source ids (the first 100), for the operator to check; never
+    /// audited.
+    pub suppressed_ids: Vec<String>,
     /// Rows of records merged away whose merge the source has not applied
     /// yet: the survivor's row speaks for them.
     pub merged_away: usize,
+    /// Values the source changed since a rectification steward has not
+    /// passed on yet: steward's value is kept until the change is pushed
+    /// (and refused there) or acknowledged.
+    pub conflicts: usize,
     pub dry_run: bool,
     /// File column → extra field name, for columns that matched no known field.
     pub extra_columns: BTreeMap<String, String>,
@@ -418,11 +425,16 @@ impl Service {
             let store = &self.store;
             let mut suppressed = 0;
             let mut merged_away = 0;
+            let mut conflicts = 0;
+            let mut suppressed_ids = Vec::new();
             parsed.rows.retain_mut(|row| {
                 let r = &mut row.record;
                 let held = index.contains_key(&store.blind(&r.provenance.source, &r.source_id));
                 if suppressor.hit(store, r, held).is_some() {
                     suppressed += 1;
+                    if suppressed_ids.len() < 100 {
+                        suppressed_ids.push(r.source_id.clone());
+                    }
                     return false;
                 }
                 if let Some(ops) = pending.get(&r.source_id) {
@@ -432,8 +444,13 @@ impl Service {
                                 merged_away += 1;
                                 return false;
                             }
-                            crate::model::source::Op::Update { field, new, .. } => {
-                                let _ = actions::FieldName::parse(field).set(r, new.clone());
+                            crate::model::source::Op::Update { field, old, new, .. } => {
+                                let name = actions::FieldName::parse(field);
+                                let now = name.get(r);
+                                if now != *old && now != *new {
+                                    conflicts += 1;
+                                }
+                                let _ = name.set(r, new.clone());
                             }
                             crate::model::source::Op::Erase { .. } => {}
                         }
@@ -443,6 +460,8 @@ impl Service {
             });
             report.suppressed = suppressed + early;
             report.merged_away = merged_away;
+            report.conflicts = conflicts;
+            report.suppressed_ids = suppressed_ids;
         }
         let mut fresh = Vec::new();
         let mut same = vec![false; parsed.rows.len()];

@@ -154,8 +154,9 @@ impl Service {
                         Target::LastVerified => "last_verified".to_owned(),
                         Target::LastActivity => "last_activity".to_owned(),
                         Target::CollectedAt => "collected_at".to_owned(),
-                        Target::Extra(n) => n,
-                        Target::SourceId | Target::Updated => return None,
+                        // Other columns (a password hash, a tenant id …)
+                        // are not read unless mapped by name.
+                        Target::Extra(_) | Target::SourceId | Target::Updated => return None,
                     };
                     Some((field, c))
                 })
@@ -175,8 +176,36 @@ impl Service {
         }
         drop(db);
         db = SourceDb::open(&s.url, &s.table, &s.id_column, &cols)?;
+        if let Some(u) = &s.updated_column
+            && !db.type_of(u).is_some_and(|t| t.starts_with("timestamp"))
+        {
+            return Err(ServiceError::Invalid(format!(
+                "--updated-column {u} must be a timestamp column (a date or a number cannot tell which rows of one \
+                 day or value changed after a sync)"
+            )));
+        }
+        // An anonymising erasure sets every column but the id (and the
+        // update and repoint columns) to NULL: a mapped field that cannot be
+        // NULL would keep the customer's data.
+        if s.on_erase == OnErase::Anonymise {
+            let mut stuck: Vec<&String> = map
+                .iter()
+                .filter(|(f, c)| is_value(f) && !db.nullable().contains(c) && *c != s.id_column)
+                .map(|(_, c)| c)
+                .collect();
+            stuck.sort();
+            if !stuck.is_empty() {
+                let names: Vec<&str> = stuck.iter().map(|c| c.as_str()).collect();
+                return Err(ServiceError::Invalid(format!(
+                    "--on-erase anonymise sets the customer's columns to NULL, and these cannot be NULL: {}; use \
+                     --on-erase delete, or allow NULL there",
+                    names.join(", ")
+                )));
+            }
+        }
+        let identity = Some(db.identity().to_owned());
         drop(db);
-        let def = Postgres { map, ..s };
+        let def = Postgres { map, identity, ..s };
         let mut src =
             self.source(name)?.unwrap_or(Source { name: name.to_owned(), postgres: None, state: Default::default() });
         src.postgres = Some(def);
@@ -209,14 +238,27 @@ impl Service {
         Ok(())
     }
 
+    /// Opens the table of `pg`, checking it is the one the source was defined on.
+    fn open_table(name: &str, pg: &Postgres, cols: &[String]) -> Result<SourceDb, ServiceError> {
+        let db = SourceDb::open(&pg.url, &pg.table, &pg.id_column, cols)?;
+        if pg.identity.as_deref().is_some_and(|i| i != db.identity()) {
+            return Err(ServiceError::Invalid(format!(
+                "the table of source {} is not the one it was defined on (it was dropped and made again, or the URL \
+                 now reaches another database): check it, then `steward source remove` and `source add` again",
+                crate::model::text::fit(name, 40)
+            )));
+        }
+        Ok(db)
+    }
+
     fn database_source(&self, name: &str) -> Result<(Source, Postgres), ServiceError> {
         match self.source(name)? {
             Some(s) => match s.postgres.clone() {
                 Some(p) => Ok((s, p)),
                 None => Err(ServiceError::Invalid(format!(
-                    "source {} is a file source: import its export with `steward import --source {}`",
-                    crate::model::text::fit(name, 40),
-                    crate::model::text::fit(name, 40)
+                    "source {n} is a file source: import its exports with `steward import FILE --source {n}`, and \
+                     hand it its changes with `steward changes {n} -o -` (or --recipient), then `--ack N`",
+                    n = crate::model::text::fit(name, 40)
                 ))),
             },
             None => Err(ServiceError::Invalid(format!(
@@ -227,18 +269,20 @@ impl Service {
     }
 
     /// Pulls new and changed rows of database source `name` (all or nothing).
+    /// With `full`, every row is read, whatever the cursor says.
     pub fn sync(
         &self,
         name: &str,
         on_invalid: OnInvalid,
+        full: bool,
         dry_run: bool,
         progress: &(dyn Fn(usize) + Sync),
     ) -> Result<SyncReport, ServiceError> {
         self.require(Role::Steward, "sync", &[])?;
         let (mut src, pg) = self.database_source(name)?;
         let cols: Vec<String> = pg.map.iter().map(|(_, c)| c.clone()).collect();
-        let mut db = SourceDb::open(&pg.url, &pg.table, &pg.id_column, &cols)?;
-        let since = src.state.cursor.clone().filter(|_| pg.updated_column.is_some());
+        let mut db = Self::open_table(name, &pg, &cols)?;
+        let since = src.state.cursor.clone().filter(|_| pg.updated_column.is_some() && !full);
         let repointed = match &pg.on_merge {
             OnMerge::Repoint(c) => Some(c.as_str()),
             OnMerge::Delete => None,
@@ -265,8 +309,14 @@ impl Service {
             })
             .collect();
         let early = n - rows.len();
-        let parsed = crate::import::from_table(columns, &rows, &opts);
-        if read.cursor.is_some() {
+        let mut parsed = crate::import::from_table(columns, &rows, &opts);
+        // A bad row is named by its id (its position in the read means nothing).
+        for e in &mut parsed.errors {
+            let id = rows.get((e.line as usize).wrapping_sub(1)).and_then(|r| r.first().cloned().flatten());
+            e.reason = format!("id {}: {}", crate::model::text::fit(&id.unwrap_or_default(), 40), e.reason);
+        }
+        // Rows skipped as invalid are read again next time (the cursor stays).
+        if read.cursor.is_some() && parsed.errors.is_empty() {
             src.state.cursor = read.cursor;
         }
         let import = self.import_from(parsed, on_invalid, dry_run, Some((src, early)), progress)?;
@@ -274,7 +324,13 @@ impl Service {
     }
 
     /// The steps a pending change means for the table, or why it has none.
-    fn step_for(pg: &Postgres, source: &str, op: &Op) -> Result<Option<(Step, &'static str)>, String> {
+    /// `clear`: the columns an anonymising erasure sets to NULL.
+    fn step_for(
+        pg: &Postgres,
+        source: &str,
+        op: &Op,
+        clear: &[String],
+    ) -> Result<Option<(Step, &'static str)>, String> {
         let column = |field: &str| pg.map.iter().find(|(f, _)| f == field).map(|(_, c)| c.clone());
         match op {
             Op::Erase { source_id, .. } => Ok(Some(match pg.on_erase {
@@ -286,11 +342,17 @@ impl Service {
                         id: source_id.clone(),
                         check: vec![],
                         already: vec![],
-                        action: Action::Set(pg.map.iter().map(|(_, c)| (c.clone(), None)).collect()),
+                        action: Action::Set(clear.iter().map(|c| (c.clone(), None)).collect()),
                     },
                     "anonymise",
                 ),
             })),
+            Op::Update { field, .. }
+                if matches!(field.as_str(), "given_name" | "family_name") && column("name").is_some() =>
+            {
+                Err("the table keeps the full name in one column: apply this change by hand, then acknowledge it"
+                    .into())
+            }
             Op::Update { source_id, field, old, new } => match column(field).filter(|_| is_value(field)) {
                 Some(c) => Ok(Some((
                     Step {
@@ -354,7 +416,14 @@ impl Service {
         if let OnMerge::Repoint(c) = &pg.on_merge {
             cols.push(c.clone());
         }
-        let mut db = SourceDb::open(&pg.url, &pg.table, &pg.id_column, &cols)?;
+        let mut db = Self::open_table(name, &pg, &cols)?;
+        // An anonymised row keeps only its id (and the columns steward needs).
+        let clear: Vec<String> = db
+            .nullable()
+            .iter()
+            .filter(|c| **c != pg.id_column && Some(*c) != pg.updated_column.as_ref())
+            .cloned()
+            .collect();
         let field_of = |col: &str| pg.map.iter().find(|(_, c)| c == col).map(|(f, _)| f.clone());
         let same = |col: &str, held: Option<&str>, want: Option<&str>| match field_of(col) {
             Some(f) => canon(&f, held) == canon(&f, want),
@@ -367,7 +436,7 @@ impl Service {
             let mut kinds = Vec::new();
             let mut done = Vec::new();
             for p in chunk {
-                match Self::step_for(&pg, name, &p.change.op) {
+                match Self::step_for(&pg, name, &p.change.op, &clear) {
                     Ok(Some((step, kind))) => {
                         steps.push(step);
                         kinds.push((p, kind));

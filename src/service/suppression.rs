@@ -7,10 +7,16 @@
 //! full name — never a value. Import and sync skip a row when:
 //!
 //! - its (source, source id) is on the list; or
-//! - it is a new row (its source id is not held) and its email or phone is
-//!   on the list, and the entry's name agrees with the row's — an email hit
-//!   also counts when the row or the entry has no name; a phone hit needs
-//!   both names, since households share phones.
+//! - it is a new row (its source id is not held) and one of its emails or
+//!   phones is on the list, and a name agrees (full name, or first given
+//!   and last family name) — an email hit also counts when the row or the
+//!   entry has no name; a phone hit needs both names, since households
+//!   share phones.
+//!
+//! An entry holds every email, phone and name the person had in steward:
+//! the erased record's, those of the records merged into it and of its
+//! values before a rectification (from the undo snapshots and the pending
+//! changes), and email or phone extras (`secondary_email` …).
 //!
 //! Skipped rows are counted and audited, never stored. An admin removes an
 //! entry (with a reason) when the customer comes back and consents again.
@@ -26,9 +32,9 @@ use crate::store::{Change, Shelf};
 #[derive(Default)]
 pub struct Suppressor {
     source_ids: HashSet<Hash16>,
-    /// Hash → the names of the entries that hold it (`None`: no name).
-    email: HashMap<Hash16, Vec<Option<Hash16>>>,
-    phone: HashMap<Hash16, Vec<Option<Hash16>>>,
+    /// Hash → the names of each entry that holds it (empty: no name).
+    email: HashMap<Hash16, Vec<Vec<Hash16>>>,
+    phone: HashMap<Hash16, Vec<Vec<Hash16>>>,
 }
 
 /// Why a row was suppressed.
@@ -61,22 +67,23 @@ impl Suppressor {
         if held {
             return None;
         }
-        let name = name_hash(store, r);
-        let agrees = |names: &Vec<Option<Hash16>>, lenient: bool| {
-            names.iter().any(|n| match (n, name) {
-                (Some(a), Some(b)) => *a == b,
-                _ => lenient,
-            })
+        let names = name_hashes(store, r);
+        // An email counts when a name agrees, or when one side has none; a
+        // phone only when a name agrees (households share phones).
+        let agrees = |entries: &Vec<Vec<Hash16>>, lenient: bool| {
+            entries
+                .iter()
+                .any(|e| if e.is_empty() || names.is_empty() { lenient } else { e.iter().any(|n| names.contains(n)) })
         };
-        if let Some(e) = email_hash(store, r)
-            && self.email.get(&e).is_some_and(|names| agrees(names, true))
-        {
-            return Some(Hit::Email);
+        for e in email_hashes(store, r) {
+            if self.email.get(&e).is_some_and(|entries| agrees(entries, true)) {
+                return Some(Hit::Email);
+            }
         }
-        if let Some(p) = phone_hash(store, r)
-            && self.phone.get(&p).is_some_and(|names| agrees(names, false))
-        {
-            return Some(Hit::Phone);
+        for p in phone_hashes(store, r) {
+            if self.phone.get(&p).is_some_and(|entries| agrees(entries, false)) {
+                return Some(Hit::Phone);
+            }
         }
         None
     }
@@ -86,35 +93,98 @@ fn source_hash(store: &Store, source: &str, sid: &str) -> Hash16 {
     store.suppression_blind("source", &format!("{source}\0{sid}"))
 }
 
-fn email_hash(store: &Store, r: &Record) -> Option<Hash16> {
-    r.email.as_deref().and_then(normalize::email).map(|e| store.suppression_blind("email", &e))
+/// An email as the list compares it: trimmed, lower case, without a
+/// `+tag`; dots in the local part are dropped only where the provider
+/// ignores them (Gmail), so `a.smith@` and `asmith@` elsewhere stay two.
+pub fn email_key(s: &str) -> Option<String> {
+    let s = s.trim().to_lowercase();
+    let (local, domain) = s.rsplit_once('@')?;
+    let local = local.split('+').next().unwrap_or(local);
+    let local =
+        if matches!(domain, "gmail.com" | "googlemail.com") { local.replace('.', "") } else { local.to_owned() };
+    (!local.is_empty() && !domain.is_empty()).then(|| format!("{local}@{domain}"))
 }
 
-fn phone_hash(store: &Store, r: &Record) -> Option<Hash16> {
-    r.phone
-        .as_deref()
-        .and_then(|p| normalize::e164(p, r.address.country.as_deref()))
-        .map(|p| store.suppression_blind("phone", &p))
+/// Emails of `r`: its email and email-like extras (`secondary_email` …).
+fn emails_of(r: &Record) -> Vec<String> {
+    let extras = r.extra.iter().filter(|(k, _)| k.contains("mail")).map(|(_, v)| v.as_str());
+    r.email.as_deref().into_iter().chain(extras).filter_map(email_key).collect()
 }
 
-fn name_hash(store: &Store, r: &Record) -> Option<Hash16> {
-    let full = normalize::name(&format!(
-        "{} {}",
-        r.given_name.as_deref().unwrap_or(""),
-        r.family_name.as_deref().unwrap_or("")
-    ));
-    (!full.is_empty()).then(|| store.suppression_blind("name", &full))
+/// Phones of `r` in E.164: its phone and phone-like extras.
+fn phones_of(r: &Record) -> Vec<String> {
+    let country = r.address.country.as_deref();
+    let extras = r.extra.iter().filter(|(k, _)| k.contains("phone") || k.contains("mobile")).map(|(_, v)| v.as_str());
+    r.phone.as_deref().into_iter().chain(extras).filter_map(|p| normalize::e164(p, country)).collect()
+}
+
+fn email_hashes(store: &Store, r: &Record) -> Vec<Hash16> {
+    emails_of(r).iter().map(|e| store.suppression_blind("email", e)).collect()
+}
+
+fn phone_hashes(store: &Store, r: &Record) -> Vec<Hash16> {
+    phones_of(r).iter().map(|p| store.suppression_blind("phone", p)).collect()
+}
+
+/// The name keys of a given and a family name: the folded full name, and
+/// the first given name with the last family name (so "Jane A. Doe" and
+/// "Jane Doe" agree).
+pub fn name_keys(given: Option<&str>, family: Option<&str>) -> Vec<String> {
+    let g = normalize::name(given.unwrap_or(""));
+    let f = normalize::name(family.unwrap_or(""));
+    let full = normalize::name(&format!("{g} {f}"));
+    if full.is_empty() {
+        return Vec::new();
+    }
+    let short = format!("{} {}", g.split(' ').next().unwrap_or(""), f.rsplit(' ').next().unwrap_or(""));
+    let mut out = vec![full, normalize::name(&short)];
+    out.dedup();
+    out
+}
+
+fn name_hashes(store: &Store, r: &Record) -> Vec<Hash16> {
+    name_keys(r.given_name.as_deref(), r.family_name.as_deref())
+        .iter()
+        .map(|n| store.suppression_blind("name", n))
+        .collect()
 }
 
 impl Service {
-    /// Puts the suppression entry of erased record `r` (and of the source
-    /// ids `merged` into it) into `change`.
-    pub(crate) fn suppress_into(&self, change: &mut Change, r: &Record, merged: &[(String, String)], receipt: &str) {
+    /// Puts the suppression entry of erased record `r` into `change`:
+    /// `merged` are the source ids merged into it, `also` the other
+    /// versions of the person steward still holds (the records of its undo
+    /// snapshots: merged-away records, values before a rectification), and
+    /// `old` values of its pending rectifications.
+    pub(crate) fn suppress_into(
+        &self,
+        change: &mut Change,
+        r: &Record,
+        merged: &[(String, String)],
+        also: &[Record],
+        old: &[(String, String)],
+        receipt: &str,
+    ) {
         let store = &self.store;
         let mut sources: Vec<String> = vec![r.provenance.source.clone()];
         sources.extend(merged.iter().map(|(s, _)| s.clone()));
         sources.sort();
         sources.dedup();
+        let versions = || std::iter::once(r).chain(also.iter());
+        let mut emails: Vec<Hash16> = versions().flat_map(|v| email_hashes(store, v)).collect();
+        let mut phones: Vec<Hash16> = versions().flat_map(|v| phone_hashes(store, v)).collect();
+        let country = r.address.country.as_deref();
+        for (field, value) in old {
+            match field.as_str() {
+                "email" => emails.extend(email_key(value).map(|e| store.suppression_blind("email", &e))),
+                "phone" => phones.extend(normalize::e164(value, country).map(|p| store.suppression_blind("phone", &p))),
+                _ => {}
+            }
+        }
+        let mut names: Vec<Hash16> = versions().flat_map(|v| name_hashes(store, v)).collect();
+        for v in [&mut emails, &mut phones, &mut names] {
+            v.sort();
+            v.dedup();
+        }
         let entry = Suppressed {
             id: format!("sup-{}", ulid::Ulid::new()),
             at: crate::model::now(),
@@ -125,9 +195,9 @@ impl Service {
                 .chain(merged.iter().map(|(s, i)| (s.as_str(), i.as_str())))
                 .map(|(s, i)| source_hash(store, s, i))
                 .collect(),
-            email: email_hash(store, r),
-            phone: phone_hash(store, r),
-            name: name_hash(store, r),
+            emails,
+            phones,
+            names,
         };
         change.shelve.push((
             Shelf::Suppression,
@@ -152,11 +222,11 @@ impl Service {
         let mut s = Suppressor::default();
         for e in self.suppressed()? {
             s.source_ids.extend(e.source_ids.iter().copied());
-            if let Some(h) = e.email {
-                s.email.entry(h).or_default().push(e.name);
+            for h in &e.emails {
+                s.email.entry(*h).or_default().push(e.names.clone());
             }
-            if let Some(h) = e.phone {
-                s.phone.entry(h).or_default().push(e.name);
+            for h in &e.phones {
+                s.phone.entry(*h).or_default().push(e.names.clone());
             }
         }
         Ok(s)

@@ -30,10 +30,40 @@ pub enum SourceError {
 }
 
 fn db_err(e: postgres::Error) -> SourceError {
-    match e.as_db_error() {
-        Some(d) => SourceError::Db(format!("{} ({})", d.message(), d.code().code())),
-        None => SourceError::Db(e.to_string().lines().next().unwrap_or("connection lost").to_owned()),
+    SourceError::Db(describe(&e))
+}
+
+/// A database error in words that hold no value: the server's message only
+/// for classes whose messages name objects, never data (a type error quotes
+/// the value it could not read); else the condition's name, with the
+/// constraint or column it concerns and the SQLSTATE.
+pub fn describe(e: &postgres::Error) -> String {
+    let Some(d) = e.as_db_error() else {
+        return crate::model::text::sanitize(e.to_string().lines().next().unwrap_or("connection lost"));
+    };
+    let code = d.code().code();
+    let words = match code.get(..2).unwrap_or("") {
+        "08" | "0A" | "25" | "28" | "3D" | "3F" | "40" | "42" | "53" | "54" | "55" | "57" => d.message().to_owned(),
+        _ => match code {
+            "23505" => "unique violation".to_owned(),
+            "23514" => "check constraint violation".to_owned(),
+            "23502" => "not-null violation".to_owned(),
+            "23503" => "foreign key violation".to_owned(),
+            "22P02" => "a value is not valid for the column's type".to_owned(),
+            "22001" => "a value is too long for the column".to_owned(),
+            "22003" => "a number is out of range for the column".to_owned(),
+            "22007" | "22008" => "a date or time is not valid for the column".to_owned(),
+            _ => "the statement was refused".to_owned(),
+        },
+    };
+    let mut out = words;
+    if let Some(c) = d.constraint() {
+        out.push_str(&format!(", constraint {c}"));
     }
+    if let Some(c) = d.column() {
+        out.push_str(&format!(", column {c}"));
+    }
+    crate::model::text::sanitize(&format!("{out} (SQLSTATE {code})"))
 }
 
 /// Checks a connection URL: parseable, and without a password.
@@ -46,6 +76,27 @@ pub fn check_url(url: &str) -> Result<Config, SourceError> {
              stores a password)"
                 .into(),
         ));
+    }
+    // This version speaks to the database without TLS: customer data must
+    // not cross a network in clear text unless the admin says so.
+    let remote = config.get_hosts().iter().any(|h| match h {
+        Host::Tcp(name) => !matches!(name.as_str(), "localhost" | "127.0.0.1" | "::1" | "[::1]"),
+        _ => false,
+    });
+    let tunnel = "reach the database through a Unix socket, localhost, or an SSH tunnel (`ssh -N -L \
+                  5433:localhost:5432 HOST`, then @localhost:5433)";
+    match config.get_ssl_mode() {
+        postgres::config::SslMode::Require => {
+            return Err(SourceError::Url(format!("steward cannot encrypt the connection (no TLS yet): {tunnel}")));
+        }
+        postgres::config::SslMode::Disable => {}
+        _ if remote => {
+            return Err(SourceError::Url(format!(
+                "the connection to a remote host would not be encrypted (steward has no TLS yet): {tunnel}; or, on \
+                 a network you trust, add sslmode=disable to the URL"
+            )));
+        }
+        _ => {}
     }
     Ok(config)
 }
@@ -104,7 +155,7 @@ pub fn ident(name: &str) -> String {
 }
 
 /// How far behind "now" an incremental sync's cursor stays (see [`SourceDb::read`]).
-pub const LAG_SECONDS: u32 = 5;
+pub const LAG_SECONDS: u32 = 60;
 
 /// Compares a column's value as held with the one expected.
 pub type Same<'a> = dyn Fn(&str, Option<&str>, Option<&str>) -> bool + 'a;
@@ -116,6 +167,10 @@ pub struct SourceDb {
     id: String,
     /// Column → its type as the catalogue spells it.
     types: HashMap<String, String>,
+    /// Columns that may hold NULL.
+    nullable: Vec<String>,
+    /// The table's identity: database name and table oid.
+    identity: String,
 }
 
 /// Rows read: the id first, then the columns asked for, as text.
@@ -160,16 +215,12 @@ impl SourceDb {
         }
         config.application_name("steward");
         config.connect_timeout(std::time::Duration::from_secs(10));
-        let mut client = config.connect(NoTls).map_err(|e| {
-            SourceError::Connect(match e.as_db_error() {
-                Some(d) => d.message().to_owned(),
-                None => e.to_string().lines().next().unwrap_or("no answer").to_owned(),
-            })
-        })?;
+        let mut client = config.connect(NoTls).map_err(|e| SourceError::Connect(describe(&e)))?;
         client.batch_execute("SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD'").map_err(db_err)?;
         let rows = client
             .query(
-                "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a \
+                "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull, \
+                 current_database()::text || '/' || a.attrelid::oid::text FROM pg_attribute a \
                  WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
                 &[&ident(table)],
             )
@@ -178,17 +229,35 @@ impl SourceDb {
             return Err(SourceError::Schema(format!("there is no table {table} (or it has no columns)")));
         }
         let types: HashMap<String, String> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        let nullable: Vec<String> = rows.iter().filter(|r| r.get::<_, bool>(2)).map(|r| r.get(0)).collect();
+        let identity: String = rows[0].get(3);
         for c in std::iter::once(&id.to_owned()).chain(columns) {
             if !types.contains_key(c) {
                 return Err(SourceError::Schema(format!("table {table} has no column {c}")));
             }
         }
-        Ok(SourceDb { client, table: ident(table), id: id.to_owned(), types })
+        Ok(SourceDb { client, table: ident(table), id: id.to_owned(), types, nullable, identity })
     }
 
     /// Every column of the table, in no order.
     pub fn columns(&self) -> Vec<String> {
         self.types.keys().cloned().collect()
+    }
+
+    /// The columns that may hold NULL.
+    pub fn nullable(&self) -> &[String] {
+        &self.nullable
+    }
+
+    /// Which table this is (database and oid): a table dropped and made
+    /// again, or another database behind the same URL, has another.
+    pub fn identity(&self) -> &str {
+        &self.identity
+    }
+
+    /// The type of `col` as the catalogue spells it.
+    pub fn type_of(&self, col: &str) -> Option<&str> {
+        self.types.get(col).map(String::as_str)
     }
 
     /// `col` as text; timestamps in RFC 3339 (what the importer reads).
@@ -275,10 +344,24 @@ impl SourceDb {
 
     /// Applies `steps` in one transaction; `same(column, held, expected)`
     /// compares values. With `dry_run` the transaction is rolled back. A
-    /// database error rolls back the whole batch.
+    /// step the database refuses (a constraint, a type) is retried alone:
+    /// the batch is run again with a savepoint per step, and only that step
+    /// is refused. An error of the connection fails the batch.
     pub fn apply(&mut self, steps: &[Step], same: &Same, dry_run: bool) -> Result<Vec<Outcome>, SourceError> {
+        match self.apply_with(steps, same, dry_run, false) {
+            Err(SourceError::Db(_)) if !self.client.is_closed() => self.apply_with(steps, same, dry_run, true),
+            r => r,
+        }
+    }
+
+    fn apply_with(
+        &mut self,
+        steps: &[Step],
+        same: &Same,
+        dry_run: bool,
+        careful: bool,
+    ) -> Result<Vec<Outcome>, SourceError> {
         let id_type = self.cast(&self.id)?.to_owned();
-        let id_col = ident(&self.id);
         let mut casts = HashMap::new();
         for s in steps {
             for (c, _) in s.check.iter().chain(&s.already).chain(match &s.action {
@@ -288,67 +371,32 @@ impl SourceDb {
                 casts.insert(c.clone(), self.cast(c)?.to_owned());
             }
         }
-        let table = self.table.clone();
+        let id_col = ident(&self.id);
+        let delete = self
+            .client
+            .prepare(&format!("DELETE FROM {} WHERE {id_col} = ($1::text)::{id_type}", self.table))
+            .map_err(db_err)?;
+        let sql = Sql { table: self.table.clone(), id_col, id_type, casts, delete };
         let mut tx = self.client.transaction().map_err(db_err)?;
         let mut out = Vec::with_capacity(steps.len());
-        let delete =
-            tx.prepare(&format!("DELETE FROM {table} WHERE {id_col} = ($1::text)::{id_type}")).map_err(db_err)?;
         for s in steps {
-            let cols: Vec<&String> = {
-                let mut v: Vec<&String> = s.check.iter().chain(&s.already).map(|(c, _)| c).collect();
-                v.sort();
-                v.dedup();
-                v
-            };
-            let select = if cols.is_empty() {
-                format!("SELECT 1 FROM {table} WHERE {id_col} = ($1::text)::{id_type} FOR UPDATE")
-            } else {
-                let list: Vec<String> = cols.iter().map(|c| format!("{}::text", ident(c))).collect();
-                format!("SELECT {} FROM {table} WHERE {id_col} = ($1::text)::{id_type} FOR UPDATE", list.join(", "))
-            };
-            let found = tx.query_opt(&select, &[&s.id]).map_err(db_err)?;
-            let Some(row) = found else {
-                out.push(match s.action {
-                    Action::Delete => Outcome::Applied(false),
-                    Action::Set(_) => Outcome::Refused("the row is no longer in the table".into()),
-                });
-                continue;
-            };
-            let held: HashMap<&str, Option<String>> = if cols.is_empty() {
-                HashMap::new()
-            } else {
-                cols.iter().enumerate().map(|(i, c)| (c.as_str(), row.get::<_, Option<String>>(i))).collect()
-            };
-            let holds = |want: &[(String, Option<String>)]| {
-                want.iter().all(|(c, v)| same(c, held.get(c.as_str()).cloned().flatten().as_deref(), v.as_deref()))
-            };
-            if !s.already.is_empty() && holds(&s.already) {
-                out.push(Outcome::Applied(false));
-                continue;
-            }
-            if let Some((c, _)) =
-                s.check.iter().find(|(c, v)| !same(c, held.get(c.as_str()).cloned().flatten().as_deref(), v.as_deref()))
-            {
-                out.push(Outcome::Refused(format!("{c} changed in the source since steward read it")));
-                continue;
-            }
-            match &s.action {
-                Action::Delete => {
-                    tx.execute(&delete, &[&s.id]).map_err(db_err)?;
+            let outcome = if careful {
+                let mut sp = tx.savepoint("step").map_err(db_err)?;
+                match sql.step(&mut sp, s, same) {
+                    Ok(o) => {
+                        sp.commit().map_err(db_err)?;
+                        o
+                    }
+                    Err(e) if e.as_db_error().is_some() => {
+                        drop(sp);
+                        Outcome::Refused(format!("the database refused it: {}", describe(&e)))
+                    }
+                    Err(e) => return Err(db_err(e)),
                 }
-                Action::Set(values) => {
-                    let sets: Vec<String> = values
-                        .iter()
-                        .enumerate()
-                        .map(|(i, (c, _))| format!("{} = (${}::text)::{}", ident(c), i + 2, casts[c]))
-                        .collect();
-                    let sql = format!("UPDATE {table} SET {} WHERE {id_col} = ($1::text)::{id_type}", sets.join(", "));
-                    let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![&s.id];
-                    params.extend(values.iter().map(|(_, v)| v as &(dyn postgres::types::ToSql + Sync)));
-                    tx.execute(&sql, &params).map_err(db_err)?;
-                }
-            }
-            out.push(Outcome::Applied(true));
+            } else {
+                sql.step(&mut tx, s, same).map_err(db_err)?
+            };
+            out.push(outcome);
         }
         if dry_run {
             tx.rollback().map_err(db_err)?;
@@ -356,6 +404,72 @@ impl SourceDb {
             tx.commit().map_err(db_err)?;
         }
         Ok(out)
+    }
+}
+
+/// What the statements of a batch need to know about the table.
+struct Sql {
+    table: String,
+    id_col: String,
+    id_type: String,
+    casts: HashMap<String, String>,
+    delete: postgres::Statement,
+}
+
+impl Sql {
+    /// One step: lock and read the row, check it, change it.
+    fn step(&self, tx: &mut postgres::Transaction<'_>, s: &Step, same: &Same) -> Result<Outcome, postgres::Error> {
+        let Sql { table, id_col, id_type, casts, delete } = self;
+        let cols: Vec<&String> = {
+            let mut v: Vec<&String> = s.check.iter().chain(&s.already).map(|(c, _)| c).collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        let select = if cols.is_empty() {
+            format!("SELECT 1 FROM {table} WHERE {id_col} = ($1::text)::{id_type} FOR UPDATE")
+        } else {
+            let list: Vec<String> = cols.iter().map(|c| format!("{}::text", ident(c))).collect();
+            format!("SELECT {} FROM {table} WHERE {id_col} = ($1::text)::{id_type} FOR UPDATE", list.join(", "))
+        };
+        let Some(row) = tx.query_opt(&select, &[&s.id])? else {
+            return Ok(match s.action {
+                Action::Delete => Outcome::Applied(false),
+                Action::Set(_) => Outcome::Refused("the row is no longer in the table".into()),
+            });
+        };
+        let held: HashMap<&str, Option<String>> =
+            cols.iter().enumerate().map(|(i, c)| (c.as_str(), row.get::<_, Option<String>>(i))).collect();
+        let holds = |want: &[(String, Option<String>)]| {
+            want.iter().all(|(c, v)| same(c, held.get(c.as_str()).cloned().flatten().as_deref(), v.as_deref()))
+        };
+        if !s.already.is_empty() && holds(&s.already) {
+            return Ok(Outcome::Applied(false));
+        }
+        if let Some((c, _)) =
+            s.check.iter().find(|(c, v)| !same(c, held.get(c.as_str()).cloned().flatten().as_deref(), v.as_deref()))
+        {
+            return Ok(Outcome::Refused(format!("{c} changed in the source since steward read it")));
+        }
+        match &s.action {
+            Action::Delete => {
+                tx.execute(delete, &[&s.id])?;
+            }
+            Action::Set(values) => {
+                let sets: Vec<String> = values
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (c, _))| {
+                        format!("{} = (${}::text)::{}", ident(c), i + 2, casts.get(c).map_or("text", String::as_str))
+                    })
+                    .collect();
+                let sql = format!("UPDATE {table} SET {} WHERE {id_col} = ($1::text)::{id_type}", sets.join(", "));
+                let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![&s.id];
+                params.extend(values.iter().map(|(_, v)| v as &(dyn postgres::types::ToSql + Sync)));
+                tx.execute(&sql, &params)?;
+            }
+        }
+        Ok(Outcome::Applied(true))
     }
 }
 
@@ -374,6 +488,11 @@ mod tests {
     fn urls_with_a_password_are_refused_and_identifiers_quoted() {
         assert!(check_url("postgresql://app:secret@localhost/shop").is_err());
         assert!(check_url("postgresql://app@localhost/shop").is_ok());
+        assert!(check_url("postgresql:///shop?host=/run/postgresql").is_ok());
+        // No TLS: a remote host needs the admin's explicit sslmode=disable.
+        assert!(check_url("postgresql://app@db.internal/shop").is_err());
+        assert!(check_url("postgresql://app@db.internal/shop?sslmode=disable").is_ok());
+        assert!(check_url("postgresql://app@localhost/shop?sslmode=require").is_err());
         assert_eq!(ident("crm.cust\"omers"), "\"crm\".\"cust\"\"omers\"");
     }
 }

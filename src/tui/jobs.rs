@@ -249,7 +249,7 @@ pub fn run(
             let reason = input("Reason");
             let done = match *remedy {
                 Remedy::Sync { source, .. } => {
-                    return match service.sync(&source, crate::service::OnInvalid::Refuse, false, &|_| {}) {
+                    return match service.sync(&source, crate::service::OnInvalid::Refuse, false, false, &|_| {}) {
                         Ok(r) => vec![Event::Resynced(sync_lines(&r).join(" · "))],
                         Err(e) => vec![Event::ActFailed(e.to_string())],
                     };
@@ -566,7 +566,7 @@ fn plan_remedy(service: &Service, data: Option<&Arc<Data>>, remedy: Remedy) -> E
             (Remedy::Redact { ids, plan: Some(items) }, lines)
         }),
         Remedy::Sync { source, .. } => {
-            service.sync(&source, crate::service::OnInvalid::Refuse, true, &|_| {}).map(|r| {
+            service.sync(&source, crate::service::OnInvalid::Refuse, false, true, &|_| {}).map(|r| {
                 let mut lines = sync_lines(&r);
                 lines.push("Enter syncs: every row is written in one step, or none.".into());
                 (Remedy::Sync { source, planned: true }, lines)
@@ -605,6 +605,12 @@ fn sync_lines(r: &crate::service::sources::SyncReport) -> Vec<String> {
     }
     if i.merged_away > 0 {
         lines.push(format!("{} row(s) of merged-away records wait until the merge is pushed", i.merged_away));
+    }
+    if i.conflicts > 0 {
+        lines.push(format!(
+            "{} value(s) changed in the source since a pending rectification: steward's kept",
+            i.conflicts
+        ));
     }
     lines
 }
