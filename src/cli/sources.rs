@@ -17,8 +17,10 @@ pub enum SourceAction {
     /// Connect a PostgreSQL table as a source (admin)
     #[command(after_help = "The password comes from PGPASSWORD or ~/.pgpass (PGPASSFILE), never from the URL: \
 steward refuses a URL that holds one and stores the definition sealed. Without --map, the table's columns whose \
-names are fields (email, first_name, surname, phone, postcode ...) are mapped. Example:
-  steward source add shop --postgres postgresql://steward@db.internal/shop --table customers \\
+names are fields or timestamps (email, first_name, surname, phone, postcode, created_at ...) are read; other \
+columns only when mapped by name (--map fax=fax). The connection is not encrypted (no TLS yet): use a Unix \
+socket or localhost (an SSH tunnel to a remote database); a remote host needs sslmode=disable in the URL. Example:
+  steward source add shop --postgres postgresql://steward@localhost:5433/shop --table customers \\
       --id customer_id --updated-column updated_at --map email=email_address --map given_name=first_name")]
     Add {
         /// A short name for the source (records keep it as their provenance)
