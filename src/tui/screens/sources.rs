@@ -84,7 +84,15 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         Constraint::Length(10),
         Constraint::Length(if wide { 16 } else { 11 }),
     ];
-    let mut header = vec!["source", "kind", "last sync", "records", "pending", "suppressed", "last applied"];
+    let mut header = vec![
+        "source",
+        "kind",
+        "last sync",
+        "records",
+        "pending",
+        "suppressed",
+        if wide { "last applied" } else { "applied" },
+    ];
     if wide {
         widths.insert(4, Constraint::Length(9));
         header.insert(4, "last read");
