@@ -16,7 +16,7 @@ use crate::service::feed::{FeedFormat, FeedTo};
 pub enum SourceAction {
     /// Connect a PostgreSQL table as a source (admin)
     #[command(after_help = "The password comes from PGPASSWORD or ~/.pgpass (PGPASSFILE), never from the URL: \
-steward refuses a URL that holds one and stores the definition sealed. Without --map, the table's columns whose \
+steward refuses a URL that holds one and stores the definition sealed. The table's columns whose \
 names are fields or timestamps (email, first_name, surname, phone, postcode, created_at ...) are read; other \
 columns only when mapped by name (--map fax=fax). The connection is not encrypted (no TLS yet): use a Unix \
 socket or localhost (an SSH tunnel to a remote database); a remote host needs sslmode=disable in the URL. Example:
@@ -34,8 +34,9 @@ socket or localhost (an SSH tunnel to a remote database); a remote host needs ss
         /// The primary-key column: the source id
         #[arg(long = "id", value_name = "COL", default_value = "id")]
         id_column: String,
-        /// FIELD=COLUMN, repeatable (fields: given_name, family_name, email, phone, address_1, locality,
-        /// postcode, country, date_of_birth, ...; any other name is kept as an extra field)
+        /// FIELD=COLUMN, repeatable: read COLUMN as FIELD, besides the columns named like fields (fields:
+        /// given_name, family_name, email, phone, address_1, locality, postcode, country, date_of_birth, ...;
+        /// any other name is kept as an extra field)
         #[arg(long, value_name = "FIELD=COLUMN")]
         map: Vec<String>,
         /// A column that changes with every row update: later syncs read only rows changed since

@@ -140,8 +140,9 @@ impl Service {
             }
         }
         let mut db = SourceDb::open(&s.url, &s.table, &s.id_column, &[])?;
-        let map = if s.map.is_empty() {
-            // The table's columns that name a field (by the import's synonyms).
+        // The table's columns that name a field or a timestamp (by the
+        // import's synonyms), then the mapping given, which wins.
+        let mut map: Vec<(String, String)> = {
             let mut cols = db.columns();
             cols.sort();
             cols.into_iter()
@@ -161,9 +162,11 @@ impl Service {
                     Some((field, c))
                 })
                 .collect()
-        } else {
-            s.map.clone()
         };
+        for (field, column) in &s.map {
+            map.retain(|(f, c)| f != field && c != column);
+            map.push((field.clone(), column.clone()));
+        }
         if map.is_empty() {
             return Err(ServiceError::Invalid(
                 "no column of the table names a field: map them with --map FIELD=COLUMN".into(),
