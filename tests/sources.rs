@@ -103,7 +103,7 @@ fn a_postgres_source_receives_merges_rectifications_and_erasures_and_keeps_them(
     assert_ne!(code, 0, "no password given: the server must refuse");
     assert!(err.contains("could not connect"), "{err}");
     let url = pg.tcp_url(&db);
-    ok(cli_env(
+    let added = ok(cli_env(
         &store,
         &[
             "source",
@@ -117,9 +117,17 @@ fn a_postgres_source_receives_merges_rectifications_and_erasures_and_keeps_them(
             "customer_id",
             "--updated-column",
             "updated_at",
+            "--map",
+            "fax=fax",
         ],
         &pw,
     ));
+    // Columns named like fields are read, and the mapped one besides; the
+    // other columns (national_id, notes, pager) are not.
+    for mapped in ["email=email", "given_name=first_name", "fax=fax"] {
+        assert!(added.contains(mapped), "{added}");
+    }
+    assert!(!added.contains("national_id") && !added.contains("notes"), "{added}");
     for (_, bytes) in all_files(&store) {
         assert!(!contains(&bytes, Pg::APP_PASSWORD.as_bytes()), "the password reached the store");
     }
