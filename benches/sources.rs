@@ -19,11 +19,16 @@
 //! 2. an incremental sync with nothing changed, and one after 1 % of the
 //!    rows were updated in the database (untimed `UPDATE`);
 //! 3. CHANGES (default 10,000) rectifications made in steward (`update` of
-//!    one field of one record each: every record's email, then its city
-//!    when more changes than records are asked for), ERASURES (default 10)
-//!    erasures and MERGES (default 10) merges of two records; then `push`
-//!    as a dry run and for real, BATCH changes per transaction (env
-//!    `STEWARD_BENCH_BATCH`, default 500), and the sync after it;
+//!    one field of one record each: every record's email, then its
+//!    locality, then its postcode when more changes than records are
+//!    asked for; with `STEWARD_BENCH_HOW=drop`, `drop_field` of those
+//!    fields from that many records instead, one commit per field, which
+//!    clears them in the table), ERASURES (default 10) erasures and MERGES
+//!    (default 10) merges of two unrelated records (the default merge plan:
+//!    the fresher value of each field); then `push` as a dry run and for
+//!    real, BATCH changes per transaction (env `STEWARD_BENCH_BATCH`,
+//!    default 500), and the two syncs after it, with the fields the first
+//!    one changed in the merge survivors and up to 2,000 edited records;
 //! 4. the round trip to the server (`SELECT 1`, prepared and not), which is
 //!    what a push's per-row statements cost.
 //!
@@ -33,7 +38,6 @@
 //! `/usr/bin/time -v`; the bench also prints `VmHWM` (peak so far) after
 //! each step.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -81,6 +85,16 @@ fn mem() -> (u64, u64) {
             / 1024
     };
     (get("VmRSS:"), get("VmHWM:"))
+}
+
+/// Starts a step. With `STEWARD_BENCH_STEP_PEAK=1` the peak RSS (VmHWM)
+/// is reset to the current RSS first, so that `row` shows the step's own
+/// peak (this also resets what `/usr/bin/time` reports as the maximum).
+fn start() -> Instant {
+    if std::env::var_os("STEWARD_BENCH_STEP_PEAK").is_some() {
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+    }
+    Instant::now()
 }
 
 fn row(step: &str, time: Duration, rate: &str, note: &str) {
@@ -168,7 +182,7 @@ fn main() {
     let store_dir = base.join("store");
 
     // The table, untimed.
-    let t = Instant::now();
+    let t = start();
     let mut client = connect(&url);
     client
         .batch_execute(&format!(
@@ -183,13 +197,24 @@ fn main() {
              CREATE TRIGGER {TABLE}_touch BEFORE UPDATE ON {TABLE} FOR EACH ROW EXECUTE FUNCTION {TABLE}_touch();"
         ))
         .expect("create the table");
-    let mut csv = Vec::new();
-    steward::synth::generate(rows, 1, &mut csv, None).expect("generate");
+    // `steward gen --seed 1` in its own process (the generator's memory is
+    // not this one's), kept for the next run.
+    std::fs::create_dir_all(&base).expect("bench dir");
+    let csv = base.join(format!("gen-{rows}.csv"));
+    if !csv.exists() {
+        let tmp = base.join(format!("gen-{rows}.csv.part"));
+        let ok = std::process::Command::new(env!("CARGO_BIN_EXE_steward"))
+            .args(["gen", "--count", &rows.to_string(), "--seed", "1", "-o"])
+            .arg(&tmp)
+            .status()
+            .expect("run steward gen");
+        assert!(ok.success(), "steward gen failed");
+        std::fs::rename(&tmp, &csv).expect("rename");
+    }
     let mut w =
         client.copy_in(&format!("COPY {TABLE} ({COLUMNS}) FROM STDIN (FORMAT csv, HEADER true)")).expect("copy");
-    w.write_all(&csv).expect("copy rows");
+    std::io::copy(&mut std::fs::File::open(&csv).expect("open csv"), &mut w).expect("copy rows");
     w.finish().expect("copy done");
-    drop(csv);
     client.batch_execute(&format!("VACUUM ANALYZE {TABLE}")).expect("analyze");
     let loaded = count(&mut client, &format!("SELECT count(*) FROM {TABLE}"));
     // An incremental sync's cursor stays LAG_SECONDS behind the server's
@@ -202,13 +227,15 @@ fn main() {
         steward::store::pgsource::LAG_SECONDS + 1
     );
     println!();
-    println!("| step | time | rate | what it did | RSS now / peak so far |");
+    println!(
+        "| step | time | rate | what it did | RSS after / {} |",
+        if std::env::var_os("STEWARD_BENCH_STEP_PEAK").is_some() { "peak during the step" } else { "peak so far" }
+    );
     println!("|---|---|---|---|---|");
 
     // A fresh store.
     let _ = std::fs::remove_dir_all(&store_dir);
-    std::fs::create_dir_all(&base).expect("bench dir");
-    let t = Instant::now();
+    let t = start();
     let service = Service::init(
         &store_dir,
         "bench",
@@ -217,7 +244,7 @@ fn main() {
     .expect("init");
     row("init store (low KDF cost)", t.elapsed(), "", "");
 
-    let t = Instant::now();
+    let t = start();
     let def = Postgres {
         url: url.clone(),
         table: TABLE.into(),
@@ -226,8 +253,9 @@ fn main() {
         updated_column: Some("updated_at".into()),
         on_erase: OnErase::Delete,
         on_merge: OnMerge::Delete,
+        identity: None,
     };
-    let src = service.source_add(SOURCE, def, "benchmark").expect("source add");
+    let src = service.source_add(SOURCE, def.clone(), "benchmark").expect("source add");
     let map = src.postgres.as_ref().map(|p| p.map.clone()).unwrap_or_default();
     row(
         "source add",
@@ -241,24 +269,9 @@ fn main() {
     );
     let cols: Vec<String> = map.iter().map(|(_, c)| c.clone()).collect();
 
-    // What the database part of a sync costs: the same query, alone.
-    let t = Instant::now();
-    let mut db = SourceDb::open(&url, TABLE, "customer_id", &cols).expect("open");
-    let read = db.read(&cols, Some("updated_at"), None, None).expect("read");
-    let read_time = t.elapsed();
-    let n_read = read.rows.len();
-    drop(read);
-    drop(db);
-    row("the table read alone (`SourceDb::read`, whole table)", read_time, &rate(n_read, read_time, "rows"), "");
-
     let none = |_: usize| {};
-    let t = Instant::now();
-    let r = service.sync(SOURCE, OnInvalid::Skip, true, &none).expect("sync dry run");
-    let d = t.elapsed();
-    row("sync, dry run (read, parse, validate; nothing written)", d, &rate(r.read, d, "rows"), &sync_note(&r));
-
-    let t = Instant::now();
-    let r = service.sync(SOURCE, OnInvalid::Skip, false, &none).expect("sync");
+    let t = start();
+    let r = service.sync(SOURCE, OnInvalid::Skip, false, false, &none).expect("sync");
     let d = t.elapsed();
     row("**first sync into the empty store**", d, &rate(r.read, d, "rows"), &sync_note(&r));
     println!(
@@ -267,13 +280,72 @@ fn main() {
         dir_size(&store_dir) as f64 / 1048576.0
     );
 
-    let t = Instant::now();
-    let r = service.sync(SOURCE, OnInvalid::Skip, false, &none).expect("sync");
+    // What the database part of a sync costs: the same query, alone.
+    let t = start();
+    let mut db = SourceDb::open(&url, TABLE, "customer_id", &cols).expect("open");
+    let read = db.read(&cols, Some("updated_at"), None, None).expect("read");
+    let read_time = t.elapsed();
+    let n_read = read.rows.len();
+    drop(read);
+    drop(db);
+    row("the table read alone (`SourceDb::read`, whole table)", read_time, &rate(n_read, read_time, "rows"), "");
+
+    // The same first sync as a dry run, into a second empty store: reads,
+    // parses, validates, looks every row up, writes nothing.
+    let dry_dir = base.join("store-dry");
+    let _ = std::fs::remove_dir_all(&dry_dir);
+    let dry = Service::init(
+        &dry_dir,
+        "bench",
+        NewSlot::Passphrase(SecretString::from("benchmark-pass".to_owned()), KdfCost::LOW),
+    )
+    .expect("init");
+    dry.source_add(SOURCE, def.clone(), "benchmark").expect("source add");
+    let t = start();
+    let r = dry.sync(SOURCE, OnInvalid::Skip, false, true, &none).expect("sync dry run");
+    let d = t.elapsed();
+    row(
+        "first sync as a dry run (read, parse, validate; nothing written)",
+        d,
+        &rate(r.read, d, "rows"),
+        &sync_note(&r),
+    );
+    drop(dry);
+    let _ = std::fs::remove_dir_all(&dry_dir);
+
+    // For comparison: the same rows imported from the CSV file `gen` wrote.
+    let imp = Service::init(
+        &dry_dir,
+        "bench",
+        NewSlot::Passphrase(SecretString::from("benchmark-pass".to_owned()), KdfCost::LOW),
+    )
+    .expect("init");
+    let t = start();
+    let opts = steward::import::Options {
+        format: steward::import::Format::Csv,
+        id_column: None,
+        source: SOURCE.into(),
+        now: steward::model::now(),
+    };
+    let parsed = steward::import::parse(std::fs::File::open(&csv).expect("csv"), &opts, &mut |_| {});
+    let r = imp.import(parsed, OnInvalid::Skip, false, &none).expect("import");
+    let d = t.elapsed();
+    row(
+        "for comparison: the same rows imported from the CSV file",
+        d,
+        &rate(rows, d, "rows"),
+        &format!("{} new, {} rejected", r.inserted, r.rejected),
+    );
+    drop(imp);
+    let _ = std::fs::remove_dir_all(&dry_dir);
+
+    let t = start();
+    let r = service.sync(SOURCE, OnInvalid::Skip, false, false, &none).expect("sync");
     let d = t.elapsed();
     row("incremental sync, nothing changed", d, &rate(r.read, d, "rows"), &sync_note(&r));
 
     // 1 % of the rows changed in the database (every 100th by id).
-    let t = Instant::now();
+    let t = start();
     let changed = client
         .execute(
             &format!(
@@ -285,8 +357,8 @@ fn main() {
         )
         .expect("update 1%");
     println!("| (untimed: {changed} rows updated in the database, {}) | | | | |", secs(t.elapsed()));
-    let t = Instant::now();
-    let r = service.sync(SOURCE, OnInvalid::Skip, false, &none).expect("sync");
+    let t = start();
+    let r = service.sync(SOURCE, OnInvalid::Skip, false, false, &none).expect("sync");
     let d = t.elapsed();
     row("incremental sync after 1 % of rows changed", d, &rate(r.read, d, "rows"), &sync_note(&r));
 
@@ -301,50 +373,88 @@ fn main() {
     let spare = merges * 2 + erasures;
     assert!(held.len() > spare, "too few records ({}) for {merges} merges and {erasures} erasures", held.len());
     let (others, editable) = held.split_at(spare);
-    let fields = ["email", "city", "postcode"];
-    let changes = changes_wanted.min(editable.len() * fields.len());
-    let mut per = Vec::with_capacity(changes);
-    let t = Instant::now();
-    for k in 0..changes {
-        let (id, _) = editable[k % editable.len()];
-        let field = fields[k / editable.len()];
-        let value = match field {
-            "email" => format!("bench.{k}@example.org"),
-            "city" => format!("Benchtown {k}"),
-            _ => format!("B{k}"),
-        };
-        let edit = FieldEdit { field: FieldName::parse(field), value: Some(value) };
-        let s = Instant::now();
-        service.update(id, &[edit], "benchmark").expect("update");
-        per.push(s.elapsed());
+    let fields = ["email", "locality", "postcode"];
+    let how = std::env::var("STEWARD_BENCH_HOW").unwrap_or_else(|_| "update".into());
+    let ids: Vec<RecordId> = editable.iter().map(|(id, _)| *id).collect();
+    let mut edited: Vec<RecordId> = Vec::new();
+    if how == "drop" {
+        // One `drop_field` per field (one commit each) over as many records as needed.
+        let mut left = changes_wanted;
+        let t = start();
+        let mut made = 0;
+        let mut what = Vec::new();
+        for field in fields {
+            if left == 0 {
+                break;
+            }
+            let mut plan = service.plan_drop_field_in(field, &ids).expect("plan drop");
+            plan.records.truncate(left);
+            if plan.records.is_empty() {
+                continue;
+            }
+            let s = Instant::now();
+            let done = service.drop_field(&plan, "benchmark").expect("drop field");
+            what.push(format!("`{field}` from {} records (commit {})", done.records, secs(s.elapsed())));
+            left -= done.records;
+            made += done.records;
+            if edited.len() < 2000 {
+                edited.extend(plan.records.iter().take(2000 - edited.len()));
+            }
+        }
+        let d = t.elapsed();
+        row(&format!("{made} changes in steward (`drop_field`)"), d, &rate(made, d, "changes"), &what.join("; "));
+    } else {
+        let changes = changes_wanted.min(ids.len() * fields.len());
+        let mut per = Vec::with_capacity(changes);
+        let t = start();
+        for k in 0..changes {
+            let id = ids[k % ids.len()];
+            let field = fields[k / ids.len()];
+            let value = match field {
+                "email" => format!("bench.{k}@example.org"),
+                "locality" => format!("Benchtown {k}"),
+                _ => format!("B{k}"),
+            };
+            let edit = FieldEdit { field: FieldName::parse(field), value: Some(value) };
+            let s = Instant::now();
+            service.update(id, &[edit], "benchmark").expect("update");
+            per.push(s.elapsed());
+            if edited.len() < 2000 {
+                edited.push(id);
+            }
+        }
+        let d = t.elapsed();
+        per.sort();
+        row(
+            &format!("{changes} updates in steward (one `update` each)"),
+            d,
+            &rate(changes, d, "updates"),
+            &format!(
+                "per update median {} / p99 {}",
+                secs(per.get(per.len() / 2).copied().unwrap_or_default()),
+                secs(per.get(per.len() * 99 / 100).copied().unwrap_or_default())
+            ),
+        );
     }
-    let d = t.elapsed();
-    per.sort();
-    row(
-        &format!("{changes} updates in steward (one `update` each)"),
-        d,
-        &rate(changes, d, "updates"),
-        &format!(
-            "per update median {} / p99 {}",
-            secs(per.get(per.len() / 2).copied().unwrap_or_default()),
-            secs(per.get(per.len() * 99 / 100).copied().unwrap_or_default())
-        ),
-    );
-    let t = Instant::now();
+    let mut survivors = Vec::new();
+    let t = start();
     for pair in others[..merges * 2].chunks(2) {
         let plan = service.plan_merge(&[pair[0].0, pair[1].0], Some(pair[0].0)).expect("plan merge");
-        service.merge(&plan, "benchmark").expect("merge");
+        survivors.push(service.merge(&plan, "benchmark").expect("merge").survivor);
     }
     let d = t.elapsed();
     row(&format!("{merges} merges of two records"), d, &rate(merges, d, "merges"), "");
-    let t = Instant::now();
+    let t = start();
     for (id, _) in &others[merges * 2..] {
         let plan = service.plan_erase(&[*id], Strategy::Delete).expect("plan erase");
         service.erase(&plan, "benchmark", None, false, &none).expect("erase");
     }
     let d = t.elapsed();
     row(&format!("{erasures} erasures (no rekey)"), d, &rate(erasures, d, "erasures"), "");
+    let t = start();
     let pending = service.changes(SOURCE, 0).expect("changes");
+    let d = t.elapsed();
+    row("read the pending feed (`changes`, as push does first)", d, &rate(pending.len(), d, "changes"), "");
     let mut kinds: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
     for p in &pending {
         let k = match &p.change.op {
@@ -361,13 +471,13 @@ fn main() {
     );
 
     let progress = |_: usize, _: usize| {};
-    let t = Instant::now();
+    let t = start();
     let r = service.push(SOURCE, batch, true, &progress).expect("push dry run");
     let d = t.elapsed();
     row(&format!("push, dry run (batch {batch}; rolled back)"), d, &rate(n_pending, d, "changes"), &push_note(&r));
 
     let before = count(&mut client, &format!("SELECT count(*) FROM {TABLE}"));
-    let t = Instant::now();
+    let t = start();
     let r = service.push(SOURCE, batch, false, &progress).expect("push");
     let d = t.elapsed();
     row(&format!("**push** (batch {batch})"), d, &rate(n_pending, d, "changes"), &push_note(&r));
@@ -380,25 +490,101 @@ fn main() {
         if accounted == n_pending { "" } else { " — DOES NOT ADD UP" }
     );
 
-    let t = Instant::now();
-    let r = service.sync(SOURCE, OnInvalid::Skip, false, &none).expect("sync");
+    // The same kind of work set-based, for comparison: each batch's rows
+    // locked and read with one statement, their emails set with one, then
+    // rolled back (what a push could cost with a round trip per batch, not
+    // per row).
+    let ids: Vec<String> = client
+        .query(&format!("SELECT customer_id FROM {TABLE} WHERE email LIKE 'bench.%@example.org'"), &[])
+        .expect("ids")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    if !ids.is_empty() {
+        let lock = format!("SELECT customer_id, email FROM {TABLE} WHERE customer_id = ANY($1) FOR UPDATE");
+        let set = format!(
+            "UPDATE {TABLE} t SET email = v.e FROM unnest($1::text[], $2::text[]) AS v(id, e) WHERE t.customer_id = v.id"
+        );
+        let t = start();
+        let mut tx = client.transaction().expect("tx");
+        for chunk in ids.chunks(batch.max(1)) {
+            let held = tx.query(&lock, &[&chunk]).expect("lock");
+            let emails: Vec<String> = held.iter().map(|r| format!("x{}", r.get::<_, String>(1))).collect();
+            let ids: Vec<String> = held.iter().map(|r| r.get(0)).collect();
+            tx.execute(&set, &[&ids, &emails]).expect("set");
+        }
+        tx.rollback().expect("rollback");
+        let d = t.elapsed();
+        row(
+            &format!(
+                "for comparison: {} email updates set-based (2 statements per batch of {batch}), rolled back",
+                ids.len()
+            ),
+            d,
+            &rate(ids.len(), d, "rows"),
+            "",
+        );
+    }
+
+    // What that sync changes in the records it rewrites (field names only):
+    // the merge survivors and up to 2,000 of the edited records.
+    let watch: Vec<RecordId> = survivors.iter().chain(&edited).copied().collect();
+    let snap = |service: &Service| -> Vec<Option<steward::model::Record>> {
+        watch.iter().map(|id| service.get(*id).ok()).collect()
+    };
+    let before_sync = snap(&service);
+    let t = start();
+    let r = service.sync(SOURCE, OnInvalid::Skip, false, false, &none).expect("sync");
     let d = t.elapsed();
     row("incremental sync after the push", d, &rate(r.read, d, "rows"), &sync_note(&r));
-    let t = Instant::now();
-    let r = service.sync(SOURCE, OnInvalid::Skip, false, &none).expect("sync");
+    let after_sync = snap(&service);
+    let mut moved: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for (k, (a, b)) in before_sync.iter().zip(&after_sync).enumerate() {
+        let (Some(a), Some(b)) = (a, b) else { continue };
+        let who = if k < survivors.len() { "survivor" } else { "edited" };
+        let (va, vb) = (steward::service::feed::source_values(a), steward::service::feed::source_values(b));
+        let names: std::collections::BTreeSet<&String> = va.keys().chain(vb.keys()).collect();
+        for n in names {
+            if va.get(n) != vb.get(n) {
+                *moved.entry(format!("{who}: {n}")).or_default() += 1;
+            }
+        }
+        for (n, x, y) in [
+            ("created", Some(a.times.created), Some(b.times.created)),
+            ("last_verified", a.times.last_verified, b.times.last_verified),
+            ("last_activity", a.times.last_activity, b.times.last_activity),
+        ] {
+            if x != y {
+                *moved.entry(format!("{who}: {n} (time)")).or_default() += 1;
+            }
+        }
+    }
+    println!(
+        "| (of {} watched records, what that sync changed) | | | {} | |",
+        watch.len(),
+        if moved.is_empty() {
+            "nothing".to_owned()
+        } else {
+            moved.iter().map(|(k, n)| format!("{n}× {k}")).collect::<Vec<_>>().join(", ")
+        }
+    );
+    drop(before_sync);
+    drop(after_sync);
+    let t = start();
+    let r = service.sync(SOURCE, OnInvalid::Skip, false, false, &none).expect("sync");
     let d = t.elapsed();
     row("and the one after it", d, &rate(r.read, d, "rows"), &sync_note(&r));
 
     // The round trip a push pays per statement.
     let n = 5_000;
     let mut tx = client.transaction().expect("tx");
-    let t = Instant::now();
+    let t = start();
     for _ in 0..n {
         tx.query_one("SELECT 1", &[]).expect("select");
     }
     let unprepared = t.elapsed();
     let stmt = tx.prepare("SELECT 1").expect("prepare");
-    let t = Instant::now();
+    let t = start();
     for _ in 0..n {
         tx.query_one(&stmt, &[]).expect("select");
     }
@@ -409,10 +595,10 @@ fn main() {
         unprepared.as_secs_f64() * 1e6 / n as f64,
         prepared.as_secs_f64() * 1e6 / n as f64
     );
-    let (rss, peak) = mem();
     println!();
     println!(
-        "resident at the end {rss} MiB, peak {peak} MiB; store {:.0} MiB",
+        "resident at the end {} MiB; store {:.0} MiB (peak of the whole run: `/usr/bin/time -v`)",
+        mem().0,
         dir_size(&store_dir) as f64 / 1048576.0
     );
 }
