@@ -7,15 +7,21 @@
 //!
 //! URL: a PostgreSQL database the bench may create a table in (without a
 //! password: steward refuses one in a URL; give it in `PGPASSWORD` or
-//! `~/.pgpass`, as for `steward source add`). ROWS (default 100,000)
-//! customers from `steward gen --seed 1` (the same generator) are loaded
-//! into table `bench_customers` (dropped and made again; `updated_at` kept
-//! by a trigger, as in `tests/sources.rs`) with COPY, untimed. Then, timed,
-//! each printed as one Markdown table row (time, rate, what it did):
+//! `~/.pgpass`, as for `steward source add`; a host other than localhost
+//! needs `?sslmode=disable`). ROWS (default 100,000) customers of
+//! `steward gen --seed 1` (run as its own process, the CSV kept in the
+//! bench dir for the next run) are loaded into table `bench_customers`
+//! (dropped and made again; `updated_at` kept by a trigger, as in
+//! `tests/sources.rs`; no index but the primary key) with COPY; then the
+//! bench waits `LAG_SECONDS` + 1, so that the load is older than the
+//! cursor's lag (all untimed). Then, timed, each printed as one Markdown
+//! table row (time, rate, what it did, RSS):
 //!
-//! 1. `source add` (the columns auto-mapped), the table read alone
-//!    (`SourceDb::read`, what a sync asks of the database), a dry-run sync,
-//!    and the first sync into a fresh store (rows/s, peak RSS so far);
+//! 1. `source add` (the columns auto-mapped), the first sync into a fresh
+//!    store, the table read alone (`SourceDb::read`, what a sync asks of
+//!    the database), the same first sync as a dry run into a second empty
+//!    store, and, for comparison, the same rows imported from the CSV file
+//!    into a third;
 //! 2. an incremental sync with nothing changed, and one after 1 % of the
 //!    rows were updated in the database (untimed `UPDATE`);
 //! 3. CHANGES (default 10,000) rectifications made in steward (`update` of
@@ -25,18 +31,23 @@
 //!    fields from that many records instead, one commit per field, which
 //!    clears them in the table), ERASURES (default 10) erasures and MERGES
 //!    (default 10) merges of two unrelated records (the default merge plan:
-//!    the fresher value of each field); then `push` as a dry run and for
-//!    real, BATCH changes per transaction (env `STEWARD_BENCH_BATCH`,
-//!    default 500), and the two syncs after it, with the fields the first
+//!    the fresher value of each field); with `STEWARD_BENCH_CONFLICTS=N`,
+//!    N of the edited rows are then changed in the database (their changes
+//!    must be refused); then reading the pending feed, `push` as a dry run
+//!    and for real, BATCH changes per transaction (env
+//!    `STEWARD_BENCH_BATCH`, default 500), a check of the counts and of the
+//!    table, the same email updates done set-based for comparison (rolled
+//!    back), and the two syncs after the push, with the fields the first
 //!    one changed in the merge survivors and up to 2,000 edited records;
 //! 4. the round trip to the server (`SELECT 1`, prepared and not), which is
 //!    what a push's per-row statements cost.
 //!
-//! The store goes to `$STEWARD_BENCH_DIR/store` (default
-//! `/work/scratch/bench-sources/store`), made afresh each run at the low
-//! passphrase cost. Peak RSS of the whole process: run it under
-//! `/usr/bin/time -v`; the bench also prints `VmHWM` (peak so far) after
-//! each step.
+//! The stores go to `$STEWARD_BENCH_DIR` (default
+//! `/work/scratch/bench-sources`), made afresh each run at the low
+//! passphrase cost. Peak RSS of the whole process: run the bench binary
+//! under `/usr/bin/time -v`; each row also shows `VmHWM`, the peak so far
+//! (with `STEWARD_BENCH_STEP_PEAK=1`, the peak during that step: this
+//! resets the counter `/usr/bin/time` reads too).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -131,7 +142,7 @@ fn count(client: &mut Client, sql: &str) -> i64 {
 fn sync_note(r: &SyncReport) -> String {
     let i = &r.import;
     format!(
-        "{} read{}: {} new, {} updated, {} unchanged, {} rejected, {} suppressed, {} merged away",
+        "{} read{}: {} new, {} updated, {} unchanged, {} rejected, {} suppressed, {} merged away, {} conflicts",
         r.read,
         if r.incremental { " (incremental)" } else { " (whole table)" },
         i.inserted,
@@ -139,7 +150,8 @@ fn sync_note(r: &SyncReport) -> String {
         i.unchanged,
         i.rejected,
         i.suppressed,
-        i.merged_away
+        i.merged_away,
+        i.conflicts
     )
 }
 
@@ -470,6 +482,25 @@ fn main() {
         kinds.iter().map(|(k, n)| format!("{n} {k}")).collect::<Vec<_>>().join(", ")
     );
 
+    // With STEWARD_BENCH_CONFLICTS=N, N of the edited rows are changed in
+    // the database first: their changes must be refused and stay pending.
+    let conflicts: usize = std::env::var("STEWARD_BENCH_CONFLICTS").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+    if conflicts > 0 {
+        let sids: Vec<String> = edited
+            .iter()
+            .take(conflicts)
+            .filter_map(|id| held.iter().find(|(h, _)| h == id).map(|(_, sid)| sid.clone()))
+            .collect();
+        let n = client
+            .execute(
+                &format!(
+                    "UPDATE {TABLE} SET email = 'crm.' || customer_id || '@example.org' WHERE customer_id = ANY($1)"
+                ),
+                &[&sids],
+            )
+            .expect("conflicts");
+        println!("| (untimed: {n} of the edited rows changed in the database meanwhile) | | | | |");
+    }
     let progress = |_: usize, _: usize| {};
     let t = start();
     let r = service.push(SOURCE, batch, true, &progress).expect("push dry run");
