@@ -671,6 +671,9 @@ pub fn carry_over(row: &mut Row, existing: &Record, columns: &[(String, Target)]
         }
     }
     row.record.id = existing.id;
+    // A merge keeps the earliest creation; the survivor's own row in the
+    // source says later: the earlier stays.
+    row.record.times.created = row.record.times.created.min(existing.times.created);
     // What stewards recorded (consents, a restriction, how the customer
     // confirmed) is not the source's to overwrite.
     row.record.care = existing.care.clone();

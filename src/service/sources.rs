@@ -318,8 +318,9 @@ impl Service {
             let id = rows.get((e.line as usize).wrapping_sub(1)).and_then(|r| r.first().cloned().flatten());
             e.reason = format!("id {}: {}", crate::model::text::fit(&id.unwrap_or_default(), 40), e.reason);
         }
-        // Rows skipped as invalid are read again next time (the cursor stays).
-        if read.cursor.is_some() && parsed.errors.is_empty() {
+        // Rows skipped as invalid are read again once fixed in the source
+        // (the fix moves their update column past the cursor).
+        if read.cursor.is_some() {
             src.state.cursor = read.cursor;
         }
         let import = self.import_from(parsed, on_invalid, dry_run, Some((src, early)), progress)?;

@@ -379,10 +379,12 @@ impl SourceDb {
         let sql = Sql { table: self.table.clone(), id_col, id_type, casts, delete };
         let mut tx = self.client.transaction().map_err(db_err)?;
         let mut out = Vec::with_capacity(steps.len());
+        // Each statement's text is prepared once per batch (a round trip saved per step).
+        let mut prepared: HashMap<String, postgres::Statement> = HashMap::new();
         for s in steps {
             let outcome = if careful {
                 let mut sp = tx.savepoint("step").map_err(db_err)?;
-                match sql.step(&mut sp, s, same) {
+                match sql.step(&mut sp, s, same, &mut prepared) {
                     Ok(o) => {
                         sp.commit().map_err(db_err)?;
                         o
@@ -394,7 +396,7 @@ impl SourceDb {
                     Err(e) => return Err(db_err(e)),
                 }
             } else {
-                sql.step(&mut tx, s, same).map_err(db_err)?
+                sql.step(&mut tx, s, same, &mut prepared).map_err(db_err)?
             };
             out.push(outcome);
         }
@@ -418,7 +420,22 @@ struct Sql {
 
 impl Sql {
     /// One step: lock and read the row, check it, change it.
-    fn step(&self, tx: &mut postgres::Transaction<'_>, s: &Step, same: &Same) -> Result<Outcome, postgres::Error> {
+    fn step(
+        &self,
+        tx: &mut postgres::Transaction<'_>,
+        s: &Step,
+        same: &Same,
+        prepared: &mut HashMap<String, postgres::Statement>,
+    ) -> Result<Outcome, postgres::Error> {
+        let mut statement =
+            |tx: &mut postgres::Transaction<'_>, sql: String| -> Result<postgres::Statement, postgres::Error> {
+                if let Some(st) = prepared.get(&sql) {
+                    return Ok(st.clone());
+                }
+                let st = tx.prepare(&sql)?;
+                prepared.insert(sql, st.clone());
+                Ok(st)
+            };
         let Sql { table, id_col, id_type, casts, delete } = self;
         let cols: Vec<&String> = {
             let mut v: Vec<&String> = s.check.iter().chain(&s.already).map(|(c, _)| c).collect();
@@ -432,6 +449,7 @@ impl Sql {
             let list: Vec<String> = cols.iter().map(|c| format!("{}::text", ident(c))).collect();
             format!("SELECT {} FROM {table} WHERE {id_col} = ($1::text)::{id_type} FOR UPDATE", list.join(", "))
         };
+        let select = statement(tx, select)?;
         let Some(row) = tx.query_opt(&select, &[&s.id])? else {
             return Ok(match s.action {
                 Action::Delete => Outcome::Applied(false),
@@ -464,6 +482,7 @@ impl Sql {
                     })
                     .collect();
                 let sql = format!("UPDATE {table} SET {} WHERE {id_col} = ($1::text)::{id_type}", sets.join(", "));
+                let sql = statement(tx, sql)?;
                 let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![&s.id];
                 params.extend(values.iter().map(|(_, v)| v as &(dyn postgres::types::ToSql + Sync)));
                 tx.execute(&sql, &params)?;
