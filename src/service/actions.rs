@@ -116,7 +116,16 @@ impl FieldEdit {
         if matches!(f, "id" | "source_id" | "source") {
             return Err(format!("`{f}` cannot be changed"));
         }
-        Ok(FieldEdit { field: FieldName::parse(f), value: Some(v.to_owned()).filter(|v| !v.trim().is_empty()) })
+        // A field's other names (`city`, `surname`, `zip` …, as on import)
+        // name the field, not a new extra field.
+        let field = match FieldName::parse(f) {
+            FieldName::Extra(name) => match crate::import::map_header(&name) {
+                crate::import::Target::Field(core) => FieldName::Core(core),
+                _ => FieldName::Extra(name),
+            },
+            core => core,
+        };
+        Ok(FieldEdit { field, value: Some(v.to_owned()).filter(|v| !v.trim().is_empty()) })
     }
 }
 
@@ -1382,6 +1391,10 @@ mod tests {
         assert_eq!(problems.len(), 1);
         assert!(!problems[0].problem.contains("not-an-email"));
         assert!(FieldEdit::parse("source_id=x").is_err());
+        // Other names of a field name the field (as on import).
+        assert_eq!(FieldEdit::parse("city=Leeds").map(|e| e.field), Ok(FieldName::Core(Field::Locality)));
+        assert_eq!(FieldEdit::parse("surname=Lee").map(|e| e.field), Ok(FieldName::Core(Field::FamilyName)));
+        assert_eq!(FieldEdit::parse("fax=1").map(|e| e.field), Ok(FieldName::Extra("fax".into())));
         let (next, diffs, problems) = apply_edits(&r, &[FieldEdit::parse("email=").unwrap_or_else(|e| panic!("{e}"))]);
         assert!(problems.is_empty());
         assert_eq!(next.email, None);
