@@ -433,23 +433,11 @@ fn pending_rectifications_survive_a_reimport_and_merged_away_rows_wait_for_the_s
     assert_ne!(v["email"], "new.address@example.org");
 }
 
-/// Imports `csv` as source `source` through the library (all or nothing).
-fn import_as(svc: &steward::service::Service, source: &str, csv: &str) -> steward::service::ImportReport {
-    let opts = steward::import::Options {
-        format: steward::import::Format::Csv,
-        id_column: None,
-        source: source.into(),
-        now: chrono::Utc::now(),
-    };
-    let parsed = steward::import::parse(csv.as_bytes(), &opts, &mut |_| {});
-    svc.import(parsed, steward::service::OnInvalid::Refuse, false, &|_| {}).expect("import")
-}
-
 #[test]
 fn suppression_recognises_the_erased_person_and_not_their_household_or_namesakes() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let svc = lib_store(&tmp.path().join("store"));
-    import_as(
+    import_csv_as(
         &svc,
         "crm",
         "id,first_name,last_name,email,phone,country\n\
@@ -460,7 +448,7 @@ fn suppression_recognises_the_erased_person_and_not_their_household_or_namesakes
     let plan = svc.plan_erase(&[ann], steward::service::actions::Strategy::Delete).expect("plan");
     svc.erase(&plan, "asked", None, true, &|_| {}).expect("erase");
 
-    let shop = import_as(
+    let shop = import_csv_as(
         &svc,
         "shop",
         "id,first_name,last_name,email,phone,country\n\
@@ -486,7 +474,7 @@ fn suppression_recognises_the_erased_person_and_not_their_household_or_namesakes
         assert!(svc.find(gone).is_err(), "{gone} came back");
     }
     // Her own row comes back in the CRM's next export, whatever it now says.
-    let crm = import_as(&svc, "crm", "id,first_name,last_name,email\n1,Annie,Smith,annie@example.org\n");
+    let crm = import_csv_as(&svc, "crm", "id,first_name,last_name,email\n1,Annie,Smith,annie@example.org\n");
     assert_eq!((crm.suppressed, crm.inserted), (1, 0), "{crm:?}");
     // The list keeps hashes, not values.
     let list = svc.suppression_list().expect("list");
@@ -501,7 +489,7 @@ fn suppression_recognises_the_erased_person_and_not_their_household_or_namesakes
 fn an_erased_customer_stays_out_under_every_email_and_name_steward_knew() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let svc = lib_store(&tmp.path().join("store"));
-    import_as(
+    import_csv_as(
         &svc,
         "crm",
         "id,first_name,last_name,email\n\
@@ -519,7 +507,7 @@ fn an_erased_customer_stays_out_under_every_email_and_name_steward_knew() {
     let plan = svc.plan_erase(&[c1, c3], steward::service::actions::Strategy::Delete).expect("plan");
     svc.erase(&plan, "asked", None, true, &|_| {}).expect("erase");
 
-    let shop = import_as(
+    let shop = import_csv_as(
         &svc,
         "shop",
         "id,first_name,last_name,email\n\

@@ -308,8 +308,9 @@ pub(super) fn changes(
     json: bool,
 ) -> Result<()> {
     let svc = open(g)?;
-    if !svc.sources()?.iter().any(|s| s.name == source) {
-        let known: Vec<String> = svc.sources()?.into_iter().map(|s| sanitize(&s.name)).collect();
+    let sources = svc.sources()?;
+    if !sources.iter().any(|s| s.name == source) {
+        let known: Vec<String> = sources.iter().map(|s| sanitize(&s.name)).collect();
         return Err(Failure(format!(
             "no source {} (known: {})",
             fit(&sanitize(source), 40),

@@ -139,7 +139,7 @@ impl Service {
                 return Err(ServiceError::Invalid(format!("`{field}` is the id column (--id), not a field")));
             }
         }
-        let mut db = SourceDb::open(&s.url, &s.table, &s.id_column, &[])?;
+        let db = SourceDb::open(&s.url, &s.table, &s.id_column, &[])?;
         // The table's columns that name a field or a timestamp (by the
         // import's synonyms), then the mapping given, which wins.
         let mut map: Vec<(String, String)> = {
@@ -177,8 +177,10 @@ impl Service {
         if let OnMerge::Repoint(c) = &s.on_merge {
             cols.push(c.clone());
         }
-        drop(db);
-        db = SourceDb::open(&s.url, &s.table, &s.id_column, &cols)?;
+        // One connection: the mapped columns are checked against the catalogue read on opening.
+        if let Some(c) = cols.iter().find(|c| db.type_of(c).is_none()) {
+            return Err(ServiceError::Invalid(format!("table {} has no column {c}", s.table)));
+        }
         if let Some(u) = &s.updated_column
             && !db.type_of(u).is_some_and(|t| t.starts_with("timestamp"))
         {

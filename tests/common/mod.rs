@@ -118,10 +118,15 @@ pub fn febrl() -> PathBuf {
 
 /// Imports CSV text from source `crm` through the service (all or nothing).
 pub fn import_csv(svc: &Service, csv: &str) -> steward::service::ImportReport {
+    import_csv_as(svc, "crm", csv)
+}
+
+/// Imports CSV text from `source` through the service (all or nothing).
+pub fn import_csv_as(svc: &Service, source: &str, csv: &str) -> steward::service::ImportReport {
     let opts = steward::import::Options {
         format: steward::import::Format::Csv,
         id_column: None,
-        source: "crm".into(),
+        source: source.into(),
         now: chrono::Utc::now(),
     };
     let parsed = steward::import::parse(csv.as_bytes(), &opts, &mut |_| {});
