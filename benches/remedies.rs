@@ -16,7 +16,6 @@ use secrecy::SecretString;
 use steward::findings::Kind;
 use steward::service::actions::{FieldEdit, FieldName};
 use steward::service::{Credentials, Service};
-use steward::store::LockedStore;
 use steward::tui::app::{App, Data, Event, Job, SessionInfo};
 use steward::tui::forms::Remedy;
 use steward::tui::jobs::{self, Rescanner};
@@ -74,7 +73,7 @@ fn main() {
     };
     let clusters_wanted: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10_000);
     let pass = std::env::var("STEWARD_PASSPHRASE").expect("STEWARD_PASSPHRASE");
-    let locked = LockedStore::open(std::path::Path::new(dir), user).expect("open");
+    let locked = Service::door(std::path::Path::new(dir), user).expect("open");
     let service = Service::unlock(locked, user, Credentials::Passphrase(SecretString::from(pass))).expect("unlock");
     let theme = Theme::load("default", ColorDepth::None).expect("theme");
     let mut app = App::new(SessionInfo { user: user.clone(), role: "admin".into(), ..SessionInfo::default() }, theme);
@@ -111,15 +110,16 @@ fn main() {
         .filter(|f| f.records.len() == 1 && f.kind != Kind::Suspect)
         .step_by((findings / 40).max(1))
         .take(10)
-        .map(|f| data.records[f.records[0] as usize].id)
+        .map(|f| data.records[f.records[0] as usize].clone())
         .collect();
     // The screens patch their copies in place only when nothing else holds them.
     drop(data);
     drop(report);
     let mut edits = Vec::new();
-    for (k, id) in targets.iter().enumerate() {
+    for (k, seen) in targets.iter().enumerate() {
         let edit = FieldEdit { field: FieldName::parse("email"), value: Some(format!("fixed{k}@example.org")) };
-        let job = Job::Update { id: *id, edits: vec![edit], reason: "benchmark".into(), request: None };
+        let job =
+            Job::Update { seen: Box::new(seen.clone()), edits: vec![edit], reason: "benchmark".into(), request: None };
         edits.push(act(&service, &mut app, &rescanner, job));
     }
     let total: Vec<Duration> = edits.iter().map(|(a, b)| *a + *b).collect();

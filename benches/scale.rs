@@ -4,6 +4,10 @@
 //! `cargo bench --bench scale -- 100000` (or 1000000). Prints a Markdown
 //! table for BENCHMARKS.md. Uses the library exactly as the binary does; the
 //! KDF runs at its default cost.
+//!
+//! The store lives in a temporary directory (sled), or, with
+//! `STEWARD_BENCH_STORE=postgresql:///DB?host=…&port=…&user=…`, in that
+//! PostgreSQL database, which must be empty (create one for each run).
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -15,8 +19,8 @@ use ratatui::backend::TestBackend;
 use secrecy::SecretString;
 use steward::crypto::KdfCost;
 use steward::import::{self, Format, Options};
-use steward::service::{Credentials, OnInvalid, Service};
-use steward::store::{LockedStore, NewSlot};
+use steward::service::NewSecret as NewSlot;
+use steward::service::{Credentials, Location, OnInvalid, Service};
 use steward::tui::app::{App, Data, Event, SessionInfo, run_effect};
 use steward::tui::theme::{ColorDepth, Theme};
 use steward::tui::ui;
@@ -56,8 +60,8 @@ fn memory() -> (u64, u64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
-fn unlock(dir: &std::path::Path) -> Service {
-    let locked = LockedStore::open(dir, "bench").expect("lock");
+fn unlock(location: &Location) -> Service {
+    let locked = Service::door(location, "bench").expect("lock");
     Service::unlock(locked, "bench", Credentials::Passphrase(SecretString::from(PASS.to_owned()))).expect("unlock")
 }
 
@@ -80,8 +84,16 @@ fn main() {
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");
-    let dir = tmp.path().join("store");
-    println!("## {n} records\n");
+    // The store: a directory (sled), or the PostgreSQL database the
+    // environment names.
+    let store = match std::env::var("STEWARD_BENCH_STORE") {
+        Ok(url) if !url.trim().is_empty() => Location::parse(url.trim()),
+        _ => Location::Dir(tmp.path().join("store")),
+    };
+    match &store {
+        Location::Dir(_) => println!("## {n} records\n"),
+        Location::Postgres(_) => println!("## {n} records (PostgreSQL)\n"),
+    }
     println!("| measure | value |\n|---|---|");
 
     // Import: parse + validate + seal + write + flush, on a fresh store.
@@ -90,7 +102,7 @@ fn main() {
     let bytes = csv.len();
     {
         let svc =
-            Service::init(&dir, "bench", NewSlot::Passphrase(SecretString::from(PASS.to_owned()), KdfCost::DEFAULT))
+            Service::init(&store, "bench", NewSlot::Passphrase(SecretString::from(PASS.to_owned()), KdfCost::DEFAULT))
                 .expect("init");
         let start = Instant::now();
         let opts = Options { format: Format::Csv, id_column: None, source: "gen".into(), now: chrono::Utc::now() };
@@ -113,7 +125,7 @@ fn main() {
     let unlocks: Vec<Duration> = (0..3)
         .map(|_| {
             let t = Instant::now();
-            drop(unlock(&dir));
+            drop(unlock(&store));
             t.elapsed()
         })
         .collect();
@@ -123,7 +135,7 @@ fn main() {
     let theme = Theme::load("default", ColorDepth::TrueColor).expect("theme");
     let mut term = Terminal::new(TestBackend::new(80, 24)).expect("terminal");
     let t = Instant::now();
-    let svc = unlock(&dir);
+    let svc = unlock(&store);
     let mut app = App::new(
         SessionInfo {
             store: "bench".into(),

@@ -449,7 +449,7 @@ fn attacker_with_the_passphrase_finds_no_trace_after_erase_and_rekey() {
 
     {
         let svc = steward::service::Service::unlock(
-            steward::store::LockedStore::open(&dir, "tester").expect("lock"),
+            steward::service::Service::door(&dir, "tester").expect("lock"),
             "tester",
             steward::service::Credentials::Passphrase(SecretString::from("demo".to_owned())),
         )
@@ -859,7 +859,7 @@ fn attacker_finds_no_dropped_or_redacted_value_after_the_rotation() {
     assert!(iban_left(&found), "sled keeps the old note until the data key is rotated");
     {
         let svc = steward::service::Service::unlock(
-            steward::store::LockedStore::open(&dir, "tester").expect("lock"),
+            steward::service::Service::door(&dir, "tester").expect("lock"),
             "tester",
             steward::service::Credentials::Passphrase(SecretString::from("demo".to_owned())),
         )

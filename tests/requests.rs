@@ -408,7 +408,7 @@ fn an_erasure_takes_the_same_persons_other_requests_and_their_free_text() {
 fn undoing_a_merge_keeps_the_restored_records_linked_and_hand_links_are_listed() {
     let (_tmp, store) = demo_store();
     let svc = {
-        let locked = steward::store::LockedStore::open(&store, "tester").expect("lock");
+        let locked = steward::service::Service::door(&store, "tester").expect("lock");
         steward::service::Service::unlock(
             locked,
             "tester",

@@ -14,7 +14,7 @@ use steward::model::RecordId;
 use steward::service::actions::{FieldEdit, FieldName, Strategy};
 use steward::service::export::Target;
 use steward::service::{Credentials, Service, ServiceError};
-use steward::store::{LockedStore, NewSlot};
+use steward::service::{Door, NewSecret as NewSlot};
 
 fn pass(p: &str) -> NewSlot {
     NewSlot::Passphrase(SecretString::from(p.to_owned()), KdfCost::LOW)
@@ -30,7 +30,7 @@ fn store() -> tempfile::TempDir {
 }
 
 fn open_as(dir: &Path, user: &str, secret: &str) -> Result<Service, ServiceError> {
-    let locked = LockedStore::open(dir, user)?;
+    let locked = Service::door(dir, user)?;
     Service::unlock(locked, user, Credentials::Passphrase(SecretString::from(secret.to_owned())))
 }
 
@@ -306,13 +306,13 @@ fn while_one_admin_holds_the_store_another_browses_a_read_only_snapshot() {
     let holder = open_as(&dir, "ops", "demo").expect("admin");
     // The second admin is told who holds it and since when.
     holder.user_add("ann", Role::Admin, pass("second-admin")).expect("add");
-    let err = match LockedStore::open(&dir, "ann") {
+    let err = match Service::door(&dir, "ann") {
         Err(e) => e.to_string(),
         Ok(_) => panic!("the store is held"),
     };
     assert!(err.contains("in use by ops") && err.contains("since") && err.contains("--read-only"), "{err}");
     // No snapshot yet: said plainly.
-    let creds = |_: &LockedStore| Ok(Credentials::Passphrase(SecretString::from("second-admin".to_owned())));
+    let creds = |_: &Door| Ok(Credentials::Passphrase(SecretString::from("second-admin".to_owned())));
     let e = match Service::open_read_only(&dir, "ann", creds) {
         Err(e) => e.to_string(),
         Ok(_) => panic!("no snapshot yet"),
@@ -346,7 +346,7 @@ fn an_outdated_snapshot_cannot_be_used_after_erasure_or_by_a_removed_user() {
     holder.user_remove("stu").expect("remove");
     drop(holder);
     std::fs::write(dir.join(steward::store::SNAPSHOT_FILE), old).expect("put the old snapshot back");
-    let creds = |_: &LockedStore| Ok(Credentials::Passphrase(SecretString::from("steward-pass".to_owned())));
+    let creds = |_: &Door| Ok(Credentials::Passphrase(SecretString::from("steward-pass".to_owned())));
     match Service::open_read_only(&dir, "stu", creds) {
         Err(e) => assert!(e.to_string().contains("changed since this snapshot"), "{e}"),
         Ok(_) => panic!("a removed user opened an old snapshot"),

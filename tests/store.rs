@@ -51,7 +51,7 @@ fn wrong_passphrase_is_refused_with_one_clear_line() {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path().join("s");
     drop(lib_store(&dir));
-    let locked = LockedStore::open(&dir, "tester").expect("lock");
+    let locked = Service::door(&dir, "tester").expect("lock");
     let err = Service::unlock(locked, "tester", Credentials::Passphrase(SecretString::from("nope".to_owned())))
         .err()
         .expect("must fail");
@@ -143,7 +143,7 @@ fn store_is_private_to_its_owner() {
 fn open_errors_are_specific() {
     let tmp = tempfile::tempdir().expect("tmp");
     // Missing.
-    let err = LockedStore::open(&tmp.path().join("nope"), "t").expect_err("missing");
+    let err = LockedStore::open(tmp.path().join("nope"), "t").expect_err("missing");
     assert!(err.to_string().contains("no steward store"), "{err}");
     // A directory that is something else.
     let other = tmp.path().join("other");
@@ -172,7 +172,7 @@ fn unknown_users_get_the_same_answer_as_wrong_passphrases() {
     let dir = tmp.path().join("s");
     drop(lib_store(&dir));
     let attempt = |user: &str, pass: &str| {
-        let locked = LockedStore::open(&dir, user).expect("lock");
+        let locked = Service::door(&dir, user).expect("lock");
         Service::unlock(locked, user, Credentials::Passphrase(SecretString::from(pass.to_owned())))
             .err()
             .map(|e| e.to_string().replace(user, "USER"))
@@ -183,7 +183,7 @@ fn unknown_users_get_the_same_answer_as_wrong_passphrases() {
     assert_eq!(unknown, wrong);
     assert!(matches!(
         Service::unlock(
-            LockedStore::open(&dir, "mallory").expect("lock"),
+            Service::door(&dir, "mallory").expect("lock"),
             "mallory",
             Credentials::Passphrase(SecretString::from(PASS.to_owned()))
         ),

@@ -6,10 +6,7 @@ use std::path::Path;
 
 use secrecy::SecretString;
 
-use super::{
-    AuditAction, Cost, EncryptTo, Failure, Global, Progress, RequestAction, Result, UserAction, default_store, open,
-    output,
-};
+use super::{AuditAction, Cost, EncryptTo, Failure, Global, Progress, RequestAction, Result, UserAction, open, output};
 use crate::model::RecordId;
 use crate::service::Service;
 use crate::service::actions::{AuditFilter, FieldEdit, Located, Strategy};
@@ -271,7 +268,7 @@ pub(super) fn backup(g: &Global, to: &EncryptTo, output: &Path) -> Result<()> {
 }
 
 pub(super) fn restore(g: &Global, file: &Path, passphrase: bool) -> Result<()> {
-    let dir = g.store.clone().unwrap_or_else(default_store);
+    let loc = super::location(g);
     let secret = if passphrase {
         match std::env::var("STEWARD_BACKUP_PASSPHRASE") {
             Ok(p) => RestoreSecret::Passphrase(SecretString::from(p)),
@@ -283,8 +280,8 @@ pub(super) fn restore(g: &Global, file: &Path, passphrase: bool) -> Result<()> {
             std::fs::read(path).map_err(|e| Failure(format!("cannot read identity {}: {e}", path.display())))?;
         RestoreSecret::Identity(zeroize::Zeroizing::new(bytes))
     };
-    let n = export::restore(file, &dir, secret)?;
-    println!("restored {n} values into {}", dir.display());
+    let n = export::restore(file, &loc, secret)?;
+    println!("restored {n} values into {loc}");
     let taken = std::fs::metadata(file)
         .and_then(|m| m.modified())
         .map(|t| chrono::DateTime::<chrono::Utc>::from(t).format(" (written %Y-%m-%d %H:%M UTC)").to_string())
@@ -297,17 +294,48 @@ pub(super) fn restore(g: &Global, file: &Path, passphrase: bool) -> Result<()> {
     Ok(())
 }
 
+pub(super) fn migrate(g: &Global, to: &str, json: bool) -> Result<()> {
+    let to = crate::service::Location::parse(to);
+    let svc = open(g)?;
+    let from = svc.store_location().clone();
+    let progress = Progress::new(svc.size_on_disk().max(1), "values");
+    progress.bar.set_length(0);
+    let copied = svc.migrate(&to, &|n| progress.set("copying", n));
+    progress.bar.finish_and_clear();
+    let copied = copied?;
+    if json {
+        println!("{}", output::json(&copied)?);
+    } else {
+        println!(
+            "copied {} value(s) from {} ({}) to {} ({}): {} record(s), audit trail of {} entries {}",
+            copied.values,
+            from,
+            from.engine(),
+            to,
+            to.engine(),
+            copied.records,
+            copied.audit_entries,
+            if copied.audit_intact { "intact" } else { "BROKEN" }
+        );
+        println!(
+            "the source is unchanged; use the copy with --store {to} (or STEWARD_STORE), and remove the old store \
+             once you no longer need it"
+        );
+    }
+    Ok(())
+}
+
 /// The slot for a new or changed user: a public key, or a new passphrase.
-pub(crate) fn user_slot(name: &str, recipient: Option<String>, cost: Cost) -> Result<crate::store::NewSlot> {
+pub(crate) fn user_slot(name: &str, recipient: Option<String>, cost: Cost) -> Result<crate::service::NewSecret> {
     match recipient {
-        Some(r) => Ok(crate::store::NewSlot::Recipient(r)),
+        Some(r) => Ok(crate::service::NewSecret::Recipient(r)),
         None => super::new_passphrase("STEWARD_NEW_PASSPHRASE", name, cost),
     }
 }
 
 pub(super) fn user(g: &Global, action: UserAction) -> Result<()> {
     let svc = open(g)?;
-    let role = |r: &str| r.parse::<crate::crypto::Role>().map_err(Failure);
+    let role = |r: &str| r.parse::<crate::service::Role>().map_err(Failure);
     match action {
         UserAction::Add { name, role: r, identity_recipient, kdf_cost } => {
             let role = role(&r)?;

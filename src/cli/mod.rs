@@ -18,16 +18,16 @@ use clap::{Args, Parser, Subcommand};
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
-use crate::crypto::KdfCost;
 use crate::import::{self, Format};
 use crate::service::actions::{Located, Strategy};
-use crate::service::{self, Credentials, OnInvalid, Service, ServiceError};
-use crate::store::{LockedStore, NewSlot, StoreError};
+use crate::service::{
+    self, Credentials, Door, KdfCost, Location, NewSecret, OnInvalid, Service, ServiceError, StoreError,
+};
 use crate::tui::theme::{ColorDepth, Theme};
 
 const AFTER_HELP: &str = "\
 Environment:
-  STEWARD_STORE        store directory (like --store)
+  STEWARD_STORE        store directory or postgres:// URL (like --store)
   STEWARD_PASSPHRASE   passphrase, for scripts (otherwise prompted without echo;
                        --passphrase-file FILE keeps it out of the environment)
   STEWARD_IDENTITY     age identity or SSH key file (like --identity)
@@ -51,9 +51,13 @@ pub struct Cli {
 /// Options every command takes.
 #[derive(Args, Debug, Clone)]
 pub struct Global {
-    /// Store directory [default: $XDG_DATA_HOME/steward/store]
-    #[arg(long, global = true, env = "STEWARD_STORE", value_name = "DIR")]
-    pub store: Option<PathBuf>,
+    /// The store: a directory (embedded, one process at a time) or a
+    /// PostgreSQL database shared by many, `postgres://USER@HOST/DB` or
+    /// `postgresql:///DB?host=/run/postgresql` (the password from
+    /// PGPASSWORD or ~/.pgpass, never the URL) [default:
+    /// $XDG_DATA_HOME/steward/store]
+    #[arg(long, global = true, env = "STEWARD_STORE", value_name = "DIR|URL")]
+    pub store: Option<String>,
     /// Steward user to act as [default: the OS user of this process]
     #[arg(long, global = true, value_name = "NAME")]
     pub user: Option<String>,
@@ -565,6 +569,23 @@ prompt). The restored store opens with the passphrases it had when the backup wa
         /// The backup was encrypted to a passphrase
         #[arg(long)]
         passphrase: bool,
+    },
+    /// Copy the store to another engine: a directory (sled) or PostgreSQL
+    #[command(after_help = "Copies the whole store — key slots and every value, still sealed — to TARGET, which \
+must be empty (a directory that does not exist or is empty; a database without a steward store), then opens \
+the copy and checks it: the same values and records, the same audit trail, verified. Nothing is decrypted on \
+the way; the copy opens with the same passphrases and keys. The source is left as it was: once the copy is in \
+use, remove the old one (a directory: `rm -r`), or the two will drift apart.
+
+  steward --store ~/store migrate --to 'postgresql:///steward?host=/run/postgresql'
+  steward --store 'postgresql:///steward?host=/run/postgresql' migrate --to ~/store-again")]
+    Migrate {
+        /// Where to: a directory or a postgres:// URL
+        #[arg(long, value_name = "DIR|URL")]
+        to: String,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
     },
     /// Data-subject requests: intake, the queue by due date, completion
     Request {
@@ -1104,6 +1125,14 @@ fn default_store() -> PathBuf {
     dirs::data_dir().unwrap_or_else(|| PathBuf::from(".")).join("steward").join("store")
 }
 
+/// The store the command acts on (`--store`, `STEWARD_STORE`, the default).
+pub(crate) fn location(g: &Global) -> Location {
+    match &g.store {
+        Some(s) => Location::parse(s),
+        None => Location::Dir(default_store()),
+    }
+}
+
 fn user_of(g: &Global) -> String {
     g.user.clone().unwrap_or_else(service::os_user)
 }
@@ -1356,6 +1385,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Backup { to, output } => actions::backup(&g, &to, &output),
         Command::Restore { file, passphrase } => actions::restore(&g, &file, passphrase),
+        Command::Migrate { to, json } => actions::migrate(&g, &to, json),
         Command::Keys => {
             print!("{}", crate::tui::actions::markdown_table());
             Ok(())
@@ -1403,13 +1433,13 @@ fn passphrase(prompt: &str, file: Option<&Path>) -> Result<SecretString> {
     Ok(SecretString::from(p))
 }
 
-fn credentials(g: &Global, user: &str, locked: &LockedStore) -> Result<Credentials> {
+fn credentials(g: &Global, user: &str, door: &Door) -> Result<Credentials> {
     if let Some(path) = &g.identity {
         let bytes =
             std::fs::read(path).map_err(|e| Failure(format!("cannot read identity {}: {e}", path.display())))?;
         return Ok(Credentials::Identity(Zeroizing::new(bytes)));
     }
-    if matches!(locked.slot_kind(user), Some(crate::crypto::SlotKind::Age { .. })) {
+    if door.needs_key_file(user) {
         return Err(Failure(format!("user `{user}` unlocks with a key file: pass --identity FILE")));
     }
     Ok(Credentials::Passphrase(passphrase(&format!("Passphrase for {user}: "), g.passphrase_file.as_deref())?))
@@ -1424,7 +1454,7 @@ fn idle_secs(g: &Global) -> Option<u64> {
 /// passphrase into the dashboard's own login screen; scripts, key files and
 /// read-only sessions go the usual way.
 fn open_for_tui(g: &Global, theme: &Theme) -> Result<Service> {
-    let dir = g.store.clone().unwrap_or_else(default_store);
+    let loc = location(g);
     let user = user_of(g);
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     if g.read_only
@@ -1436,11 +1466,11 @@ fn open_for_tui(g: &Global, theme: &Theme) -> Result<Service> {
         return open(g);
     }
     service::sweep_read_only_copies(&std::env::temp_dir());
-    let locked = LockedStore::open_for_login(&dir, &user)?;
-    if matches!(locked.slot_kind(&user), Some(crate::crypto::SlotKind::Age { .. })) {
+    let door = Service::door_for_login(&loc, &user)?;
+    if door.needs_key_file(&user) {
         return Err(Failure(format!("user `{user}` unlocks with a key file: pass --identity FILE")));
     }
-    match crate::tui::login::login(locked, &user, theme).map_err(Failure)? {
+    match crate::tui::login::login(door, &user, theme).map_err(Failure)? {
         Some(svc) => Ok(svc),
         None => Err(Failure("not unlocked: left at the login screen".into())),
     }
@@ -1448,12 +1478,12 @@ fn open_for_tui(g: &Global, theme: &Theme) -> Result<Service> {
 
 /// Locks, asks for credentials, unlocks.
 fn open(g: &Global) -> Result<Service> {
-    let dir = g.store.clone().unwrap_or_else(default_store);
+    let loc = location(g);
     let user = user_of(g);
     if g.read_only {
         // `open_read_only` sweeps the copies of read-only sessions that died.
-        let svc = Service::open_read_only(&dir, &user, |locked| {
-            credentials(g, &user, locked).map_err(|Failure(m)| ServiceError::Invalid(m))
+        let svc = Service::open_read_only(&loc, &user, |door| {
+            credentials(g, &user, door).map_err(|Failure(m)| ServiceError::Invalid(m))
         })?;
         if let Some(t) = svc.read_only() {
             eprintln!("steward: read-only snapshot published {}", t.format("%Y-%m-%d %H:%M:%S UTC"));
@@ -1462,9 +1492,9 @@ fn open(g: &Global) -> Result<Service> {
     }
     // Read-only copies of sessions that died, wherever they came from.
     service::sweep_read_only_copies(&std::env::temp_dir());
-    let locked = LockedStore::open(&dir, &user)?;
-    let creds = credentials(g, &user, &locked)?;
-    let svc = Service::unlock(locked, &user, creds)?;
+    let door = Service::door(&loc, &user)?;
+    let creds = credentials(g, &user, &door)?;
+    let svc = Service::unlock(door, &user, creds)?;
     if svc.rotation_waiting() {
         eprintln!(
             "steward: warning: a key rotation an erasure asked for is waiting for free disk space; run `steward \
@@ -1475,7 +1505,7 @@ fn open(g: &Global) -> Result<Service> {
 }
 
 /// A new passphrase: `var` if set, else prompted twice; at least 8 characters.
-fn new_passphrase(var: &str, user: &str, cost: Cost) -> Result<NewSlot> {
+fn new_passphrase(var: &str, user: &str, cost: Cost) -> Result<NewSecret> {
     use secrecy::ExposeSecret;
     let p = match std::env::var(var) {
         Ok(p) => SecretString::from(p),
@@ -1491,18 +1521,18 @@ fn new_passphrase(var: &str, user: &str, cost: Cost) -> Result<NewSlot> {
     if p.expose_secret().chars().count() < 8 {
         return Err(Failure("the passphrase must have at least 8 characters; nothing was changed".into()));
     }
-    Ok(NewSlot::Passphrase(p, if cost == Cost::Low { KdfCost::LOW } else { KdfCost::DEFAULT }))
+    Ok(NewSecret::Passphrase(p, if cost == Cost::Low { KdfCost::LOW } else { KdfCost::DEFAULT }))
 }
 
 fn init(g: &Global, admin: Option<String>, recipient: Option<String>, cost: Cost) -> Result<()> {
-    let dir = g.store.clone().unwrap_or_else(default_store);
+    let loc = location(g);
     let user = admin.unwrap_or_else(|| user_of(g));
     let slot = match recipient {
-        Some(r) => NewSlot::Recipient(r),
+        Some(r) => NewSecret::Recipient(r),
         None => new_passphrase("STEWARD_PASSPHRASE", &user, cost)?,
     };
-    let svc = Service::init(&dir, &user, slot)?;
-    println!("created store {} with admin {}", svc.store_dir().display(), user);
+    let svc = Service::init(&loc, &user, slot)?;
+    println!("created store {} with admin {}", svc.store_location(), user);
     Ok(())
 }
 
@@ -1558,7 +1588,7 @@ fn import_cmd(
     };
     let progress = Progress::new(size, "bytes");
     let parsed =
-        import::parse(std::io::BufReader::with_capacity(1 << 20, f), &opts, &mut |b| progress.set("reading", b));
+        Service::read_import(std::io::BufReader::with_capacity(1 << 20, f), &opts, &mut |b| progress.set("reading", b));
     let rows = parsed.rows.len() as u64;
     let errors = parsed.errors.clone();
     progress.bar.set_length(rows);
@@ -1660,11 +1690,9 @@ fn demo(g: &Global, keep: Option<PathBuf>, no_tui: bool) -> Result<()> {
         }
     };
     let svc = service::demo::build(&dir, &user).map_err(|e| match e {
-        ServiceError::Store(StoreError::Exists(p)) => Failure(format!(
-            "{} already exists; open it with `steward --store {} tui` (passphrase `demo`)",
-            p.display(),
-            p.display()
-        )),
+        ServiceError::Store(StoreError::Exists(p)) => {
+            Failure(format!("{p} already exists; open it with `steward --store {p} tui` (passphrase `demo`)"))
+        }
         other => other.into(),
     })?;
     if no_tui {

@@ -611,7 +611,23 @@ impl Service {
     /// Rectifies fields of a record. Invalid values are refused (audited)
     /// with the rule they broke, and nothing changes.
     pub fn update(&self, id: RecordId, edits: &[FieldEdit], reason: &str) -> Result<Updated, ServiceError> {
-        self.update_for(id, edits, reason, None)
+        self.update_for(id, edits, reason, None, None)
+    }
+
+    /// [`Service::update`] of a record as the user saw it (`seen`, as this
+    /// session showed it): refused if the record is no longer that — another
+    /// session changed it since — rather than overwriting their change.
+    pub fn update_seen(
+        &self,
+        seen: &Record,
+        edits: &[FieldEdit],
+        reason: &str,
+        request: Option<&str>,
+    ) -> Result<Updated, ServiceError> {
+        match request {
+            Some(reference) => self.request_update_for(reference, seen.id, edits, reason, Some(seen)),
+            None => self.update_for(seen.id, edits, reason, None, Some(seen)),
+        }
     }
 
     /// [`Service::update`], answering request `request` (kept in the audit
@@ -622,12 +638,18 @@ impl Service {
         edits: &[FieldEdit],
         reason: &str,
         request: Option<&str>,
+        seen: Option<&Record>,
     ) -> Result<Updated, ServiceError> {
         let mut draft = self.draft("update", &[id]);
         draft.request = request.map(|r| crate::model::text::fit(r, 40));
         self.require(Role::Steward, "update", &[id])?;
         draft.reason = Some(self.need_reason(&draft, reason)?);
         let record = self.real(id)?;
+        if let Some(seen) = seen
+            && self.shown(record.clone()) != *seen
+        {
+            return Err(ServiceError::Store(crate::store::StoreError::Conflict(1)));
+        }
         let (next, diffs, problems) = apply_edits(&record, edits);
         if let Some(p) = problems.first() {
             return Err(self.refuse(draft, format!("{}: {}", p.field, p.problem)));

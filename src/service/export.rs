@@ -600,7 +600,7 @@ fn subject<'a>(
 
 /// Restores a backup into `dir` (which must not exist or be empty).
 /// `identity` is an age identity file / SSH key, or use `passphrase`.
-pub fn restore(file: &Path, dir: &Path, secret: RestoreSecret) -> Result<u64, ServiceError> {
+pub fn restore(file: &Path, to: &crate::store::Location, secret: RestoreSecret) -> Result<u64, ServiceError> {
     let f =
         fs::File::open(file).map_err(|e| ServiceError::Invalid(format!("could not open {}: {e}", file.display())))?;
     let reader = age::armor::ArmoredReader::new(BufReader::new(f));
@@ -616,7 +616,7 @@ pub fn restore(file: &Path, dir: &Path, secret: RestoreSecret) -> Result<u64, Se
             Box::new(dec.decrypt(std::iter::once(&id as &dyn age::Identity)).map_err(bad)?)
         }
     };
-    Store::restore(dir, &mut BufReader::new(plain)).map_err(|e| match e {
+    Store::restore(to, &mut BufReader::new(plain)).map_err(|e| match e {
         StoreError::Corrupt(m) => ServiceError::Invalid(format!("the backup is damaged or truncated: {m}")),
         other => ServiceError::Store(other),
     })

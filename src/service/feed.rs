@@ -67,6 +67,13 @@ impl Service {
         draft: Draft,
         before: &[Record],
     ) -> Result<Entry, ServiceError> {
+        // What the change was built on must still be there when it lands
+        // (another session may have changed it since).
+        let touched: std::collections::HashSet<RecordId> =
+            change.put.iter().map(|r| r.id).chain(change.remove.iter().copied()).collect();
+        change.expect.extend(
+            before.iter().filter(|r| touched.contains(&r.id)).map(|r| (r.id, Some(crate::store::record_digest(r)))),
+        );
         self.feed(&mut change, &draft.action, before)?;
         Ok(self.store.commit(change, draft)?)
     }

@@ -526,6 +526,19 @@ impl Service {
         edits: &[super::actions::FieldEdit],
         reason: &str,
     ) -> Result<super::actions::Updated, ServiceError> {
+        self.request_update_for(reference, id, edits, reason, None)
+    }
+
+    /// [`Service::request_update`] of a record as the user saw it (see
+    /// [`Service::update_seen`]).
+    pub(crate) fn request_update_for(
+        &self,
+        reference: &str,
+        id: RecordId,
+        edits: &[super::actions::FieldEdit],
+        reason: &str,
+        seen: Option<&crate::model::Record>,
+    ) -> Result<super::actions::Updated, ServiceError> {
         let mut draft = self.draft("update", &[id]);
         draft.request = Some(crate::model::text::fit(reference, 40));
         self.require(Role::Steward, "update", &[id])?;
@@ -537,7 +550,7 @@ impl Service {
                 format!("that record is not linked to {reference}: link it first (Space on the request's page)"),
             ));
         }
-        self.update_for(id, edits, reason, Some(reference))
+        self.update_for(id, edits, reason, Some(reference), seen)
     }
 
     /// What erasing the records of erasure request `reference` removes.

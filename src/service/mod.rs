@@ -13,6 +13,7 @@ pub mod fulfil;
 pub mod housekeeping;
 pub mod mask;
 pub mod matching;
+pub mod migrate;
 pub mod remedies;
 pub mod report;
 pub mod requests;
@@ -26,12 +27,52 @@ use std::path::{Path, PathBuf};
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
-use crate::crypto::{Role, UnlockSecret};
+use crate::crypto::UnlockSecret;
 use crate::findings::{self, Report};
 use crate::import::{self, Parsed, RowError};
 use crate::model::{Record, RecordId};
 use crate::policy::{Policy, PolicyError};
-use crate::store::{LockedStore, NewSlot, Store, StoreError};
+use crate::store::{LockedStore, NewSlot, Store};
+
+// What the clients (`cli`, `tui`) name: defined below the service and
+// re-exported here, so nothing above the service reaches into the store or
+// the crypto layer, or knows which engine a store runs on.
+pub use crate::crypto::{KdfCost, Role};
+pub use crate::store::audit::{Entry as AuditEntry, Outcome as AuditOutcome};
+pub use crate::store::{Location, NewSlot as NewSecret, StoreError};
+
+/// Other sessions' changes to a shared store, as they happen (see
+/// [`Service::watch`]).
+pub struct Watch(crate::store::Listener);
+
+/// A change another session made: the audit entry, and the records it
+/// touched (`None`: too many to name — reload everything).
+pub use crate::store::Notice as OtherChange;
+
+impl Watch {
+    /// What other sessions changed within `timeout` (often nothing).
+    pub fn wait(&mut self, timeout: std::time::Duration) -> Result<Vec<OtherChange>, ServiceError> {
+        Ok(self.0.wait(timeout)?)
+    }
+}
+
+/// A store found and checked but not unlocked yet: the point at which to
+/// ask for a passphrase (a directory store is locked for this process
+/// unless it came from [`Service::door_for_login`]).
+#[derive(Debug)]
+pub struct Door(LockedStore);
+
+impl Door {
+    /// Whether `user` unlocks with a key file (an age identity) rather than
+    /// a passphrase.
+    pub fn needs_key_file(&self, user: &str) -> bool {
+        matches!(self.0.slot_kind(user), Some(crate::crypto::SlotKind::Age { .. }))
+    }
+
+    pub fn location(&self) -> &Location {
+        self.0.location()
+    }
+}
 
 /// Who is acting.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -230,27 +271,41 @@ pub struct Service {
 
 impl Service {
     /// Creates a store with `user` as its first admin.
-    pub fn init(dir: &Path, user: &str, slot: NewSlot) -> Result<Service, ServiceError> {
-        let store = Store::create(dir, user, slot)?;
+    pub fn init(location: impl Into<Location>, user: &str, slot: NewSlot) -> Result<Service, ServiceError> {
+        let store = Store::create(&location.into(), user, slot)?;
         Ok(Service::from_store(store))
     }
 
-    /// Unlocks a locked store as `user`.
-    pub fn unlock(locked: LockedStore, user: &str, creds: Credentials) -> Result<Service, ServiceError> {
-        let store = locked.unlock(user, &creds.into())?;
+    /// Finds the store at `location` (a directory or a PostgreSQL URL) and
+    /// checks it can be opened — missing, foreign, too new, in use — before
+    /// anyone is asked for a passphrase. A directory store stays locked for
+    /// this process.
+    pub fn door(location: impl Into<Location>, user: &str) -> Result<Door, ServiceError> {
+        Ok(Door(LockedStore::open(location, user)?))
+    }
+
+    /// Like [`Service::door`] for a login screen: nothing is held while
+    /// someone types (the lock is taken by the unlock that succeeds).
+    pub fn door_for_login(location: impl Into<Location>, user: &str) -> Result<Door, ServiceError> {
+        Ok(Door(LockedStore::open_for_login(location, user)?))
+    }
+
+    /// Unlocks a store as `user`.
+    pub fn unlock(door: Door, user: &str, creds: Credentials) -> Result<Service, ServiceError> {
+        let store = door.0.unlock(user, &creds.into())?;
         Ok(Service::from_store(store))
     }
 
-    /// Unlocks, or gives the still-locked store back after a wrong secret
-    /// (for a login screen that asks again).
+    /// Unlocks, or gives the door back after a wrong secret (for a login
+    /// screen that asks again).
     pub fn attempt(
-        locked: LockedStore,
+        door: Door,
         user: &str,
         creds: Credentials,
-    ) -> Result<Service, (Option<Box<LockedStore>>, Box<ServiceError>)> {
-        match locked.attempt(user, &creds.into()) {
+    ) -> Result<Service, (Option<Box<Door>>, Box<ServiceError>)> {
+        match door.0.attempt(user, &creds.into()) {
             Ok(store) => Ok(Service::from_store(store)),
-            Err((back, e)) => Err((back, Box::new(e.into()))),
+            Err((back, e)) => Err((back.map(|l| Box::new(Door(*l))), Box::new(e.into()))),
         }
     }
 
@@ -275,8 +330,23 @@ impl Service {
         }
     }
 
+    /// Other sessions' changes as they happen, on a store several
+    /// sessions share (`None` for a directory store, which only this
+    /// process can change).
+    pub fn watch(&self) -> Result<Option<Watch>, ServiceError> {
+        Ok(self.store.listen()?.map(Watch))
+    }
+
+    /// Who else works on this store now (`user (os user)`, by the names
+    /// their sessions announced); empty for a directory store.
+    pub fn others(&self) -> Vec<String> {
+        self.store.present().unwrap_or_default().into_iter().map(|n| crate::model::text::sanitize(&n)).collect()
+    }
+
     fn from_store(store: Store) -> Service {
         let session = Session { user: store.user().to_owned(), os_user: os_user(), role: store.role() };
+        // Shown to the other sessions of a shared store (no customer data).
+        let _ = store.announce(&format!("{} ({})", session.user, session.os_user));
         Service {
             store,
             session,
@@ -291,10 +361,20 @@ impl Service {
     /// `user`: a consistent copy in a private temporary directory that is
     /// deleted when the session ends. Every change is refused.
     pub fn open_read_only(
-        dir: &Path,
+        location: impl Into<Location>,
         user: &str,
-        creds: impl FnOnce(&LockedStore) -> Result<Credentials, ServiceError>,
+        creds: impl FnOnce(&Door) -> Result<Credentials, ServiceError>,
     ) -> Result<Service, ServiceError> {
+        let location = location.into();
+        let dir = match &location {
+            Location::Dir(dir) => dir.as_path(),
+            Location::Postgres(_) => {
+                return Err(ServiceError::Invalid(
+                    "a PostgreSQL store is shared: open it without --read-only (every session sees the live store;                      a viewer account changes nothing)"
+                        .into(),
+                ));
+            }
+        };
         let taken = Store::snapshot_time(dir).ok_or_else(|| {
             ServiceError::Invalid(
                 "no read-only snapshot has been published for this store yet (the holder's dashboard publishes one \
@@ -310,9 +390,9 @@ impl Service {
             .prefix(&format!("{READ_ONLY_PREFIX}{}-", std::process::id()))
             .tempdir()
             .map_err(|e| ServiceError::Invalid(format!("could not make a private directory: {e}")))?;
-        let locked = Store::open_snapshot(dir, tmp.path(), user)?;
-        let c = creds(&locked)?;
-        let mut svc = Service::unlock(locked, user, c)?;
+        let door = Door(Store::open_snapshot(dir, tmp.path(), user)?);
+        let c = creds(&door)?;
+        let mut svc = Service::unlock(door, user, c)?;
         // The snapshot carries the key slots as they were: a user removed or
         // given another role since may not use it.
         if Store::live_role(dir, user)? != Some(svc.session.role) {
@@ -364,12 +444,19 @@ impl Service {
         &self.session
     }
 
-    pub fn store_dir(&self) -> &Path {
-        self.store.dir()
+    /// Where the store is (a directory or a PostgreSQL URL).
+    pub fn store_location(&self) -> &Location {
+        self.store.location()
     }
 
     pub fn size_on_disk(&self) -> u64 {
         self.store.size_on_disk()
+    }
+
+    /// Reads the rows of an import file (nothing is written: see
+    /// [`Service::import`]); `progress` gets the bytes read so far.
+    pub fn read_import(reader: impl std::io::Read, opts: &import::Options, progress: &mut dyn FnMut(u64)) -> Parsed {
+        import::parse(reader, opts, progress)
     }
 
     /// Writes parsed rows. Nothing is written if any row is invalid and

@@ -201,7 +201,7 @@ impl Service {
         Ok(Compliance {
             generated_at: now,
             today: now.date_naive(),
-            store: self.store_dir().display().to_string(),
+            store: self.store_location().to_string(),
             overview: self.overview()?,
             findings: FindingFigures::of(report, records),
             queue,

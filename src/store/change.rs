@@ -77,6 +77,84 @@ pub struct Change {
     pub outbox: Vec<(String, Vec<u8>)>,
     /// Outgoing changes to remove: (source, sequence number).
     pub drop_outbox: Vec<(String, u64)>,
+    /// The records as the change was built on them ([`record_digest`]; `None`:
+    /// absent). Checked with the change lock held: if the store holds
+    /// anything else — another session changed, merged or erased one since
+    /// it was read — the change is refused whole ([`StoreError::Conflict`]).
+    pub expect: Vec<(RecordId, Option<[u8; 32]>)>,
+}
+
+/// What a change expects a record to be (see [`Change::expect`]): a hash
+/// of its encoding, held in memory only.
+pub fn record_digest(r: &Record) -> [u8; 32] {
+    *blake3::hash(&model::encode(r)).as_bytes()
+}
+
+/// This process's change lock and, on a shared store, the writers' lock
+/// (see [`Store::lock_head`]); derefs to the chain head.
+pub(super) struct HeadGuard<'a> {
+    head: std::sync::MutexGuard<'a, Head>,
+    _shared: Option<engine::PgWriteLock>,
+}
+
+impl std::ops::Deref for HeadGuard<'_> {
+    type Target = Head;
+    fn deref(&self) -> &Head {
+        &self.head
+    }
+}
+
+impl std::ops::DerefMut for HeadGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Head {
+        &mut self.head
+    }
+}
+
+/// Which records a change touched, for the notice other sessions get.
+pub(super) enum Touched {
+    Ids(Vec<RecordId>),
+    /// Too many to name (an import): reload everything.
+    All,
+}
+
+/// Most record ids a notice names (PostgreSQL takes 8,000 bytes).
+const NOTICE_IDS: usize = 200;
+
+/// `SEQ TOKEN IDS` — the audit entry, the writing session's random token
+/// (so it can skip its own notices) and the changed record ids, comma
+/// separated, or `*` for all. Record ids are random, not personal data.
+fn notice(token: &str, seq: u64, touched: &Touched) -> String {
+    let ids = match touched {
+        Touched::Ids(ids) if ids.len() <= NOTICE_IDS => {
+            ids.iter().map(|id| id.to_string()).collect::<Vec<_>>().join(",")
+        }
+        _ => "*".to_owned(),
+    };
+    format!("{seq} {token} {ids}")
+}
+
+/// A change another session made, from its notice.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notice {
+    pub seq: u64,
+    /// `None`: reload everything.
+    pub ids: Option<Vec<RecordId>>,
+}
+
+/// Reads a notice; `None` for this session's own (`token`) or one that does
+/// not parse.
+pub fn read_notice(payload: &str, token: &str) -> Option<Notice> {
+    let mut parts = payload.splitn(3, ' ');
+    let seq = parts.next()?.parse().ok()?;
+    if parts.next()? == token {
+        return None;
+    }
+    let ids = match parts.next().unwrap_or("") {
+        "*" => None,
+        "" => Some(Vec::new()),
+        list => Some(list.split(',').filter_map(|s| s.parse().ok()).collect()),
+    };
+    Some(Notice { seq, ids })
 }
 
 /// Pages being edited for one batch.
@@ -156,7 +234,7 @@ impl<'a> PageEdit<'a> {
         Ok(())
     }
 
-    fn write(self, batch: &mut sled::Batch) -> (usize, usize) {
+    fn write(self, batch: &mut Batch) -> (usize, usize) {
         for (k, p) in self.pages {
             if p.entries.is_empty() {
                 batch.remove(&k[..]);
@@ -219,15 +297,53 @@ pub(super) fn snapshot_key_ad(merge: &str) -> (Vec<u8>, Vec<u8>) {
 }
 
 impl Store {
-    pub(super) fn lock_head(&self) -> Result<std::sync::MutexGuard<'_, Head>, StoreError> {
-        self.head.lock().map_err(|_| StoreError::Db("audit head poisoned".into()))
+    /// The right to change the store: this process's change lock and, on a
+    /// shared store, the writers' lock of every process — after which what
+    /// other processes changed (the chain head, the key slots and keys) is
+    /// read afresh, so a change always builds on the latest state.
+    pub(super) fn lock_head(&self) -> Result<HeadGuard<'_>, StoreError> {
+        let mut head = self.head.lock().map_err(|_| StoreError::Db("audit head poisoned".into()))?;
+        let shared = match &self.home {
+            Home::Pg(conn) => {
+                let lock = conn.write_lock()?;
+                self.refresh()?;
+                *head = self.last_audit_head()?;
+                Some(lock)
+            }
+            Home::Dir(_) => None,
+        };
+        Ok(HeadGuard { head, _shared: shared })
+    }
+
+    /// Takes in what other processes changed in a shared store's key slots:
+    /// users, a rotated data key, a newer sealed head. (Nothing to do for a
+    /// directory store, which this process alone holds.)
+    pub fn refresh(&self) -> Result<(), StoreError> {
+        if matches!(self.home, Home::Dir(_)) {
+            return Ok(());
+        }
+        let fresh = read_slots(&self.home, &self.location)?;
+        let mut slots = self.lock_slots()?;
+        if fresh.to_json() == slots.to_json() {
+            return Ok(());
+        }
+        let (master, epoch) = fresh.current_data_key(&self.root)?;
+        if epoch != self.keys().epoch {
+            *self.keys.write().map_err(|_| StoreError::Db("keys poisoned".into()))? = DataKeys::new(master, epoch);
+        }
+        if let Some(g) = fresh.audit_head(&self.root)?.and_then(|b| audit::SealedHead::decode(&b)).map(|s| s.generation)
+        {
+            self.slots_gen.store(g, std::sync::atomic::Ordering::SeqCst);
+        }
+        *slots = fresh;
+        Ok(())
     }
 
     /// Source-index edits into `batch`, one rewrite per touched bucket.
     fn index_edits(
         &self,
         set: impl IntoIterator<Item = (Blind, Option<RecordId>)>,
-        batch: &mut sled::Batch,
+        batch: &mut Batch,
     ) -> Result<(), StoreError> {
         let mut buckets: BTreeMap<u16, Vec<(Blind, Option<RecordId>)>> = BTreeMap::new();
         for (b, id) in set {
@@ -247,7 +363,7 @@ impl Store {
     }
 
     /// Adds the audit entry for `draft` to `batch`; returns it.
-    pub(super) fn audit_into(&self, head: Head, draft: Draft, batch: &mut sled::Batch) -> Entry {
+    pub(super) fn audit_into(&self, head: Head, draft: Draft, batch: &mut Batch) -> Entry {
         let entry = draft.into_entry(head, model::now());
         let sealed_key = self.audit_seal_key();
         let value = crypto::seal(&sealed_key, &audit::entry_ad(entry.seq), &entry.to_bytes());
@@ -291,21 +407,26 @@ impl Store {
     }
 
     /// Applies, flushes, then seals the new chain head outside sled.
-    fn finish(&self, head: &mut Head, batch: sled::Batch, entry: &Entry) -> Result<(), StoreError> {
+    fn finish(&self, head: &mut Head, batch: Batch, entry: &Entry, touched: Touched) -> Result<(), StoreError> {
         self.db().apply_batch(batch)?;
         self.db().flush()?;
         *head = entry.head(&self.audit_key);
         // The change is durable now; a head that could not be sealed is
         // caught up on the next unlock (it is behind by this entry only).
         let _ = self.seal_head(*head);
+        if let Home::Pg(conn) = &self.home {
+            // Other sessions reload; a lost notice costs them only freshness.
+            let _ = conn.notify(&notice(&self.token, entry.seq, &touched));
+        }
         Ok(())
     }
 
     /// Removes the published read-only snapshot: it no longer matches the
     /// store (and may hold erased data, old keys or old users).
     pub(super) fn invalidate_snapshot(&self) -> Result<(), StoreError> {
+        let Some(dir) = self.home.dir() else { return Ok(()) };
         for name in [SNAPSHOT_FILE.to_owned(), format!("{SNAPSHOT_FILE}.tmp")] {
-            match fs::remove_file(self.dir.join(name)) {
+            match fs::remove_file(dir.join(name)) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                     return Err(StoreError::Io {
                         what: "could not remove the outdated read-only snapshot".into(),
@@ -321,7 +442,7 @@ impl Store {
     pub(super) fn seal_head(&self, head: Head) -> Result<(), StoreError> {
         let mut slots = self.lock_slots()?;
         let generation = self.seal_head_into(&mut slots, head);
-        write_slots(&self.dir, &slots)?;
+        write_slots(&self.home, &slots)?;
         self.sealed_generation(generation);
         Ok(())
     }
@@ -358,9 +479,14 @@ impl Store {
     /// a reveal, an export).
     pub fn audit(&self, draft: Draft) -> Result<Entry, StoreError> {
         let mut head = self.lock_head()?;
-        let mut batch = sled::Batch::default();
+        self.audit_locked(&mut head, draft)
+    }
+
+    /// [`Store::audit`] with the change lock already held.
+    pub(super) fn audit_locked(&self, head: &mut Head, draft: Draft) -> Result<Entry, StoreError> {
+        let mut batch = Batch::default();
         let entry = self.audit_into(*head, draft, &mut batch);
-        self.finish(&mut head, batch, &entry)?;
+        self.finish(head, batch, &entry, Touched::Ids(Vec::new()))?;
         Ok(entry)
     }
 
@@ -398,8 +524,19 @@ impl Store {
     /// Applies `change` and its audit entry as one atomic, flushed step.
     pub fn commit(&self, change: Change, draft: Draft) -> Result<Entry, StoreError> {
         let mut head = self.lock_head()?;
+        let stale = change
+            .expect
+            .iter()
+            .map(|(id, want)| Ok(self.get(*id)?.map(|r| record_digest(&r)) != *want))
+            .collect::<Result<Vec<bool>, StoreError>>()?
+            .into_iter()
+            .filter(|s| *s)
+            .count();
+        if stale > 0 {
+            return Err(StoreError::Conflict(stale));
+        }
         let keys = self.keys();
-        let mut batch = sled::Batch::default();
+        let mut batch = Batch::default();
         let mut pages = PageEdit::new(self)?;
         let sealed: Vec<(RecordId, Vec<u8>)> =
             change.put.par_iter().map(|r| (r.id, seal_record(&keys.master, r))).collect();
@@ -510,7 +647,8 @@ impl Store {
         if records_changed {
             self.drop_match_index()?;
         }
-        self.finish(&mut head, batch, &entry)?;
+        let touched = Touched::Ids(change.put.iter().map(|r| r.id).chain(change.remove.iter().copied()).collect());
+        self.finish(&mut head, batch, &entry, touched)?;
         Ok(entry)
     }
 
@@ -549,7 +687,7 @@ impl Store {
         let mut done = 0;
         let mut added = 0;
         for (i, chunk) in fresh.chunks(CHUNK).enumerate() {
-            let mut batch = sled::Batch::default();
+            let mut batch = Batch::default();
             if i == 0 {
                 batch.insert(meta_key(IMPORT_PENDING), &chunk[0].id.to_bytes()[..]);
             }
@@ -564,7 +702,7 @@ impl Store {
             progress(done);
         }
         // The final batch: replaced records, index, count, audit, marker.
-        let mut batch = sled::Batch::default();
+        let mut batch = Batch::default();
         let mut pages = PageEdit::new(self)?;
         for chunk in updates.chunks(CHUNK) {
             let sealed: Vec<Vec<u8>> = chunk.par_iter().map(|r| seal_record(&keys.master, r)).collect();
@@ -584,15 +722,15 @@ impl Store {
         let entry = self.audit_into(*head, draft, &mut batch);
         self.invalidate_snapshot()?;
         self.drop_match_index()?;
-        self.finish(&mut head, batch, &entry)?;
+        self.finish(&mut head, batch, &entry, Touched::All)?;
         Ok(entry)
     }
 
     /// Undoes the new pages of an import that was killed before its final
     /// batch: every record at or above `first` goes.
     pub(super) fn roll_back_import(&self, first: RecordId) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        for kv in self.db().range(page_key(RecordId::from_bytes([0; 16]))..) {
+        let mut batch = Batch::default();
+        for kv in self.db().range_from(&page_key(RecordId::from_bytes([0; 16]))) {
             let (k, v) = kv?;
             if k.first() != Some(&P_PAGE) {
                 break;
@@ -691,7 +829,7 @@ impl Store {
         Ok(out)
     }
 
-    fn shelve_into(&self, put: &[(Shelf, Vec<u8>, Vec<u8>)], take: &[(Shelf, Vec<u8>)], batch: &mut sled::Batch) {
+    fn shelve_into(&self, put: &[(Shelf, Vec<u8>, Vec<u8>)], take: &[(Shelf, Vec<u8>)], batch: &mut Batch) {
         let master = self.keys().master;
         for (shelf, key, plain) in put {
             let (ka, ad) = shelf.key_ad(key);
@@ -703,7 +841,7 @@ impl Store {
     }
 
     /// Advances the record generation in `batch` (see [`Store::generation`]).
-    fn next_generation(&self, batch: &mut sled::Batch) -> Result<(), StoreError> {
+    fn next_generation(&self, batch: &mut Batch) -> Result<(), StoreError> {
         batch.insert(meta_key(GENERATION), &(self.generation()? + 1).to_le_bytes()[..]);
         Ok(())
     }
@@ -724,37 +862,21 @@ impl Store {
     pub fn save_match_index(&self, plain: &[u8]) -> Result<(), StoreError> {
         let (ka, ad) = match_index_key_ad();
         let sealed = seal_enveloped(&self.keys().master, &ka, &ad, plain);
-        let tmp = self.dir.join(format!("{MATCH_INDEX_FILE}.tmp"));
-        let mut f = super::create_fresh(&tmp).map_err(io("could not save the match index"))?;
         // A cache: not synced (lost in a crash, it is rebuilt on demand).
-        f.write_all(&sealed).map_err(io("could not save the match index"))?;
-        fs::rename(&tmp, self.dir.join(MATCH_INDEX_FILE)).map_err(io("could not save the match index"))?;
-        Ok(())
+        self.home.write(MATCH_INDEX_FILE, &sealed, false)
     }
 
     /// The saved match index, if there is one that opens under the data key.
     pub fn load_match_index(&self) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, StoreError> {
-        let path = self.dir.join(MATCH_INDEX_FILE);
-        let sealed = match fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(StoreError::Io { what: "could not read the match index".into(), source: e }),
-        };
+        let Some(sealed) = self.home.read(MATCH_INDEX_FILE)? else { return Ok(None) };
         let (ka, ad) = match_index_key_ad();
         Ok(open_enveloped(&self.keys().master, &ka, &ad, &sealed))
     }
 
     /// Removes the saved match index (stale, or sealed under a key about to go).
     pub fn drop_match_index(&self) -> Result<(), StoreError> {
-        for name in [MATCH_INDEX_FILE.to_owned(), format!("{MATCH_INDEX_FILE}.tmp")] {
-            match fs::remove_file(self.dir.join(name)) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(StoreError::Io { what: "could not remove the match index".into(), source: e });
-                }
-                _ => {}
-            }
-        }
-        Ok(())
+        self.home.remove(MATCH_INDEX_FILE)?;
+        self.home.remove(&format!("{MATCH_INDEX_FILE}.tmp"))
     }
 
     /// The tombstone of an erased record.
@@ -769,14 +891,16 @@ impl Store {
 
     /// Replaces a stored receipt (receipts hold no personal data).
     pub fn set_receipt(&self, id: &str, receipt: &[u8]) -> Result<(), StoreError> {
-        self.db().insert(prefixed(P_RECEIPT, id.as_bytes()), receipt)?;
-        self.db().flush()?;
-        Ok(())
+        self.db().insert(prefixed(P_RECEIPT, id.as_bytes()), receipt)
     }
 
     /// Sequence number of the last audit entry.
     pub fn audit_head_seq(&self) -> Result<u64, StoreError> {
-        Ok(self.lock_head()?.seq)
+        match self.home {
+            Home::Dir(_) => Ok(self.lock_head()?.seq),
+            // Shared: what is in the database now (no writers' lock for a read).
+            Home::Pg(_) => Ok(self.last_audit_head()?.seq),
+        }
     }
 
     /// Every erasure receipt, oldest first.
@@ -815,9 +939,21 @@ impl Store {
     /// Recreates a store in `dir` from a [`Store::dump`] stream. The key-slot
     /// file is written last, so a truncated backup leaves no usable store.
     /// Returns the number of values restored.
-    pub fn restore(dir: &Path, r: &mut dyn std::io::Read) -> Result<u64, StoreError> {
-        if dir.exists() && fs::read_dir(dir).map_err(io("could not read the target directory"))?.next().is_some() {
-            return Err(StoreError::Exists(dir.to_owned()));
+    pub fn restore(location: &Location, r: &mut dyn std::io::Read) -> Result<u64, StoreError> {
+        Self::restore_with(location, r, &|_| {})
+    }
+
+    /// [`Store::restore`]; `progress` gets the number of values written.
+    pub fn restore_with(
+        location: &Location,
+        r: &mut dyn std::io::Read,
+        progress: &dyn Fn(u64),
+    ) -> Result<u64, StoreError> {
+        if let Location::Dir(dir) = location
+            && dir.exists()
+            && fs::read_dir(dir).map_err(io("could not read the target directory"))?.next().is_some()
+        {
+            return Err(StoreError::Exists(location.to_string()));
         }
         let short = || StoreError::Corrupt("it ends early".into());
         let mut magic = vec![0u8; BACKUP_MAGIC.len()];
@@ -843,15 +979,9 @@ impl Store {
         let slots_json = read_chunk(r)?.ok_or_else(short)?;
         let slots: KeySlots = serde_json::from_slice(&slots_json)
             .map_err(|_| StoreError::Corrupt("the key slots are unreadable".into()))?;
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(io(format!("could not create {}", dir.display())))?;
-        let lock = take_lock(dir, "restore")?;
-        let db = open_db(dir)?;
+        let (home, lock, db) = Store::create_empty(location, "restore")?;
         let mut n = 0u64;
-        let mut batch = sled::Batch::default();
+        let mut batch = Batch::default();
         let result = (|| {
             while let Some(k) = read_chunk(r)? {
                 let v = read_chunk(r)?.ok_or_else(short)?;
@@ -859,6 +989,7 @@ impl Store {
                 n += 1;
                 if n.is_multiple_of(10_000) {
                     db.apply_batch(std::mem::take(&mut batch))?;
+                    progress(n);
                 }
             }
             db.apply_batch(std::mem::take(&mut batch))?;
@@ -868,12 +999,96 @@ impl Store {
         drop(db);
         drop(lock);
         if let Err(e) = result {
-            let _ = fs::remove_dir_all(dir);
+            // Only what this restore made goes.
+            match &home {
+                Home::Dir(dir) => {
+                    let _ = fs::remove_dir_all(dir);
+                }
+                Home::Pg(conn) => {
+                    let _ = conn.drop_store();
+                }
+            }
             return Err(e);
         }
-        write_slots(dir, &slots)?;
-        restrict_permissions(dir)?;
+        write_slots(&home, &slots)?;
+        if let Some(dir) = home.dir() {
+            restrict_permissions(dir)?;
+        }
         Ok(n)
+    }
+}
+
+/// What [`Store::copy_to`] copied and found on the copy.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Copied {
+    /// Database values (sealed records pages, indexes, audit entries …).
+    pub values: u64,
+    pub records: usize,
+    /// The copy's audit chain: entries, and whether it verifies.
+    pub audit_entries: u64,
+    pub audit_intact: bool,
+}
+
+impl Store {
+    /// Copies the whole store — key slots and every value, still sealed —
+    /// to an empty `to` of either engine, while no change can come in, then
+    /// opens the copy with this session's key and checks it: the same
+    /// number of values and records, the same audit head, the chain intact.
+    /// Nothing is decrypted on the way. The source is left as it was.
+    pub fn copy_to(&self, to: &Location, progress: &dyn Fn(u64)) -> Result<Copied, StoreError> {
+        if *to == self.location {
+            return Err(StoreError::Exists(to.to_string()));
+        }
+        let head = self.lock_head()?;
+        let (reader, writer) =
+            std::io::pipe().map_err(|e| StoreError::Io { what: "could not start the copy".into(), source: e })?;
+        let (dumped, restored) = std::thread::scope(|s| {
+            let dump = s.spawn(move || {
+                let mut w = std::io::BufWriter::with_capacity(1 << 20, writer);
+                self.dump(&mut w)?;
+                w.flush().map_err(|e| StoreError::Io { what: "could not copy the store".into(), source: e })
+            });
+            let restored = Store::restore_with(to, &mut std::io::BufReader::with_capacity(1 << 20, reader), progress);
+            (dump.join(), restored)
+        });
+        let values = restored?;
+        dumped.map_err(|_| StoreError::Db("the copy failed".into()))??;
+        // Check the copy under this session's keys (the slots are the same).
+        let home = match to {
+            Location::Dir(dir) => Home::Dir(dir.clone()),
+            Location::Postgres(url) => Home::Pg(PgConn::connect(url)?),
+        };
+        let lock = match to {
+            Location::Dir(dir) => Some(take_lock(dir, &self.user)?),
+            Location::Postgres(_) => None,
+        };
+        let slots = read_slots(&home, to)?;
+        let db = open_home(&home)?;
+        let copy = Store::assemble(to.clone(), home, lock, slots, db, self.root.clone(), &self.user, self.role)?;
+        copy.check_format()?;
+        let verification = copy.verify_audit()?;
+        let copied_head = copy.last_audit_head()?;
+        let copy_values = copy.db().len()?;
+        let problem = if copy_values != self.db().len()? {
+            Some("the copy holds a different number of values")
+        } else if copy.count() != self.count() {
+            Some("the copy holds a different number of records")
+        } else if copied_head != *head {
+            Some("the copy's audit trail ends elsewhere")
+        } else if !verification.is_intact() {
+            Some("the copy's audit trail does not verify")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(StoreError::Corrupt(format!("{problem}; the source is unchanged")));
+        }
+        Ok(Copied {
+            values,
+            records: copy.count(),
+            audit_entries: copied_head.seq,
+            audit_intact: verification.is_intact(),
+        })
     }
 }
 
@@ -887,8 +1102,10 @@ impl Store {
     /// process holds the lock. Written under the change lock (so no change is
     /// half in it), to a temporary file that is renamed into place.
     pub fn publish_snapshot(&self) -> Result<(), StoreError> {
+        // A shared store needs none: every session sees the store itself.
+        let Some(dir) = self.home.dir() else { return Ok(()) };
         let _head = self.lock_head()?;
-        let tmp = self.dir.join(format!("{SNAPSHOT_FILE}.tmp"));
+        let tmp = dir.join(format!("{SNAPSHOT_FILE}.tmp"));
         let err =
             |e: std::io::Error| StoreError::Io { what: "could not write the read-only snapshot".into(), source: e };
         let file = super::create_fresh(&tmp).map_err(err)?;
@@ -896,13 +1113,13 @@ impl Store {
         self.dump(&mut w)?;
         let file = w.into_inner().map_err(|e| err(e.into_error()))?;
         file.sync_all().map_err(err)?;
-        fs::rename(&tmp, self.dir.join(SNAPSHOT_FILE)).map_err(err)?;
+        fs::rename(&tmp, dir.join(SNAPSHOT_FILE)).map_err(err)?;
         Ok(())
     }
 
     /// The role `user` has in the store's current key-slot file (not a snapshot's).
     pub fn live_role(dir: &Path, user: &str) -> Result<Option<Role>, StoreError> {
-        Ok(read_slots(dir)?.find(user).map(|s| s.role))
+        Ok(read_slots(&Home::Dir(dir.to_owned()), &Location::Dir(dir.to_owned()))?.find(user).map(|s| s.role))
     }
 
     /// When the published snapshot was written, if there is one.
@@ -922,7 +1139,7 @@ impl Store {
                     .into(),
             )
         })?;
-        let target = into.join("store");
+        let target = Location::Dir(into.join("store"));
         Store::restore(&target, &mut std::io::BufReader::new(f))?;
         LockedStore::open(&target, user)
     }

@@ -39,6 +39,7 @@
 
 pub mod audit;
 mod change;
+mod engine;
 pub mod index;
 pub mod lock;
 pub mod page;
@@ -58,7 +59,9 @@ use rayon::prelude::*;
 
 use crate::crypto::{self, Key, KeySlots, Role, UnlockSecret, slots::SlotError};
 use crate::model::{self, Record, RecordId};
-pub use change::{Change, Redirect, SNAPSHOT_FILE};
+pub use change::{Change, Copied, Notice, Redirect, SNAPSHOT_FILE, record_digest};
+use engine::{Batch, Db, Home, PgConn};
+pub use engine::{IVec, PG_CHANNEL};
 pub use index::Blind;
 use index::{Bucket, bucket_of};
 pub use lock::{LockInfo, StoreLock};
@@ -107,16 +110,77 @@ const AUDIT_DB_HEAD: &str = "audit-head";
 /// The sealed index request matching reuses between scans.
 pub const MATCH_INDEX_FILE: &str = "match-index.sealed";
 
+/// Where a store lives: a directory (the embedded sled engine), or a
+/// PostgreSQL database several steward processes share.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Location {
+    Dir(PathBuf),
+    Postgres(String),
+}
+
+impl Location {
+    /// `postgres://…` or `postgresql://…` names a database; anything else a
+    /// directory.
+    pub fn parse(s: &str) -> Location {
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            Location::Postgres(s.to_owned())
+        } else {
+            Location::Dir(PathBuf::from(s))
+        }
+    }
+
+    /// The engine's name.
+    pub fn engine(&self) -> &'static str {
+        match self {
+            Location::Dir(_) => "sled",
+            Location::Postgres(_) => "postgres",
+        }
+    }
+}
+
+impl From<&Path> for Location {
+    fn from(p: &Path) -> Location {
+        Location::Dir(p.to_owned())
+    }
+}
+
+impl From<&PathBuf> for Location {
+    fn from(p: &PathBuf) -> Location {
+        Location::Dir(p.clone())
+    }
+}
+
+impl From<PathBuf> for Location {
+    fn from(p: PathBuf) -> Location {
+        Location::Dir(p)
+    }
+}
+
+impl From<&Location> for Location {
+    fn from(l: &Location) -> Location {
+        l.clone()
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Dir(d) => write!(f, "{}", d.display()),
+            Location::Postgres(url) => write!(f, "{url}"),
+        }
+    }
+}
+
 /// Everything that can go wrong opening or using a store. Messages are one
 /// line, name paths but never personal data.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("no steward store at {0} (create one with `steward init`)")]
-    NotFound(PathBuf),
+    NotFound(String),
     #[error("{0} is not a steward store (no {SLOTS_FILE})")]
-    NotAStore(PathBuf),
+    NotAStore(String),
     #[error("{0} already exists and is not empty; refusing to create a store there")]
-    Exists(PathBuf),
+    Exists(String),
     #[error("{0} belongs to another user (uid {1}), who could plant links in it: use a directory you own (mode 0700)")]
     NotOwned(PathBuf, u32),
     #[error("store format {found} is newer than this steward supports ({supported}); upgrade steward")]
@@ -140,6 +204,11 @@ pub enum StoreError {
     Corrupt(String),
     #[error("{0}")]
     Decode(#[from] model::DecodeError),
+    #[error(
+        "someone else changed {0} of these record(s) since they were loaded: nothing was saved. Look at them \
+         again (the view reloads) and redo the change if it still holds"
+    )]
+    Conflict(usize),
 }
 
 impl From<sled::Error> for StoreError {
@@ -235,7 +304,8 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StoreError {
 /// point at which to ask for a passphrase.
 #[derive(Debug)]
 pub struct LockedStore {
-    dir: PathBuf,
+    location: Location,
+    home: Home,
     /// Held from the start by commands; taken only after a successful
     /// unlock at a login screen (see [`LockedStore::open_for_login`]).
     lock: Option<StoreLock>,
@@ -244,12 +314,14 @@ pub struct LockedStore {
 
 /// An open, unlocked store.
 pub struct Store {
-    dir: PathBuf,
-    _lock: StoreLock,
+    location: Location,
+    home: Home,
+    /// A directory store's lock (a PostgreSQL store is shared).
+    _lock: Option<StoreLock>,
     slots: Mutex<KeySlots>,
     /// Replaced whole by a key rotation (see `rekey`); taken when the store
     /// is dropped. Use [`Store::db`].
-    db: RwLock<Option<sled::Db>>,
+    db: RwLock<Option<Db>>,
     /// Long-lived key the slots wrap; seals the data key and the audit trail.
     root: Key,
     audit_key: Key,
@@ -262,6 +334,22 @@ pub struct Store {
     head: Mutex<audit::Head>,
     /// How many times the key-slot file on disk has sealed the head.
     slots_gen: std::sync::atomic::AtomicU64,
+    /// This session's random name in change notices (see `change::notice`).
+    token: String,
+}
+
+/// Other sessions' changes to a shared store, as they are announced.
+pub struct Listener {
+    inner: engine::PgListener,
+    token: String,
+}
+
+impl Listener {
+    /// Other sessions' changes announced within `timeout` (none: an empty
+    /// list).
+    pub fn wait(&mut self, timeout: std::time::Duration) -> Result<Vec<change::Notice>, StoreError> {
+        Ok(self.inner.wait(timeout)?.iter().filter_map(|p| change::read_notice(p, &self.token)).collect())
+    }
 }
 
 /// The keys that change with `rekey`.
@@ -299,28 +387,23 @@ fn take_lock(dir: &Path, user: &str) -> Result<StoreLock, StoreError> {
     }
 }
 
-fn read_slots(dir: &Path) -> Result<KeySlots, StoreError> {
-    let path = dir.join(SLOTS_FILE);
-    let bytes = fs::read(&path).map_err(io(format!("could not read {}", path.display())))?;
+fn read_slots(home: &Home, location: &Location) -> Result<KeySlots, StoreError> {
+    let bytes = home.read(SLOTS_FILE)?.ok_or_else(|| StoreError::NotAStore(location.to_string()))?;
     #[derive(serde::Deserialize)]
     struct Probe {
         format: u32,
     }
-    let probe: Probe = serde_json::from_slice(&bytes).map_err(|_| StoreError::NotAStore(dir.to_owned()))?;
+    let probe: Probe = serde_json::from_slice(&bytes).map_err(|_| StoreError::NotAStore(location.to_string()))?;
     if probe.format > crypto::slots::SLOTS_FORMAT {
         return Err(StoreError::TooNew { found: probe.format, supported: crypto::slots::SLOTS_FORMAT });
     }
-    serde_json::from_slice(&bytes).map_err(|_| StoreError::NotAStore(dir.to_owned()))
+    serde_json::from_slice(&bytes).map_err(|_| StoreError::NotAStore(location.to_string()))
 }
 
-/// Writes the key-slot file atomically: temp file, fsync, rename, fsync dir.
-fn write_slots(dir: &Path, slots: &KeySlots) -> Result<(), StoreError> {
-    let tmp = dir.join(format!("{SLOTS_FILE}.tmp"));
-    let mut f = create_fresh(&tmp).map_err(io("could not write key slots"))?;
-    f.write_all(&slots.to_json()).and_then(|_| f.sync_all()).map_err(io("could not write key slots"))?;
-    fs::rename(&tmp, dir.join(SLOTS_FILE)).map_err(io("could not write key slots"))?;
-    fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io("could not sync the store directory"))?;
-    Ok(())
+/// Writes the key-slot file atomically: temp file, fsync, rename, fsync dir
+/// (one statement on PostgreSQL).
+fn write_slots(home: &Home, slots: &KeySlots) -> Result<(), StoreError> {
+    home.write(SLOTS_FILE, &slots.to_json(), true)
 }
 
 /// Creates `path` anew for writing (0600): whatever is at that name — a
@@ -418,6 +501,14 @@ fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
     let db = open_db_at(&dir.join(DB_DIR))?;
     restrict_permissions(dir)?;
     Ok(db)
+}
+
+/// The database of a store at `home`.
+fn open_home(home: &Home) -> Result<Db, StoreError> {
+    match home {
+        Home::Dir(dir) => Ok(Db::Sled(open_db(dir)?)),
+        Home::Pg(conn) => Ok(Db::Pg(conn.kv(engine::PG_TABLE))),
+    }
 }
 
 /// Removes snapshot files sled left half-written.
@@ -575,20 +666,38 @@ struct FailedLogin {
 }
 
 /// Appends a failed unlock; returns how many are on file for `user`.
-fn record_failed_login(dir: &Path, user: &str) -> usize {
-    let path = dir.join(FAILED_LOGINS);
+fn record_failed_login(home: &Home, user: &str) -> usize {
     let entry = FailedLogin { time: model::now(), user: crate::model::text::fit(user, 64), os_user: crate::os_user() };
-    // Never through a link planted under this name.
-    let nofollow = nix::fcntl::OFlag::O_NOFOLLOW.bits();
-    if let Ok(mut f) = fs::OpenOptions::new().create(true).append(true).mode(0o600).custom_flags(nofollow).open(&path) {
-        let _ = writeln!(f, "{}", serde_json::to_string(&entry).unwrap_or_default()).and_then(|_| f.sync_all());
+    let line = serde_json::to_string(&entry).unwrap_or_default();
+    match home {
+        Home::Dir(dir) => {
+            // Never through a link planted under this name.
+            let nofollow = nix::fcntl::OFlag::O_NOFOLLOW.bits();
+            if let Ok(mut f) = fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .custom_flags(nofollow)
+                .open(dir.join(FAILED_LOGINS))
+            {
+                let _ = writeln!(f, "{line}").and_then(|_| f.sync_all());
+            }
+        }
+        Home::Pg(_) => {
+            let mut text = home.read(FAILED_LOGINS).ok().flatten().unwrap_or_default();
+            text.extend_from_slice(line.as_bytes());
+            text.push(b'\n');
+            let _ = home.write(FAILED_LOGINS, &text, true);
+        }
     }
-    read_failed_logins(dir).iter().filter(|f| f.user == entry.user).count()
+    read_failed_logins(home).iter().filter(|f| f.user == entry.user).count()
 }
 
-fn read_failed_logins(dir: &Path) -> Vec<FailedLogin> {
-    fs::read_to_string(dir.join(FAILED_LOGINS))
-        .map(|s| s.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
+fn read_failed_logins(home: &Home) -> Vec<FailedLogin> {
+    home.read(FAILED_LOGINS)
+        .ok()
+        .flatten()
+        .map(|b| String::from_utf8_lossy(&b).lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
         .unwrap_or_default()
 }
 
@@ -602,21 +711,43 @@ pub fn login_delay(n: usize) -> std::time::Duration {
 }
 
 impl LockedStore {
-    /// Locks an existing store directory. Fails fast, before any passphrase
-    /// is asked for, when the store is missing, foreign, too new or in use.
-    pub fn open(dir: &Path, user: &str) -> Result<Self, StoreError> {
-        if !dir.exists() {
-            return Err(StoreError::NotFound(dir.to_owned()));
+    /// Opens an existing store without unlocking it. Fails fast, before any
+    /// passphrase is asked for, when the store is missing, foreign, too new
+    /// or (a directory store) in use.
+    pub fn open(location: impl Into<Location>, user: &str) -> Result<Self, StoreError> {
+        let location = location.into();
+        match &location {
+            Location::Dir(dir) => {
+                let mut probe = Self::probe_dir(dir)?;
+                probe.lock = Some(take_lock(dir, user)?);
+                sweep_temporaries(dir)?;
+                rekey::sweep_databases(dir)?;
+                Ok(probe)
+            }
+            Location::Postgres(url) => {
+                let conn = PgConn::connect(url)?;
+                if !conn.has_store()? {
+                    return Err(StoreError::NotFound(location.to_string()));
+                }
+                let home = Home::Pg(conn);
+                let slots = read_slots(&home, &location)?;
+                Ok(Self { location, home, lock: None, slots })
+            }
         }
+    }
+
+    fn probe_dir(dir: &Path) -> Result<Self, StoreError> {
+        if !dir.exists() {
+            return Err(StoreError::NotFound(dir.display().to_string()));
+        }
+        let location = Location::Dir(dir.to_owned());
         if !dir.join(SLOTS_FILE).exists() {
-            return Err(StoreError::NotAStore(dir.to_owned()));
+            return Err(StoreError::NotAStore(location.to_string()));
         }
         check_owner(dir)?;
-        let slots = read_slots(dir)?;
-        let lock = take_lock(dir, user)?;
-        sweep_temporaries(dir)?;
-        rekey::sweep_databases(dir)?;
-        Ok(Self { dir: dir.to_owned(), lock: Some(lock), slots })
+        let home = Home::Dir(dir.to_owned());
+        let slots = read_slots(&home, &location)?;
+        Ok(Self { location, home, lock: None, slots })
     }
 
     /// Like [`LockedStore::open`] for a login screen: says at once when the
@@ -624,8 +755,8 @@ impl LockedStore {
     /// unauthenticated login screen must neither block the store nor be
     /// shown to others as its holder. The lock is taken by the unlock that
     /// succeeds.
-    pub fn open_for_login(dir: &Path, user: &str) -> Result<Self, StoreError> {
-        let mut probe = Self::open(dir, user)?;
+    pub fn open_for_login(location: impl Into<Location>, user: &str) -> Result<Self, StoreError> {
+        let mut probe = Self::open(location, user)?;
         probe.lock = None;
         Ok(probe)
     }
@@ -649,44 +780,51 @@ impl LockedStore {
                 // Remembered (no secret, just who and when) until the next
                 // successful unlock puts it in the audit trail; each failure
                 // in a row waits longer before it is reported.
-                let failures = record_failed_login(&self.dir, user);
+                let failures = record_failed_login(&self.home, user);
                 std::thread::sleep(login_delay(failures));
                 return Err((Some(Box::new(self)), e.into()));
             }
             Err(e) => return Err((Some(Box::new(self)), e.into())),
         };
         let fail = |e: StoreError| (None, e);
-        let (lock, slots, root, role) = match self.lock {
-            Some(lock) => (lock, self.slots, root, role),
-            None => {
+        let (lock, slots, root, role) = match (self.lock, &self.home) {
+            (Some(lock), _) => (Some(lock), self.slots, root, role),
+            (None, Home::Pg(_)) => {
+                // Shared: the slots as they are now (another admin may have
+                // changed them while the passphrase was typed).
+                let now = read_slots(&self.home, &self.location).map_err(fail)?;
+                let (root, role) = now.unlock(user, secret).map_err(|e| fail(e.into()))?;
+                (None, now, root, role)
+            }
+            (None, Home::Dir(dir)) => {
                 // Authenticated: now take the lock (someone may have taken
                 // it while the passphrase was typed), and unlock against
                 // the slot file as it is under the lock.
-                let lock = match take_lock(&self.dir, user) {
+                let lock = match take_lock(dir, user) {
                     Ok(l) => l,
                     Err(e) => return Err((Some(Box::new(LockedStore { lock: None, ..self })), e)),
                 };
-                sweep_temporaries(&self.dir).map_err(fail)?;
-                rekey::sweep_databases(&self.dir).map_err(fail)?;
-                let now = read_slots(&self.dir).map_err(fail)?;
+                sweep_temporaries(dir).map_err(fail)?;
+                rekey::sweep_databases(dir).map_err(fail)?;
+                let now = read_slots(&self.home, &self.location).map_err(fail)?;
                 if now.to_json() == self.slots.to_json() {
-                    (lock, self.slots, root, role)
+                    (Some(lock), self.slots, root, role)
                 } else {
                     let (root, role) = now.unlock(user, secret).map_err(|e| fail(e.into()))?;
-                    (lock, now, root, role)
+                    (Some(lock), now, root, role)
                 }
             }
         };
-        let db = open_db(&self.dir).map_err(fail)?;
-        let store = Store::assemble(self.dir, lock, slots, db, root, user, role).map_err(fail)?;
+        let db = open_home(&self.home).map_err(fail)?;
+        let store = Store::assemble(self.location, self.home, lock, slots, db, root, user, role).map_err(fail)?;
         store.check_format().map_err(fail)?;
         store.recover().map_err(fail)?;
         Ok(store)
     }
 
-    /// The store directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    /// Where the store is.
+    pub fn location(&self) -> &Location {
+        &self.location
     }
 }
 
@@ -696,18 +834,20 @@ impl Drop for Store {
             Ok(d) => d,
             Err(poisoned) => poisoned.into_inner(),
         };
-        if let Some(db) = slot.take() {
+        if let Some(Db::Sled(db)) = slot.take() {
             close_db(db);
         }
     }
 }
 
 impl Store {
+    #[allow(clippy::too_many_arguments)]
     fn assemble(
-        dir: PathBuf,
-        lock: StoreLock,
+        location: Location,
+        home: Home,
+        lock: Option<StoreLock>,
         slots: KeySlots,
-        db: sled::Db,
+        db: Db,
         root: Key,
         user: &str,
         role: Role,
@@ -717,7 +857,8 @@ impl Store {
         let generation =
             slots.audit_head(&root)?.and_then(|b| audit::SealedHead::decode(&b)).map_or(0, |s| s.generation);
         Ok(Self {
-            dir,
+            location,
+            home,
             _lock: lock,
             slots: Mutex::new(slots),
             db: RwLock::new(Some(db)),
@@ -729,11 +870,12 @@ impl Store {
             high_water: Mutex::new(0),
             head: Mutex::new(audit::Head::EMPTY),
             slots_gen: std::sync::atomic::AtomicU64::new(generation),
+            token: audit::hex(&Key::random().as_bytes()[..8]),
         })
     }
 
     /// The database handle in force (cheap: a reference count).
-    fn db(&self) -> sled::Db {
+    fn db(&self) -> Db {
         let db = match self.db.read() {
             Ok(d) => d.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
@@ -752,13 +894,22 @@ impl Store {
     /// rolls back a half-written import, finishes an interrupted rekey, and
     /// finds the audit chain head.
     fn recover(&self) -> Result<(), StoreError> {
-        if let Some(v) = self.db().get(meta_key(IMPORT_PENDING))? {
-            let first = <[u8; 16]>::try_from(v.as_ref())
-                .map(RecordId::from_bytes)
-                .map_err(|_| StoreError::Corrupt("import marker".into()))?;
-            self.roll_back_import(first)?;
+        {
+            // With the writers' lock: on a shared store, no other process is
+            // half-way through an import or a rotation now, so what one left
+            // behind is a dead writer's.
+            let mut head = self.lock_head()?;
+            if let Home::Pg(conn) = &self.home {
+                conn.drop_next()?;
+            }
+            if let Some(v) = self.db().get(meta_key(IMPORT_PENDING))? {
+                let first = <[u8; 16]>::try_from(v.as_ref())
+                    .map(RecordId::from_bytes)
+                    .map_err(|_| StoreError::Corrupt("import marker".into()))?;
+                self.roll_back_import(first)?;
+            }
+            *head = self.last_audit_head()?;
         }
-        *self.lock_head()? = self.last_audit_head()?;
         if self.lock_slots()?.next_data_key.is_some() || self.db().contains_key(meta_key(REKEY_PENDING))? {
             match self.rekey(&|_| {}) {
                 // Not finished for want of space (refused before it began,
@@ -772,7 +923,7 @@ impl Store {
                 }
             }
         }
-        let failed = read_failed_logins(&self.dir);
+        let failed = read_failed_logins(&self.home);
         for f in &failed {
             self.audit(audit::Draft {
                 os_user: f.os_user.clone(),
@@ -787,7 +938,7 @@ impl Store {
             })?;
         }
         if !failed.is_empty() {
-            fs::remove_file(self.dir.join(FAILED_LOGINS)).map_err(io("could not clear the failed-login file"))?;
+            self.home.remove(FAILED_LOGINS)?;
         }
         let head = *self.lock_head()?;
         let sealed = self.sealed_head()?;
@@ -832,19 +983,8 @@ impl Store {
 
     /// Creates a new store in `dir` (which must not exist or be empty) with
     /// `user` as its first admin.
-    pub fn create(dir: &Path, user: &str, slot: NewSlot) -> Result<Store, StoreError> {
-        if dir.exists() && fs::read_dir(dir).map_err(io("could not read the store directory"))?.next().is_some() {
-            return Err(StoreError::Exists(dir.to_owned()));
-        }
-        if dir.exists() {
-            check_owner(dir)?;
-        }
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(io(format!("could not create {}", dir.display())))?;
-        let lock = take_lock(dir, user)?;
+    pub fn create(location: &Location, user: &str, slot: NewSlot) -> Result<Store, StoreError> {
+        let (home, lock, db) = Self::create_empty(location, user)?;
         let root = Key::random();
         let mut slots = KeySlots::new();
         match slot {
@@ -852,13 +992,46 @@ impl Store {
             NewSlot::Recipient(r) => slots.add_recipient(&root, user, Role::Admin, &r)?,
         }
         slots.data_key = Some(slots.seal_key(&root, &Key::random(), 1));
-        let db = open_db(dir)?;
-        db.insert(meta_key("format"), &STORE_FORMAT.to_le_bytes())?;
-        db.flush()?;
+        db.insert(meta_key("format"), STORE_FORMAT.to_le_bytes())?;
         slots.set_audit_head(&root, &audit::SealedHead { head: audit::Head::EMPTY, generation: 1 }.encode());
-        write_slots(dir, &slots)?;
-        restrict_permissions(dir)?;
-        Store::assemble(dir.to_owned(), lock, slots, db, root, user, Role::Admin)
+        write_slots(&home, &slots)?;
+        if let Some(dir) = home.dir() {
+            restrict_permissions(dir)?;
+        }
+        Store::assemble(location.clone(), home, lock, slots, db, root, user, Role::Admin)
+    }
+
+    /// An empty database at `location` (which must not hold a store), with
+    /// its lock for a directory.
+    fn create_empty(location: &Location, user: &str) -> Result<(Home, Option<StoreLock>, Db), StoreError> {
+        match location {
+            Location::Dir(dir) => {
+                if dir.exists() && fs::read_dir(dir).map_err(io("could not read the store directory"))?.next().is_some()
+                {
+                    return Err(StoreError::Exists(location.to_string()));
+                }
+                if dir.exists() {
+                    check_owner(dir)?;
+                }
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)
+                    .map_err(io(format!("could not create {}", dir.display())))?;
+                let lock = take_lock(dir, user)?;
+                let db = Db::Sled(open_db(dir)?);
+                Ok((Home::Dir(dir.clone()), Some(lock), db))
+            }
+            Location::Postgres(url) => {
+                let conn = PgConn::connect(url)?;
+                if conn.has_store()? {
+                    return Err(StoreError::Exists(location.to_string()));
+                }
+                conn.create_tables()?;
+                let db = Db::Pg(conn.kv(engine::PG_TABLE));
+                Ok((Home::Pg(conn), None, db))
+            }
+        }
     }
 
     fn check_format(&self) -> Result<(), StoreError> {
@@ -867,15 +1040,41 @@ impl Store {
             .get(meta_key("format"))?
             .and_then(|v| <[u8; 4]>::try_from(v.as_ref()).ok())
             .map(u32::from_le_bytes)
-            .ok_or_else(|| StoreError::NotAStore(self.dir.clone()))?;
+            .ok_or_else(|| StoreError::NotAStore(self.location.to_string()))?;
         if found > STORE_FORMAT {
             return Err(StoreError::TooNew { found, supported: STORE_FORMAT });
         }
         Ok(())
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    /// Where the store is.
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// Listens for other sessions' changes (a shared store; `None` for a
+    /// directory, which no other process can change).
+    pub fn listen(&self) -> Result<Option<Listener>, StoreError> {
+        match &self.home {
+            Home::Pg(conn) => Ok(Some(Listener { inner: conn.listen()?, token: self.token.clone() })),
+            Home::Dir(_) => Ok(None),
+        }
+    }
+
+    /// Names this session to the others (see [`Store::present`]).
+    pub fn announce(&self, name: &str) -> Result<(), StoreError> {
+        match &self.home {
+            Home::Pg(conn) => conn.announce(name),
+            Home::Dir(_) => Ok(()),
+        }
+    }
+
+    /// Who else has the store open now (a shared store; none for a directory).
+    pub fn present(&self) -> Result<Vec<String>, StoreError> {
+        match &self.home {
+            Home::Pg(conn) => conn.present(),
+            Home::Dir(_) => Ok(Vec::new()),
+        }
     }
 
     pub fn user(&self) -> &str {
@@ -938,7 +1137,7 @@ impl Store {
     /// The page that would hold `id`: the last page keyed at or below it.
     fn find_page(&self, id: RecordId) -> Result<Option<([u8; 17], Page)>, StoreError> {
         let lo = page_key(RecordId::from_bytes([0; 16]));
-        match self.db().range(lo..=page_key(id)).next_back() {
+        match self.db().range_inclusive(&lo, &page_key(id)).next_back() {
             Some(kv) => {
                 let (k, v) = kv?;
                 let key: [u8; 17] = k.as_ref().try_into().map_err(|_| StoreError::Corrupt("page key".into()))?;
@@ -951,6 +1150,19 @@ impl Store {
 
     /// One record by id.
     pub fn get(&self, id: RecordId) -> Result<Option<Record>, StoreError> {
+        let Some((_, page)) = self.find_page(id)? else { return Ok(None) };
+        let Some(i) = page.position(id) else { return Ok(None) };
+        match open_record(&self.keys().master, id, &page.entries[i].1) {
+            // On a shared store another session may have rotated the key.
+            Err(StoreError::Corrupt(_)) if matches!(self.home, Home::Pg(_)) => {
+                self.refresh()?;
+                self.get_fresh(id)
+            }
+            other => other.map(Some),
+        }
+    }
+
+    fn get_fresh(&self, id: RecordId) -> Result<Option<Record>, StoreError> {
         let Some((_, page)) = self.find_page(id)? else { return Ok(None) };
         match page.position(id) {
             Some(i) => open_record(&self.keys().master, id, &page.entries[i].1).map(Some),
@@ -993,6 +1205,7 @@ impl Store {
     /// Decrypts every record, in id order, spread over all cores;
     /// `progress(done)` is called between chunks.
     pub fn load_all(&self, progress: &mut dyn FnMut(usize)) -> Result<Vec<Record>, StoreError> {
+        self.refresh()?;
         self.load_all_with(&self.keys().master, progress)
     }
 
@@ -1010,6 +1223,7 @@ impl Store {
     /// parallel), in id order, until `f` returns false: memory stays at one
     /// chunk whatever the store's size.
     pub fn each_chunk(&self, pages: usize, f: &mut dyn FnMut(Vec<Record>) -> bool) -> Result<(), StoreError> {
+        self.refresh()?;
         self.chunks_with(&self.keys().master, pages, f)
     }
 
@@ -1019,7 +1233,7 @@ impl Store {
         pages: usize,
         f: &mut dyn FnMut(Vec<Record>) -> bool,
     ) -> Result<(), StoreError> {
-        let mut raw: Vec<sled::IVec> = Vec::with_capacity(pages);
+        let mut raw: Vec<IVec> = Vec::with_capacity(pages);
         let mut iter = self.db().scan_prefix([P_PAGE]);
         loop {
             raw.clear();
@@ -1068,9 +1282,7 @@ impl Store {
 
     /// Writes a metadata value and flushes.
     pub fn set_meta(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.db().insert(meta_key(name), value)?;
-        self.db().flush()?;
-        Ok(())
+        self.db().insert(meta_key(name), value)
     }
 
     /// Bytes used on disk by the database.
@@ -1081,12 +1293,11 @@ impl Store {
     }
 
     pub fn size_on_disk(&self) -> u64 {
-        self.db().size_on_disk().unwrap_or(0)
+        self.db().size_on_disk()
     }
 
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db().flush()?;
-        Ok(())
+        self.db().flush()
     }
 }
 

@@ -101,6 +101,18 @@ pub fn check_url(url: &str) -> Result<Config, SourceError> {
     Ok(config)
 }
 
+/// Connects to `url` (checked by [`check_url`]; the password from the
+/// environment or the password file) as application `app`.
+pub fn connect(url: &str, app: &str) -> Result<Client, SourceError> {
+    let mut config = check_url(url)?;
+    if let Some(p) = password(&config) {
+        config.password(p);
+    }
+    config.application_name(app);
+    config.connect_timeout(std::time::Duration::from_secs(10));
+    config.connect(NoTls).map_err(|e| SourceError::Connect(describe(&e)))
+}
+
 /// A password for `config` from `PGPASSWORD` or the password file.
 fn password(config: &Config) -> Option<String> {
     if let Ok(p) = std::env::var("PGPASSWORD") {
@@ -209,13 +221,7 @@ pub enum Outcome {
 impl SourceDb {
     /// Connects and checks that the table and the columns exist.
     pub fn open(url: &str, table: &str, id: &str, columns: &[String]) -> Result<SourceDb, SourceError> {
-        let mut config = check_url(url)?;
-        if let Some(p) = password(&config) {
-            config.password(p);
-        }
-        config.application_name("steward");
-        config.connect_timeout(std::time::Duration::from_secs(10));
-        let mut client = config.connect(NoTls).map_err(|e| SourceError::Connect(describe(&e)))?;
+        let mut client = connect(url, "steward")?;
         client.batch_execute("SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD'").map_err(db_err)?;
         let rows = client
             .query(

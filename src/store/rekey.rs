@@ -33,14 +33,14 @@ use super::page::Page;
 use super::*;
 
 /// A key and value carried into the rotated database.
-type Carried = (sled::IVec, Vec<u8>);
+type Carried = (IVec, Vec<u8>);
 
 impl Store {
     /// Rotates the data key. `progress` gets the number of pages re-wrapped.
     /// Returns the audit entry (whose draft is `draft`, or a note that an
     /// interrupted rotation was finished).
     pub fn rekey_with(&self, draft: Draft, progress: &(dyn Fn(usize) + Sync)) -> Result<Entry, StoreError> {
-        let mut head = self.head.lock().map_err(|_| StoreError::Db("audit head poisoned".into()))?;
+        let mut head = self.lock_head()?;
         let old = self.keys();
         let new = {
             let mut slots = self.lock_slots()?;
@@ -48,11 +48,13 @@ impl Store {
                 Some(s) => (slots.open_key(&self.root, s)?, s.epoch),
                 None => {
                     // Nothing is written until there is room for all of it.
-                    check_space_for_rewrite(&self.dir)?;
+                    if let Some(dir) = self.home.dir() {
+                        check_space_for_rewrite(dir)?;
+                    }
                     let epoch = old.epoch + 1;
                     let key = Key::random();
                     slots.next_data_key = Some(slots.seal_key(&self.root, &key, epoch));
-                    write_slots(&self.dir, &slots)?;
+                    write_slots(&self.home, &slots)?;
                     (key, epoch)
                 }
             };
@@ -73,19 +75,36 @@ impl Store {
             if old.epoch == new.epoch {
                 return Err(StoreError::Corrupt("the next data key has the generation in force".into()));
             }
-            check_space_for_rewrite(&self.dir)?;
-            let path = self.dir.join(DB_NEXT);
-            remove_tree(&path)?;
-            let next = open_db_at(&path)?;
+            let next = match &self.home {
+                Home::Dir(dir) => {
+                    check_space_for_rewrite(dir)?;
+                    let path = dir.join(DB_NEXT);
+                    remove_tree(&path)?;
+                    Db::Sled(open_db_at(&path)?)
+                }
+                Home::Pg(conn) => {
+                    conn.fresh_next()?;
+                    Db::Pg(conn.kv(engine::PG_TABLE_NEXT))
+                }
+            };
             let built = self.build_into(&next, &old, &new, *head, draft, progress);
             // Closed whatever happened (see `close_db`: a full disk must not
             // turn a failed rotation into a crash).
-            close_db(next);
+            if let Db::Sled(next) = next {
+                close_db(next);
+            }
             let (entry, next_head) = match built {
                 Ok(b) => b,
                 Err(e) => {
                     // The live database was only read: drop the half-built one.
-                    let _ = remove_tree(&self.dir.join(DB_NEXT));
+                    match &self.home {
+                        Home::Dir(dir) => {
+                            let _ = remove_tree(&dir.join(DB_NEXT));
+                        }
+                        Home::Pg(conn) => {
+                            let _ = conn.drop_next();
+                        }
+                    }
                     return Err(e);
                 }
             };
@@ -100,7 +119,7 @@ impl Store {
             let mut slots = self.lock_slots()?;
             slots.data_key = slots.next_data_key.take();
             let generation = self.seal_head_into(&mut slots, *head);
-            write_slots(&self.dir, &slots)?;
+            write_slots(&self.home, &slots)?;
             self.sealed_generation(generation);
         }
         Ok(entry)
@@ -111,7 +130,7 @@ impl Store {
     /// Returns the entry and the chain head after it.
     fn build_into(
         &self,
-        next: &sled::Db,
+        next: &Db,
         old: &DataKeys,
         new: &DataKeys,
         head: audit::Head,
@@ -130,7 +149,7 @@ impl Store {
         let mut pages_done = 0;
         let mut iter = src.iter();
         loop {
-            let raw: Vec<(sled::IVec, sled::IVec)> = iter.by_ref().take(CHUNK).collect::<Result<_, _>>()?;
+            let raw: Vec<(IVec, IVec)> = iter.by_ref().take(CHUNK).collect::<Result<_, _>>()?;
             if raw.is_empty() {
                 break;
             }
@@ -182,7 +201,7 @@ impl Store {
                     Ok(Some((k.clone(), value)))
                 })
                 .collect();
-            let mut batch = sled::Batch::default();
+            let mut batch = Batch::default();
             for (k, v) in carried?.into_iter().flatten() {
                 batch.insert(k, v);
             }
@@ -199,8 +218,7 @@ impl Store {
         let mut buckets: BTreeMap<u16, Bucket> = BTreeMap::new();
         let mut pages = next.scan_prefix([P_PAGE]);
         loop {
-            let raw: Vec<sled::IVec> =
-                pages.by_ref().take(CHUNK).map(|kv| kv.map(|(_, v)| v)).collect::<Result<_, _>>()?;
+            let raw: Vec<IVec> = pages.by_ref().take(CHUNK).map(|kv| kv.map(|(_, v)| v)).collect::<Result<_, _>>()?;
             if raw.is_empty() {
                 break;
             }
@@ -221,7 +239,7 @@ impl Store {
                 buckets.entry(bucket_of(&b)).or_default().set(b, id);
             }
         }
-        let mut batch = sled::Batch::default();
+        let mut batch = Batch::default();
         for kv in next.scan_prefix([P_REDIRECT]) {
             let (k, v) = kv?;
             let id: [u8; 16] = k
@@ -258,18 +276,24 @@ impl Store {
     /// Puts the database built at `db.next` in place of the live one, in one
     /// atomic exchange of the two directories, and deletes the old one.
     fn swap_in_next(&self) -> Result<(), StoreError> {
-        let live = self.dir.join(DB_DIR);
-        let next = self.dir.join(DB_NEXT);
-        exchange_dirs(&self.dir, &next, &live)?;
+        let dir = match &self.home {
+            // One transaction; the live handle names the table, which now
+            // is the rotated one.
+            Home::Pg(conn) => return conn.swap_in_next(),
+            Home::Dir(dir) => dir,
+        };
+        let live = dir.join(DB_DIR);
+        let next = dir.join(DB_NEXT);
+        exchange_dirs(dir, &next, &live)?;
         // The rotated database is in place (a crash from here on finds its
         // `rekey-done` marker); use it, and let the old one go.
-        let db = open_db_at(&live)?;
+        let db = Db::Sled(open_db_at(&live)?);
         let old = self.db.write().map_err(|_| StoreError::Db("database handle poisoned".into()))?.replace(db);
-        if let Some(old) = old {
+        if let Some(Db::Sled(old)) = old {
             close_db(old);
         }
         remove_tree(&next)?;
-        fs::File::open(&self.dir).and_then(|d| d.sync_all()).map_err(io("could not sync the store directory"))?;
+        fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io("could not sync the store directory"))?;
         Ok(())
     }
 

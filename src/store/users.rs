@@ -38,14 +38,17 @@ impl Store {
         draft: Draft,
         edit: impl FnOnce(&mut KeySlots, &Key) -> Result<(), SlotError>,
     ) -> Result<Entry, StoreError> {
+        // With the change lock (on a shared store the slots are re-read
+        // under it), so no other change of the slots comes in between.
+        let mut head = self.lock_head()?;
         // Try the edit on a copy first, so a refused edit is not audited as done.
         let mut next = self.lock_slots()?.clone();
         edit(&mut next, &self.root)?;
         self.invalidate_snapshot()?;
-        let entry = self.audit(draft)?;
+        let entry = self.audit_locked(&mut head, draft)?;
         let mut slots = self.lock_slots()?;
         next.audit_head = slots.audit_head.clone();
-        write_slots(&self.dir, &next)?;
+        write_slots(&self.home, &next)?;
         *slots = next;
         Ok(entry)
     }

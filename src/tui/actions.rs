@@ -7,7 +7,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use crate::crypto::Role;
+use crate::service::Role;
 
 /// Where a key binding applies. `Global` keys work in every normal-mode
 /// screen; text entry (`Search`) and overlays (`Help`) take keys first.

@@ -14,9 +14,9 @@ use super::theme::Theme;
 use crate::findings::{Kind, Report};
 use crate::model::{Record, RecordId};
 use crate::search::{Hit, SearchIndex};
+use crate::service::AuditEntry as Entry;
 use crate::service::Stats;
 use crate::service::actions::{ErasePlan, FieldEdit, MergePlan, Strategy};
-use crate::store::audit::Entry;
 
 /// The screens, in tab order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -245,8 +245,14 @@ pub enum Effect {
 /// Service calls the dashboard makes, run on the action thread.
 #[derive(Clone, Debug)]
 pub enum Job {
+    /// Reads again records another session changed (see `Event::External`).
+    Refresh {
+        ids: Vec<RecordId>,
+    },
     Update {
-        id: RecordId,
+        /// The record as the form showed it: saving is refused if another
+        /// session changed it since.
+        seen: Box<Record>,
         edits: Vec<FieldEdit>,
         reason: String,
         /// The rectification request this answers (from the Requests screen).
@@ -411,6 +417,12 @@ pub enum Event {
     },
     /// The passphrase at the idle lock was right.
     Unlocked,
+    /// Another session changed these records (a shared store).
+    External(Vec<RecordId>),
+    /// Records another session changed were read again; what to say.
+    ExternalDone(String),
+    /// Who else works on the store now.
+    Present(Vec<String>),
     /// Records changed: the data rebuilt (the scan follows).
     Refreshed(Arc<Data>),
     /// Records changed: what to change in the data, and in the findings
@@ -644,6 +656,10 @@ pub struct App {
     /// terminal is too small): it takes no keys but Esc and Ctrl-C, so
     /// nothing is confirmed unseen. Set by the drawing.
     pub form_hidden: Cell<bool>,
+    /// Who else works on a shared store (see `Service::others`).
+    pub others: Vec<String>,
+    /// Records other sessions changed, waiting to be read again.
+    pub external: std::collections::BTreeSet<RecordId>,
 }
 
 impl App {
@@ -680,18 +696,20 @@ impl App {
             locked: None,
             ended: None,
             form_hidden: Cell::new(false),
+            others: Vec::new(),
+            external: Default::default(),
         }
     }
 
     /// The session's role (viewer when unknown: show the least).
-    pub fn role(&self) -> crate::crypto::Role {
-        self.info.role.parse().unwrap_or(crate::crypto::Role::Viewer)
+    pub fn role(&self) -> crate::service::Role {
+        self.info.role.parse().unwrap_or(crate::service::Role::Viewer)
     }
 
     /// The role the keys act with: a read-only session changes nothing, so
     /// it offers and takes only what a viewer may do.
-    pub fn acting_role(&self) -> crate::crypto::Role {
-        if self.info.read_only.is_some() { crate::crypto::Role::Viewer } else { self.role() }
+    pub fn acting_role(&self) -> crate::service::Role {
+        if self.info.read_only.is_some() { crate::service::Role::Viewer } else { self.role() }
     }
 
     /// True when the help and the status bar offer `a`: the role may use
@@ -725,7 +743,7 @@ impl App {
         use crate::model::request::RequestKind;
         let Some(v) = self.requests.current() else { return is_navigation(a) };
         let open_page = self.requests.open.is_some();
-        if a.min_role() > crate::crypto::Role::Viewer && !v.status.is_open() {
+        if a.min_role() > crate::service::Role::Viewer && !v.status.is_open() {
             return false;
         }
         match a {
@@ -913,6 +931,37 @@ impl App {
                 }
                 Vec::new()
             }
+            Event::External(ids) => {
+                if ids.is_empty() {
+                    // No record changed (a reveal, an export, a request):
+                    // the lists on other screens did.
+                    self.audit.stale = true;
+                    self.requests.stale = true;
+                    self.sources.stale = true;
+                    if self.busy.is_none() && self.form.is_none() {
+                        return self.reload_visible_list(false);
+                    }
+                    return Vec::new();
+                }
+                self.external.extend(ids);
+                self.refresh_external()
+            }
+            Event::ExternalDone(message) => {
+                self.busy = None;
+                self.notice = Some(message);
+                self.audit.stale = true;
+                self.requests.stale = true;
+                self.sources.stale = true;
+                // Candidates may show records that are gone now.
+                self.requests.matches = None;
+                let mut effects = self.reload_visible_list(false);
+                effects.extend(self.refresh_external());
+                effects
+            }
+            Event::Present(names) => {
+                self.others = names;
+                Vec::new()
+            }
             Event::Acted { message, merge, changed } => {
                 self.busy = None;
                 self.notice = Some(message);
@@ -931,21 +980,11 @@ impl App {
                     // Candidates may show records that are gone now.
                     self.requests.matches = None;
                 }
-                match self.screen {
-                    Screen::Audit => vec![Effect::Job(Job::LoadAudit)],
-                    Screen::Sources => {
-                        self.sources.stale = false;
-                        vec![Effect::Job(Job::LoadSources)]
-                    }
-                    Screen::Requests => {
-                        self.requests.stale = false;
-                        // Candidates dropped by a change are matched again
-                        // once the reloaded queue says the request is still open.
-                        self.requests.rematch = changed && self.requests.open.is_some();
-                        vec![Effect::Job(Job::LoadRequests)]
-                    }
-                    _ => Vec::new(),
-                }
+                // Candidates dropped by a change are matched again once the
+                // reloaded queue says the request is still open.
+                let mut effects = self.reload_visible_list(changed);
+                effects.extend(self.refresh_external());
+                effects
             }
             Event::Revealed(r) => {
                 self.busy = None;
@@ -1291,6 +1330,35 @@ impl App {
     }
 
     /// Starts a job unless one is running.
+    /// Reads again what other sessions changed, once nothing else runs
+    /// (an open dialog stays: saving it is refused if its record changed).
+    fn refresh_external(&mut self) -> Vec<Effect> {
+        if self.external.is_empty() || self.busy.is_some() || self.data.is_none() {
+            return Vec::new();
+        }
+        let ids: Vec<RecordId> = std::mem::take(&mut self.external).into_iter().collect();
+        self.busy = Some("reading another session's changes".into());
+        vec![Effect::Job(Job::Refresh { ids })]
+    }
+
+    /// The effect that reloads the list on screen (audit, requests,
+    /// sources) after a change.
+    fn reload_visible_list(&mut self, changed: bool) -> Vec<Effect> {
+        match self.screen {
+            Screen::Audit => vec![Effect::Job(Job::LoadAudit)],
+            Screen::Sources => {
+                self.sources.stale = false;
+                vec![Effect::Job(Job::LoadSources)]
+            }
+            Screen::Requests => {
+                self.requests.stale = false;
+                self.requests.rematch = changed && self.requests.open.is_some();
+                vec![Effect::Job(Job::LoadRequests)]
+            }
+            _ => Vec::new(),
+        }
+    }
+
     pub(crate) fn job(&mut self, what: &str, job: Job) -> Vec<Effect> {
         if let Some(b) = &self.busy {
             self.error = Some(format!("wait: {b} is still running"));
@@ -1382,7 +1450,7 @@ impl App {
                     Form::Remedy(_) | Form::Receipt(_) => Vec::new(),
                     Form::Edit(f) => {
                         let job = Job::Update {
-                            id: f.original.id,
+                            seen: Box::new(f.original.clone()),
                             edits: f.edits(),
                             reason: f.reason.trimmed().to_owned(),
                             request: f.for_request.clone(),

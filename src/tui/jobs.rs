@@ -195,16 +195,24 @@ pub fn run(
                 Err(e) => vec![Event::ActFailed(e.to_string())],
             };
         }
-        Job::Update { id, edits, reason, request } => (
-            match &request {
-                Some(reference) => service.request_update(reference, id, &edits, &reason),
-                None => service.update(id, &edits, &reason),
-            }
-            .map(|u| {
+        Job::Refresh { ids } => {
+            let Some(data) = data else { return vec![Event::ExternalDone(String::new())] };
+            let mut out = match patched(service, data, &ids, scan) {
+                Ok(evs) => evs,
+                Err(e) => vec![Event::LoadFailed(format!("could not read another session's changes: {e}"))],
+            };
+            out.push(Event::ExternalDone(format!(
+                "another session changed {} record(s): shown as they are now",
+                ids.len()
+            )));
+            return out;
+        }
+        Job::Update { seen, edits, reason, request } => (
+            service.update_seen(&seen, &edits, &reason, request.as_deref()).map(|u| {
                 let fields: Vec<&str> = u.diffs.iter().map(|d| d.field.as_str()).collect();
                 (format!("saved {} (audit entry {}; u undoes it)", fields.join(", "), u.entry.seq), Some(u.change_id))
             }),
-            vec![id],
+            vec![seen.id],
         ),
         Job::Merge { plan, reason } => {
             let ids: Vec<RecordId> = plan.records.iter().map(|r| r.id).collect();

@@ -17,7 +17,6 @@ use super::terminal::TerminalGuard;
 use super::theme::Theme;
 use crate::model::text::fit;
 use crate::service::{Credentials, Service};
-use crate::store::LockedStore;
 
 /// What the login screen shows.
 #[derive(Default)]
@@ -72,10 +71,10 @@ pub fn draw(f: &mut Frame, theme: &Theme, v: &LoginView) {
 
 /// Asks for the passphrase until the store unlocks (`Ok(Some)`), the user
 /// leaves (`Ok(None)`), or something other than the passphrase fails.
-pub fn login(mut locked: LockedStore, user: &str, theme: &Theme) -> Result<Option<Service>, String> {
+pub fn login(mut locked: crate::service::Door, user: &str, theme: &Theme) -> Result<Option<Service>, String> {
     let mut guard = TerminalGuard::enter().map_err(|e| format!("terminal: {e}"))?;
     let mut view = LoginView {
-        store: locked.dir().display().to_string(),
+        store: locked.location().to_string(),
         user: crate::model::text::sanitize(user),
         ..LoginView::default()
     };

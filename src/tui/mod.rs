@@ -32,7 +32,7 @@ use crate::service::Service;
 pub fn run(service: Arc<Service>, theme: Theme, demo: bool, idle_lock: Option<u64>) -> std::io::Result<()> {
     let session = service.session().clone();
     let info = SessionInfo {
-        store: service.store_dir().display().to_string(),
+        store: service.store_location().to_string(),
         user: crate::model::text::sanitize(&session.user),
         role: session.role.name().to_owned(),
         size_on_disk: service.size_on_disk(),
@@ -45,6 +45,7 @@ pub fn run(service: Arc<Service>, theme: Theme, demo: bool, idle_lock: Option<u6
 
     let rescanner = Arc::new(std::sync::Mutex::new(jobs::Rescanner::default()));
     spawn_loader(service.clone(), tx.clone(), rescanner.clone());
+    spawn_watch(service.clone(), tx.clone(), rescanner.clone());
     if service.read_only().is_some() {
         spawn_snapshot_watch(service.clone(), tx.clone());
     }
@@ -211,6 +212,44 @@ pub fn run(service: Arc<Service>, theme: Theme, demo: bool, idle_lock: Option<u6
 /// Decrypts every record off the UI thread, reporting progress; then
 /// publishes the read-only snapshot and runs the scan, whose state is kept
 /// for the incremental rescans after each change.
+/// On a store several sessions share: other sessions' changes as they are
+/// announced (the records they name are read again; an import's, all of
+/// them), and who else is working, every few seconds.
+fn spawn_watch(service: Arc<Service>, tx: mpsc::Sender<Event>, rescanner: Arc<std::sync::Mutex<jobs::Rescanner>>) {
+    let Ok(Some(mut watch)) = service.watch() else { return };
+    std::thread::spawn(move || {
+        let mut asked = std::time::Instant::now() - Duration::from_secs(60);
+        loop {
+            if asked.elapsed() >= Duration::from_secs(5) {
+                asked = std::time::Instant::now();
+                if tx.send(Event::Present(service.others())).is_err() {
+                    return;
+                }
+            }
+            match watch.wait(Duration::from_millis(500)) {
+                Ok(changes) if changes.iter().any(|c| c.ids.is_none()) => {
+                    spawn_loader(service.clone(), tx.clone(), rescanner.clone());
+                }
+                Ok(changes) if !changes.is_empty() => {
+                    let ids = changes.into_iter().flat_map(|c| c.ids.unwrap_or_default()).collect();
+                    if tx.send(Event::External(ids)).is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                // The connection went: try again in a while.
+                Err(_) => {
+                    std::thread::sleep(Duration::from_secs(5));
+                    match service.watch() {
+                        Ok(Some(w)) => watch = w,
+                        _ => continue,
+                    }
+                }
+            }
+        }
+    });
+}
+
 fn spawn_loader(service: Arc<Service>, tx: mpsc::Sender<Event>, rescanner: Arc<std::sync::Mutex<jobs::Rescanner>>) {
     {
         std::thread::spawn(move || {

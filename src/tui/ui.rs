@@ -105,7 +105,13 @@ pub fn draw(f: &mut Frame, app: &App) {
 
 fn draw_tabs(f: &mut Frame, app: &App, area: Rect) {
     let ro = app.info.read_only.as_ref().map(|t| format!("READ-ONLY snapshot {t} · ")).unwrap_or_default();
-    let right = format!("{ro}{}{} · {} ", if app.info.demo { "DEMO · " } else { "" }, app.info.user, app.info.role);
+    let others = match app.others.len() {
+        0 => String::new(),
+        1 => format!("also here: {} · ", crate::model::text::fit(&app.others[0], 24)),
+        n => format!("also here: {} +{} · ", crate::model::text::fit(&app.others[0], 16), n - 1),
+    };
+    let right =
+        format!("{ro}{others}{}{} · {} ", if app.info.demo { "DEMO · " } else { "" }, app.info.user, app.info.role);
     let full: usize = Screen::ALL.iter().enumerate().map(|(i, s)| format!(" {} {} ", i + 1, s.title()).len()).sum();
     let room = area.width as usize;
     // Full titles when they fit beside the user; else only the active title.

@@ -8,8 +8,8 @@ use std::process::{Command, Output};
 
 use secrecy::SecretString;
 use steward::crypto::KdfCost;
+use steward::service::NewSecret as NewSlot;
 use steward::service::{Credentials, Service};
-use steward::store::{LockedStore, NewSlot};
 
 pub const PASS: &str = "correct horse battery";
 
@@ -62,7 +62,7 @@ pub fn lib_store(dir: &Path) -> Service {
 
 /// Opens a store through the library.
 pub fn lib_open(dir: &Path) -> Service {
-    let locked = LockedStore::open(dir, "tester").expect("lock");
+    let locked = Service::door(dir, "tester").expect("lock");
     Service::unlock(locked, "tester", Credentials::Passphrase(SecretString::from(PASS.to_owned()))).expect("unlock")
 }
 

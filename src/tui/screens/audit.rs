@@ -10,7 +10,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Wrap};
 
 use crate::model::text::fit;
-use crate::store::audit::Outcome;
+use crate::service::AuditOutcome as Outcome;
 use crate::tui::ui::fmt_count;
 
 pub fn draw(f: &mut Frame, app: &App, area: Rect) {

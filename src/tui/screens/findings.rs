@@ -18,10 +18,10 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
 
-use crate::crypto::Role;
 use crate::findings::{Finding, Kind, Report, Severity, pii};
 use crate::model::text::fit;
 use crate::model::{Record, RecordId};
+use crate::service::Role;
 use crate::tui::actions::Action;
 use crate::tui::app::{App, Effect, Job, Screen};
 use crate::tui::forms::{Form, MergeForm, NoteForm, NotePurpose, Remedy, RemedyForm, TextInput};

@@ -196,11 +196,11 @@ fn draw_detail(f: &mut Frame, app: &App, r: &Record, area: Rect) {
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(app.theme.style("ui.border"))
-        .title(if app.role() >= crate::crypto::Role::Admin {
+        .title(if app.role() >= crate::service::Role::Admin {
             " Details "
         } else if app.revealed.as_deref().is_some_and(|x| x.id == r.id) {
             " Details · revealed (audited) "
-        } else if app.role() >= crate::crypto::Role::Steward {
+        } else if app.role() >= crate::service::Role::Steward {
             " Details · masked · r reveals "
         } else {
             " Details · masked "
@@ -288,7 +288,7 @@ pub fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
         }
         Action::Edit => {
             if let Some(r) = app.selected_record() {
-                if app.role() < crate::crypto::Role::Admin {
+                if app.role() < crate::service::Role::Admin {
                     // The screens hold masked data: fetch the record itself.
                     let id = r.id;
                     return app.job("opening the record", Job::PrepareEdit { id, request: None });

@@ -213,7 +213,7 @@ fn draw_page(f: &mut Frame, app: &App, v: &RequestView, area: Rect) {
     let (badge, left, slot) = urgency(v);
     let cands = app.requests.candidates();
     let today = app.now.date_naive();
-    let handles = app.role() >= crate::crypto::Role::Steward;
+    let handles = app.role() >= crate::service::Role::Steward;
     let matched = app.requests.matches.as_ref().is_some_and(|(r, _)| *r == v.reference);
     let matching = !matched && app.busy.is_some();
     let detail_h = if area.height >= 20 { 11 } else { area.height.saturating_sub(6).clamp(3, 11) };
@@ -487,7 +487,7 @@ pub fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
         }
     };
     // On this screen, what needs more than a viewer acts on the request.
-    let changes = a.min_role() > crate::crypto::Role::Viewer;
+    let changes = a.min_role() > crate::service::Role::Viewer;
     if changes && !v.status.is_open() {
         app.error = Some(format!("{reference} is {}: nothing more to do", v.status.name()));
         return Vec::new();

@@ -159,7 +159,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                     "feed",
                     format!("{} waiting · {} applied in all · last sync read {} row(s)", s.pending, s.applied, s.rows),
                 ),
-                if app.acting_role() >= crate::crypto::Role::Steward {
+                if app.acting_role() >= crate::service::Role::Steward {
                     kv(
                         "keys",
                         "S syncs (new and changed rows) · P pushes the waiting changes · both previewed first".into(),

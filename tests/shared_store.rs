@@ -1,0 +1,290 @@
+//! PostgreSQL as the store's engine, on a throwaway cluster: what the
+//! database holds (sealed values only), moving a store between engines, and
+//! several sessions writing at once — one refused when it would overwrite
+//! another's change, one audit chain, a rotation and an erasure seen by the
+//! others, a writer killed half-way.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+
+use common::pg::Pg;
+use common::*;
+use secrecy::SecretString;
+use steward::service::actions::{FieldEdit, FieldName, Strategy};
+use steward::service::{Credentials, KdfCost, Location, NewSecret, Service};
+
+/// `steward --store URL --user tester ARGS...` with the test passphrase.
+fn at(url: &str, args: &[&str]) -> (i32, String, String) {
+    let mut c = Command::new(bin());
+    c.arg("--store")
+        .arg(url)
+        .args(["--user", "tester"])
+        .args(args)
+        .env("STEWARD_PASSPHRASE", PASS)
+        .env("NO_COLOR", "1")
+        .env_remove("STEWARD_STORE")
+        .env_remove("PGPASSWORD");
+    run(c)
+}
+
+fn ok(r: (i32, String, String)) -> String {
+    assert_eq!(r.0, 0, "steward failed:\nstdout: {}\nstderr: {}", r.1, r.2);
+    r.1
+}
+
+fn new_store(url: &str) -> Service {
+    Service::init(
+        Location::parse(url),
+        "tester",
+        NewSecret::Passphrase(SecretString::from(PASS.to_owned()), KdfCost::LOW),
+    )
+    .expect("init on PostgreSQL")
+}
+
+fn session(url: &str) -> Service {
+    let door = Service::door(Location::parse(url), "tester").expect("open");
+    Service::unlock(door, "tester", Credentials::Passphrase(SecretString::from(PASS.to_owned()))).expect("unlock")
+}
+
+fn email(value: &str) -> Vec<FieldEdit> {
+    vec![FieldEdit { field: FieldName::parse("email"), value: Some(value.to_owned()) }]
+}
+
+/// Emails and family names of the demo customers, to look for in dumps.
+fn demo_values() -> Vec<String> {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("demo-data/customers.csv"))
+        .expect("demo csv");
+    let mut rdr = csv::Reader::from_reader(text.as_bytes());
+    let headers = rdr.headers().expect("headers").clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).expect("column");
+    let (e, l) = (col("email"), col("last_name"));
+    let mut out = BTreeSet::new();
+    for row in rdr.records().take(300) {
+        let row = row.expect("row");
+        for v in [&row[e], &row[l]] {
+            if v.len() >= 6 {
+                out.insert(v.to_owned());
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+fn pg_dump(pg: &Pg, db: &str) -> Vec<u8> {
+    let bin = pg.psql_bin().with_file_name("pg_dump");
+    let out = Command::new(bin).arg("-d").arg(pg.url(db)).output().expect("pg_dump");
+    assert!(out.status.success(), "pg_dump: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+#[test]
+fn a_postgres_store_holds_only_sealed_values_and_moves_between_engines() {
+    let Some(pg) = Pg::start() else { return };
+    let db = pg.create_db("store");
+    let url = pg.url(&db);
+    ok(at(&url, &["init", "--kdf-cost", "low", "--admin", "tester"]));
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo-data/customers.csv");
+    let out = ok(at(&url, &["import", demo.to_str().expect("path"), "--source", "crm"]));
+    assert!(out.contains("imported 2000 record(s)"), "{out}");
+    ok(at(&url, &["update", "crm:C0000002", "email=new.address@example.net", "--reason", "customer asked"]));
+    let out = ok(at(&url, &["erase", "crm:C0000001", "--reason", "asked", "--yes"]));
+    assert!(out.contains("receipt") || out.contains("erased"), "{out}");
+    assert!(ok(at(&url, &["audit", "verify"])).contains("intact"));
+    assert_ne!(at(&url, &["show", "crm:C0000001"]).0, 0, "the erased customer is gone");
+
+    // What the database holds: sealed values and keyed hashes, no value.
+    let dump = pg_dump(&pg, &db);
+    assert!(dump.len() > 100_000, "the dump holds the store ({} bytes)", dump.len());
+    for v in demo_values() {
+        assert!(!contains(&dump, v.as_bytes()), "the dump holds a customer's value in clear text");
+    }
+    assert!(!contains(&dump, b"new.address@example.net"));
+
+    // To a directory and back to another database; both verify.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("copy");
+    let out = ok(at(&url, &["migrate", "--to", dir.to_str().expect("path")]));
+    assert!(out.contains("1999 record(s)") && out.contains("intact"), "{out}");
+    let dir_cli = |args: &[&str]| ok(cli(&dir, args));
+    assert!(dir_cli(&["audit", "verify"]).contains("intact"));
+    assert_eq!(dir_cli(&["list"]).lines().count(), 1999);
+    for (_, bytes) in all_files(&dir) {
+        assert!(!contains(&bytes, b"new.address@example.net"), "a file of the copy holds a value");
+    }
+    let db2 = pg.create_db("back");
+    let url2 = pg.url(&db2);
+    let out = dir_cli(&["migrate", "--to", &url2]);
+    assert!(out.contains("1999 record(s)") && out.contains("intact"), "{out}");
+    assert!(ok(at(&url2, &["audit", "verify"])).contains("intact"));
+    assert_eq!(ok(at(&url2, &["list"])).lines().count(), 1999);
+    let shown = ok(at(&url2, &["show", "crm:C0000002"]));
+    assert!(shown.contains("new.address@example.net"), "{shown}");
+    // A target that holds a store is refused, the source left alone.
+    let (code, _, err) = at(&url, &["migrate", "--to", &url2]);
+    assert_eq!(code, 1);
+    assert!(err.contains("already exists"), "{err}");
+    assert!(ok(at(&url, &["audit", "verify"])).contains("intact"));
+}
+
+#[test]
+fn two_sessions_on_one_store_refuse_a_stale_edit_and_share_one_chain() {
+    let Some(pg) = Pg::start() else { return };
+    let url = pg.url(&pg.create_db("two"));
+    let a = new_store(&url);
+    import_csv(
+        &a,
+        "id,first_name,last_name,email\n1,Ann,Lee,ann@example.org\n2,Bob,Kay,bob@example.org\n3,Cy,Fox,cy@example.org\n",
+    );
+    let b = session(&url);
+    let seen_a = a.records(&mut |_| {}).expect("records");
+    let seen_b = b.records(&mut |_| {}).expect("records");
+    assert_eq!(seen_a, seen_b, "both sessions see the same store");
+
+    // Both open record 1; A saves first; B's save is refused, nothing lost.
+    a.update_seen(&seen_a[0], &email("ann.a@example.org"), "fix", None).expect("A saves");
+    let err = b.update_seen(&seen_b[0], &email("ann.b@example.org"), "fix", None).expect_err("B is refused");
+    assert!(err.to_string().contains("someone else changed"), "{err}");
+    assert_eq!(b.find("crm:1").expect("find").email.as_deref(), Some("ann.a@example.org"));
+    // After a reload B's save goes through.
+    let fresh = b.find("crm:1").expect("find");
+    b.update_seen(&fresh, &email("ann.b@example.org"), "fix", None).expect("B saves after a reload");
+    assert_eq!(a.find("crm:1").expect("find").email.as_deref(), Some("ann.b@example.org"));
+
+    // Writes of either session extend one chain that both verify.
+    a.update(seen_a[1].id, &email("bob.a@example.org"), "fix").expect("A");
+    b.update(seen_a[2].id, &email("cy.b@example.org"), "fix").expect("B");
+    let (va, vb) = (a.audit_verify().expect("verify"), b.audit_verify().expect("verify"));
+    assert!(va.is_intact() && vb.is_intact(), "{va:?} {vb:?}");
+    // B's trail holds A's verification too: one chain.
+    assert_eq!(vb.entries, va.entries + 1);
+
+    // An erasure by A (with its key rotation): B no longer finds the record,
+    // and goes on reading and writing under the new key.
+    let plan = a.plan_erase(&[seen_a[1].id], Strategy::Delete).expect("plan");
+    a.erase(&plan, "asked", None, true, &|_| {}).expect("erase");
+    assert!(b.find("crm:2").is_err(), "B still finds the erased record");
+    let left = b.records(&mut |_| {}).expect("B reads under the rotated key");
+    assert_eq!(left.len(), 2);
+    b.update_seen(&left[1], &email("cy.again@example.org"), "fix", None).expect("B writes after the rotation");
+    // A merge planned by B over a record A changed meanwhile is refused.
+    let plan = b.plan_merge(&[left[0].id, left[1].id], None).expect("plan");
+    a.update(left[0].id, &email("ann.c@example.org"), "fix").expect("A changes one of them");
+    let err = b.merge(&plan, "same person").expect_err("stale merge");
+    assert!(err.to_string().contains("changed") || err.to_string().contains("no longer"), "{err}");
+    assert_eq!(a.count(), 2, "nothing was merged");
+    assert!(a.audit_verify().expect("verify").is_intact());
+    assert!(b.audit_verify().expect("verify").is_intact());
+}
+
+#[test]
+fn concurrent_writers_lose_nothing_and_keep_one_chain() {
+    let Some(pg) = Pg::start() else { return };
+    let url = pg.url(&pg.create_db("many"));
+    let first = new_store(&url);
+    let mut csv = String::from("id,first_name,last_name,email\n");
+    for i in 0..40 {
+        csv.push_str(&format!("{i},Name{i},Family{i},p{i}@example.org\n"));
+    }
+    import_csv(&first, &csv);
+    let ids: Vec<_> = first.records(&mut |_| {}).expect("records").iter().map(|r| r.id).collect();
+    let before = first.audit_verify().expect("verify").entries;
+    drop(first);
+    // Four sessions, ten edits each, on records of their own.
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let (url, ids) = (&url, &ids);
+            s.spawn(move || {
+                let svc = session(url);
+                for k in 0..10 {
+                    let id = ids[t * 10 + k];
+                    svc.update(id, &email(&format!("w{t}.{k}@example.org")), "concurrent").expect("update");
+                }
+            });
+        }
+    });
+    let svc = session(&url);
+    let v = svc.audit_verify().expect("verify");
+    assert!(v.is_intact(), "{v:?}");
+    // The first verification's own entry, then every edit, once.
+    assert_eq!(v.entries, before + 1 + 40, "every edit is in the chain, once");
+    let emails: BTreeSet<String> =
+        svc.records(&mut |_| {}).expect("records").into_iter().filter_map(|r| r.email).collect();
+    for t in 0..4 {
+        for k in 0..10 {
+            assert!(emails.contains(&format!("w{t}.{k}@example.org")), "an edit was lost");
+        }
+    }
+    // Two sessions race to merge the same pair: one merges, one is refused.
+    let pair = [ids[0], ids[1]];
+    // Both plan first (both see the two records), then both merge.
+    let planned = std::sync::Barrier::new(2);
+    let results: Vec<bool> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let (url, planned) = (&url, &planned);
+                s.spawn(move || {
+                    let svc = session(url);
+                    let plan = svc.plan_merge(&pair, None).expect("plan");
+                    planned.wait();
+                    svc.merge(&plan, "same person").is_ok()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("thread")).collect()
+    });
+    assert_eq!(results.iter().filter(|ok| **ok).count(), 1, "exactly one merge lands: {results:?}");
+    assert_eq!(svc.count(), 39);
+    assert!(svc.audit_verify().expect("verify").is_intact());
+}
+
+#[test]
+fn a_writer_killed_half_way_leaves_a_consistent_store_and_no_lock() {
+    let Some(pg) = Pg::start() else { return };
+    let url = pg.url(&pg.create_db("kill"));
+    ok(at(&url, &["init", "--kdf-cost", "low", "--admin", "tester"]));
+    let tmp = tempfile::tempdir().expect("tmp");
+    let csv = tmp.path().join("many.csv");
+    let mut c = Command::new(bin());
+    c.args(["gen", "--count", "150000", "--seed", "3", "-o"]).arg(&csv);
+    assert_eq!(run(c).0, 0, "gen");
+    let db = url.clone();
+    let rows = |pg: &Pg| -> u64 {
+        let name = db.split('?').next().and_then(|p| p.rsplit('/').next()).expect("db name").to_owned();
+        pg.psql(&name, "SELECT count(*) FROM steward_kv").parse().unwrap_or(0)
+    };
+    let start = rows(&pg);
+    let mut child = Command::new(bin())
+        .arg("--store")
+        .arg(&url)
+        .args(["--user", "tester", "import"])
+        .arg(&csv)
+        .env("STEWARD_PASSPHRASE", PASS)
+        .env_remove("PGPASSWORD")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // Kill it once its first chunks are in the database.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while rows(&pg) <= start + 100 && std::time::Instant::now() < deadline {
+        if child.try_wait().expect("wait").is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let killed = child.try_wait().expect("wait").is_none();
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGKILL);
+    let _ = child.wait();
+    assert!(killed, "the import finished before it could be killed: make the file larger");
+    // The next session is not blocked by the dead writer's lock, rolls the
+    // half-written import back, and the chain verifies.
+    let out = ok(at(&url, &["audit", "verify"]));
+    assert!(out.contains("intact"), "{out}");
+    let listed = ok(at(&url, &["list"])).lines().count();
+    assert_eq!(listed, 0, "the killed import left records behind");
+    let out = ok(at(&url, &["stats", "--json"]));
+    assert!(out.contains("\"records\":0"), "{out}");
+}
