@@ -288,3 +288,42 @@ fn a_writer_killed_half_way_leaves_a_consistent_store_and_no_lock() {
     let out = ok(at(&url, &["stats", "--json"]));
     assert!(out.contains("\"records\":0"), "{out}");
 }
+
+#[test]
+fn two_processes_change_one_record_at_once_and_both_changes_stay() {
+    let Some(pg) = Pg::start() else { return };
+    let url = pg.url(&pg.create_db("procs"));
+    let svc = new_store(&url);
+    import_csv(&svc, "id,first_name,last_name,email,phone\n1,Ann,Lee,ann@example.org,+44 20 7946 0000\n");
+    // An open session rotates the key meanwhile: the processes still work.
+    let spawn = |args: &[&str]| {
+        Command::new(bin())
+            .arg("--store")
+            .arg(&url)
+            .args(["--user", "tester"])
+            .args(args)
+            .env("STEWARD_PASSPHRASE", PASS)
+            .env_remove("PGPASSWORD")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn")
+    };
+    let mut children = Vec::new();
+    for k in 0..3 {
+        children.push(spawn(&["update", "crm:1", &format!("email=ann{k}@example.org"), "--reason", "p"]));
+        children.push(spawn(&["update", "crm:1", &format!("region=R{k}"), "--reason", "p"]));
+    }
+    svc.rekey("rotation while others write", &|_| {}).expect("rekey");
+    for c in children {
+        let out = c.wait_with_output().expect("wait");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let r = svc.find("crm:1").expect("find");
+    assert!(r.email.as_deref().is_some_and(|e| e.starts_with("ann") && e != "ann@example.org"), "{:?}", r.email);
+    assert!(r.address.region.as_deref().is_some_and(|x| x.starts_with('R')), "{:?}", r.address.region);
+    let v = svc.audit_verify().expect("verify");
+    assert!(v.is_intact(), "{v:?}");
+    // The import, six updates and the rotation.
+    assert_eq!(v.entries, 8);
+}

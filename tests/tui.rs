@@ -926,3 +926,58 @@ fn sources_offer_sync_and_push_only_for_a_database_and_preview_first() {
     assert!(!shown.contains("S syncs"), "{shown}");
     assert!(v.update(Event::Key(key(KeyCode::Char('P')))).is_empty() && v.form.is_none());
 }
+
+#[test]
+fn another_sessions_changes_are_read_again_without_closing_a_dialog() {
+    use steward::tui::app::{Effect, Job};
+    let refresh_of = |effects: &[Effect]| -> Option<Vec<steward::model::RecordId>> {
+        effects.iter().find_map(|e| match e {
+            Effect::Job(Job::Refresh { ids }) => Some(ids.clone()),
+            _ => None,
+        })
+    };
+    let mut a = app();
+    press(&mut a, key(KeyCode::Char('2')));
+    press(&mut a, key(KeyCode::Char('e')));
+    assert!(a.form.is_some(), "the edit dialog is open");
+    let data = a.data.clone().expect("data");
+    let (first, second) = (data.records[0].id, data.records[1].id);
+    // Another session changed a record: it is read again, the dialog stays.
+    let effects = a.update(Event::External(vec![first]));
+    assert_eq!(refresh_of(&effects), Some(vec![first]));
+    assert!(a.form.is_some(), "the dialog stays open");
+    // A second notice while that runs waits for it, then goes.
+    assert_eq!(refresh_of(&a.update(Event::External(vec![second]))), None);
+    let effects = a.update(Event::ExternalDone("another session changed 1 record(s): shown as they are now".into()));
+    assert_eq!(refresh_of(&effects), Some(vec![second]));
+    assert!(a.form.is_some(), "the dialog still stays open");
+    let effects = a.update(Event::ExternalDone("another session changed 1 record(s): shown as they are now".into()));
+    assert_eq!(refresh_of(&effects), None, "nothing left to read");
+    assert_eq!(a.notice.as_deref(), Some("another session changed 1 record(s): shown as they are now"));
+    // A change to no record (another session's reveal) reloads the audit
+    // list on screen.
+    press(&mut a, key(KeyCode::Esc));
+    press(&mut a, key(KeyCode::Esc));
+    press(&mut a, key(KeyCode::Char('5')));
+    let effects = a.update(Event::External(Vec::new()));
+    assert!(effects.iter().any(|e| matches!(e, Effect::Job(Job::LoadAudit))), "the audit list reloads");
+}
+
+#[test]
+fn the_header_names_who_else_works_on_a_shared_store() {
+    let mut a = app();
+    a.update(Event::Present(vec!["ann (ann)".into(), "bob (robert)".into()]));
+    insta::assert_snapshot!("header_others_120x8", render(&a, 120, 8));
+    let wide = render(&a, 120, 8);
+    assert!(wide.contains("also here: ann (ann) +1"), "{wide}");
+    // Alone again: the names go.
+    a.update(Event::Present(Vec::new()));
+    assert!(!render(&a, 120, 8).contains("also here"));
+    // Narrow terminals keep the tabs (the names go first) and never panic.
+    a.update(Event::Present(vec!["a-very-long-user-name-indeed (someone)".into()]));
+    for w in [80u16, 44] {
+        let r = render(&a, w, 8);
+        assert!(r.contains(" 1 "), "{r}");
+    }
+    let _ = render(&a, 20, 8);
+}

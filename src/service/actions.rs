@@ -640,6 +640,28 @@ impl Service {
         request: Option<&str>,
         seen: Option<&Record>,
     ) -> Result<Updated, ServiceError> {
+        // Without a record the user looked at, the edit means "set these
+        // fields": when another session changed the record in between, it
+        // is applied again to what is there now (a few times at most).
+        let mut tries = 0;
+        loop {
+            match self.update_once(id, edits, reason, request, seen) {
+                Err(ServiceError::Store(crate::store::StoreError::Conflict(_))) if seen.is_none() && tries < 5 => {
+                    tries += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn update_once(
+        &self,
+        id: RecordId,
+        edits: &[FieldEdit],
+        reason: &str,
+        request: Option<&str>,
+        seen: Option<&Record>,
+    ) -> Result<Updated, ServiceError> {
         let mut draft = self.draft("update", &[id]);
         draft.request = request.map(|r| crate::model::text::fit(r, 40));
         self.require(Role::Steward, "update", &[id])?;

@@ -504,6 +504,8 @@ impl Store {
 
     /// Checks the whole chain against the head sealed outside sled.
     pub fn verify_audit(&self) -> Result<audit::Verification, StoreError> {
+        // No change may land between reading the chain and its two heads.
+        let _guard = self.lock_head()?;
         let sealed = self.sealed_head()?;
         let mut raw = Vec::new();
         for kv in self.db().scan_prefix([P_AUDIT]) {

@@ -923,24 +923,31 @@ impl Store {
                 }
             }
         }
+        // From here on with the change lock held throughout: on a shared
+        // store another session's change between reading the chain, the
+        // sealed head and the database's head would look like tampering.
+        let mut guard = self.lock_head()?;
         let failed = read_failed_logins(&self.home);
         for f in &failed {
-            self.audit(audit::Draft {
-                os_user: f.os_user.clone(),
-                user: f.user.clone(),
-                action: "login".into(),
-                outcome: Some(audit::Outcome::Denied),
-                detail: Some(format!(
-                    "failed unlock at {} (wrong passphrase or key)",
-                    f.time.format("%Y-%m-%d %H:%M:%S UTC")
-                )),
-                ..audit::Draft::default()
-            })?;
+            self.audit_locked(
+                &mut guard,
+                audit::Draft {
+                    os_user: f.os_user.clone(),
+                    user: f.user.clone(),
+                    action: "login".into(),
+                    outcome: Some(audit::Outcome::Denied),
+                    detail: Some(format!(
+                        "failed unlock at {} (wrong passphrase or key)",
+                        f.time.format("%Y-%m-%d %H:%M:%S UTC")
+                    )),
+                    ..audit::Draft::default()
+                },
+            )?;
         }
         if !failed.is_empty() {
             self.home.remove(FAILED_LOGINS)?;
         }
-        let head = *self.lock_head()?;
+        let head = *guard;
         let sealed = self.sealed_head()?;
         let db_head = self.db_head()?;
         // The key-slot file put back from an old copy, entries cut from the
@@ -955,14 +962,17 @@ impl Store {
             _ => None,
         });
         if let Some(problem) = problem {
-            self.audit(audit::Draft {
-                os_user: crate::os_user(),
-                user: self.user.clone(),
-                action: audit::ALARM.into(),
-                outcome: Some(audit::Outcome::Failed),
-                detail: Some(problem),
-                ..audit::Draft::default()
-            })?;
+            self.audit_locked(
+                &mut guard,
+                audit::Draft {
+                    os_user: crate::os_user(),
+                    user: self.user.clone(),
+                    action: audit::ALARM.into(),
+                    outcome: Some(audit::Outcome::Failed),
+                    detail: Some(problem),
+                    ..audit::Draft::default()
+                },
+            )?;
             return Ok(());
         }
         match sealed {

@@ -110,8 +110,15 @@ fn draw_tabs(f: &mut Frame, app: &App, area: Rect) {
         1 => format!("also here: {} · ", crate::model::text::fit(&app.others[0], 24)),
         n => format!("also here: {} +{} · ", crate::model::text::fit(&app.others[0], 16), n - 1),
     };
-    let right =
-        format!("{ro}{others}{}{} · {} ", if app.info.demo { "DEMO · " } else { "" }, app.info.user, app.info.role);
+    let who = format!("{}{} · {} ", if app.info.demo { "DEMO · " } else { "" }, app.info.user, app.info.role);
+    // Who else is working goes first when there is no room for it.
+    let full_with_others = Screen::ALL.iter().map(|s| s.title().len() + 5).sum::<usize>()
+        + crate::model::text::width(&format!("{ro}{others}{who}"));
+    let right = if others.is_empty() || full_with_others > area.width as usize {
+        format!("{ro}{who}")
+    } else {
+        format!("{ro}{others}{who}")
+    };
     let full: usize = Screen::ALL.iter().enumerate().map(|(i, s)| format!(" {} {} ", i + 1, s.title()).len()).sum();
     let room = area.width as usize;
     // Full titles when they fit beside the user; else only the active title.
