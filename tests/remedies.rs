@@ -11,7 +11,7 @@ use steward::service::Service;
 
 fn demo() -> (tempfile::TempDir, Service) {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let svc = steward::service::demo::build(&tmp.path().join("s"), "tester").expect("demo");
+    let svc = demo_service(&tmp.path().join("s"));
     (tmp, svc)
 }
 

@@ -408,7 +408,8 @@ fn an_erasure_takes_the_same_persons_other_requests_and_their_free_text() {
 fn undoing_a_merge_keeps_the_restored_records_linked_and_hand_links_are_listed() {
     let (_tmp, store) = demo_store();
     let svc = {
-        let locked = steward::service::Service::door(&store, "tester").expect("lock");
+        let locked = steward::service::Service::door(steward::service::Location::parse(&location(&store)), "tester")
+            .expect("lock");
         steward::service::Service::unlock(
             locked,
             "tester",
@@ -458,7 +459,7 @@ fn a_rectification_needs_a_verified_requester_and_a_linked_record() {
     use steward::model::request::{NewRequest, RequestKind, Requester};
     use steward::service::actions::{FieldEdit, FieldName};
     let tmp = tempfile::tempdir().expect("tmp");
-    let svc = steward::service::demo::build(&tmp.path().join("s"), "tester").expect("demo");
+    let svc = demo_service(&tmp.path().join("s"));
     let records = svc.records(&mut |_| {}).expect("records");
     let (target, other) = (records[0].id, records[1].id);
     let received = chrono::NaiveDate::from_ymd_opt(2026, 11, 20).expect("date");

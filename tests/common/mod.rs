@@ -13,6 +13,156 @@ use steward::service::{Credentials, Service};
 
 pub const PASS: &str = "correct horse battery";
 
+/// Whether this test binary runs its stores on PostgreSQL: the files
+/// `tests/*_on_pg.rs` include another test file whole, and the helpers
+/// below then put every store they make in a fresh database of the test
+/// cluster instead of the directory the test names (the directory stays the
+/// store's name in the test: `cli(&dir, ...)` reaches the database).
+pub fn on_postgres() -> bool {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().contains("_on_pg-")))
+        .unwrap_or(false)
+}
+
+/// The test cluster, for the whole run of a `*_on_pg` binary.
+fn pg() -> &'static pg::Pg {
+    static PG: std::sync::OnceLock<Option<pg::Pg>> = std::sync::OnceLock::new();
+    PG.get_or_init(pg::Pg::start).as_ref().unwrap_or_else(|| {
+        // `Pg::start` said loudly why there is none (and fails under CI).
+        eprintln!("*** SKIPPED: this test runs on PostgreSQL and there is none ***");
+        std::process::exit(0)
+    })
+}
+
+/// Directory name → database URL, for the stores made on PostgreSQL.
+fn pg_stores() -> &'static std::sync::Mutex<std::collections::HashMap<PathBuf, String>> {
+    static MAP: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<PathBuf, String>>> =
+        std::sync::OnceLock::new();
+    MAP.get_or_init(Default::default)
+}
+
+/// Where the store a test calls `dir` is: the directory, or its database.
+pub fn location(dir: &Path) -> String {
+    match pg_stores().lock().expect("map").get(dir) {
+        Some(url) => url.clone(),
+        None => dir.to_string_lossy().into_owned(),
+    }
+}
+
+/// A fresh database for the store a test calls `dir` (on PostgreSQL runs).
+fn new_pg_store(dir: &Path) -> String {
+    let db = pg().create_db("store");
+    let url = pg().url(&db);
+    pg_stores().lock().expect("map").insert(dir.to_owned(), url.clone());
+    url
+}
+
+/// Moves a store a test made in `dir` (by the binary) to PostgreSQL on
+/// `*_on_pg` runs: migrated, then the directory removed.
+fn to_postgres(dir: &Path, pass: &str) {
+    if !on_postgres() {
+        return;
+    }
+    let url = new_pg_store(dir);
+    let out = Command::new(bin())
+        .arg("--store")
+        .arg(dir)
+        .args(["--user", "tester", "migrate", "--to", &url])
+        .env("STEWARD_PASSPHRASE", pass)
+        .output()
+        .expect("migrate");
+    assert!(out.status.success(), "migrate: {}", String::from_utf8_lossy(&out.stderr));
+    std::fs::remove_dir_all(dir).expect("remove the directory store");
+}
+
+/// The database name in a store URL of [`new_pg_store`].
+fn db_of(url: &str) -> String {
+    url.trim_start_matches("postgresql:///").split('?').next().expect("db").to_owned()
+}
+
+/// Runs `sql` on the database of the store a test calls `dir` (PostgreSQL runs).
+pub fn pg_exec(dir: &Path, sql: &str) -> String {
+    let url = pg_stores().lock().expect("map").get(dir).cloned().expect("a store on PostgreSQL");
+    pg().psql(&db_of(&url), sql)
+}
+
+/// The store's key-slot file (on PostgreSQL runs, its row).
+pub fn slots_file(dir: &Path) -> Vec<u8> {
+    if on_postgres() && pg_stores().lock().expect("map").contains_key(dir) {
+        return pg_exec(dir, "SELECT convert_from(body, 'UTF8') FROM steward_files WHERE name = 'keyslots.json'")
+            .into_bytes();
+    }
+    std::fs::read(dir.join("keyslots.json")).expect("slots")
+}
+
+/// Replaces the store's key-slot file (on PostgreSQL runs, its row).
+pub fn set_slots_file(dir: &Path, bytes: &[u8]) {
+    if on_postgres() && pg_stores().lock().expect("map").contains_key(dir) {
+        let text = String::from_utf8(bytes.to_vec()).expect("utf-8").replace('\'', "''");
+        pg_exec(
+            dir,
+            &format!("UPDATE steward_files SET body = convert_to('{text}', 'UTF8') WHERE name = 'keyslots.json'"),
+        );
+        return;
+    }
+    std::fs::write(dir.join("keyslots.json"), bytes).expect("write slots");
+}
+
+/// Copies a whole store (a directory, or on PostgreSQL runs a database).
+pub fn copy_store(from: &Path, to: &Path) {
+    let url = pg_stores().lock().expect("map").get(from).cloned();
+    match url {
+        Some(url) => {
+            let db = pg().create_db("copy");
+            pg().psql("postgres", &format!("DROP DATABASE \"{db}\""));
+            pg().psql("postgres", &format!("CREATE DATABASE \"{db}\" TEMPLATE \"{}\"", db_of(&url)));
+            pg_stores().lock().expect("map").insert(to.to_owned(), pg().url(&db));
+        }
+        None => copy_dir(from, to),
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("ls") {
+        let e = e.expect("entry");
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).expect("copy");
+        }
+    }
+}
+
+/// The bytes of every `bytea` value in a `pg_dump` (COPY text writes them
+/// as `\\x` and hex digits), one after the other.
+fn dump_bytes(dump: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for start in memchr::memmem::find_iter(dump, b"\\\\x") {
+        let hex: Vec<u8> = dump[start + 3..].iter().take_while(|b| b.is_ascii_hexdigit()).copied().collect();
+        for pair in hex.chunks_exact(2) {
+            let s = std::str::from_utf8(pair).expect("hex");
+            out.push(u8::from_str_radix(s, 16).expect("hex"));
+        }
+    }
+    out
+}
+
+/// The demo store as a library session in `dir` (on PostgreSQL runs, in a
+/// database).
+pub fn demo_service(dir: &Path) -> Service {
+    let svc = steward::service::demo::build(dir, "tester").expect("demo");
+    if !on_postgres() {
+        return svc;
+    }
+    drop(svc);
+    to_postgres(dir, "demo");
+    let door = Service::door(steward::service::Location::parse(&location(dir)), "tester").expect("open");
+    Service::unlock(door, "tester", Credentials::Passphrase(SecretString::from("demo".to_owned()))).expect("unlock")
+}
+
 /// The built `steward` binary.
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_steward"))
@@ -21,7 +171,12 @@ pub fn bin() -> PathBuf {
 /// A `steward --store DIR ...` command with the test passphrase set.
 pub fn steward(store: &Path) -> Command {
     let mut c = Command::new(bin());
-    c.arg("--store").arg(store).env("STEWARD_PASSPHRASE", PASS).env_remove("STEWARD_STORE").env("NO_COLOR", "1");
+    c.arg("--store")
+        .arg(location(store))
+        .env("STEWARD_PASSPHRASE", PASS)
+        .env_remove("STEWARD_STORE")
+        .env_remove("PGPASSWORD")
+        .env("NO_COLOR", "1");
     c
 }
 
@@ -39,6 +194,9 @@ pub fn run(mut c: Command) -> (i32, String, String) {
 pub fn init_store() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let store = tmp.path().join("store");
+    if on_postgres() {
+        new_pg_store(&store);
+    }
     let (code, _, err) = run({
         let mut c = steward(&store);
         c.args(["init", "--kdf-cost", "low", "--admin", "tester"]);
@@ -57,12 +215,18 @@ pub fn cli(store: &Path, args: &[&str]) -> (i32, String, String) {
 
 /// Creates a store through the library.
 pub fn lib_store(dir: &Path) -> Service {
-    Service::init(dir, "tester", NewSlot::Passphrase(SecretString::from(PASS.to_owned()), KdfCost::LOW)).expect("init")
+    let at = if on_postgres() { new_pg_store(dir) } else { location(dir) };
+    Service::init(
+        steward::service::Location::parse(&at),
+        "tester",
+        NewSlot::Passphrase(SecretString::from(PASS.to_owned()), KdfCost::LOW),
+    )
+    .expect("init")
 }
 
 /// Opens a store through the library.
 pub fn lib_open(dir: &Path) -> Service {
-    let locked = Service::door(dir, "tester").expect("lock");
+    let locked = Service::door(steward::service::Location::parse(&location(dir)), "tester").expect("lock");
     Service::unlock(locked, "tester", Credentials::Passphrase(SecretString::from(PASS.to_owned()))).expect("unlock")
 }
 
@@ -74,7 +238,16 @@ pub fn write(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
 }
 
 /// Every regular file below `dir`, read whole.
+/// (On PostgreSQL runs, for a store: the database's `pg_dump`.)
 pub fn all_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    if let Some(url) = pg_stores().lock().expect("map").get(dir).cloned() {
+        let bin = pg().psql_bin().with_file_name("pg_dump");
+        let out = Command::new(bin).arg("-d").arg(&url).output().expect("pg_dump");
+        assert!(out.status.success(), "pg_dump: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.stdout.len() > 1000, "the dump holds the store");
+        let values = dump_bytes(&out.stdout);
+        return vec![(dir.join("pg_dump.sql"), out.stdout), (dir.join("pg_dump.values"), values)];
+    }
     let mut out = Vec::new();
     let mut stack = vec![dir.to_owned()];
     while let Some(d) = stack.pop() {
@@ -143,13 +316,20 @@ pub fn demo_store() -> (tempfile::TempDir, PathBuf) {
         c
     });
     assert_eq!(code, 0, "demo failed: {err}");
+    to_postgres(&store, "demo");
     (tmp, store)
 }
 
 /// `steward --user tester --store S ARGS...` with the demo passphrase.
 pub fn demo_cli(store: &Path, args: &[&str]) -> (i32, String, String) {
     let mut c = Command::new(bin());
-    c.arg("--store").arg(store).args(["--user", "tester"]).env("STEWARD_PASSPHRASE", "demo").env("NO_COLOR", "1");
+    c.arg("--store")
+        .arg(location(store))
+        .args(["--user", "tester"])
+        .env("STEWARD_PASSPHRASE", "demo")
+        .env_remove("STEWARD_STORE")
+        .env_remove("PGPASSWORD")
+        .env("NO_COLOR", "1");
     c.args(args);
     run(c)
 }
