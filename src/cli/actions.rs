@@ -298,8 +298,7 @@ pub(super) fn migrate(g: &Global, to: &str, json: bool) -> Result<()> {
     let to = crate::service::Location::parse(to);
     let svc = open(g)?;
     let from = svc.store_location().clone();
-    let progress = Progress::new(svc.size_on_disk().max(1), "values");
-    progress.bar.set_length(0);
+    let progress = Progress::new(svc.store_values().max(1), "values");
     let copied = svc.migrate(&to, &|n| progress.set("copying", n));
     progress.bar.finish_and_clear();
     let copied = copied?;

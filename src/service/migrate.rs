@@ -9,6 +9,11 @@ use crate::crypto::Role;
 pub use crate::store::Copied;
 
 impl Service {
+    /// How many values a copy of the store writes (for progress).
+    pub fn store_values(&self) -> u64 {
+        self.store.values().unwrap_or(0)
+    }
+
     /// Copies the store to `to` (empty: a directory that does not exist or
     /// is empty, or a database without a steward store) and verifies the
     /// copy. Admins only; audited in the source before the copy (so both

@@ -93,8 +93,9 @@ pub fn record_digest(r: &Record) -> [u8; 32] {
 /// This process's change lock and, on a shared store, the writers' lock
 /// (see [`Store::lock_head`]); derefs to the chain head.
 pub(super) struct HeadGuard<'a> {
-    head: std::sync::MutexGuard<'a, Head>,
+    // Dropped in this order: the writers' lock, then this process's.
     _shared: Option<engine::PgWriteLock>,
+    head: std::sync::MutexGuard<'a, Head>,
 }
 
 impl std::ops::Deref for HeadGuard<'_> {
@@ -307,12 +308,22 @@ impl Store {
             Home::Pg(conn) => {
                 let lock = conn.write_lock()?;
                 self.refresh()?;
+                // An import whose process died before its final batch left
+                // its first pages: they go before anything builds on them
+                // (a later open would otherwise take this change's new
+                // records with them).
+                if let Some(v) = self.db().get(meta_key(IMPORT_PENDING))? {
+                    let first = <[u8; 16]>::try_from(v.as_ref())
+                        .map(RecordId::from_bytes)
+                        .map_err(|_| StoreError::Corrupt("import marker".into()))?;
+                    self.roll_back_import(first)?;
+                }
                 *head = self.last_audit_head()?;
                 Some(lock)
             }
             Home::Dir(_) => None,
         };
-        Ok(HeadGuard { head, _shared: shared })
+        Ok(HeadGuard { _shared: shared, head })
     }
 
     /// Takes in what other processes changed in a shared store's key slots:

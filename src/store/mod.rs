@@ -1302,6 +1302,12 @@ impl Store {
         Ok(self.lock_slots()?.next_data_key.is_some() || self.db().contains_key(meta_key(REKEY_PENDING))?)
     }
 
+    /// Values in the database (record pages, index buckets, audit entries
+    /// …): what a copy writes.
+    pub fn values(&self) -> Result<u64, StoreError> {
+        self.db().len()
+    }
+
     pub fn size_on_disk(&self) -> u64 {
         self.db().size_on_disk()
     }
