@@ -72,7 +72,8 @@ pub struct Global {
     /// Lock the dashboard after this many idle minutes, dropping decrypted data (0: never)
     #[arg(long, global = true, env = "STEWARD_IDLE_LOCK", value_name = "MINUTES", default_value_t = 15)]
     pub idle_lock: u64,
-    /// Browse the latest snapshot published by whoever holds the store (changes are refused)
+    /// Browse the latest snapshot published by whoever holds a directory store (changes are
+    /// refused; a PostgreSQL store needs none: every session sees it live)
     #[arg(long, global = true)]
     pub read_only: bool,
     /// Colour theme: default, light, high-contrast, colorblind, or a TOML file

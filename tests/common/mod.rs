@@ -25,12 +25,27 @@ pub fn on_postgres() -> bool {
         .unwrap_or(false)
 }
 
-/// The test cluster, for the whole run of a `*_on_pg` binary.
+/// The test cluster of `STEWARD_TEST_PG`, for the whole run of a `*_on_pg`
+/// binary. (Only that shared one: a private cluster held for the whole run
+/// would outlive it, as statics are never dropped.) Without it: a failure
+/// under `CI=true`, else a loud warning and the binary ends.
 fn pg() -> &'static pg::Pg {
     static PG: std::sync::OnceLock<Option<pg::Pg>> = std::sync::OnceLock::new();
-    PG.get_or_init(pg::Pg::start).as_ref().unwrap_or_else(|| {
-        // `Pg::start` said loudly why there is none (and fails under CI).
-        eprintln!("*** SKIPPED: this test runs on PostgreSQL and there is none ***");
+    let shared = || match std::env::var("STEWARD_TEST_PG") {
+        Ok(spec) if !spec.is_empty() => pg::Pg::start(),
+        _ => None,
+    };
+    PG.get_or_init(shared).as_ref().unwrap_or_else(|| {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "the *_on_pg tests need STEWARD_TEST_PG under CI=true (.ci/run starts a cluster)"
+        );
+        // Straight to the terminal: the test harness would swallow eprintln!.
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            b"\n*** WARNING: SKIPPED every test of this binary: it runs the stores on PostgreSQL and \
+              STEWARD_TEST_PG is not set (D=$(mktemp -d); .ci/pg-cluster start $D prints its value) ***\n\n",
+        );
         std::process::exit(0)
     })
 }
