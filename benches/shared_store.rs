@@ -8,12 +8,19 @@
 //! 1 2 4 8) runs W threads, each with its own session (`Service::door` +
 //! `Service::unlock`, so its own connections), each doing a fixed number of
 //! `Service::update` (a new email) on its own records; the number is chosen
-//! from the rate of the previous run so that a run lasts about
+//! from a short pilot run of the same W so that a run lasts about
 //! `SHARED_STORE_SECS` (default 10) seconds. Then, unless
 //! `SHARED_STORE_SLED=0`, the same single-writer run on a sled store in a
 //! temporary directory, for comparison. Prints a Markdown table.
+//!
+//! On PostgreSQL a sampler (its own connection, every 5 ms) reads
+//! `pg_stat_activity` during each run: how many of the writers' lock
+//! connections wait on the advisory lock, and how many of their data
+//! connections are running a statement on the server (the rest of the
+//! time a writer is in its own code or between round trips).
 
 use std::sync::Barrier;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
@@ -88,6 +95,9 @@ struct Run {
     failed: usize,
     wall: Duration,
     latencies: Vec<Duration>,
+    /// Mean number of sessions (waiting on the advisory lock, running a
+    /// statement on the server), from `pg_stat_activity`.
+    sampled: Option<(f64, f64)>,
 }
 
 impl Run {
@@ -100,7 +110,8 @@ fn run(location: &Location, ids: &[RecordId], writers: usize, each: usize, tag: 
     // Sessions open (and unlock) before the clock starts.
     let barrier = Barrier::new(writers + 1);
     let email = FieldName::parse("email");
-    let (wall, results) = std::thread::scope(|s| {
+    let done = AtomicBool::new(false);
+    let (wall, results, sampled) = std::thread::scope(|s| {
         let handles: Vec<_> = (0..writers)
             .map(|w| {
                 let barrier = &barrier;
@@ -132,21 +143,60 @@ fn run(location: &Location, ids: &[RecordId], writers: usize, each: usize, tag: 
                 })
             })
             .collect();
+        let sampler = match location {
+            Location::Postgres(url) => {
+                let done = &done;
+                Some(s.spawn(move || sample(url, done)))
+            }
+            Location::Dir(_) => None,
+        };
         barrier.wait();
         let start = Instant::now();
         let results: Vec<(Vec<Duration>, usize)> =
             handles.into_iter().map(|h| h.join().expect("writer thread")).collect();
-        (start.elapsed(), results)
+        let wall = start.elapsed();
+        done.store(true, Ordering::SeqCst);
+        (wall, results, sampler.map(|h| h.join().expect("sampler thread")))
     });
     let failed = results.iter().map(|r| r.1).sum();
     let mut latencies: Vec<Duration> = results.into_iter().flat_map(|r| r.0).collect();
     latencies.sort();
-    Run { writers, edits: latencies.len(), failed, wall, latencies }
+    Run { writers, edits: latencies.len(), failed, wall, latencies, sampled }
+}
+
+/// Samples `pg_stat_activity` until `done`: the mean number of the store's
+/// lock connections waiting on the advisory lock, and of its data
+/// connections (named `steward…` too: `steward store`, then the session's
+/// `steward: USER (…)`) running a statement.
+fn sample(url: &str, done: &AtomicBool) -> (f64, f64) {
+    let mut client = steward::store::pgsource::connect(url, "shared_store bench sampler").expect("sampler connects");
+    let query = "SELECT count(*) FILTER (WHERE application_name = 'steward store lock' \
+                   AND wait_event_type = 'Lock' AND wait_event = 'advisory'), \
+                 count(*) FILTER (WHERE application_name LIKE 'steward%' \
+                   AND application_name <> 'steward store lock' AND state = 'active') \
+                 FROM pg_stat_activity WHERE datname = current_database()";
+    let stmt = client.prepare(query).expect("sampler query");
+    let (mut samples, mut waiting, mut active) = (0u64, 0i64, 0i64);
+    while !done.load(Ordering::SeqCst) {
+        // pg_stat_activity is a snapshot per transaction: one query each.
+        if let Ok(row) = client.query_one(&stmt, &[]) {
+            samples += 1;
+            waiting += row.get::<_, i64>(0);
+            active += row.get::<_, i64>(1);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let n = samples.max(1) as f64;
+    (waiting as f64 / n, active as f64 / n)
 }
 
 fn row(engine: &str, r: &Run) {
+    let (waiting, active) = match r.sampled {
+        Some((w, a)) => (format!("{w:.2}"), format!("{a:.2}")),
+        None => ("–".to_owned(), "–".to_owned()),
+    };
     println!(
-        "| {engine} | {} | {} | {:.1} s | {:.1} | {:.1} | {} | {} | {} |",
+        "| {engine} | {} | {} | {:.1} s | {:.1} | {:.1} | {} | {} | {waiting} | {active} | {} |",
         r.writers,
         r.edits,
         r.wall.as_secs_f64(),
@@ -160,7 +210,7 @@ fn row(engine: &str, r: &Run) {
 
 /// Edits for the next run: about `secs` seconds at `rate` edits/s in all.
 fn edits_per_writer(rate: f64, secs: f64, writers: usize) -> usize {
-    ((rate * secs / writers as f64).ceil() as usize).max(10)
+    ((rate * secs / writers as f64).ceil() as usize).max(5)
 }
 
 fn main() {
@@ -187,18 +237,24 @@ fn main() {
         n as f64 / import.as_secs_f64(),
         ids.len()
     );
-    println!("| engine | writers | edits | wall | edits/s total | edits/s per writer | p50 | p99 | failed |");
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!(
+        "| engine | writers | edits | wall | edits/s total | edits/s per writer | p50 | p99 \
+         | sessions waiting on the lock (mean) | statements running on the server (mean) | failed |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
 
-    // Warm-up (one session, a few edits) gives the first run's rate.
+    // Warm-up (one session, a few edits) gives the first pilot's rate.
     let warm = run(&location, &ids, 1, 20, "warm");
-    let mut rate = warm.rate();
+    let mut rate = warm.rate().max(1.0);
     for &w in &writers {
         if w > ids.len() {
             eprintln!("{w} writers: more writers than records; skipped");
             continue;
         }
-        let r = run(&location, &ids, w, edits_per_writer(rate, secs, w), &format!("{engine}{w}"));
+        // A pilot of about a second with the same number of writers sets
+        // the number of edits for the measured run.
+        let pilot = run(&location, &ids, w, edits_per_writer(rate, 1.0, w), &format!("pilot{w}"));
+        let r = run(&location, &ids, w, edits_per_writer(pilot.rate().max(1.0), secs, w), &format!("{engine}{w}"));
         row(engine, &r);
         rate = r.rate().max(1.0);
     }
@@ -209,7 +265,8 @@ fn main() {
         let dir = Location::Dir(tmp.path().join("store"));
         let (ids, import) = create(&dir, &csv);
         let warm = run(&dir, &ids, 1, 20, "warm");
-        let r = run(&dir, &ids, 1, edits_per_writer(warm.rate(), secs, 1), "sled1");
+        let pilot = run(&dir, &ids, 1, edits_per_writer(warm.rate().max(1.0), 1.0, 1), "pilot");
+        let r = run(&dir, &ids, 1, edits_per_writer(pilot.rate().max(1.0), secs, 1), "sled1");
         row("sled", &r);
         println!(
             "\nImport into sled: {:.2} s = {:.0} records/s.",

@@ -111,14 +111,20 @@ fn draw_tabs(f: &mut Frame, app: &App, area: Rect) {
         n => format!("also here: {} +{} · ", crate::model::text::fit(&app.others[0], 16), n - 1),
     };
     let who = format!("{}{} · {} ", if app.info.demo { "DEMO · " } else { "" }, app.info.user, app.info.role);
-    // Who else is working goes first when there is no room for it.
-    let full_with_others = Screen::ALL.iter().map(|s| s.title().len() + 5).sum::<usize>()
-        + crate::model::text::width(&format!("{ro}{others}{who}"));
-    let right = if others.is_empty() || full_with_others > area.width as usize {
-        format!("{ro}{who}")
-    } else {
-        format!("{ro}{others}{who}")
+    // Who else is working: named, else counted, else (no room) left out.
+    let compact_tabs: usize = Screen::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, s)| if *s == app.screen { format!(" {} {} ", i + 1, s.title()).len() } else { 3 })
+        .sum();
+    let counted = match app.others.len() {
+        0 => String::new(),
+        n => format!("+{n} here · "),
     };
+    let right = [format!("{ro}{others}{who}"), format!("{ro}{counted}{who}"), format!("{ro}{who}")]
+        .into_iter()
+        .find(|r| compact_tabs + crate::model::text::width(r) < area.width as usize)
+        .unwrap_or_else(|| format!("{ro}{who}"));
     let full: usize = Screen::ALL.iter().enumerate().map(|(i, s)| format!(" {} {} ", i + 1, s.title()).len()).sum();
     let room = area.width as usize;
     // Full titles when they fit beside the user; else only the active title.
