@@ -334,3 +334,137 @@ fn two_processes_change_one_record_at_once_and_both_changes_stay() {
     // The import, six updates and the rotation.
     assert_eq!(v.entries, 8);
 }
+
+/// Holds the writers' lock of the store at `url` from another connection
+/// until the returned sender is dropped or sent to.
+fn hold_writers_lock(url: &str) -> std::sync::mpsc::Sender<()> {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+    let url = url.to_owned();
+    std::thread::spawn(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+        c.execute("SELECT pg_advisory_lock(8319395793566789632)", &[]).expect("lock");
+        ready_tx.send(()).expect("ready");
+        let _ = rx.recv();
+        c.execute("SELECT pg_advisory_unlock(8319395793566789632)", &[]).expect("unlock");
+    });
+    ready_rx.recv().expect("the lock is held");
+    tx
+}
+
+#[test]
+fn an_import_queued_behind_an_erasure_does_not_bring_the_customer_back() {
+    let Some(pg) = Pg::start() else { return };
+    let url = pg.url(&pg.create_db("queue"));
+    let first = new_store(&url);
+    let csv = "id,first_name,last_name,email\n1,Ann,Lee,ann@example.org\n2,Bob,Kay,bob@example.org\n";
+    import_csv(&first, csv);
+    let victim = first.find("crm:1").expect("find").id;
+    drop(first);
+    // Both wait for the lock; whichever goes first, the customer stays erased.
+    for round in 0..4 {
+        let release = hold_writers_lock(&url);
+        let (importer, eraser) = (session(&url), session(&url));
+        let changed = csv.replace("Ann,Lee", &format!("Ann{round},Lee"));
+        std::thread::scope(|s| {
+            let imp = s.spawn(|| {
+                let opts = steward::import::Options {
+                    format: steward::import::Format::Csv,
+                    id_column: None,
+                    source: "crm".into(),
+                    now: chrono::Utc::now(),
+                };
+                let parsed = Service::read_import(changed.as_bytes(), &opts, &mut |_| {});
+                importer.import(parsed, steward::service::OnInvalid::Refuse, false, &|_| {})
+            });
+            let era = s.spawn(|| {
+                if round > 0 {
+                    return Ok(());
+                }
+                let plan = eraser.plan_erase(&[victim], Strategy::Delete)?;
+                eraser.erase(&plan, "asked", None, false, &|_| {}).map(|_| ())
+            });
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            drop(release);
+            imp.join().expect("import thread").expect("import");
+            era.join().expect("erase thread").expect("erase");
+        });
+        let svc = session(&url);
+        assert!(svc.find("crm:1").is_err(), "round {round}: the erased customer is back");
+        assert_eq!(svc.count(), 1, "round {round}");
+        assert!(svc.audit_verify().expect("verify").is_intact());
+    }
+}
+
+#[test]
+fn a_removed_or_demoted_user_s_open_session_changes_nothing_more() {
+    let Some(pg) = Pg::start() else { return };
+    let url = pg.url(&pg.create_db("revoke"));
+    let admin = new_store(&url);
+    import_csv(&admin, "id,first_name,last_name,email\n1,Ann,Lee,ann@example.org\n");
+    let pass = |p: &str| NewSecret::Passphrase(SecretString::from(p.to_owned()), KdfCost::LOW);
+    admin.user_add("bob", steward::service::Role::Admin, pass("bob-secret-1")).expect("add bob");
+    admin.user_add("cy", steward::service::Role::Steward, pass("cy-secret-12")).expect("add cy");
+    let open = |user: &str, secret: &str| {
+        let door = Service::door(Location::parse(&url), user).expect("open");
+        Service::unlock(door, user, Credentials::Passphrase(SecretString::from(secret.to_owned()))).expect("unlock")
+    };
+    let (bob, cy) = (open("bob", "bob-secret-1"), open("cy", "cy-secret-12"));
+    let id = bob.find("crm:1").expect("find").id;
+    bob.update(id, &email("bob.was.here@example.org"), "fix").expect("bob edits while he may");
+    admin.user_remove("bob").expect("remove bob");
+    admin.user_set_role("cy", steward::service::Role::Viewer).expect("demote cy");
+    let err = bob.update(id, &email("bob.again@example.org"), "fix").expect_err("a removed user is refused");
+    assert!(err.to_string().contains("removed or its role changed"), "{err}");
+    assert!(bob.user_add("mallory", steward::service::Role::Admin, pass("mallory-pw-1")).is_err());
+    let err = cy.update(id, &email("cy@example.org"), "fix").expect_err("a demoted user is refused");
+    assert!(err.to_string().contains("removed or its role changed"), "{err}");
+    let users: Vec<String> = admin.users().expect("users").into_iter().map(|u| u.name).collect();
+    assert!(!users.contains(&"mallory".to_owned()), "{users:?}");
+    assert_eq!(admin.find("crm:1").expect("find").email.as_deref(), Some("bob.was.here@example.org"));
+}
+
+#[test]
+fn an_erasure_queued_with_a_merge_of_the_same_person_leaves_nothing_of_them() {
+    let Some(pg) = Pg::start() else { return };
+    for round in 0..3 {
+        let url = pg.url(&pg.create_db("mergeerase"));
+        let first = new_store(&url);
+        import_csv(
+            &first,
+            "id,first_name,last_name,email\n1,Ann,Lee,ann@example.org\n2,Ann,Lee,ann.lee@example.org\n3,Bob,Kay,bob@example.org\n",
+        );
+        let (a, b) = (first.find("crm:1").expect("a").id, first.find("crm:2").expect("b").id);
+        drop(first);
+        let release = hold_writers_lock(&url);
+        let (merger, eraser) = (session(&url), session(&url));
+        let plan = merger.plan_merge(&[a, b], Some(b)).expect("plan");
+        let erased = std::thread::scope(|s| {
+            let m = s.spawn(|| merger.merge(&plan, "same person").map(|_| ()));
+            let e = s.spawn(|| {
+                let plan = eraser.plan_erase(&[a], Strategy::Delete)?;
+                eraser.erase(&plan, "asked", None, false, &|_| {}).map(|_| ())
+            });
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            drop(release);
+            let merged = m.join().expect("merge thread").is_ok();
+            let erased = e.join().expect("erase thread").is_ok();
+            // Erased first: the merge is refused. Merged first: the erasure
+            // planned before it is refused (its record is gone) — never both
+            // landing with half of the person left.
+            assert!(merged != erased, "round {round}: merged {merged}, erased {erased}");
+            erased
+        });
+        let svc = session(&url);
+        if !erased {
+            assert_eq!(svc.count(), 2, "round {round}: the merge landed");
+            continue;
+        }
+        for r in svc.records(&mut |_| {}).expect("records") {
+            let all = format!("{r:?}");
+            assert!(!all.contains("ann@example.org"), "round {round}: the erased email survives in {}", r.source_id);
+        }
+        assert!(svc.find("crm:1").is_err(), "round {round}: the erased record is found");
+        assert!(svc.audit_verify().expect("verify").is_intact());
+    }
+}

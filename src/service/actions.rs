@@ -662,6 +662,7 @@ impl Service {
         request: Option<&str>,
         seen: Option<&Record>,
     ) -> Result<Updated, ServiceError> {
+        let _hold = self.store.hold()?; // see `Store::hold`
         let mut draft = self.draft("update", &[id]);
         draft.request = request.map(|r| crate::model::text::fit(r, 40));
         self.require(Role::Steward, "update", &[id])?;
@@ -719,6 +720,7 @@ impl Service {
     /// become redirects to it (their source ids now find the survivor), and
     /// a snapshot keeps the exact records for `undo_merge`.
     pub fn merge(&self, plan: &MergePlan, reason: &str) -> Result<MergeOutcome, ServiceError> {
+        let _hold = self.store.hold()?; // see `Store::hold`
         let all: Vec<RecordId> = plan.records.iter().map(|r| r.id).collect();
         let mut draft = self.draft("merge", &all);
         self.require(Role::Steward, "merge", &all)?;
@@ -796,6 +798,7 @@ impl Service {
 
     /// Restores the exact records from before merge `merge_id`.
     pub fn undo_merge(&self, merge_id: &str, reason: &str) -> Result<Entry, ServiceError> {
+        let _hold = self.store.hold()?; // see `Store::hold`
         let mut draft = self.draft("merge-undo", &[]);
         self.require(Role::Steward, "undo a merge", &[])?;
         draft.reason = Some(self.need_reason(&draft, reason)?);
@@ -985,6 +988,7 @@ impl Service {
         rekey: bool,
         progress: &(dyn Fn(usize) + Sync),
     ) -> Result<Receipt, ServiceError> {
+        let _hold = self.store.hold()?; // see `Store::hold`
         let mut draft = self.draft("erase", &plan.records);
         draft.request = request.and_then(text);
         self.require(Role::Admin, "erase", &plan.records)?;

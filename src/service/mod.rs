@@ -484,6 +484,7 @@ impl Service {
         synced: Option<(crate::model::source::Source, usize)>,
         progress: &(dyn Fn(usize) + Sync),
     ) -> Result<ImportReport, ServiceError> {
+        let _hold = self.store.hold()?; // see `Store::hold`
         self.require(Role::Steward, "import", &[])?;
         if !parsed.errors.is_empty() && (on_invalid == OnInvalid::Refuse || parsed.unusable) {
             return Err(ServiceError::ImportRejected(parsed.errors));

@@ -171,6 +171,7 @@ impl Service {
     /// undoable change (until the next key rotation, which makes the old
     /// values unrecoverable).
     pub fn drop_field(&self, plan: &DropPlan, reason: &str) -> Result<Remedied, ServiceError> {
+        let _hold = self.store.hold()?; // see `Store::hold`
         let mut draft = self.draft("drop-field", &plan.records);
         self.require(Role::Admin, "drop a field", &plan.records)?;
         draft.reason = Some(self.reason_for(&draft, reason)?);
@@ -250,6 +251,7 @@ impl Service {
     /// Redacts personal data found in the free-text fields of `ids` (in
     /// `field` only, when given), as one undoable change.
     pub fn redact(&self, ids: &[RecordId], field: Option<&str>, reason: &str) -> Result<Remedied, ServiceError> {
+        let _hold = self.store.hold()?; // see `Store::hold`
         let mut draft = self.draft("redact", ids);
         self.require(Role::Steward, "redact", ids)?;
         draft.reason = Some(self.reason_for(&draft, reason)?);
@@ -303,6 +305,7 @@ impl Service {
     /// change. Staff work: the record's times stay (it neither confirms the
     /// rest nor restarts its retention).
     pub fn clear_value(&self, id: RecordId, field: &str, reason: &str) -> Result<Remedied, ServiceError> {
+        let _hold = self.store.hold()?; // see `Store::hold`
         let mut draft = self.draft("update", &[id]);
         self.require(Role::Steward, "update", &[id])?;
         draft.reason = Some(self.reason_for(&draft, reason)?);
@@ -329,6 +332,7 @@ impl Service {
 
     /// Records that the customers of `ids` confirmed their details, and how.
     pub fn mark_verified(&self, ids: &[RecordId], how: &str, reason: &str) -> Result<Remedied, ServiceError> {
+        let _hold = self.store.hold()?; // see `Store::hold`
         let mut draft = self.draft("verified", ids);
         self.require(Role::Steward, "mark records verified", ids)?;
         let Some(how) = text(how).map(|h| model::text::fit(&h, 60)) else {
@@ -375,6 +379,7 @@ impl Service {
         source: &str,
         reason: &str,
     ) -> Result<Remedied, ServiceError> {
+        let _hold = self.store.hold()?; // see `Store::hold`
         let mut draft = self.draft("consent", &[id]);
         self.require(Role::Steward, "record consent", &[id])?;
         let (policy, _) = self.policy()?;
@@ -432,6 +437,7 @@ impl Service {
     /// Restricts (or, `on` false, lifts the restriction of) processing of
     /// `ids`: the data is kept but no purpose uses it.
     pub fn restrict(&self, ids: &[RecordId], on: bool, reason: &str) -> Result<Remedied, ServiceError> {
+        let _hold = self.store.hold()?; // see `Store::hold`
         let mut draft = self.draft(if on { "restrict" } else { "unrestrict" }, ids);
         self.require(Role::Steward, "restrict processing", ids)?;
         let reason = self.reason_for(&draft, reason)?;
@@ -511,6 +517,7 @@ impl Service {
 
     /// Merges every planned cluster as one change that one undo reverts.
     pub fn bulk_merge(&self, plan: &BulkPlan, reason: &str) -> Result<Remedied, ServiceError> {
+        let _hold = self.store.hold()?; // see `Store::hold`
         let all: Vec<RecordId> = plan.clusters.iter().flat_map(|(_, p)| p.records.iter().map(|r| r.id)).collect();
         let mut draft = self.draft("merge-bulk", &all);
         self.require(Role::Steward, "merge", &all)?;
@@ -565,6 +572,7 @@ impl Service {
     /// redaction, a dropped field) exactly; refused when a record it
     /// changed has changed since. Erasures cannot be undone.
     pub fn undo(&self, change_id: &str, reason: &str) -> Result<Remedied, ServiceError> {
+        let _hold = self.store.hold()?; // see `Store::hold`
         let change_id = change_id.trim();
         if change_id.starts_with("rcpt-") || change_id.starts_with("erase") {
             return Err(ServiceError::Invalid(

@@ -174,6 +174,7 @@ impl Service {
         r: Request,
         draft: crate::store::audit::Draft,
     ) -> Result<RequestView, ServiceError> {
+        let _hold = self.store.hold()?; // see `Store::hold`
         let change = Change {
             requests: vec![(r.reference.clone(), serde_json::to_vec(&r).unwrap_or_default())],
             ..Change::default()
@@ -253,6 +254,7 @@ impl Service {
 
     /// Takes in a request; the deadline comes from its jurisdiction.
     pub fn request_add(&self, new: NewRequest) -> Result<RequestView, ServiceError> {
+        let _hold = self.store.hold()?; // see `Store::hold`
         let mut draft = self.draft("request-add", &[]);
         self.require(Role::Steward, "take in requests", &[])?;
         let mut taken: Vec<String> = self.stored_requests()?.into_iter().map(|r| r.reference).collect();
@@ -272,6 +274,7 @@ impl Service {
     /// or none: any bad row refuses the whole file, naming its line. One
     /// audit entry.
     pub fn request_import(&self, rows: Vec<(u64, NewRequest)>) -> Result<Vec<RequestView>, ServiceError> {
+        let _hold = self.store.hold()?; // see `Store::hold`
         let mut draft = self.draft("request-import", &[]);
         self.require(Role::Steward, "take in requests", &[])?;
         let mut taken: Vec<String> = self.stored_requests()?.into_iter().map(|r| r.reference).collect();

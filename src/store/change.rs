@@ -90,6 +90,9 @@ pub fn record_digest(r: &Record) -> [u8; 32] {
     *blake3::hash(&model::encode(r)).as_bytes()
 }
 
+/// See [`Store::hold`].
+pub struct Hold(#[allow(dead_code)] Option<engine::PgWriteLock>);
+
 /// This process's change lock and, on a shared store, the writers' lock
 /// (see [`Store::lock_head`]); derefs to the chain head.
 pub(super) struct HeadGuard<'a> {
@@ -305,25 +308,48 @@ impl Store {
     pub(super) fn lock_head(&self) -> Result<HeadGuard<'_>, StoreError> {
         let mut head = self.head.lock().map_err(|_| StoreError::Db("audit head poisoned".into()))?;
         let shared = match &self.home {
-            Home::Pg(conn) => {
-                let lock = conn.write_lock()?;
-                self.refresh()?;
-                // An import whose process died before its final batch left
-                // its first pages: they go before anything builds on them
-                // (a later open would otherwise take this change's new
-                // records with them).
-                if let Some(v) = self.db().get(meta_key(IMPORT_PENDING))? {
-                    let first = <[u8; 16]>::try_from(v.as_ref())
-                        .map(RecordId::from_bytes)
-                        .map_err(|_| StoreError::Corrupt("import marker".into()))?;
-                    self.roll_back_import(first)?;
-                }
+            Home::Pg(_) => {
+                let lock = self.take_writers_lock()?;
                 *head = self.last_audit_head()?;
                 Some(lock)
             }
             Home::Dir(_) => None,
         };
         Ok(HeadGuard { _shared: shared, head })
+    }
+
+    /// Keeps every other session's changes out until dropped, for a change
+    /// that must read what it builds on with nobody changing it meanwhile
+    /// (an import, an erasure, an undo). Nothing for a directory store,
+    /// which this process alone holds (and whose changes run one at a time).
+    /// Changes made while it is held take it again (it counts).
+    pub fn hold(&self) -> Result<Hold, StoreError> {
+        match &self.home {
+            Home::Pg(_) => Ok(Hold(Some(self.take_writers_lock()?))),
+            Home::Dir(_) => Ok(Hold(None)),
+        }
+    }
+
+    /// The writers' lock of a shared store, and what others changed read.
+    fn take_writers_lock(&self) -> Result<engine::PgWriteLock, StoreError> {
+        let Home::Pg(conn) = &self.home else {
+            return Err(StoreError::Db("the writers' lock of a directory store".into()));
+        };
+        let lock = conn.write_lock()?;
+        self.refresh()?;
+        // An import whose process died before its final batch left
+        // its first pages: they go before anything builds on them
+        // (a later open would otherwise take this change's new
+        // records with them).
+        if !self.importing.load(std::sync::atomic::Ordering::SeqCst)
+            && let Some(v) = self.db().get(meta_key(IMPORT_PENDING))?
+        {
+            let first = <[u8; 16]>::try_from(v.as_ref())
+                .map(RecordId::from_bytes)
+                .map_err(|_| StoreError::Corrupt("import marker".into()))?;
+            self.roll_back_import(first)?;
+        }
+        Ok(lock)
     }
 
     /// Takes in what other processes changed in a shared store's key slots:
@@ -337,6 +363,11 @@ impl Store {
         let mut slots = self.lock_slots()?;
         if fresh.to_json() == slots.to_json() {
             return Ok(());
+        }
+        // Another admin removed this session's user or changed their role:
+        // the session acts no more (a new unlock says what is allowed now).
+        if fresh.find(&self.user).is_none_or(|s| s.role != self.role) {
+            return Err(StoreError::Revoked);
         }
         let (master, epoch) = fresh.current_data_key(&self.root)?;
         if epoch != self.keys().epoch {
@@ -691,6 +722,15 @@ impl Store {
         // Sealed values live only as long as one chunk, to bound memory.
         const CHUNK: usize = 64 * 1024;
         let mut head = self.lock_head()?;
+        // Our own marker, while we write (see `take_writers_lock`).
+        struct Importing<'a>(&'a std::sync::atomic::AtomicBool);
+        impl Drop for Importing<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        self.importing.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _importing = Importing(&self.importing);
         let keys = self.keys();
         let last = self.last_page()?.and_then(|(_, p)| p.entries.last().map(|(id, _)| *id));
         let (updates, fresh): (Vec<&Record>, Vec<&Record>) =

@@ -331,14 +331,23 @@ impl PgConn {
         Ok(())
     }
 
-    /// Puts the table a rotation built in place of the live one, in one
-    /// transaction: the old table's files are deleted with it.
-    pub(crate) fn swap_in_next(&self) -> Result<(), StoreError> {
-        self.client()?
-            .batch_execute(&format!(
-                "BEGIN; DROP TABLE {PG_TABLE}; ALTER TABLE {PG_TABLE_NEXT} RENAME TO {PG_TABLE}; COMMIT"
-            ))
-            .map_err(pg_err)
+    /// Puts the table a rotation built in place of the live one, with the
+    /// key slots that go with it (`slots`), in one transaction: the old
+    /// table's files are deleted with it.
+    pub(crate) fn swap_in_next(&self, slots: &[u8]) -> Result<(), StoreError> {
+        let mut client = self.client()?;
+        let mut tx = client.transaction().map_err(pg_err)?;
+        tx.batch_execute(&format!("DROP TABLE {PG_TABLE}; ALTER TABLE {PG_TABLE_NEXT} RENAME TO {PG_TABLE}"))
+            .map_err(pg_err)?;
+        tx.execute(
+            &format!(
+                "INSERT INTO {PG_FILES} (name, body) VALUES ($1, $2) \
+                 ON CONFLICT (name) DO UPDATE SET body = excluded.body"
+            ),
+            &[&super::SLOTS_FILE, &slots],
+        )
+        .map_err(pg_err)?;
+        tx.commit().map_err(pg_err)
     }
 
     /// Creates an empty table for a rotation to build (dropping one a

@@ -205,6 +205,11 @@ pub enum StoreError {
     #[error("{0}")]
     Decode(#[from] model::DecodeError),
     #[error(
+        "your account was removed or its role changed since you unlocked the store: nothing was done; unlock \
+         again"
+    )]
+    Revoked,
+    #[error(
         "someone else changed {0} of these record(s) since they were loaded: nothing was saved. Look at them \
          again (the view reloads) and redo the change if it still holds"
     )]
@@ -336,6 +341,8 @@ pub struct Store {
     slots_gen: std::sync::atomic::AtomicU64,
     /// This session's random name in change notices (see `change::notice`).
     token: String,
+    /// This process is writing an import (its marker is not a dead one's).
+    importing: std::sync::atomic::AtomicBool,
 }
 
 /// Other sessions' changes to a shared store, as they are announced.
@@ -878,6 +885,7 @@ impl Store {
             head: Mutex::new(audit::Head::EMPTY),
             slots_gen: std::sync::atomic::AtomicU64::new(generation),
             token: audit::hex(&Key::random().as_bytes()[..8]),
+            importing: false.into(),
         })
     }
 

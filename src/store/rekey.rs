@@ -108,8 +108,24 @@ impl Store {
                     return Err(e);
                 }
             };
-            self.swap_in_next()?;
             *head = next_head;
+            match &self.home {
+                // The key slots without the old key go in the swap's own
+                // transaction: no session ever reads the rotated table with
+                // the old key in force (nor writes under it).
+                Home::Pg(conn) => {
+                    let mut slots = self.lock_slots()?;
+                    let mut rotated = slots.clone();
+                    rotated.data_key = rotated.next_data_key.take();
+                    let generation = self.seal_head_into(&mut rotated, *head);
+                    conn.swap_in_next(&rotated.to_json())?;
+                    *self.keys.write().map_err(|_| StoreError::Db("keys poisoned".into()))? = new;
+                    *slots = rotated;
+                    self.sealed_generation(generation);
+                    return Ok(entry);
+                }
+                Home::Dir(_) => self.swap_in_next()?,
+            }
             entry
         };
         // The database is under the new key from here on.
@@ -276,11 +292,8 @@ impl Store {
     /// Puts the database built at `db.next` in place of the live one, in one
     /// atomic exchange of the two directories, and deletes the old one.
     fn swap_in_next(&self) -> Result<(), StoreError> {
-        let dir = match &self.home {
-            // One transaction; the live handle names the table, which now
-            // is the rotated one.
-            Home::Pg(conn) => return conn.swap_in_next(),
-            Home::Dir(dir) => dir,
+        let Home::Dir(dir) = &self.home else {
+            return Err(StoreError::Db("a directory swap on a database store".into()));
         };
         let live = dir.join(DB_DIR);
         let next = dir.join(DB_NEXT);
