@@ -468,3 +468,33 @@ fn an_erasure_queued_with_a_merge_of_the_same_person_leaves_nothing_of_them() {
         assert!(svc.audit_verify().expect("verify").is_intact());
     }
 }
+
+#[test]
+fn failed_unlocks_at_once_are_each_audited() {
+    let Some(pg) = Pg::start() else { return };
+    let url = pg.url(&pg.create_db("logins"));
+    drop(new_store(&url));
+    let children: Vec<_> = (0..8)
+        .map(|_| {
+            Command::new(bin())
+                .arg("--store")
+                .arg(&url)
+                .args(["--user", "tester", "list"])
+                .env("STEWARD_PASSPHRASE", "not the passphrase")
+                .env_remove("PGPASSWORD")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    for mut c in children {
+        assert!(!c.wait().expect("wait").success(), "a wrong passphrase opened the store");
+    }
+    let out = ok(at(&url, &["audit", "list", "--json", "--action", "login"]));
+    let denied = out.lines().filter(|l| l.contains("failed unlock")).count();
+    assert_eq!(denied, 8, "{out}");
+    // Audited once: the next unlock finds none left.
+    let out = ok(at(&url, &["audit", "list", "--json", "--action", "login"]));
+    assert_eq!(out.lines().filter(|l| l.contains("failed unlock")).count(), 8);
+}

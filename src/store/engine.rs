@@ -326,6 +326,15 @@ impl PgConn {
         Ok(())
     }
 
+    /// Every file whose name starts with `prefix`, in name order.
+    pub(crate) fn files_under(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let rows = self
+            .client()?
+            .query(&format!("SELECT name, body FROM {PG_FILES} WHERE starts_with(name, $1) ORDER BY name"), &[&prefix])
+            .map_err(pg_err)?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
     fn remove_file(&self, name: &str) -> Result<(), StoreError> {
         self.client()?.execute(&format!("DELETE FROM {PG_FILES} WHERE name = $1"), &[&name]).map_err(pg_err)?;
         Ok(())

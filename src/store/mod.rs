@@ -690,22 +690,29 @@ fn record_failed_login(home: &Home, user: &str) -> usize {
                 let _ = writeln!(f, "{line}").and_then(|_| f.sync_all());
             }
         }
+        // One row each: sessions failing at once must not overwrite each
+        // other's (a read-modify-write of one row would).
         Home::Pg(_) => {
-            let mut text = home.read(FAILED_LOGINS).ok().flatten().unwrap_or_default();
-            text.extend_from_slice(line.as_bytes());
-            text.push(b'\n');
-            let _ = home.write(FAILED_LOGINS, &text, true);
+            let _ = home.write(&format!("{FAILED_LOGINS}/{}", ulid::Ulid::new()), line.as_bytes(), true);
         }
     }
-    read_failed_logins(home).iter().filter(|f| f.user == entry.user).count()
+    read_failed_logins(home).0.iter().filter(|f| f.user == entry.user).count()
 }
 
-fn read_failed_logins(home: &Home) -> Vec<FailedLogin> {
-    home.read(FAILED_LOGINS)
-        .ok()
-        .flatten()
-        .map(|b| String::from_utf8_lossy(&b).lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
-        .unwrap_or_default()
+/// The failed unlocks on file, and the names of the files (rows) they are in.
+fn read_failed_logins(home: &Home) -> (Vec<FailedLogin>, Vec<String>) {
+    let files: Vec<(String, Vec<u8>)> = match home {
+        Home::Dir(_) => home.read(FAILED_LOGINS).ok().flatten().map(|b| vec![(FAILED_LOGINS.to_owned(), b)]),
+        Home::Pg(conn) => conn.files_under(&format!("{FAILED_LOGINS}/")).ok(),
+    }
+    .unwrap_or_default();
+    let logins = files
+        .iter()
+        .flat_map(|(_, b)| {
+            String::from_utf8_lossy(b).lines().filter_map(|l| serde_json::from_str(l).ok()).collect::<Vec<_>>()
+        })
+        .collect();
+    (logins, files.into_iter().map(|(n, _)| n).collect())
 }
 
 /// How long to wait before reporting the `n`th failure in a row: nothing for
@@ -942,7 +949,7 @@ impl Store {
         // store another session's change between reading the chain, the
         // sealed head and the database's head would look like tampering.
         let mut guard = self.lock_head()?;
-        let failed = read_failed_logins(&self.home);
+        let (failed, failed_files) = read_failed_logins(&self.home);
         for f in &failed {
             self.audit_locked(
                 &mut guard,
@@ -960,7 +967,10 @@ impl Store {
             )?;
         }
         if !failed.is_empty() {
-            self.home.remove(FAILED_LOGINS)?;
+            // Only those audited: another failure may have come meanwhile.
+            for name in &failed_files {
+                self.home.remove(name)?;
+            }
         }
         let head = *guard;
         let sealed = self.sealed_head()?;
