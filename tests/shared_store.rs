@@ -498,3 +498,31 @@ fn failed_unlocks_at_once_are_each_audited() {
     let out = ok(at(&url, &["audit", "list", "--json", "--action", "login"]));
     assert_eq!(out.lines().filter(|l| l.contains("failed unlock")).count(), 8);
 }
+
+#[test]
+fn a_session_hears_of_another_session_s_change_with_the_records_it_touched() {
+    let Some(pg) = Pg::start() else { return };
+    let url = pg.url(&pg.create_db("notice"));
+    let a = new_store(&url);
+    import_csv(&a, "id,first_name,last_name,email\n1,Ann,Lee,ann@example.org\n");
+    let b = session(&url);
+    let mut watch = b.watch().expect("watch").expect("a shared store is watched");
+    let mine = a.watch().expect("watch").expect("watched");
+    drop(mine);
+    let id = a.find("crm:1").expect("find").id;
+    let t = std::time::Instant::now();
+    a.update(id, &email("ann.new@example.org"), "fix").expect("update");
+    let mut heard = Vec::new();
+    while heard.is_empty() && t.elapsed() < std::time::Duration::from_secs(5) {
+        heard = watch.wait(std::time::Duration::from_millis(200)).expect("wait");
+    }
+    eprintln!("notice after {} ms", t.elapsed().as_millis());
+    assert_eq!(heard.len(), 1, "{heard:?}");
+    assert_eq!(heard[0].ids.as_deref(), Some(&[id][..]), "the notice names the changed record");
+    // A session does not hear its own changes.
+    let mut own = a.watch().expect("watch").expect("watched");
+    a.update(id, &email("ann.again@example.org"), "fix").expect("update");
+    assert!(own.wait(std::time::Duration::from_millis(500)).expect("wait").is_empty());
+    // Who else is here: B sees A, by the name A's session gave.
+    assert!(b.others().iter().any(|n| n.starts_with("tester (")), "{:?}", b.others());
+}
