@@ -401,6 +401,7 @@ impl Service {
 
     /// Confirms (`link`) or withdraws records as the requester's.
     pub fn request_link(&self, reference: &str, ids: &[RecordId], link: bool) -> Result<RequestView, ServiceError> {
+        let _hold = self.store.hold()?; // see `Store::hold`
         let mut draft = self.draft(if link { "request-link" } else { "request-unlink" }, ids);
         draft.request = Some(crate::model::text::fit(reference, 40));
         self.require(Role::Steward, "link records to requests", ids)?;
@@ -432,6 +433,7 @@ impl Service {
 
     /// Records the identity check: `verified` or `failed`, and how.
     pub fn request_verify(&self, reference: &str, verified: bool, method: &str) -> Result<RequestView, ServiceError> {
+        let _hold = self.store.hold()?; // see `Store::hold`
         let mut draft = self.draft("request-verify", &[]);
         draft.request = Some(crate::model::text::fit(reference, 40));
         self.require(Role::Steward, "update requests", &[])?;
@@ -452,6 +454,7 @@ impl Service {
     /// file. Notes may name the requester: they are sealed with it and
     /// erased with its details.
     pub fn request_note(&self, reference: &str, note: &str) -> Result<RequestView, ServiceError> {
+        let _hold = self.store.hold()?; // see `Store::hold`
         let mut draft = self.draft("request-note", &[]);
         draft.request = Some(crate::model::text::fit(reference, 40));
         self.require(Role::Steward, "update requests", &[])?;

@@ -342,6 +342,7 @@ impl Service {
         answer: Option<&str>,
         answered: bool,
     ) -> Result<RequestView, ServiceError> {
+        let _hold = self.store.hold()?; // see `Store::hold`
         let mut draft = self.draft("request-complete", &[]);
         draft.request = Some(crate::model::text::fit(reference, 40));
         self.require(Role::Steward, "complete requests", &[])?;
@@ -387,6 +388,7 @@ impl Service {
     /// Records that receipt was acknowledged to the requester (CCPA: within
     /// 10 business days).
     pub fn request_acknowledge(&self, reference: &str) -> Result<RequestView, ServiceError> {
+        let _hold = self.store.hold()?; // see `Store::hold`
         let mut draft = self.draft("request-acknowledge", &[]);
         draft.request = Some(crate::model::text::fit(reference, 40));
         self.require(Role::Steward, "update requests", &[])?;
@@ -402,6 +404,7 @@ impl Service {
     /// Moves a request to `status` (verifying, in progress, extended,
     /// rejected), with a history step.
     pub fn request_set_status(&self, reference: &str, status: Status) -> Result<RequestView, ServiceError> {
+        let _hold = self.store.hold()?; // see `Store::hold`
         let mut draft = self.draft("request-status", &[]);
         draft.request = Some(crate::model::text::fit(reference, 40));
         self.require(Role::Steward, "update requests", &[])?;
