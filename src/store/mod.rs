@@ -1,7 +1,11 @@
-//! The encrypted store: sled behind one module, key slots beside it.
+//! The encrypted store: sled or PostgreSQL behind one module, key slots
+//! beside the data.
 //!
-//! Nothing else in the crate touches sled. Layout of a store directory
-//! (0700, files 0600):
+//! Nothing else in the crate touches sled or the store's database. A store
+//! is a directory (sled, one process at a time) or a PostgreSQL database
+//! shared by many sessions, which holds the same keys and values as rows
+//! (see `engine`; its writers take turns on an advisory lock, see
+//! `Store::lock_head`). Layout of a store directory (0700, files 0600):
 //!
 //! - `keyslots.json`: the root key wrapped per user, the data key sealed by
 //!   the root key, the sealed audit chain head (see `crypto::slots`); its
