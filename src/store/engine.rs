@@ -246,6 +246,14 @@ impl PgListener {
     }
 }
 
+/// One connection to the store's database, as application `app`.
+fn connect(url: &str, app: &str) -> Result<postgres::Client, StoreError> {
+    pgsource::connect(url, app).map_err(|e| match e {
+        pgsource::SourceError::Connect(m) => StoreError::Db(format!("could not connect to the store's database: {m}")),
+        other => StoreError::Db(other.to_string()),
+    })
+}
+
 fn pg_err(e: postgres::Error) -> StoreError {
     StoreError::Db(format!("PostgreSQL: {}", pgsource::describe(&e)))
 }
@@ -257,16 +265,8 @@ impl PgConn {
     /// Connects twice (see [`PgKv`]); the password comes from the
     /// environment or the password file, never the URL.
     pub(crate) fn connect(url: &str) -> Result<Arc<PgConn>, StoreError> {
-        let connect = |app: &str| {
-            pgsource::connect(url, app).map_err(|e| match e {
-                pgsource::SourceError::Connect(m) => {
-                    StoreError::Db(format!("could not connect to the store's database: {m}"))
-                }
-                other => StoreError::Db(other.to_string()),
-            })
-        };
-        let client = connect("steward store")?;
-        let lock = connect("steward store lock")?;
+        let client = connect(url, "steward store")?;
+        let lock = connect(url, "steward store lock")?;
         Ok(Arc::new(PgConn { client: Mutex::new(client), lock: Mutex::new(lock), url: url.to_owned() }))
     }
 
@@ -386,8 +386,7 @@ impl PgConn {
 
     /// A third connection, listening on [`PG_CHANNEL`].
     pub(crate) fn listen(&self) -> Result<PgListener, StoreError> {
-        let mut client = pgsource::connect(&self.url, "steward listen")
-            .map_err(|e| StoreError::Db(format!("could not listen for other sessions' changes: {e}")))?;
+        let mut client = connect(&self.url, "steward listen")?;
         client.batch_execute(&format!("LISTEN {PG_CHANNEL}")).map_err(pg_err)?;
         Ok(PgListener { client })
     }
@@ -505,32 +504,14 @@ impl PgKv {
     fn fetch(&self, lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>, back: bool, limit: i64) -> Result<Vec<Kv>, StoreError> {
         let mut cond = Vec::new();
         let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = Vec::new();
-        let (lo_v, hi_v);
-        match lo {
-            Bound::Included(v) => {
-                lo_v = v;
-                params.push(lo_v);
-                cond.push(format!("k >= ${}", params.len()));
-            }
-            Bound::Excluded(v) => {
-                lo_v = v;
-                params.push(lo_v);
-                cond.push(format!("k > ${}", params.len()));
-            }
-            Bound::Unbounded => {}
-        }
-        match hi {
-            Bound::Included(v) => {
-                hi_v = v;
-                params.push(hi_v);
-                cond.push(format!("k <= ${}", params.len()));
-            }
-            Bound::Excluded(v) => {
-                hi_v = v;
-                params.push(hi_v);
-                cond.push(format!("k < ${}", params.len()));
-            }
-            Bound::Unbounded => {}
+        for (bound, inclusive, exclusive) in [(lo, ">=", ">"), (hi, "<=", "<")] {
+            let (op, v) = match bound {
+                Bound::Included(v) => (inclusive, v),
+                Bound::Excluded(v) => (exclusive, v),
+                Bound::Unbounded => continue,
+            };
+            params.push(v);
+            cond.push(format!("k {op} ${}", params.len()));
         }
         params.push(&limit);
         let sql = format!(

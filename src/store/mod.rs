@@ -1189,19 +1189,17 @@ impl Store {
 
     /// One record by id.
     pub fn get(&self, id: RecordId) -> Result<Option<Record>, StoreError> {
-        let Some((_, page)) = self.find_page(id)? else { return Ok(None) };
-        let Some(i) = page.position(id) else { return Ok(None) };
-        match open_record(&self.keys().master, id, &page.entries[i].1) {
+        match self.get_once(id) {
             // On a shared store another session may have rotated the key.
             Err(StoreError::Corrupt(_)) if matches!(self.home, Home::Pg(_)) => {
                 self.refresh()?;
-                self.get_fresh(id)
+                self.get_once(id)
             }
-            other => other.map(Some),
+            other => other,
         }
     }
 
-    fn get_fresh(&self, id: RecordId) -> Result<Option<Record>, StoreError> {
+    fn get_once(&self, id: RecordId) -> Result<Option<Record>, StoreError> {
         let Some((_, page)) = self.find_page(id)? else { return Ok(None) };
         match page.position(id) {
             Some(i) => open_record(&self.keys().master, id, &page.entries[i].1).map(Some),
