@@ -363,8 +363,23 @@ fn an_anonymising_source_keeps_the_row_and_the_next_sync_suppresses_it() {
 
 #[test]
 fn reimporting_the_original_export_after_an_erasure_keeps_the_customer_erased() {
-    let (_t, store) = demo_store();
-    let csv = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo-data/customers.csv");
+    let (t, store) = demo_store();
+    // The CRM's part of the demo file (the web shop's customers came from another source).
+    let all = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("demo-data/customers.csv"))
+        .expect("demo csv");
+    let since = steward::synth::as_of() - chrono::Duration::days(steward::service::demo::WEBSHOP_DAYS);
+    let created = all.lines().next().expect("header").split(',').position(|h| h == "created_at").expect("created_at");
+    let crm: Vec<&str> = all
+        .lines()
+        .enumerate()
+        .filter(|(i, l)| {
+            *i == 0
+                || chrono::DateTime::parse_from_rfc3339(l.split(',').nth(created).expect("created"))
+                    .is_ok_and(|c| c < since)
+        })
+        .map(|(_, l)| l)
+        .collect();
+    let csv = write(t.path(), "crm.csv", (crm.join("\n") + "\n").as_bytes());
     let text = std::fs::read_to_string(&csv).expect("demo csv");
     let header: Vec<&str> = text.lines().next().expect("header").split(',').collect();
     let row: Vec<&str> = text.lines().nth(1).expect("row").split(',').collect();

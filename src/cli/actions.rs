@@ -172,6 +172,11 @@ pub(super) fn target(to: &EncryptTo, env: &str) -> Result<Target> {
         };
         return Ok(Target::Passphrase(p, to.work_factor));
     }
+    if to.recipient.is_empty() && to.recipients_file.is_empty() {
+        return Err(Failure(
+            "say whom to encrypt it to: --recipient PUBKEY, --recipients-file FILE or --passphrase".into(),
+        ));
+    }
     let mut list = to.recipient.clone();
     for f in &to.recipients_file {
         list.extend(export::read_recipients_file(f)?);

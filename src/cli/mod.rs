@@ -2,6 +2,7 @@
 //! and exit codes (0 success, 1 failure with one line on stderr, 2 usage).
 //! Every command is a thin client of the service layer.
 
+mod accountability;
 mod actions;
 pub mod harden;
 mod output;
@@ -353,6 +354,9 @@ recovered from the store files, as for an erasure.")]
         /// Only records from this source
         #[arg(long, value_name = "NAME")]
         source: Option<String>,
+        /// Only records where the field is past the retention of all its purposes (the over-collected findings)
+        #[arg(long, conflicts_with = "source")]
+        past_retention: bool,
         /// Why (kept in the audit trail)
         #[arg(long, value_name = "TEXT")]
         reason: String,
@@ -375,7 +379,11 @@ country and last 4, an SSN its last 4; emails and phones are masked. Without --y
 replaced (masked). Undo with `steward undo CHANGE_ID` until the next key rotation.")]
     Redact {
         /// Record: steward id, SOURCE:SOURCE_ID, or a source id of the default source
-        id: String,
+        #[arg(required_unless_present = "all")]
+        id: Option<String>,
+        /// Every record whose free text holds personal data (the `pii` findings), as one change
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
         /// Only this free-text field [default: every free-text field]
         field: Option<String>,
         #[arg(long, value_name = "TEXT")]
@@ -619,6 +627,74 @@ type `erase` (or takes --yes, for cron), erases them in one step, rotates the da
         #[arg(long)]
         yes: bool,
     },
+    /// Personal-data breaches: open an incident, scope it, run the 72-hour clock, notify, report
+    #[command(after_help = "Admins open and change incidents; stewards read them. Every step is audited. \
+`breach report` is for the supervisory authority and holds no personal data; `breach notify-list` writes who to \
+tell, age-encrypted.")]
+    Breach {
+        #[command(subcommand)]
+        action: accountability::BreachAction,
+    },
+    /// The record of processing (GDPR Art. 30): purposes, data, people, legal bases, recipients, transfers, retention, counts held
+    #[command(after_help = "Drawn from the policy and the records. It opens with the CONTRADICTIONS between the \
+two (a field held with no declared purpose, data kept past its retention, personal data hiding in free text, a \
+purpose without a legal basis, a transfer without a safeguard, no controller), each with its remedy. Counts only.")]
+    Ropa {
+        #[arg(long, value_parser = ["markdown", "json"], default_value = "markdown")]
+        format: String,
+        /// Same as --format json
+        #[arg(long, conflicts_with = "markdown")]
+        json: bool,
+        /// Same as --format markdown
+        #[arg(long)]
+        markdown: bool,
+    },
+    /// Draft the privacy notice: what is collected, why, how long, who receives it, the customer's rights
+    #[command(after_help = "From the same facts as `steward ropa`. Where the data contradicts the policy the \
+draft says so at the top: the notice must not promise what the data contradicts. --strict exits 1 while any \
+contradiction remains (for a publishing pipeline).")]
+    Notice {
+        #[arg(long, value_parser = ["markdown", "json"], default_value = "markdown")]
+        format: String,
+        /// Exit 1 while the data contradicts the policy
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Who revealed, exported or erased how much, and alerts on unusual use (from the audit trail)
+    #[command(after_help = "Alerts: a user revealing more records in a day than `reveal_factor` times their \
+usual (and more than `reveal_floor`), an export outside working hours or at a weekend, `failed_logins` failed \
+unlocks within 24 hours. The thresholds are the policy's [monitoring]. Stewards and admins.")]
+    Usage {
+        /// The window, in days
+        #[arg(long, value_name = "N", default_value_t = 7)]
+        days: i64,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Extract, age-encrypted, the records a purpose may use, with the fields that purpose may use
+    #[command(after_help = "Only records whose consent (for a consent-based purpose) is given, within the \
+purpose's retention, not restricted and with no objection on file; only the fields the policy declares for \
+the purpose. CSV: id and those fields. Audited with the purpose and the counts. Decrypt with: age -d -i KEY FILE.")]
+    Extract {
+        /// A purpose of the policy (marketing, ...)
+        #[arg(long, value_name = "NAME")]
+        purpose: String,
+        /// Only among these records (a filtered view) [default: every record]
+        #[arg(value_name = "ID")]
+        ids: Vec<String>,
+        #[command(flatten)]
+        to: EncryptTo,
+        /// Output file (must not exist)
+        #[arg(short, long, value_name = "FILE", required_unless_present = "dry_run")]
+        output: Option<PathBuf>,
+        /// Only count what would go
+        #[arg(long)]
+        dry_run: bool,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the key bindings as a Markdown table
     #[command(hide = true)]
     Keys,
@@ -677,7 +753,7 @@ impl From<KindArg> for crate::model::request::RequestKind {
 
 /// Whom an export or backup is encrypted to.
 #[derive(Args, Debug, Clone)]
-#[group(required = true, multiple = true)]
+#[group(multiple = true)]
 pub struct EncryptTo {
     /// Public key: age1..., ssh-ed25519 ..., ssh-rsa ... (repeatable)
     #[arg(short, long, value_name = "PUBKEY")]
@@ -1326,11 +1402,11 @@ pub fn run(cli: Cli) -> Result<()> {
             remedies::bulk_merge(&g, min_probability.unwrap_or(1.0), &reason, dry_run, json, yes)
         }
         Command::Merge { ids, into, undo, reason, json, .. } => actions::merge(&g, &ids, into, undo, &reason, json),
-        Command::DropField { field, source, reason, dry_run, json, yes, rekey } => {
-            remedies::drop_field(&g, &field, source.as_deref(), &reason, dry_run, json, yes, rekey)
+        Command::DropField { field, source, past_retention, reason, dry_run, json, yes, rekey } => {
+            remedies::drop_field(&g, &field, source.as_deref(), past_retention, &reason, dry_run, json, yes, rekey)
         }
-        Command::Redact { id, field, reason, dry_run, json, yes } => {
-            remedies::redact(&g, &id, field.as_deref(), &reason, dry_run, json, yes)
+        Command::Redact { id, all: _, field, reason, dry_run, json, yes } => {
+            remedies::redact(&g, id.as_deref(), field.as_deref(), &reason, dry_run, json, yes)
         }
         Command::Verified { ids, how, reason, dry_run, json } => {
             remedies::verified(&g, &ids, &how, &reason, dry_run, json)
@@ -1387,6 +1463,13 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Backup { to, output } => actions::backup(&g, &to, &output),
         Command::Restore { file, passphrase } => actions::restore(&g, &file, passphrase),
         Command::Migrate { to, json } => actions::migrate(&g, &to, json),
+        Command::Breach { action } => accountability::breach(&g, action),
+        Command::Ropa { format, json, markdown: _ } => accountability::ropa(&g, if json { "json" } else { &format }),
+        Command::Notice { format, strict } => accountability::notice(&g, &format, strict),
+        Command::Usage { days, json } => accountability::usage(&g, days, json),
+        Command::Extract { purpose, ids, to, output, dry_run, json } => {
+            accountability::extract(&g, &purpose, &ids, &to, output.as_deref().unwrap_or(Path::new("-")), dry_run, json)
+        }
         Command::Keys => {
             print!("{}", crate::tui::actions::markdown_table());
             Ok(())

@@ -91,6 +91,7 @@ pub(super) fn drop_field(
     g: &Global,
     field: &str,
     source: Option<&str>,
+    past_retention: bool,
     reason: &str,
     dry_run: bool,
     json: bool,
@@ -98,17 +99,19 @@ pub(super) fn drop_field(
     rekey: bool,
 ) -> Result<()> {
     let svc = open(g)?;
-    let plan = svc.plan_drop_field(field, source)?;
+    let plan =
+        if past_retention { svc.plan_drop_field_past_retention(field)? } else { svc.plan_drop_field(field, source)? };
     if dry_run || !yes {
         if json {
             println!("{}", output::json(&plan)?);
         } else {
             println!(
-                "`{}` ({}) is held by {} record(s){}",
+                "`{}` ({}) is held by {} record(s){}{}",
                 plan.field,
                 plan.category,
                 plan.records.len(),
-                source.map(|s| format!(" of source {s}")).unwrap_or_default()
+                source.map(|s| format!(" of source {s}")).unwrap_or_default(),
+                if past_retention { " past the retention of its purposes" } else { "" }
             );
         }
         if dry_run {
@@ -138,7 +141,7 @@ pub(super) fn drop_field(
 
 pub(super) fn redact(
     g: &Global,
-    id: &str,
+    id: Option<&str>,
     field: Option<&str>,
     reason: &str,
     dry_run: bool,
@@ -146,7 +149,15 @@ pub(super) fn redact(
     yes: bool,
 ) -> Result<()> {
     let svc = open(g)?;
-    let ids = ids_of(&svc, &[id.to_owned()])?;
+    let ids = match id {
+        Some(id) => ids_of(&svc, &[id.to_owned()])?,
+        None => {
+            let mut all: Vec<RecordId> = findings_of(&svc, Kind::Pii)?.into_iter().flat_map(|(ids, _)| ids).collect();
+            all.sort();
+            all.dedup();
+            all
+        }
+    };
     let plan = svc.plan_redact(&ids, field)?;
     if dry_run || !yes {
         if json {

@@ -20,7 +20,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::model::{Field, Identified, Record, Slim};
-use crate::policy::{LegalBasis, Policy};
+use crate::policy::Policy;
 
 /// The kinds of finding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -194,10 +194,91 @@ fn days(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
 }
 
 /// The non-empty fields of a record: (name, value).
-fn present(r: &Record) -> Vec<(String, String)> {
+pub fn present(r: &Record) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> =
         Field::ALL.iter().filter_map(|f| r.get(*f).map(|v| (f.name().to_owned(), v))).collect();
     out.extend(r.extra.iter().filter(|(_, v)| !v.trim().is_empty()).map(|(k, v)| (k.clone(), v.clone())));
+    out
+}
+
+/// What a record says about consent to one purpose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Consent {
+    /// Given (`yes`, `true`, `opt-in` ..., or a consent recorded in steward).
+    Given,
+    /// Asked and refused (`no`, `false`).
+    Refused,
+    /// Withdrawn (`withdrawn`, `unsubscribed` ..., or recorded in steward).
+    Withdrawn,
+    /// Nothing recorded.
+    Missing,
+    /// A value that says neither (treated as no consent).
+    Unclear,
+}
+
+const GIVEN: [&str; 10] = ["yes", "y", "true", "1", "given", "granted", "opt-in", "opted in", "consented", "agreed"];
+const REFUSED: [&str; 6] = ["no", "n", "false", "0", "refused", "declined"];
+
+/// The consent `r` holds for `purpose`, whose consent field is `field`: the
+/// consent history, when steward recorded one, is the proof; else the
+/// imported consent field.
+pub fn consent(r: &Record, purpose: &str, field: &str) -> Consent {
+    if let Some(c) = r.care.consent(purpose) {
+        return if c.given { Consent::Given } else { Consent::Withdrawn };
+    }
+    let Some(v) = r.extra.get(field).map(|v| v.trim().to_lowercase()).filter(|v| !v.is_empty()) else {
+        return Consent::Missing;
+    };
+    if GIVEN.contains(&v.as_str()) {
+        Consent::Given
+    } else if WITHDRAWN.contains(&v.as_str()) {
+        Consent::Withdrawn
+    } else if REFUSED.contains(&v.as_str()) {
+        Consent::Refused
+    } else {
+        Consent::Unclear
+    }
+}
+
+/// Where a record stands against the retention of its purposes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Retention<'p> {
+    /// Days since the customer's last activity (or the record's last update).
+    pub inactive: i64,
+    /// The purposes its fields serve, with their retention.
+    pub purposes: BTreeMap<&'p str, Option<u32>>,
+    /// Past the retention of every purpose (a housekeeping candidate).
+    pub expired: bool,
+    /// Fields held that serve no declared purpose.
+    pub undeclared: Vec<String>,
+    /// Fields past the retention of all their purposes (in a record that is
+    /// not expired as a whole).
+    pub past: Vec<String>,
+}
+
+/// The retention verdicts of one record (`fields`: [`present`]): the same
+/// rules as the `expired` and `overcollected` findings, for the record of
+/// processing and the privacy notice.
+pub fn retention<'p>(r: &Record, fields: &[(String, String)], policy: &'p Policy, now: DateTime<Utc>) -> Retention<'p> {
+    let activity = r.times.last_activity.unwrap_or(r.times.updated);
+    let inactive = days(activity, now);
+    let mut purposes: BTreeMap<&'p str, Option<u32>> = BTreeMap::new();
+    for (name, _) in fields {
+        for (p, purpose) in policy.purposes_of(name) {
+            purposes.insert(p, purpose.retention_days);
+        }
+    }
+    let past = |ret: &Option<u32>| ret.is_some_and(|d| inactive > i64::from(d));
+    let expired = !purposes.is_empty() && purposes.values().all(past);
+    let mut out = Retention { inactive, purposes, expired, ..Retention::default() };
+    for (name, _) in fields {
+        let mut declared = policy.purposes_of(name).peekable();
+        if declared.peek().is_none() {
+            out.undeclared.push(name.clone());
+        } else if !expired && declared.all(|(_, p)| past(&p.retention_days)) {
+            out.past.push(name.clone());
+        }
+    }
     out
 }
 
@@ -285,16 +366,7 @@ pub fn record_findings_with(
     }
     // expired and over-collected
     let fields = present(r);
-    let activity = r.times.last_activity.unwrap_or(r.times.updated);
-    let inactive = days(activity, now);
-    let mut purposes: BTreeMap<&str, Option<u32>> = BTreeMap::new();
-    for (name, _) in &fields {
-        for (p, purpose) in policy.purposes_of(name) {
-            purposes.insert(p, purpose.retention_days);
-        }
-    }
-    let past = |ret: &Option<u32>| ret.is_some_and(|d| inactive > i64::from(d));
-    let expired = !purposes.is_empty() && purposes.values().all(past);
+    let Retention { inactive, purposes, expired, undeclared, past } = retention(r, &fields, policy, now);
     if expired {
         let list: Vec<String> = purposes.iter().map(|(p, d)| format!("{p} ({} days)", d.unwrap_or(0))).collect();
         out.push(Finding::one(
@@ -332,8 +404,7 @@ pub fn record_findings_with(
         ));
     }
     for (name, _) in &fields {
-        let declared: Vec<_> = policy.purposes_of(name).collect();
-        if declared.is_empty() {
+        if undeclared.contains(name) {
             out.push(Finding::one(
                 Kind::Overcollected,
                 index,
@@ -341,8 +412,8 @@ pub fn record_findings_with(
                 Some(name),
                 format!("`{name}` serves no declared purpose"),
             ));
-        } else if !expired && declared.iter().all(|(_, p)| past(&p.retention_days)) {
-            let list: Vec<&str> = declared.iter().map(|(n, _)| *n).collect();
+        } else if past.contains(name) {
+            let list: Vec<&str> = policy.purposes_of(name).map(|(n, _)| n).collect();
             out.push(Finding::one(
                 Kind::Overcollected,
                 index,
@@ -409,7 +480,7 @@ pub fn record_findings_with(
     // no purpose processes it, so none lacks consent)
     let restricted = r.care.restricted.is_some();
     for (pname, purpose) in policy.purposes.iter().filter(|_| !restricted) {
-        if purpose.legal_basis != LegalBasis::Consent {
+        if !purpose.needs_consent() {
             continue;
         }
         let used = fields.iter().any(|(n, _)| policy.purposes_of(n).any(|(p, _)| p == pname));
@@ -417,28 +488,22 @@ pub fn record_findings_with(
         if !used {
             continue;
         }
-        // The consent history, when steward recorded one, is the proof;
-        // else the imported consent field.
-        let value = match r.care.consent(pname) {
-            Some(c) => Some(if c.given { "given".to_owned() } else { "withdrawn".to_owned() }),
-            None => r.extra.get(cf).map(|v| v.trim().to_lowercase()).filter(|v| !v.is_empty()),
-        };
-        match value {
-            None => out.push(Finding::one(
+        match consent(r, pname, cf) {
+            Consent::Missing => out.push(Finding::one(
                 Kind::Consent,
                 index,
                 Severity::Warning,
                 Some(cf),
                 format!("data is held for `{pname}`, which needs consent, and no consent is recorded"),
             )),
-            Some(v) if WITHDRAWN.contains(&v.as_str()) => out.push(Finding::one(
+            Consent::Withdrawn => out.push(Finding::one(
                 Kind::Consent,
                 index,
                 Severity::Danger,
                 Some(cf),
                 format!("consent for `{pname}` was withdrawn, but data is still held for it"),
             )),
-            Some(_) => {}
+            Consent::Given | Consent::Refused | Consent::Unclear => {}
         }
     }
     out

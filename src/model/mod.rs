@@ -4,6 +4,7 @@
 //! This is the bottom layer: it depends on nothing else in the crate and
 //! does no I/O. Everything above speaks in these types.
 
+pub mod breach;
 pub mod request;
 pub mod source;
 pub mod text;

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod deadlines;
 pub mod holidays;
+pub mod jurisdiction;
 
 use crate::model::Field;
 
@@ -36,7 +37,10 @@ pub enum LegalBasis {
 pub struct Purpose {
     #[serde(default)]
     pub description: String,
-    pub legal_basis: LegalBasis,
+    /// `None`: declared without one — the record of processing and the
+    /// notice name it as a contradiction (no processing without a basis).
+    #[serde(default)]
+    pub legal_basis: Option<LegalBasis>,
     /// Days after the customer's last activity that data for this purpose
     /// may be kept; `None`: as long as the relationship lasts.
     #[serde(default)]
@@ -44,6 +48,109 @@ pub struct Purpose {
     /// For consent-based purposes: the field recording the consent.
     #[serde(default)]
     pub consent_field: Option<String>,
+    /// Whom the data is about (`customers` when unset).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subjects: Vec<String>,
+}
+
+impl Purpose {
+    /// Whether the purpose rests on consent.
+    pub fn needs_consent(&self) -> bool {
+        self.legal_basis == Some(LegalBasis::Consent)
+    }
+}
+
+impl LegalBasis {
+    /// How GDPR Art. 6(1) names it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            LegalBasis::Consent => "consent (Art. 6(1)(a))",
+            LegalBasis::Contract => "contract (Art. 6(1)(b))",
+            LegalBasis::LegalObligation => "legal obligation (Art. 6(1)(c))",
+            LegalBasis::VitalInterests => "vital interests (Art. 6(1)(d))",
+            LegalBasis::PublicTask => "public task (Art. 6(1)(e))",
+            LegalBasis::LegitimateInterest => "legitimate interests (Art. 6(1)(f))",
+        }
+    }
+}
+
+/// Who is responsible for the data (GDPR Art. 30(1)(a)): named in the
+/// record of processing, the privacy notice and a breach report.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Controller {
+    pub name: String,
+    /// How customers and the authority reach the controller (an address for
+    /// privacy questions).
+    pub contact: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// The data protection officer's contact, if one is appointed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpo: Option<String>,
+    /// The EU or UK representative (Art. 27), for a controller outside.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub representative: Option<String>,
+    /// The lead supervisory authority (e.g. "ICO", "CNIL").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authority: Option<String>,
+}
+
+/// What a recipient is to the controller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecipientRole {
+    /// Processes on the controller's behalf (Art. 28): hosting, mailing, couriers.
+    Processor,
+    /// Decides for itself (a payment provider, an authority on request).
+    Controller,
+}
+
+/// Someone the data is disclosed to (GDPR Art. 30(1)(d)-(e)).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recipient {
+    /// The company or body, as the notice names it.
+    pub name: String,
+    pub role: RecipientRole,
+    /// The purposes for which it receives data.
+    #[serde(default)]
+    pub purposes: Vec<String>,
+    /// Where it processes the data: an ISO country code (`GB`, `US`, ...).
+    pub country: String,
+    /// For a country outside the EU/EEA and the UK: the safeguard of the
+    /// transfer (an adequacy decision, standard contractual clauses, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub safeguard: Option<String>,
+}
+
+/// What the usage monitoring counts as unusual (see `service::usage`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Monitoring {
+    /// Working hours, `HH:MM-HH:MM` in `utc_offset` (weekdays): an export
+    /// outside them is an alert.
+    pub working_hours: String,
+    /// The offset of the working hours' clock from UTC, `+HH:MM` or `-HH:MM`.
+    pub utc_offset: String,
+    /// A user revealing more than this many times their usual daily number
+    /// of records (and more than `reveal_floor`) in one day is an alert.
+    pub reveal_factor: f64,
+    pub reveal_floor: usize,
+    /// This many failed unlocks within a day is an alert.
+    pub failed_logins: usize,
+}
+
+impl Default for Monitoring {
+    fn default() -> Self {
+        Self {
+            working_hours: "07:00-20:00".into(),
+            utc_offset: "+00:00".into(),
+            reveal_factor: 5.0,
+            reveal_floor: 50,
+            failed_logins: 5,
+        }
+    }
 }
 
 /// One field of the inventory.
@@ -116,6 +223,15 @@ pub struct Policy {
     /// for the GDPR, `US-CA` for the CCPA.
     #[serde(default)]
     pub holidays: BTreeMap<String, String>,
+    /// Who is responsible (unset: the record of processing and the notice
+    /// say it is missing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller: Option<Controller>,
+    /// Processors and other recipients, by a short name.
+    #[serde(default)]
+    pub recipients: BTreeMap<String, Recipient>,
+    #[serde(default)]
+    pub monitoring: Monitoring,
 }
 
 /// A legal hold: when a record has a value in one of `fields`, erasing it
@@ -146,6 +262,10 @@ pub enum PolicyError {
     UnknownCalendar(String, String),
     #[error("holidays.{0}: not a jurisdiction steward knows (gdpr, ccpa; lower case)")]
     UnknownJurisdiction(String),
+    #[error("recipients.{recipient} names purpose `{purpose}`, which is not declared under [purposes]")]
+    RecipientPurpose { recipient: String, purpose: String },
+    #[error("monitoring: {0}")]
+    Monitoring(String),
 }
 
 impl Default for Policy {
@@ -159,9 +279,10 @@ impl Default for Policy {
             "customer_relationship".to_owned(),
             Purpose {
                 description: "Default: serve the customer (no policy imported)".into(),
-                legal_basis: LegalBasis::Contract,
+                legal_basis: Some(LegalBasis::Contract),
                 retention_days: None,
                 consent_field: None,
+                subjects: Vec::new(),
             },
         );
         let fields = Field::ALL
@@ -194,6 +315,9 @@ impl Default for Policy {
             fields,
             holds: BTreeMap::new(),
             holidays: BTreeMap::new(),
+            controller: None,
+            recipients: BTreeMap::new(),
+            monitoring: Monitoring::default(),
         }
     }
 }
@@ -203,6 +327,76 @@ impl Default for Policy {
 /// policy declares them — a merge must not create an over-collection.
 pub const SECONDARY_CONTACTS: [(&str, &str); 2] =
     [("secondary_email", "user.contact.email"), ("secondary_phone", "user.contact.phone_number")];
+
+/// The category an undeclared column's name suggests (fideslang-style;
+/// `user.unknown` when the name says nothing).
+pub fn guess_category(name: &str) -> &'static str {
+    let n = name.to_ascii_lowercase().replace(['-', ' '], "_");
+    let tokens: Vec<&str> = n.split('_').filter(|t| !t.is_empty()).collect();
+    // A phrase with `_` anywhere in the name; a word at the start of one of its parts
+    // (`pin` is not `shipping`).
+    let has = |words: &[&str]| {
+        words.iter().any(|w| if w.contains('_') { n.contains(w) } else { tokens.iter().any(|t| t.starts_with(w)) })
+    };
+    if has(&["national_id", "ssn", "social_security", "passport", "nino", "tax_id", "driving", "licence", "license"]) {
+        "user.government_id"
+    } else if has(&["card", "iban", "bank", "account_number", "sort_code"]) {
+        "user.financial"
+    } else if has(&["password", "pin", "secret", "token"]) {
+        "user.authorization.credentials"
+    } else if has(&["health", "medical", "allerg", "disab"]) {
+        "user.health_and_medical"
+    } else if has(&["fax", "pager", "phone", "mobile", "tel"]) {
+        "user.contact.phone_number"
+    } else if has(&["mail"]) {
+        "user.contact.email"
+    } else if has(&["address", "street", "city", "postcode", "zip"]) {
+        "user.contact.address"
+    } else if has(&["birth", "dob", "age", "gender", "sex"]) {
+        "user.demographic"
+    } else if has(&["consent", "opt_in", "optin"]) {
+        "user.consent"
+    } else if has(&["note", "comment", "remark"]) {
+        "user.content.free_text"
+    } else {
+        "user.unknown"
+    }
+}
+
+/// Whether data in `category` puts people at high risk when it leaks
+/// (identity theft, fraud, discrimination): what GDPR Art. 34 asks about.
+pub fn high_risk_category(category: &str) -> bool {
+    ["user.government_id", "user.financial", "user.authorization", "user.health", "user.biometric", "user.genetic"]
+        .iter()
+        .any(|c| category == *c || category.starts_with(&format!("{c}.")) || category.starts_with(&format!("{c}_")))
+}
+
+impl Monitoring {
+    /// Working hours as (start, end) minutes after midnight UTC-offset
+    /// local time, and the offset in minutes.
+    pub fn hours(&self) -> Result<((u32, u32), i32), String> {
+        let hm = |s: &str| -> Option<u32> {
+            let (h, m) = s.trim().split_once(':')?;
+            let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+            (h <= 24 && m < 60 && h * 60 + m <= 24 * 60).then_some(h * 60 + m)
+        };
+        let bad_hours = || format!("working_hours `{}`: use HH:MM-HH:MM, e.g. 07:00-20:00", self.working_hours);
+        let (a, b) = self.working_hours.split_once('-').ok_or_else(bad_hours)?;
+        let (start, end) = (hm(a).ok_or_else(bad_hours)?, hm(b).ok_or_else(bad_hours)?);
+        if start >= end {
+            return Err(bad_hours());
+        }
+        let o = self.utc_offset.trim();
+        let bad_offset = || format!("utc_offset `{o}`: use +HH:MM or -HH:MM, e.g. +01:00");
+        let (sign, rest) = match o.split_at_checked(1) {
+            Some(("+", r)) => (1, r),
+            Some(("-", r)) => (-1, r),
+            _ => return Err(bad_offset()),
+        };
+        let minutes = hm(rest).filter(|m| *m <= 14 * 60).ok_or_else(bad_offset)?;
+        Ok(((start, end), sign * i32::try_from(minutes).unwrap_or(0)))
+    }
+}
 
 /// The usual category of a core field.
 pub fn default_category(f: Field) -> &'static str {
@@ -245,7 +439,7 @@ impl Policy {
             }
         }
         for (name, p) in &self.purposes {
-            if p.legal_basis == LegalBasis::Consent && p.consent_field.is_none() {
+            if p.needs_consent() && p.consent_field.is_none() {
                 return Err(PolicyError::ConsentWithoutField(name.clone()));
             }
         }
@@ -257,6 +451,18 @@ impl Policy {
                 return Err(PolicyError::UnknownCalendar(jurisdiction.clone(), calendar.clone()));
             }
         }
+        for (name, r) in &self.recipients {
+            for purpose in &r.purposes {
+                if !self.purposes.contains_key(purpose) {
+                    return Err(PolicyError::RecipientPurpose { recipient: name.clone(), purpose: purpose.clone() });
+                }
+            }
+        }
+        self.monitoring.hours().map_err(PolicyError::Monitoring)?;
+        let m = &self.monitoring;
+        if !(m.reveal_factor.is_finite() && m.reveal_factor >= 1.0) {
+            return Err(PolicyError::Monitoring("reveal_factor must be a number of at least 1".into()));
+        }
         let d = &self.settings.duplicates;
         let ok = |x: f64| (0.0..=1.0).contains(&x);
         if !ok(d.match_probability) || !ok(d.cluster_probability) || d.cluster_probability > d.match_probability {
@@ -267,6 +473,17 @@ impl Policy {
 
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// The purposes `field` serves, the category it is declared under, or
+    /// the category its name suggests for an undeclared column (a national
+    /// id, a fax number): what a breach report and the record of processing
+    /// call it.
+    pub fn category_of(&self, field: &str) -> String {
+        match self.fields.get(field) {
+            Some(f) => f.category.clone(),
+            None => guess_category(field).to_owned(),
+        }
     }
 
     /// The inventory entry of a field (core field name or extra column).

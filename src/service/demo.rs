@@ -22,8 +22,18 @@ pub const DEMO_POLICY: &str = include_str!("../../demo-data/policy.toml");
 /// Passphrase of demo stores (they hold synthetic data only).
 pub const DEMO_PASSPHRASE: &str = "demo";
 
+/// The demo shop's web shop opened its own sign-up form this many days
+/// before the generator's "today": customers who signed up since came from
+/// source `webshop` (a second import), the others from `crm`.
+pub const WEBSHOP_DAYS: i64 = 365;
+
+/// Source of the demo customers who signed up through the web shop.
+pub const WEBSHOP_SOURCE: &str = "webshop";
+
 /// Builds a demo store in `dir` (which must not exist or be empty), owned by
-/// `user`, at a low KDF cost, and imports the demo customers.
+/// `user`, at a low KDF cost, and imports the demo customers: the CRM's
+/// export, then the web shop's (customers who signed up in the last
+/// [`WEBSHOP_DAYS`]).
 pub fn build(dir: &Path, user: &str) -> Result<Service, ServiceError> {
     let slot = NewSlot::Passphrase(SecretString::from(DEMO_PASSPHRASE.to_owned()), KdfCost::LOW);
     let service = Service::init(dir, user, slot)?;
@@ -35,7 +45,13 @@ pub fn build(dir: &Path, user: &str) -> Result<Service, ServiceError> {
     // whenever it is run.
     let shift = chrono::Utc::now() - crate::synth::as_of();
     let moved = |t: chrono::DateTime<chrono::Utc>| crate::model::to_seconds(t + shift);
+    let webshop_since = crate::synth::as_of() - chrono::Duration::days(WEBSHOP_DAYS);
+    let mut webshop =
+        import::Parsed { rows: Vec::new(), errors: Vec::new(), columns: parsed.columns.clone(), unusable: false };
     for row in &mut parsed.rows {
+        if row.record.times.created >= webshop_since {
+            row.record.provenance.source = WEBSHOP_SOURCE.into();
+        }
         let t = &mut row.record.times;
         t.created = moved(t.created);
         t.updated = moved(t.updated);
@@ -43,7 +59,12 @@ pub fn build(dir: &Path, user: &str) -> Result<Service, ServiceError> {
         t.last_activity = t.last_activity.map(moved);
         row.record.provenance.collected_at = moved(row.record.provenance.collected_at);
     }
+    let (shop, crm): (Vec<_>, Vec<_>) =
+        parsed.rows.into_iter().partition(|r| r.record.provenance.source == WEBSHOP_SOURCE);
+    parsed.rows = crm;
+    webshop.rows = shop;
     service.import(parsed, OnInvalid::Refuse, false, &|_| {})?;
+    service.import(webshop, OnInvalid::Refuse, false, &|_| {})?;
     add_requests(&service)?;
     Ok(service)
 }

@@ -125,7 +125,7 @@ pub(crate) fn expand_home(path: &Path) -> PathBuf {
 /// [`write_encrypted`], calling `publish` once the encrypted file is
 /// complete and synced, before it appears under its name: a failure before
 /// that leaves no file and `publish` is not called.
-fn write_encrypted_then(
+pub(crate) fn write_encrypted_then(
     out: &Path,
     recipients: Recipients,
     armor: bool,
@@ -218,7 +218,7 @@ struct TimesJson {
 struct PurposeJson {
     purpose: String,
     description: String,
-    legal_basis: crate::policy::LegalBasis,
+    legal_basis: Option<crate::policy::LegalBasis>,
     retention_days: Option<u32>,
     fields: Vec<String>,
 }
@@ -491,7 +491,10 @@ impl Service {
         Ok(self.store.audit_entries()?)
     }
 
-    fn store_audit_only(&self, d: crate::store::audit::Draft) -> Result<crate::store::audit::Entry, ServiceError> {
+    pub(crate) fn store_audit_only(
+        &self,
+        d: crate::store::audit::Draft,
+    ) -> Result<crate::store::audit::Entry, ServiceError> {
         Ok(self.store.audit(d)?)
     }
 }

@@ -6,8 +6,10 @@
 //! API, and a daemon could serve the same calls over a socket.
 
 pub mod actions;
+pub mod breach;
 pub mod demo;
 pub mod export;
+pub mod extract;
 pub mod feed;
 pub mod fulfil;
 pub mod housekeeping;
@@ -17,8 +19,10 @@ pub mod migrate;
 pub mod remedies;
 pub mod report;
 pub mod requests;
+pub mod ropa;
 pub mod sources;
 pub mod suppression;
+pub mod usage;
 pub mod users;
 
 use std::collections::BTreeMap;

@@ -148,6 +148,28 @@ impl Service {
         Ok(DropPlan { field: name.name().to_owned(), source: source.map(str::to_owned), records, category })
     }
 
+    /// The records holding `field` past the retention of all its purposes
+    /// (the over-collected findings of that kind; records expired as a
+    /// whole are housekeeping's).
+    pub fn plan_drop_field_past_retention(&self, field: &str) -> Result<DropPlan, ServiceError> {
+        self.require(Role::Admin, "drop a field", &[])?;
+        let name = FieldName::parse(field.trim());
+        let (policy, _) = self.policy()?;
+        let now = model::now();
+        let mut records = Vec::new();
+        self.store.each_chunk(4096, &mut |chunk| {
+            for r in &chunk {
+                let fields = crate::findings::present(r);
+                if crate::findings::retention(r, &fields, &policy, now).past.iter().any(|f| f == name.name()) {
+                    records.push(r.id);
+                }
+            }
+            true
+        })?;
+        let category = policy.category_of(name.name());
+        Ok(DropPlan { field: name.name().to_owned(), source: None, records, category })
+    }
+
     /// [`Service::plan_drop_field`] over `ids` only (the records the
     /// findings flag for the field): those that hold it.
     pub fn plan_drop_field_in(&self, field: &str, ids: &[RecordId]) -> Result<DropPlan, ServiceError> {
@@ -390,8 +412,7 @@ impl Service {
                 format!("the policy has no purpose `{}` (it has: {})", model::text::fit(purpose, 40), known.join(", ")),
             ));
         };
-        let Some(field) = p.consent_field.clone().filter(|_| p.legal_basis == crate::policy::LegalBasis::Consent)
-        else {
+        let Some(field) = p.consent_field.clone().filter(|_| p.needs_consent()) else {
             return Err(self.refuse(draft, format!("`{purpose}` does not rest on consent in the policy")));
         };
         if date > model::now().date_naive() {
@@ -723,9 +744,10 @@ impl Service {
                 purpose.to_owned(),
                 Purpose {
                     description: format!("declared from the findings by {}", self.session.user),
-                    legal_basis,
+                    legal_basis: Some(legal_basis),
                     retention_days,
                     consent_field: None,
+                    subjects: Vec::new(),
                 },
             );
         }

@@ -104,6 +104,41 @@ pub struct Overview {
     pub users: Vec<UserRole>,
     pub audit_entries: u64,
     pub last_verification: Option<LastVerification>,
+    /// Unusual use over the last week (stewards and admins).
+    pub alerts: Vec<super::usage::Alert>,
+    /// Open breaches, without their lists of records (stewards and admins).
+    pub breaches: Vec<BreachLine>,
+}
+
+/// An open breach as the dashboard and the report show it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BreachLine {
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub discovered: DateTime<Utc>,
+    pub records: usize,
+    pub risk: crate::model::breach::Risk,
+    pub clock: crate::model::breach::Clock,
+    pub people_due: bool,
+    /// The breach itself, without its affected records, for a live clock.
+    #[serde(skip)]
+    pub breach: crate::model::breach::Breach,
+}
+
+impl BreachLine {
+    pub fn of(b: &crate::model::breach::Breach, now: DateTime<Utc>) -> BreachLine {
+        let mut breach = b.clone();
+        breach.affected = Vec::new();
+        BreachLine {
+            reference: b.reference.clone(),
+            discovered: b.discovered,
+            records: b.figures.records,
+            risk: b.risk,
+            clock: b.clock(now),
+            people_due: b.people_due(),
+            breach,
+        }
+    }
 }
 
 /// Findings per kind and the data-quality score.
@@ -168,7 +203,19 @@ impl Service {
             intact: e.outcome == crate::store::audit::Outcome::Ok,
             detail: e.detail.clone().unwrap_or_default(),
         });
+        let watches = self.session().role >= Role::Steward;
+        let now = crate::model::now();
+        let (alerts, breaches) = if watches {
+            let (policy, _) = self.policy()?;
+            let alerts = super::usage::usage(&entries, &policy.monitoring, now, 7).alerts;
+            let breaches = self.breaches()?.iter().filter(|b| b.is_open()).map(|b| BreachLine::of(b, now)).collect();
+            (alerts, breaches)
+        } else {
+            (Vec::new(), Vec::new())
+        };
         Ok(Overview {
+            alerts,
+            breaches,
             requests: RequestFigures::of(&requests),
             users: if self.session().role >= Role::Steward {
                 self.users()?.into_iter().map(|u| UserRole { name: u.name, role: u.role.name().to_owned() }).collect()
@@ -256,6 +303,39 @@ pub fn markdown(c: &Compliance) -> String {
     );
     for (k, n) in &f.per_kind {
         let _ = writeln!(s, "| {k} | {n} |");
+    }
+    if !c.overview.breaches.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n## Open breaches\n\n| ref | discovered | records | authority clock | risk |\n|---|---|---:|---|---|"
+        );
+        for b in &c.overview.breaches {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {}{} |",
+                b.reference,
+                b.discovered.format("%Y-%m-%d %H:%M UTC"),
+                b.records,
+                b.clock.short(),
+                b.risk.name(),
+                if b.people_due { "; **the people must be told**" } else { "" }
+            );
+        }
+    }
+    let _ = writeln!(s, "\n## Usage alerts (last 7 days)\n");
+    if c.overview.alerts.is_empty() {
+        let _ = writeln!(s, "None.");
+    }
+    for a in &c.overview.alerts {
+        let _ = writeln!(
+            s,
+            "- {} **{}** {}: {} (audit entry {})",
+            a.time.format("%Y-%m-%d %H:%M UTC"),
+            a.kind,
+            crate::model::text::sanitize(&a.user),
+            a.what,
+            a.seq
+        );
     }
     let _ = writeln!(s, "\n## Users and roles\n\n| user | role |\n|---|---|");
     for u in &c.overview.users {

@@ -98,6 +98,7 @@ const P_APART: u8 = b'n';
 const P_SUPPRESS: u8 = b'z';
 const P_OUTBOX: u8 = b'o';
 const P_SOURCE_DEF: u8 = b'g';
+const P_BREACH: u8 = b'b';
 
 /// Meta key set while an import's new pages are being written.
 const IMPORT_PENDING: &str = "import-pending";

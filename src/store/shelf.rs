@@ -1,5 +1,6 @@
 //! Small sealed collections beside the records: the suppression list, the
-//! outgoing change feed of each source, and the source definitions.
+//! outgoing change feed of each source, the source definitions and the
+//! breach register.
 //!
 //! Each value is sealed like a request (its own key wrapped by the data key,
 //! its sled key bound as associated data), so a rotation re-wraps them with
@@ -26,16 +27,19 @@ pub enum Shelf {
     Outbox,
     /// `g` + source name → the source's definition and sync state.
     Source,
+    /// `b` + reference → a personal-data breach (`model::breach`).
+    Breach,
 }
 
 impl Shelf {
-    pub(super) const ALL: [Shelf; 3] = [Shelf::Suppression, Shelf::Outbox, Shelf::Source];
+    pub(super) const ALL: [Shelf; 4] = [Shelf::Suppression, Shelf::Outbox, Shelf::Source, Shelf::Breach];
 
     pub(super) fn prefix(self) -> u8 {
         match self {
             Shelf::Suppression => P_SUPPRESS,
             Shelf::Outbox => P_OUTBOX,
             Shelf::Source => P_SOURCE_DEF,
+            Shelf::Breach => P_BREACH,
         }
     }
 
@@ -44,6 +48,7 @@ impl Shelf {
             Shelf::Suppression => "suppression",
             Shelf::Outbox => "outbox",
             Shelf::Source => "source",
+            Shelf::Breach => "breach",
         }
     }
 

@@ -53,6 +53,11 @@ pub struct Manifest {
     pub no_consent: usize,
     pub withdrawn_consent: usize,
     pub invalid_phone: usize,
+    /// The customer ids whose row gives marketing consent (`yes`) and whose
+    /// last activity lies within marketing's retention (730 days): who a
+    /// marketing extract must hold, and nobody else.
+    #[serde(skip)]
+    pub marketing: Vec<String>,
 }
 
 const GIVEN: &[&str] = &[
@@ -573,7 +578,7 @@ pub fn generate(count: usize, seed: u64, out: impl Write, truth: Option<&mut dyn
 
     // Bot burst: about 1% of records, at least a handful.
     let bots = if count >= 200 { (count / 100).clamp(5, 500) } else { 0 };
-    let mut rows: Vec<(usize, Vec<String>)> = Vec::with_capacity(count);
+    let mut rows: Vec<(usize, Vec<String>, bool)> = Vec::with_capacity(count);
     let mut person_id = 0usize;
     let mut used_emails = std::collections::HashSet::new();
     while rows.len() + bots < count {
@@ -629,8 +634,8 @@ pub fn generate(count: usize, seed: u64, out: impl Write, truth: Option<&mut dyn
             m.duplicate_records += copies;
         }
         for k in 0..copies {
-            let row = person_row(&mut rng, &p, k, as_of, &mut m);
-            rows.push((person_id, row));
+            let (row, marketing) = person_row(&mut rng, &p, k, as_of, &mut m);
+            rows.push((person_id, row, marketing));
         }
         person_id += 1;
     }
@@ -663,6 +668,7 @@ pub fn generate(count: usize, seed: u64, out: impl Write, truth: Option<&mut dyn
                 String::new(),
                 String::new(),
             ],
+            false,
         ));
         m.bots += 1;
     }
@@ -673,8 +679,11 @@ pub fn generate(count: usize, seed: u64, out: impl Write, truth: Option<&mut dyn
     if let Some(t) = truth.as_mut() {
         t.write_record(["customer_id", "person"])?;
     }
-    for (i, (person, mut row)) in rows.into_iter().enumerate() {
+    for (i, (person, mut row, marketing)) in rows.into_iter().enumerate() {
         let id = format!("C{:07}", i + 1);
+        if marketing {
+            m.marketing.push(id.clone());
+        }
         row[0] = id.clone();
         w.write_record(&row)?;
         if let Some(t) = truth.as_mut() {
@@ -689,7 +698,14 @@ pub fn generate(count: usize, seed: u64, out: impl Write, truth: Option<&mut dyn
     Ok(m)
 }
 
-fn person_row(rng: &mut ChaCha8Rng, p: &Person, copy: usize, as_of: DateTime<Utc>, m: &mut Manifest) -> Vec<String> {
+/// One record of person `p`, and whether it may be used for marketing.
+fn person_row(
+    rng: &mut ChaCha8Rng,
+    p: &Person,
+    copy: usize,
+    as_of: DateTime<Utc>,
+    m: &mut Manifest,
+) -> (Vec<String>, bool) {
     let country = &COUNTRIES[p.country];
     let mut given = p.given.clone();
     let mut family = p.family.clone();
@@ -882,7 +898,8 @@ fn person_row(rng: &mut ChaCha8Rng, p: &Person, copy: usize, as_of: DateTime<Utc
     if !notes.is_empty() && activity_age > 1095 && activity_age <= 2190 {
         m.notes_past_retention += 1;
     }
-    vec![
+    let marketing = consent == "yes" && activity_age <= 730;
+    let row = vec![
         String::new(),
         cap(&given),
         cap(&family),
@@ -901,7 +918,8 @@ fn person_row(rng: &mut ChaCha8Rng, p: &Person, copy: usize, as_of: DateTime<Utc
         pager,
         national_id,
         notes,
-    ]
+    ];
+    (row, marketing)
 }
 
 #[cfg(test)]

@@ -1,0 +1,743 @@
+//! Breach response: open an incident with the time it was discovered and
+//! what happened, scope the records it touched, see the counts per data
+//! category and per jurisdiction, run the GDPR Art. 33 clock, decide on the
+//! risk (and so on Art. 34), keep a timeline, write the notification list
+//! (age-encrypted: who, how to reach them, which of their data was
+//! involved) and the report for the authority (no personal data).
+//!
+//! Admins open and change incidents; stewards and admins read the register.
+//! Every step is audited; the register is sealed like everything else.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+use super::export::{Target, expand_home, write_encrypted_then};
+use super::*;
+use crate::findings::pii;
+use crate::model;
+use crate::model::breach::{Affected, Breach, Clock, Figures, Risk, Scope, Step, under};
+use crate::policy::jurisdiction::Regime;
+use crate::policy::{Policy, high_risk_category};
+use crate::store::audit::Draft;
+use crate::store::{Change, Shelf};
+
+/// Longest description or note kept, in characters.
+pub const MAX_NOTE: usize = 1000;
+
+/// What an admin gives to open an incident.
+#[derive(Clone, Debug)]
+pub struct NewBreach {
+    pub discovered: DateTime<Utc>,
+    pub what: String,
+    pub scope: Scope,
+}
+
+/// A change to an open incident.
+#[derive(Clone, Debug)]
+pub enum BreachStep {
+    /// Something done or learned, for the timeline.
+    Note(String),
+    /// The risk assessment, and why.
+    Risk(Risk, String),
+    /// The authority was told (at this time).
+    AuthorityNotified(DateTime<Utc>),
+    /// The people were told (at this time).
+    PeopleNotified(DateTime<Utc>),
+    /// The incident is over; why.
+    Close(String),
+}
+
+/// What a notification list held.
+#[derive(Clone, Debug, Serialize)]
+pub struct ListReport {
+    pub file: PathBuf,
+    /// People listed (records sharing an email address are one person).
+    pub people: usize,
+    /// Records behind them.
+    pub records: usize,
+    /// Affected records erased since the breach was scoped (nobody to tell).
+    pub erased: usize,
+    /// Affected records with neither email, phone nor postal address.
+    pub unreachable: usize,
+    pub bytes: u64,
+    pub audit_entry: u64,
+}
+
+/// The category a piece of personal data found in free text belongs to.
+fn pii_category(c: pii::Category) -> &'static str {
+    match c {
+        pii::Category::CreditCard => "user.financial.credit_card",
+        pii::Category::Iban => "user.financial.bank_account",
+        pii::Category::UsSsn => "user.government_id",
+        pii::Category::Email => "user.contact.email",
+        pii::Category::Phone => "user.contact.phone_number",
+    }
+}
+
+/// The fields of `r` a breach scoped by `scope` involves, with the category
+/// of each: (label, category). A free-text field names what hides in it.
+pub fn involved(r: &Record, scope: &Scope, policy: &Policy) -> Vec<(String, String)> {
+    let country = r.address.country.as_deref();
+    let mut out = Vec::new();
+    for (name, value) in crate::findings::present(r) {
+        let category = policy.category_of(&name);
+        if crate::findings::is_free_text(policy, &name) {
+            let found: BTreeSet<pii::Category> = pii::scan(&value, country).into_iter().map(|m| m.category).collect();
+            for c in &found {
+                let cat = pii_category(*c);
+                if scope.categories.is_empty() || scope.covers_category(cat) {
+                    out.push((format!("{name} ({})", c.label()), cat.to_owned()));
+                }
+            }
+        }
+        if scope.categories.is_empty() || scope.covers_category(&category) {
+            out.push((name, category));
+        }
+    }
+    out
+}
+
+/// Whether `r` falls in `scope` (the category filter aside: see [`involved`]).
+fn in_scope(r: &Record, scope: &Scope, ids: &BTreeSet<RecordId>) -> bool {
+    let within = |t: DateTime<Utc>, a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>| {
+        a.is_none_or(|a| t >= a) && b.is_none_or(|b| t <= b)
+    };
+    (scope.sources.is_empty() || scope.sources.contains(&r.provenance.source))
+        && within(r.provenance.collected_at, scope.collected_from, scope.collected_to)
+        && within(r.times.created, scope.created_from, scope.created_to)
+        && (ids.is_empty() || ids.contains(&r.id))
+}
+
+/// The person a record stands for in the counts and the list: its email
+/// (case-folded) when it has one, else the record itself.
+fn person_key(r: &Record) -> String {
+    match r.email.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
+        Some(e) => format!("e:{}", e.to_lowercase()),
+        None => format!("r:{}", r.id),
+    }
+}
+
+/// Scopes `records`: the affected ones, the fields involved and the figures.
+pub fn assess(records: &[Record], scope: &Scope, policy: &Policy) -> (Vec<Affected>, Figures) {
+    let ids: BTreeSet<RecordId> = scope.ids.iter().copied().collect();
+    let mut affected = Vec::new();
+    let mut f = Figures::default();
+    let mut people = BTreeSet::new();
+    let mut risky = BTreeSet::new();
+    for r in records.iter().filter(|r| in_scope(r, scope, &ids)) {
+        let fields = involved(r, scope, policy);
+        if fields.is_empty() {
+            continue; // the breach's categories are not among this record's data
+        }
+        let cats: BTreeSet<&str> = fields.iter().map(|(_, c)| c.as_str()).collect();
+        for c in &cats {
+            *f.by_category.entry((*c).to_owned()).or_default() += 1;
+            if high_risk_category(c) {
+                risky.insert((*c).to_owned());
+            }
+        }
+        let regime = Regime::of(r.address.country.as_deref());
+        *f.by_jurisdiction.entry(regime.name().to_owned()).or_default() += 1;
+        if regime.has_72h_clock() {
+            f.under_72h_clock += 1;
+        }
+        let country = r.address.country.as_deref().map_or_else(|| "none".to_owned(), |c| c.to_ascii_uppercase());
+        *f.by_country.entry(model::text::fit(&country, 8)).or_default() += 1;
+        people.insert(person_key(r));
+        affected.push(Affected { id: r.id, fields: fields.into_iter().map(|(n, _)| n).collect() });
+    }
+    f.records = affected.len();
+    f.people = people.len();
+    f.high_risk_categories = risky.into_iter().collect();
+    (affected, f)
+}
+
+/// Likely consequences of losing data of these categories (Art. 33(3)(c)),
+/// in words for the report.
+pub fn consequences(categories: &BTreeMap<String, usize>) -> Vec<&'static str> {
+    let has = |p: &str| categories.keys().any(|c| under(c, p));
+    let mut out = Vec::new();
+    if has("user.financial") {
+        out.push("fraudulent payments or debits with the card or bank details");
+    }
+    if has("user.government_id") {
+        out.push("identity theft with the national identification numbers");
+    }
+    if has("user.authorization") {
+        out.push("access to the customers' accounts with the credentials");
+    }
+    if has("user.health_and_medical") || has("user.health") {
+        out.push("disclosure of health information, discrimination");
+    }
+    if has("user.contact.email") || has("user.contact.phone_number") {
+        out.push("phishing and unwanted contact using the email addresses or phone numbers");
+    }
+    if has("user.contact.address") {
+        out.push("unwanted contact at home; with names and dates of birth, impersonation");
+    }
+    if has("user.demographic.date_of_birth") {
+        out.push("dates of birth help answer identity checks (account take-over)");
+    }
+    if out.is_empty() {
+        out.push("little beyond the disclosure itself (no contact, financial or identity data involved)");
+    }
+    out
+}
+
+/// The report for the supervisory authority (Art. 33(3)): figures and the
+/// controller's words, never a customer's value.
+#[derive(Clone, Debug, Serialize)]
+pub struct AuthorityReport {
+    pub reference: String,
+    pub controller: Option<crate::policy::Controller>,
+    pub discovered: DateTime<Utc>,
+    pub opened: DateTime<Utc>,
+    pub deadline: DateTime<Utc>,
+    pub clock: Clock,
+    pub nature: String,
+    pub scope: String,
+    pub records: usize,
+    pub people_estimate: usize,
+    pub categories: BTreeMap<String, usize>,
+    pub high_risk_categories: Vec<String>,
+    pub jurisdictions: BTreeMap<String, usize>,
+    pub countries: BTreeMap<String, usize>,
+    pub duties: Vec<(String, String)>,
+    pub likely_consequences: Vec<&'static str>,
+    pub risk: Risk,
+    pub risk_reason: Option<String>,
+    pub people_notified: Option<DateTime<Utc>>,
+    pub measures: Vec<Step>,
+    pub closed: Option<DateTime<Utc>>,
+    pub generated_at: DateTime<Utc>,
+}
+
+impl AuthorityReport {
+    pub fn of(b: &Breach, policy: &Policy, now: DateTime<Utc>) -> AuthorityReport {
+        let regimes: BTreeSet<Regime> =
+            [Regime::Gdpr, Regime::UkGdpr, Regime::UsState, Regime::Pipeda, Regime::AuPrivacyAct, Regime::Unknown]
+                .into_iter()
+                .filter(|r| b.figures.by_jurisdiction.get(r.name()).is_some_and(|n| *n > 0))
+                .collect();
+        AuthorityReport {
+            reference: b.reference.clone(),
+            controller: policy.controller.clone(),
+            discovered: b.discovered,
+            opened: b.opened,
+            deadline: b.deadline(),
+            clock: b.clock(now),
+            nature: b.what.clone(),
+            scope: b.scope.describe(),
+            records: b.figures.records,
+            people_estimate: b.figures.people,
+            categories: b.figures.by_category.clone(),
+            high_risk_categories: b.figures.high_risk_categories.clone(),
+            jurisdictions: b.figures.by_jurisdiction.clone(),
+            countries: b.figures.by_country.clone(),
+            duties: regimes.into_iter().map(|r| (r.name().to_owned(), r.duty().to_owned())).collect(),
+            likely_consequences: consequences(&b.figures.by_category),
+            risk: b.risk,
+            risk_reason: b.risk_reason.clone(),
+            people_notified: b.people_notified,
+            measures: b.timeline.clone(),
+            closed: b.closed,
+            generated_at: now,
+        }
+    }
+
+    /// The report as Markdown.
+    pub fn markdown(&self) -> String {
+        use std::fmt::Write;
+        let t = |d: &DateTime<Utc>| d.format("%Y-%m-%d %H:%M UTC").to_string();
+        let mut s = String::new();
+        let _ = writeln!(s, "# Personal data breach {}\n", self.reference);
+        let _ = writeln!(
+            s,
+            "Report to the supervisory authority (GDPR Art. 33(3)), generated {}.\n",
+            t(&self.generated_at)
+        );
+        let _ = writeln!(s, "## Controller\n");
+        match &self.controller {
+            Some(c) => {
+                let _ = writeln!(s, "- {}; contact: {}", c.name, c.contact);
+                if let Some(a) = &c.address {
+                    let _ = writeln!(s, "- address: {a}");
+                }
+                if let Some(d) = &c.dpo {
+                    let _ = writeln!(s, "- data protection officer: {d}");
+                }
+                if let Some(a) = &c.authority {
+                    let _ = writeln!(s, "- lead supervisory authority: {a}");
+                }
+            }
+            None => {
+                let _ = writeln!(s, "- not declared: add `[controller]` to the policy");
+            }
+        }
+        let _ = writeln!(s, "\n## When\n");
+        let _ = writeln!(s, "- discovered: {}", t(&self.discovered));
+        let _ = writeln!(s, "- recorded in steward: {}", t(&self.opened));
+        let _ = writeln!(s, "- 72-hour deadline: {} ({})", t(&self.deadline), clock_words(&self.clock));
+        let _ = writeln!(s, "\n## What happened\n\n{}\n", self.nature);
+        let _ = writeln!(s, "## Who and what is affected\n");
+        let _ = writeln!(s, "- scope: {}", self.scope);
+        let _ = writeln!(
+            s,
+            "- {} record(s), about {} people (records sharing an email address counted once)",
+            self.records, self.people_estimate
+        );
+        let _ = writeln!(s, "\n| category of data | records |\n|---|---:|");
+        for (c, n) in &self.categories {
+            let mark = if self.high_risk_categories.contains(c) { " (high risk)" } else { "" };
+            let _ = writeln!(s, "| {c}{mark} | {n} |");
+        }
+        let _ = writeln!(s, "\n| jurisdiction | records |\n|---|---:|");
+        for (j, n) in &self.jurisdictions {
+            let _ = writeln!(s, "| {j} | {n} |");
+        }
+        let countries: Vec<String> = self.countries.iter().map(|(c, n)| format!("{c} {n}")).collect();
+        let _ = writeln!(s, "\nBy country of address: {}.", countries.join(", "));
+        let _ = writeln!(s, "\n## Likely consequences\n");
+        for c in &self.likely_consequences {
+            let _ = writeln!(s, "- {c}");
+        }
+        let _ = writeln!(s, "\n## Risk and notification of the people (Art. 34)\n");
+        let _ = writeln!(
+            s,
+            "- assessed: {}{}",
+            self.risk.name(),
+            self.risk_reason.as_deref().map(|r| format!(" — {r}")).unwrap_or_default()
+        );
+        let _ = writeln!(
+            s,
+            "- people told: {}",
+            match (&self.people_notified, self.risk) {
+                (Some(at), _) => t(at),
+                (None, Risk::High) => "not yet: due without undue delay".into(),
+                (None, _) => "not required unless the risk is high".into(),
+            }
+        );
+        let _ = writeln!(s, "\n## Duties by jurisdiction\n");
+        for (j, d) in &self.duties {
+            let _ = writeln!(s, "- {j}: {d}");
+        }
+        let _ = writeln!(s, "\n## Measures taken and timeline\n");
+        for step in &self.measures {
+            let _ = writeln!(s, "- {} ({}): {}", t(&step.time), step.by, step.what);
+        }
+        if let Some(c) = &self.closed {
+            let _ = writeln!(s, "\nClosed {}.", t(c));
+        }
+        s
+    }
+}
+
+/// The clock in words for the report.
+pub fn clock_words(c: &Clock) -> String {
+    match c {
+        Clock::Running { seconds_left, .. } => {
+            format!("{} left; the authority has not been told yet", crate::model::breach::hours_minutes(*seconds_left))
+        }
+        Clock::Overdue { seconds_over, .. } => format!(
+            "passed {} ago without a notification: give the reasons for the delay (Art. 33(1))",
+            crate::model::breach::hours_minutes(*seconds_over)
+        ),
+        Clock::Notified { at, within_deadline } => format!(
+            "the authority was told {}{}",
+            at.format("%Y-%m-%d %H:%M UTC"),
+            if *within_deadline { ", within the deadline" } else { ", after the deadline" }
+        ),
+        Clock::NotDue => "no notification due: assessed as unlikely to result in a risk, or no affected customer \
+                          is under the GDPR or the UK GDPR (document the decision)"
+            .into(),
+    }
+}
+
+fn reference_of(year: i32, existing: &[Breach]) -> String {
+    let prefix = format!("BR-{year}-");
+    let n = existing.iter().filter_map(|b| b.reference.strip_prefix(&prefix)?.parse::<u32>().ok()).max().unwrap_or(0);
+    format!("{prefix}{:04}", n + 1)
+}
+
+fn clean(s: &str, max: usize) -> Option<String> {
+    Some(model::text::fit(s.trim(), max)).filter(|s| !s.is_empty())
+}
+
+impl Service {
+    /// Every incident, newest first (stewards and admins).
+    pub fn breaches(&self) -> Result<Vec<Breach>, ServiceError> {
+        self.require_to_read(Role::Steward, "read the breach register")?;
+        let mut out: Vec<Breach> = self
+            .store
+            .shelf(Shelf::Breach, &[])?
+            .into_iter()
+            .filter_map(|(_, plain)| serde_json::from_slice(&plain).ok())
+            .collect();
+        out.sort_by(|a: &Breach, b: &Breach| b.opened.cmp(&a.opened).then_with(|| b.reference.cmp(&a.reference)));
+        Ok(out)
+    }
+
+    /// One incident by reference.
+    pub fn breach(&self, reference: &str) -> Result<Breach, ServiceError> {
+        self.require_to_read(Role::Steward, "read the breach register")?;
+        self.stored_breach(reference)
+    }
+
+    fn stored_breach(&self, reference: &str) -> Result<Breach, ServiceError> {
+        let reference = reference.trim().to_ascii_uppercase();
+        let plain = self
+            .store
+            .shelf_get(Shelf::Breach, reference.as_bytes())?
+            .ok_or_else(|| ServiceError::NotFound(format!("breach {}", model::text::fit(&reference, 24))))?;
+        serde_json::from_slice(&plain).map_err(|_| ServiceError::Invalid("a breach entry does not read".into()))
+    }
+
+    fn save_breach(&self, b: &Breach, draft: Draft) -> Result<crate::store::audit::Entry, ServiceError> {
+        let change = Change {
+            shelve: vec![(Shelf::Breach, b.reference.as_bytes().to_vec(), serde_json::to_vec(b).unwrap_or_default())],
+            ..Change::default()
+        };
+        self.commit(change, draft)
+    }
+
+    /// Opens an incident: scopes the records it touched and starts the
+    /// clock at `discovered` (admin).
+    pub fn breach_open(&self, new: NewBreach) -> Result<Breach, ServiceError> {
+        let _hold = self.store.hold()?; // the reference and the scope are read under the writers' lock
+        let mut draft = self.draft("breach-open", &[]);
+        self.require(Role::Admin, "open a breach", &[])?;
+        let now = model::now();
+        let Some(what) = clean(&new.what, MAX_NOTE) else {
+            return Err(self.refuse(draft, "say what happened (--what)".into()));
+        };
+        if new.discovered > now + Duration::minutes(5) {
+            return Err(self.refuse(draft, "the discovery time is in the future".into()));
+        }
+        if let (Some(a), Some(b)) = (new.scope.collected_from, new.scope.collected_to)
+            && a > b
+        {
+            return Err(self.refuse(draft, "the import window ends before it starts".into()));
+        }
+        if let (Some(a), Some(b)) = (new.scope.created_from, new.scope.created_to)
+            && a > b
+        {
+            return Err(self.refuse(draft, "the sign-up window ends before it starts".into()));
+        }
+        let (policy, _) = self.policy()?;
+        let records = self.store.load_all(&mut |_| {})?;
+        let (affected, figures) = assess(&records, &new.scope, &policy);
+        drop(records);
+        let existing = self.breaches()?;
+        let reference = reference_of(chrono::Datelike::year(&now), &existing);
+        let b = Breach {
+            reference: reference.clone(),
+            discovered: model::to_seconds(new.discovered),
+            opened: now,
+            opened_by: self.session.user.clone(),
+            what,
+            scope: new.scope,
+            affected,
+            figures,
+            risk: Risk::Unassessed,
+            risk_reason: None,
+            authority_notified: None,
+            people_notified: None,
+            closed: None,
+            timeline: vec![Step {
+                time: now,
+                by: self.session.user.clone(),
+                what: "incident opened in steward".into(),
+            }],
+        };
+        draft.request = Some(reference.clone());
+        draft.detail = Some(format!(
+            "{reference}: {} record(s) in scope ({}), discovered {}",
+            b.figures.records,
+            b.scope.describe(),
+            b.discovered.format("%Y-%m-%d %H:%M UTC")
+        ));
+        self.save_breach(&b, draft)?;
+        Ok(b)
+    }
+
+    /// Adds a step to an open incident (admin).
+    pub fn breach_step(&self, reference: &str, step: BreachStep) -> Result<Breach, ServiceError> {
+        let _hold = self.store.hold()?;
+        let action = match &step {
+            BreachStep::Note(_) => "breach-note",
+            BreachStep::Risk(..) => "breach-risk",
+            BreachStep::AuthorityNotified(_) | BreachStep::PeopleNotified(_) => "breach-notified",
+            BreachStep::Close(_) => "breach-close",
+        };
+        let mut draft = self.draft(action, &[]);
+        self.require(Role::Admin, "change a breach", &[])?;
+        let mut b = self.stored_breach(reference)?;
+        draft.request = Some(b.reference.clone());
+        if !b.is_open() {
+            return Err(self.refuse(draft, format!("{} is closed", b.reference)));
+        }
+        let now = model::now();
+        let not_future = |t: DateTime<Utc>| t <= now + Duration::minutes(5);
+        let what = match step {
+            BreachStep::Note(text) => {
+                clean(&text, MAX_NOTE).ok_or_else(|| self.refuse(draft.clone(), "the note is empty".into()))?
+            }
+            BreachStep::Risk(risk, why) => {
+                let Some(why) = clean(&why, MAX_NOTE) else {
+                    return Err(self.refuse(draft, "say why (the assessment is documented, Art. 33(5))".into()));
+                };
+                if risk == Risk::Unassessed {
+                    return Err(self.refuse(draft, "risk: unlikely, risk or high".into()));
+                }
+                b.risk = risk;
+                b.risk_reason = Some(why.clone());
+                format!("risk assessed: {} — {why}", risk.name())
+            }
+            BreachStep::AuthorityNotified(at) | BreachStep::PeopleNotified(at) if !not_future(at) => {
+                return Err(self.refuse(draft, "the notification time is in the future".into()));
+            }
+            BreachStep::AuthorityNotified(at) => {
+                b.authority_notified = Some(model::to_seconds(at));
+                format!(
+                    "supervisory authority told at {}{}",
+                    at.format("%Y-%m-%d %H:%M UTC"),
+                    if at <= b.deadline() { "" } else { " (after the 72-hour deadline)" }
+                )
+            }
+            BreachStep::PeopleNotified(at) => {
+                b.people_notified = Some(model::to_seconds(at));
+                format!("affected people told at {}", at.format("%Y-%m-%d %H:%M UTC"))
+            }
+            BreachStep::Close(why) => {
+                let Some(why) = clean(&why, MAX_NOTE) else {
+                    return Err(self.refuse(draft, "say why the incident is closed".into()));
+                };
+                if matches!(b.clock(now), Clock::Running { .. } | Clock::Overdue { .. }) {
+                    return Err(self.refuse(
+                        draft,
+                        "the authority has not been told and the risk is not assessed as unlikely: record one \
+                         (`breach notified --authority` or `breach risk unlikely`) before closing"
+                            .into(),
+                    ));
+                }
+                if b.people_due() {
+                    return Err(
+                        self.refuse(draft, "the risk is high and the people have not been told (Art. 34)".into())
+                    );
+                }
+                b.closed = Some(now);
+                format!("closed: {why}")
+            }
+        };
+        b.timeline.push(Step { time: now, by: self.session.user.clone(), what: what.clone() });
+        draft.detail = Some(format!("{}: {}", b.reference, model::text::fit(&what, 300)));
+        self.save_breach(&b, draft)?;
+        Ok(b)
+    }
+
+    /// The report for the authority: no personal data (stewards and admins;
+    /// audited, as a document leaving steward).
+    pub fn breach_report(&self, reference: &str) -> Result<AuthorityReport, ServiceError> {
+        let mut draft = self.draft("breach-report", &[]);
+        let b = self.breach(reference)?;
+        let (policy, _) = self.policy()?;
+        let report = AuthorityReport::of(&b, &policy, model::now());
+        draft.request = Some(b.reference.clone());
+        draft.detail = Some(format!("{}: report for the authority ({} record(s))", b.reference, b.figures.records));
+        if self.read_only().is_none() {
+            self.store.audit(draft)?;
+        }
+        Ok(report)
+    }
+
+    /// Writes the notification list of an incident as CSV, encrypted to
+    /// `target`: one row per person (records sharing an email address are
+    /// one), how to reach them, the jurisdiction and which of their data was
+    /// involved (admin; audited with the count, and noted on the timeline).
+    pub fn breach_notification_list(
+        &self,
+        reference: &str,
+        target: &Target,
+        armor: bool,
+        out: &Path,
+    ) -> Result<ListReport, ServiceError> {
+        let _hold = self.store.hold()?;
+        let mut draft = self.draft("breach-list", &[]);
+        self.require(Role::Admin, "write a breach notification list", &[])?;
+        let mut b = self.stored_breach(reference)?;
+        draft.request = Some(b.reference.clone());
+        let recipients = target.recipients().map_err(|e| self.refuse(draft.clone(), e.to_string()))?;
+        struct Row {
+            records: Vec<Record>,
+            involved: BTreeSet<String>,
+        }
+        let mut rows: BTreeMap<String, Row> = BTreeMap::new();
+        let (mut erased, mut unreachable, mut listed_records) = (0, 0, 0);
+        for a in &b.affected {
+            let Some(r) = self.store.get(a.id)? else {
+                erased += 1;
+                continue;
+            };
+            if r.email.is_none() && r.phone.is_none() && r.address.line1.is_none() {
+                unreachable += 1;
+                continue;
+            }
+            listed_records += 1;
+            let row =
+                rows.entry(person_key(&r)).or_insert_with(|| Row { records: Vec::new(), involved: BTreeSet::new() });
+            row.involved.extend(a.fields.iter().cloned());
+            row.records.push(r);
+        }
+        if rows.is_empty() {
+            return Err(self.refuse(
+                draft,
+                format!(
+                    "nobody to list: of {} affected record(s), {erased} were erased since and {unreachable} cannot be reached",
+                    b.affected.len()
+                ),
+            ));
+        }
+        let now = model::now();
+        let what = format!(
+            "notification list written: {} people ({listed_records} record(s)); {erased} erased since, {unreachable} unreachable; {}",
+            rows.len(),
+            target.describe()
+        );
+        draft.detail = Some(format!("{}: {what}", b.reference));
+        b.timeline.push(Step { time: now, by: self.session.user.clone(), what: what.clone() });
+        let out = &expand_home(out);
+        let mut entry = None;
+        let written = write_encrypted_then(
+            out,
+            recipients,
+            armor,
+            |w| {
+                let mut csv = csv::Writer::from_writer(w);
+                let bad = |e: csv::Error| ServiceError::Invalid(format!("could not write: {e}"));
+                csv.write_record([
+                    "breach",
+                    "records",
+                    "given_name",
+                    "family_name",
+                    "email",
+                    "phone",
+                    "address_1",
+                    "address_2",
+                    "locality",
+                    "postcode",
+                    "country",
+                    "jurisdiction",
+                    "data_involved",
+                ])
+                .map_err(bad)?;
+                for row in rows.values() {
+                    // The most complete record speaks for the person.
+                    let best = row
+                        .records
+                        .iter()
+                        .max_by_key(|r| (r.phone.is_some() as u8 + r.address.line1.is_some() as u8, r.times.updated))
+                        .unwrap_or(&row.records[0]);
+                    let v = |o: &Option<String>| o.clone().unwrap_or_default();
+                    let a = &best.address;
+                    let ids: Vec<String> = row.records.iter().map(|r| r.id.to_string()).collect();
+                    let involved: Vec<&str> = row.involved.iter().map(String::as_str).collect();
+                    csv.write_record([
+                        b.reference.clone(),
+                        ids.join(" "),
+                        v(&best.given_name),
+                        v(&best.family_name),
+                        v(&best.email),
+                        v(&best.phone),
+                        v(&a.line1),
+                        v(&a.line2),
+                        v(&a.locality),
+                        v(&a.postcode),
+                        v(&a.country),
+                        Regime::of(a.country.as_deref()).name().to_owned(),
+                        involved.join("; "),
+                    ])
+                    .map_err(bad)?;
+                }
+                csv.flush().map_err(|e| ServiceError::Invalid(format!("could not write: {e}")))
+            },
+            || {
+                entry = Some(self.save_breach(&b, draft.clone())?);
+                Ok(())
+            },
+        );
+        let bytes = match written {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                let mut d = draft.clone();
+                d.outcome = Some(crate::store::audit::Outcome::Failed);
+                d.detail =
+                    Some(format!("{}: the notification list could not be written; no file was left", b.reference));
+                let _ = self.store_audit_only(d);
+                return Err(e);
+            }
+        };
+        let entry = entry.ok_or_else(|| ServiceError::Invalid("the list was not audited".into()))?;
+        Ok(ListReport {
+            file: out.to_owned(),
+            people: rows.len(),
+            records: listed_records,
+            erased,
+            unreachable,
+            bytes,
+            audit_entry: entry.seq,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(source: &str, country: &str, email: Option<&str>, extra: &[(&str, &str)]) -> Record {
+        let mut r = Record::new(source, "1", model::now());
+        r.given_name = Some("Ann".into());
+        r.email = email.map(Into::into);
+        r.address.country = Some(country.into());
+        for (k, v) in extra {
+            r.extra.insert((*k).into(), (*v).into());
+        }
+        r
+    }
+
+    #[test]
+    fn a_scope_counts_categories_jurisdictions_and_people() {
+        let policy = Policy::from_toml(crate::service::demo::DEMO_POLICY).expect("policy");
+        let records = vec![
+            rec("webshop", "GB", Some("a@example.org"), &[("national_id", "QQ123456C")]),
+            rec("webshop", "GB", Some("A@example.org"), &[]),
+            rec("webshop", "US", None, &[("notes", "paid by card 4111 1111 1111 1111")]),
+            rec("crm", "DE", Some("b@example.org"), &[]),
+        ];
+        let scope = Scope { sources: vec!["webshop".into()], ..Scope::default() };
+        let (affected, f) = assess(&records, &scope, &policy);
+        assert_eq!((affected.len(), f.records, f.people), (3, 3, 2));
+        assert_eq!(f.by_jurisdiction.get("UK GDPR"), Some(&2));
+        assert_eq!(f.by_jurisdiction.get("US state breach laws"), Some(&1));
+        assert_eq!(f.under_72h_clock, 2);
+        assert_eq!(f.by_category.get("user.name.first"), Some(&3));
+        assert_eq!(f.by_category.get("user.government_id"), Some(&1));
+        assert_eq!(f.by_category.get("user.financial.credit_card"), Some(&1));
+        assert_eq!(f.high_risk_categories, vec!["user.financial.credit_card", "user.government_id"]);
+        assert!(affected[2].fields.iter().any(|f| f == "notes (card number)"), "{:?}", affected[2].fields);
+
+        // A breach of one category: only the records holding it, only that data.
+        let scope = Scope { categories: vec!["user.government_id".into()], ..Scope::default() };
+        let (affected, f) = assess(&records, &scope, &policy);
+        assert_eq!(affected.len(), 1);
+        assert_eq!(affected[0].fields, vec!["national_id"]);
+        assert_eq!(f.by_category.len(), 1);
+    }
+
+    #[test]
+    fn references_count_up_within_a_year() {
+        assert_eq!(reference_of(2026, &[]), "BR-2026-0001");
+    }
+}
