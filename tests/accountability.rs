@@ -310,7 +310,7 @@ fn the_marketing_extract_holds_exactly_the_records_with_marketing_consent() {
     let mut reader = csv::Reader::from_reader(csv.as_bytes());
     let header: Vec<String> = reader.headers().expect("header").iter().map(str::to_owned).collect();
     assert_eq!(header, ["id", "given_name", "family_name", "email", "marketing_consent"], "only marketing's fields");
-    let by_id: BTreeMap<&str, &serde_json::Value> = all.iter().map(|r| (r["id"].as_str().expect("id"), *&r)).collect();
+    let by_id: BTreeMap<&str, &serde_json::Value> = all.iter().map(|r| (r["id"].as_str().expect("id"), r)).collect();
     let got: BTreeSet<String> = reader
         .records()
         .map(|r| {

@@ -186,7 +186,54 @@ fn overview() -> steward::service::report::Overview {
             intact: true,
             detail: "4 entries intact".into(),
         }),
+        alerts: vec![],
+        breaches: vec![],
     }
+}
+
+/// The breach register as of `now()`: one open for 30 hours (high-risk data,
+/// not assessed), one closed.
+fn breach_list() -> Vec<steward::model::breach::Breach> {
+    use steward::model::breach::{Breach, Figures, Risk, Scope, Step};
+    let mut figures = Figures { records: 167, people: 165, under_72h_clock: 85, ..Figures::default() };
+    for (c, n) in [("user.contact.email", 165), ("user.name.first", 167), ("user.government_id", 9)] {
+        figures.by_category.insert(c.into(), n);
+    }
+    for (j, n) in [("GDPR (EU/EEA)", 62), ("UK GDPR", 23), ("US state breach laws", 36), ("PIPEDA (Canada)", 46)] {
+        figures.by_jurisdiction.insert(j.into(), n);
+    }
+    figures.high_risk_categories = vec!["user.government_id".into()];
+    let open = Breach {
+        reference: "BR-2026-0002".into(),
+        discovered: now() - chrono::Duration::hours(30),
+        opened: now() - chrono::Duration::hours(2),
+        opened_by: "tester".into(),
+        what: "the web shop's export sat in a public bucket \u{1b}[31mfor 9 days".into(),
+        scope: Scope { sources: vec!["webshop".into()], ..Scope::default() },
+        affected: vec![],
+        figures: figures.clone(),
+        risk: Risk::Unassessed,
+        risk_reason: None,
+        authority_notified: None,
+        people_notified: None,
+        closed: None,
+        timeline: vec![Step {
+            time: now() - chrono::Duration::hours(2),
+            by: "tester".into(),
+            what: "incident opened in steward".into(),
+        }],
+    };
+    let closed = Breach {
+        reference: "BR-2026-0001".into(),
+        discovered: now() - chrono::Duration::days(40),
+        opened: now() - chrono::Duration::days(40),
+        risk: Risk::Unlikely,
+        risk_reason: Some("an encrypted laptop".into()),
+        closed: Some(now() - chrono::Duration::days(38)),
+        figures: Figures { records: 12, people: 12, ..Figures::default() },
+        ..open.clone()
+    };
+    vec![open, closed]
 }
 
 /// Three records of the loaded data as match candidates: two proposed (one
@@ -241,6 +288,9 @@ fn press(app: &mut App, k: KeyEvent) {
             if matches!(job, steward::tui::app::Job::LoadAudit) {
                 app.update(Event::AuditLoaded(Arc::new(audit_entries())));
             }
+            if matches!(job, steward::tui::app::Job::LoadBreaches) {
+                app.update(Event::BreachesLoaded(Arc::new(breach_list())));
+            }
             if matches!(job, steward::tui::app::Job::LoadSources) {
                 app.update(Event::SourcesLoaded(Arc::new(source_rows())));
             }
@@ -289,7 +339,14 @@ fn snapshot_every_screen() {
     for (w, h) in [(80u16, 24u16), (44, 12)] {
         let mut a = app();
         insta::assert_snapshot!(format!("dashboard_{w}x{h}"), render(&a, w, h));
-        for (n, name) in [('2', "records"), ('3', "findings"), ('4', "requests"), ('5', "audit"), ('6', "sources")] {
+        for (n, name) in [
+            ('2', "records"),
+            ('3', "findings"),
+            ('4', "requests"),
+            ('5', "audit"),
+            ('6', "sources"),
+            ('7', "breaches"),
+        ] {
             press(&mut a, key(KeyCode::Char(n)));
             insta::assert_snapshot!(format!("{name}_{w}x{h}"), render(&a, w, h));
         }
@@ -980,4 +1037,65 @@ fn the_header_names_who_else_works_on_a_shared_store() {
         assert!(r.contains(" 1 "), "{r}");
     }
     let _ = render(&a, 20, 8);
+}
+
+#[test]
+fn the_breaches_screen_counts_down_and_records_that_the_authority_was_told() {
+    use steward::tui::app::{Effect, Job};
+    use steward::tui::forms::NotePurpose;
+    let mut a = app();
+    press(&mut a, key(KeyCode::Char('7')));
+    let screen = render(&a, 120, 30);
+    insta::assert_snapshot!("breaches_120x30", screen);
+    assert!(screen.contains("42h 00m left"), "{screen}");
+    assert!(!screen.contains('\u{1b}'), "an escape sequence reached the terminal");
+    assert!(screen.contains("suggests a HIGH risk") || screen.contains("data suggests a HIGH risk"), "{screen}");
+    // The clock runs with the time.
+    a.now = now() + chrono::Duration::hours(41) + chrono::Duration::minutes(30);
+    let screen = render(&a, 80, 24);
+    assert!(screen.contains("0h 30m left"), "{screen}");
+    a.now = now() + chrono::Duration::hours(43);
+    let screen = render(&a, 80, 24);
+    assert!(screen.contains("OVERDUE by 1h 00m"), "{screen}");
+
+    // `a`: the authority was told, and how.
+    press(&mut a, key(KeyCode::Char('a')));
+    assert!(a.form.is_some(), "a opens the dialog");
+    type_str(&mut a, "ICO portal ref 4711");
+    let effects = a.update(Event::Key(key(KeyCode::Enter)));
+    let job = effects.iter().find_map(|e| match e {
+        Effect::Job(Job::NoteRequest { purpose: NotePurpose::BreachAuthority(r), text, .. }) => {
+            Some((r.clone(), text.clone()))
+        }
+        _ => None,
+    });
+    assert_eq!(job, Some(("BR-2026-0002".to_owned(), "ICO portal ref 4711".to_owned())));
+
+    // A closed incident takes no notes.
+    let mut a = app();
+    press(&mut a, key(KeyCode::Char('7')));
+    press(&mut a, key(KeyCode::Char('j')));
+    press(&mut a, key(KeyCode::Char('n')));
+    assert!(a.form.is_none());
+    assert!(a.error.as_deref().is_some_and(|e| e.contains("closed")), "{:?}", a.error);
+}
+
+#[test]
+fn the_dashboard_shows_open_breaches_and_usage_alerts() {
+    let mut a = app();
+    let mut o = overview();
+    let b = &breach_list()[0];
+    o.breaches = vec![steward::service::report::BreachLine::of(b, now())];
+    o.alerts = vec![steward::service::usage::Alert {
+        kind: "export_off_hours",
+        user: "night\u{1b}owl".into(),
+        time: now(),
+        seq: 12,
+        what: "extract of 1043 record(s) at Sun 02:10 +00:00 (working hours 07:00-20:00 +00:00, weekdays)".into(),
+    }];
+    a.update(Event::OverviewLoaded(Arc::new(o)));
+    let screen = render(&a, 80, 24);
+    insta::assert_snapshot!("dashboard_attention_80x24", screen);
+    assert!(screen.contains("BR-2026-0002") && screen.contains("42h 00m left"), "{screen}");
+    assert!(!screen.contains('\u{1b}'));
 }

@@ -19,6 +19,7 @@ pub enum Mode {
     Requests,
     Audit,
     Sources,
+    Breaches,
     Search,
     /// A dialog with text fields (edit, erase, export, a reason).
     Form,
@@ -36,6 +37,7 @@ impl Mode {
             Mode::Requests => "Requests",
             Mode::Audit => "Audit",
             Mode::Sources => "Sources",
+            Mode::Breaches => "Breaches",
             Mode::Search => "While searching",
             Mode::Form => "In a dialog (edit, erase, export)",
             Mode::Merge => "Merging",
@@ -58,6 +60,7 @@ pub enum Action {
     Requests,
     Audit,
     Sources,
+    Breaches,
     Down,
     Up,
     PageDown,
@@ -129,6 +132,9 @@ pub enum Action {
     ShowReceipt,
     SourceSync,
     SourcePush,
+    BreachNote,
+    BreachAuthority,
+    BreachPeople,
 }
 
 impl Action {
@@ -165,7 +171,10 @@ impl Action {
             | Action::AuditVerify
             | Action::DropField
             | Action::DeclarePurpose
-            | Action::ReverifyList => Role::Admin,
+            | Action::ReverifyList
+            | Action::BreachNote
+            | Action::BreachAuthority
+            | Action::BreachPeople => Role::Admin,
             _ => Role::Viewer,
         }
     }
@@ -204,6 +213,7 @@ pub const ACTIONS: &[ActionSpec] = &[
     spec!(Requests, Global, ["4"], "Requests"),
     spec!(Audit, Global, ["5"], "Audit trail"),
     spec!(Sources, Global, ["6"], "Sources: the systems the data comes from, and what they must be told"),
+    spec!(Breaches, Global, ["7"], "Breaches: the register, the 72-hour clock to the authority, who must be told"),
     spec!(Housekeeping, Global, ["H"], "Housekeeping: erase every record past retention (the expired findings)"),
     spec!(Down, Records, ["j", "down"], "Next record", "move"),
     spec!(Up, Records, ["k", "up"], "Previous record"),
@@ -391,6 +401,25 @@ pub const ACTIONS: &[ActionSpec] = &[
         "Push the changes waiting for the database source, previewed (a dry run, rolled back) first",
         "push"
     ),
+    spec!(Down, Breaches, ["j", "down"], "Next breach", "move"),
+    spec!(Up, Breaches, ["k", "up"], "Previous breach"),
+    spec!(Top, Breaches, ["g", "home"], "First breach (the newest)"),
+    spec!(Bottom, Breaches, ["G", "end"], "Last breach"),
+    spec!(BreachNote, Breaches, ["n"], "Add a step to the breach's timeline (what was done or learned)", "note"),
+    spec!(
+        BreachAuthority,
+        Breaches,
+        ["a"],
+        "Record that the supervisory authority was told now (how: portal reference, email); stops the clock",
+        "authority told"
+    ),
+    spec!(
+        BreachPeople,
+        Breaches,
+        ["p"],
+        "Record that the affected people were told now (how: the mailing)",
+        "people told"
+    ),
     spec!(ShowReceipt, Audit, ["enter"], "Show the erasure receipt of the entry (to attach to the reply)", "receipt"),
     spec!(AuditVerify, Audit, ["V"], "Verify the whole chain now (the check is recorded in the trail)", "verify"),
     spec!(FormSubmit, Form, ["enter"], "Next field; on the last, preview or confirm", "next/confirm"),
@@ -525,10 +554,12 @@ mod tests {
             .filter(|a| a.mode == Mode::Global)
             .flat_map(|a| a.keys.iter().filter_map(|k| parse_key(k)))
             .collect();
-        for a in ACTIONS
-            .iter()
-            .filter(|a| matches!(a.mode, Mode::Records | Mode::Findings | Mode::Requests | Mode::Audit | Mode::Sources))
-        {
+        for a in ACTIONS.iter().filter(|a| {
+            matches!(
+                a.mode,
+                Mode::Records | Mode::Findings | Mode::Requests | Mode::Audit | Mode::Sources | Mode::Breaches
+            )
+        }) {
             for k in a.keys {
                 assert!(!globals.contains(&parse_key(k).unwrap_or((KeyCode::Null, KeyModifiers::NONE))), "{k}");
             }

@@ -27,11 +27,19 @@ pub enum Screen {
     Requests,
     Audit,
     Sources,
+    Breaches,
 }
 
 impl Screen {
-    pub const ALL: [Screen; 6] =
-        [Screen::Dashboard, Screen::Records, Screen::Findings, Screen::Requests, Screen::Audit, Screen::Sources];
+    pub const ALL: [Screen; 7] = [
+        Screen::Dashboard,
+        Screen::Records,
+        Screen::Findings,
+        Screen::Requests,
+        Screen::Audit,
+        Screen::Sources,
+        Screen::Breaches,
+    ];
 
     pub fn title(self) -> &'static str {
         match self {
@@ -41,6 +49,7 @@ impl Screen {
             Screen::Requests => "Requests",
             Screen::Audit => "Audit",
             Screen::Sources => "Sources",
+            Screen::Breaches => "Breaches",
         }
     }
 
@@ -341,6 +350,8 @@ pub enum Job {
     /// Work out what a remedy will change (for its preview).
     PlanRemedy(Box<super::forms::Remedy>),
     LoadSources,
+    /// The breach register.
+    LoadBreaches,
     /// Plan merging every listed cluster at or above `min`.
     PlanBulkMerge {
         clusters: Vec<(Vec<RecordId>, f64)>,
@@ -393,6 +404,8 @@ pub enum Event {
     ErasePlanned(Box<ErasePlan>),
     AuditLoaded(Arc<Vec<Entry>>),
     SourcesLoaded(Arc<Vec<crate::service::feed::SourceRow>>),
+    /// The breach register (each breach without its list of records).
+    BreachesLoaded(Arc<Vec<crate::model::breach::Breach>>),
     /// A sync wrote records: like `Acted`, then the records are read and
     /// scanned again.
     Resynced(String),
@@ -640,6 +653,7 @@ pub struct App {
     pub notice: Option<String>,
     pub audit: AuditState,
     pub sources: super::screens::sources::SourcesState,
+    pub breaches: super::screens::breaches::BreachesState,
     /// The record revealed for the cursor's row (dropped when it moves).
     pub revealed: Option<Box<Record>>,
     /// Seconds since the last key.
@@ -689,6 +703,7 @@ impl App {
             notice: None,
             audit: AuditState::default(),
             sources: Default::default(),
+            breaches: Default::default(),
             revealed: None,
             idle: 0,
             requests: RequestsState::default(),
@@ -1153,6 +1168,12 @@ impl App {
                 }
                 Vec::new()
             }
+            Event::BreachesLoaded(list) => {
+                self.breaches.selected = self.breaches.selected.min(list.len().saturating_sub(1));
+                self.breaches.list = Some(list);
+                self.breaches.stale = false;
+                Vec::new()
+            }
             Event::SourcesLoaded(list) => {
                 self.sources.selected = self.sources.selected.min(list.len().saturating_sub(1));
                 self.sources.list = Some(list);
@@ -1322,6 +1343,15 @@ impl App {
             self.sources.stale = false;
             return vec![Effect::Job(Job::LoadSources)];
         }
+        if self.screen == Screen::Breaches
+            && (self.breaches.list.is_none() || self.breaches.stale)
+            && self.busy.is_none()
+            && self.acting_role() >= crate::service::Role::Steward
+            && self.locked.is_none()
+        {
+            self.breaches.stale = false;
+            return vec![Effect::Job(Job::LoadBreaches)];
+        }
         if self.screen == Screen::Audit && (self.audit.entries.is_none() || self.audit.stale) && self.busy.is_none() {
             self.audit.stale = false;
             return vec![Effect::Job(Job::LoadAudit)];
@@ -1349,6 +1379,10 @@ impl App {
             Screen::Sources => {
                 self.sources.stale = false;
                 vec![Effect::Job(Job::LoadSources)]
+            }
+            Screen::Breaches if self.acting_role() >= crate::service::Role::Steward => {
+                self.breaches.stale = false;
+                vec![Effect::Job(Job::LoadBreaches)]
             }
             Screen::Requests => {
                 self.requests.stale = false;
@@ -1664,6 +1698,11 @@ impl App {
                 {
                     return if self.may(a) { super::screens::sources::on_action(self, a) } else { Vec::new() };
                 }
+                if self.screen == Screen::Breaches
+                    && let Some(a) = actions::lookup(Mode::Breaches, &k)
+                {
+                    return if self.may(a) { super::screens::breaches::on_action(self, a) } else { Vec::new() };
+                }
                 Vec::new()
             }
         }
@@ -1681,6 +1720,7 @@ impl App {
                     Screen::Requests => Mode::Requests,
                     Screen::Audit => Mode::Audit,
                     Screen::Sources => Mode::Sources,
+                    Screen::Breaches => Mode::Breaches,
                     _ => Mode::Global,
                 };
                 self.help_scroll = super::popups::help::section_start(self, section);
@@ -1700,6 +1740,7 @@ impl App {
             Action::Requests => self.screen = Screen::Requests,
             Action::Audit => self.screen = Screen::Audit,
             Action::Sources => self.screen = Screen::Sources,
+            Action::Breaches => self.screen = Screen::Breaches,
             Action::Housekeeping => {
                 if !self.may(a) {
                     return Vec::new();

@@ -421,6 +421,12 @@ pub enum NotePurpose {
     Note(String),
     /// Why these records are different people ("not the same person").
     Distinct(Vec<crate::model::RecordId>),
+    /// A step for a breach's timeline.
+    BreachNote(String),
+    /// How the authority was told (now).
+    BreachAuthority(String),
+    /// How the people were told (now).
+    BreachPeople(String),
 }
 
 /// A one-line note for a request: how the identity was verified, or what

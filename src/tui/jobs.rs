@@ -10,6 +10,7 @@ use crate::model::RecordId;
 use crate::model::request::Status;
 use crate::service::Service;
 use crate::service::actions::AuditFilter;
+use crate::service::breach::BreachStep;
 use crate::service::export::Target;
 
 /// Runs `job`; returns the events to post, in order. `progress` hears
@@ -81,6 +82,11 @@ pub fn run(
                 NotePurpose::Reject(r) => service
                     .request_set_status(&r, Status::Rejected { reason: text })
                     .map(|v| (format!("{}: rejected", v.reference), None)),
+                NotePurpose::BreachNote(r) => service
+                    .breach_step(&r, BreachStep::Note(text))
+                    .map(|b| (format!("{}: added to the timeline", b.reference), None)),
+                NotePurpose::BreachAuthority(r) => breach_told(service, &r, true, text),
+                NotePurpose::BreachPeople(r) => breach_told(service, &r, false, text),
                 NotePurpose::Distinct(_) => Ok((String::new(), None)),
             },
             Vec::new(),
@@ -113,6 +119,18 @@ pub fn run(
                 }),
                 Vec::new(),
             )
+        }
+        Job::LoadBreaches => {
+            return match service.breaches() {
+                Ok(list) => {
+                    let list = list.into_iter().map(|mut b| {
+                        b.affected = Vec::new();
+                        b
+                    });
+                    vec![Event::BreachesLoaded(Arc::new(list.collect()))]
+                }
+                Err(e) => vec![Event::ActFailed(e.to_string())],
+            };
         }
         Job::LoadSources => {
             return match service.source_overview() {
@@ -667,6 +685,21 @@ fn plan_bulk(service: &Service, data: Option<&Arc<Data>>, clusters: Vec<(Vec<Rec
         }
         Err(e) => Event::ActFailed(e.to_string()),
     }
+}
+
+/// Records that the authority (or the people) were told now, and how.
+fn breach_told(
+    service: &Service,
+    reference: &str,
+    authority: bool,
+    how: String,
+) -> Result<(String, Option<String>), crate::service::ServiceError> {
+    let now = crate::model::now();
+    let step = if authority { BreachStep::AuthorityNotified(now) } else { BreachStep::PeopleNotified(now) };
+    service.breach_step(reference, step)?;
+    let b = service.breach_step(reference, BreachStep::Note(format!("how: {how}")))?;
+    let who = if authority { "the authority" } else { "the people" };
+    Ok((format!("{}: {who} told; clock: {}", b.reference, b.clock(now).short()), None))
 }
 
 /// The request queue and the dashboard's overview figures.

@@ -203,6 +203,8 @@ pub fn run(service: Arc<Service>, theme: Theme, demo: bool, idle_lock: Option<u6
         if app.quit {
             break;
         }
+        // The clocks on screen (a breach's 72 hours, request deadlines) run on.
+        app.now = chrono::Utc::now();
         guard.terminal.draw(|f| ui::draw(f, &app))?;
     }
     drop(guard);

@@ -93,6 +93,7 @@ pub fn draw(f: &mut Frame, app: &App) {
         Screen::Requests => screens::requests::draw(f, app, body),
         Screen::Audit => screens::audit::draw(f, app, body),
         Screen::Sources => screens::sources::draw(f, app, body),
+        Screen::Breaches => screens::breaches::draw(f, app, body),
     }
     draw_status(f, app, status);
     if app.form.is_some() {
@@ -158,6 +159,7 @@ pub fn hints(app: &App) -> Vec<(String, &'static str)> {
         (_, Screen::Findings) => &[Mode::Findings, Mode::Global],
         (_, Screen::Audit) => &[Mode::Audit, Mode::Global],
         (_, Screen::Sources) => &[Mode::Sources, Mode::Global],
+        (_, Screen::Breaches) => &[Mode::Breaches, Mode::Global],
         (_, Screen::Requests) => &[Mode::Requests, Mode::Global],
         _ => &[Mode::Global],
     };

@@ -107,6 +107,22 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                     "Why the request is rejected (e.g. identity could not be verified); tell the requester.",
                     "Reason",
                 ),
+                NotePurpose::BreachNote(r) => (
+                    format!(" {r}: add to the timeline · Enter adds it · Esc cancel "),
+                    "What was done or learned (contained, passwords reset, processor told ...). No customer data: \
+                     the timeline goes into the authority's report.",
+                    "Step",
+                ),
+                NotePurpose::BreachAuthority(r) => (
+                    format!(" {r}: the authority was told now · Enter records it · Esc cancel "),
+                    "How: the authority's portal reference, the email sent. Stops the 72-hour clock.",
+                    "How",
+                ),
+                NotePurpose::BreachPeople(r) => (
+                    format!(" {r}: the affected people were told now · Enter records it · Esc cancel "),
+                    "How: the mailing sent from the notification list (`steward breach notify-list`).",
+                    "How",
+                ),
                 NotePurpose::Distinct(ids) => (
                     format!(" Not the same person: {} records · Enter records it · Esc cancel ", ids.len()),
                     "Why these are different people (e.g. father and son, different birth dates); the scan and \

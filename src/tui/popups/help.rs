@@ -9,12 +9,14 @@ use crate::tui::actions::{ACTIONS, Mode, key_label};
 use crate::tui::app::App;
 
 /// The sections of the overlay, in order.
-const SECTIONS: [Mode; 9] = [
+const SECTIONS: [Mode; 11] = [
     Mode::Global,
     Mode::Records,
     Mode::Findings,
     Mode::Requests,
     Mode::Audit,
+    Mode::Sources,
+    Mode::Breaches,
     Mode::Search,
     Mode::Form,
     Mode::Merge,

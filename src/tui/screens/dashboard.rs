@@ -156,13 +156,54 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     } else {
         draw_countries(f, app, s, countries);
     }
-    f.render_widget(
-        Sparkline::default()
-            .block(block(app, " Last verified, months ago: 0 … 24+ "))
-            .style(app.theme.style("ui.chart"))
-            .data(&data.verified_age),
-        ages,
-    );
+    if !draw_attention(f, app, ages) {
+        f.render_widget(
+            Sparkline::default()
+                .block(block(app, " Last verified, months ago: 0 … 24+ "))
+                .style(app.theme.style("ui.chart"))
+                .data(&data.verified_age),
+            ages,
+        );
+    }
+}
+
+/// Open breaches (their clocks running) and usage alerts, when there are
+/// any: they take the place of the verification chart. False when none.
+fn draw_attention(f: &mut Frame, app: &App, area: Rect) -> bool {
+    let Some(o) = &app.overview else { return false };
+    if o.breaches.is_empty() && o.alerts.is_empty() {
+        return false;
+    }
+    let w = area.width.saturating_sub(2) as usize;
+    let mut lines = Vec::new();
+    for b in &o.breaches {
+        let clock = b.breach.clock(app.now);
+        let urgent = matches!(clock, crate::model::breach::Clock::Overdue { .. })
+            || matches!(clock, crate::model::breach::Clock::Running { seconds_left, .. } if seconds_left < 12 * 3600);
+        let style = if urgent || b.breach.people_due() { "finding.danger" } else { "finding.warning" };
+        let people = if b.breach.people_due() { " · tell the people" } else { "" };
+        let clock = if urgent || matches!(clock, crate::model::breach::Clock::Running { .. }) {
+            format!("authority {}", clock.short())
+        } else {
+            clock.short()
+        };
+        lines.push(Line::styled(fit(&format!("{} {clock}{people}", b.reference), w), app.theme.style(style)));
+    }
+    for a in &o.alerts {
+        lines.push(Line::from(vec![
+            Span::styled("alert ", app.theme.style("finding.warning")),
+            Span::styled(
+                fit(
+                    &format!("{} {}: {}", crate::model::text::sanitize(&a.user), a.kind.replace('_', " "), a.what),
+                    w.saturating_sub(6),
+                ),
+                app.theme.style("ui"),
+            ),
+        ]));
+    }
+    let title = format!(" Attention: {} breach(es), {} alert(s) · 7 ", o.breaches.len(), o.alerts.len());
+    f.render_widget(Paragraph::new(lines).block(block(app, &title)), area);
+    true
 }
 
 /// Findings per kind, as bars labelled with the kind's badge.

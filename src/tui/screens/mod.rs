@@ -1,6 +1,7 @@
 //! One file per screen. Each draws from `App` state only.
 
 pub mod audit;
+pub mod breaches;
 pub mod dashboard;
 pub mod findings;
 pub mod records;
