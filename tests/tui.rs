@@ -1099,3 +1099,31 @@ fn the_dashboard_shows_open_breaches_and_usage_alerts() {
     assert!(screen.contains("BR-2026-0002") && screen.contains("42h 00m left"), "{screen}");
     assert!(!screen.contains('\u{1b}'));
 }
+
+#[test]
+fn x_extracts_the_records_in_view_for_a_purpose() {
+    use steward::tui::app::{Effect, Job};
+    let mut a = app();
+    press(&mut a, key(KeyCode::Char('2')));
+    // The view: a search.
+    press(&mut a, key(KeyCode::Char('/')));
+    type_str(&mut a, "harr");
+    press(&mut a, key(KeyCode::Enter));
+    let in_view = a.row_count();
+    assert!(in_view > 0 && in_view < 2000, "{in_view}");
+    press(&mut a, KeyEvent::new(KeyCode::Char('X'), KeyModifiers::SHIFT));
+    assert!(a.form.is_some(), "X opens the extract dialog");
+    insta::assert_snapshot!(
+        "extract_80x24",
+        render(&a, 80, 24).lines().filter(|l| !l.contains("steward-extract-")).collect::<Vec<_>>().join("\n")
+    );
+    press(&mut a, key(KeyCode::Enter)); // purpose: marketing (the default)
+    type_str(&mut a, "age1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq");
+    press(&mut a, key(KeyCode::Enter));
+    let effects = a.update(Event::Key(key(KeyCode::Enter)));
+    let job = effects.iter().find_map(|e| match e {
+        Effect::Job(Job::Extract { ids, purpose, .. }) => Some((ids.len(), purpose.clone())),
+        _ => None,
+    });
+    assert_eq!(job, Some((in_view, "marketing".to_owned())), "the records in view, for marketing");
+}

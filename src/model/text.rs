@@ -68,6 +68,21 @@ fn char_width(c: char) -> usize {
     c.width().unwrap_or(0)
 }
 
+/// A value for a CSV cell a spreadsheet may open (a mailing list, an
+/// extract): a value that would start a formula (`=`, `@`, a tab or return,
+/// or `+`/`-` followed by more than a number) gets a leading `'`, so
+/// customer data never runs as one. Phone numbers (`+44 7911 123456`,
+/// `-`-separated digits) stay as they are.
+pub fn csv_cell(s: &str) -> std::borrow::Cow<'_, str> {
+    let number = |rest: &str| rest.chars().all(|c| c.is_ascii_digit() || " ()-.+/".contains(c));
+    let risky = match s.chars().next() {
+        Some('=' | '@' | '\t' | '\r') => true,
+        Some('+' | '-') => !number(&s[1..]),
+        _ => false,
+    };
+    if risky { std::borrow::Cow::Owned(format!("'{s}")) } else { std::borrow::Cow::Borrowed(s) }
+}
+
 /// Sanitises `s` and cuts it to at most `max_width` terminal columns,
 /// ending with `…` when something was cut.
 pub fn fit(s: &str, max_width: usize) -> String {
@@ -99,6 +114,18 @@ pub fn width(s: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn csv_cells_never_start_a_formula() {
+        assert_eq!(csv_cell("=HYPERLINK(\"http://x\")"), "'=HYPERLINK(\"http://x\")");
+        assert_eq!(csv_cell("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_cell("+cmd|' /C calc'!A0"), "'+cmd|' /C calc'!A0");
+        assert_eq!(csv_cell("-2+3+cmd|x"), "'-2+3+cmd|x");
+        assert_eq!(csv_cell("+44 7911 123456"), "+44 7911 123456");
+        assert_eq!(csv_cell("(212) 555-0123"), "(212) 555-0123");
+        assert_eq!(csv_cell("Ann-Marie"), "Ann-Marie");
+        assert_eq!(csv_cell(""), "");
+    }
     use proptest::prelude::*;
 
     proptest! {

@@ -120,18 +120,40 @@ fn person_key(r: &Record) -> String {
     }
 }
 
-/// Scopes `records`: the affected ones, the fields involved and the figures.
-pub fn assess(records: &[Record], scope: &Scope, policy: &Policy) -> (Vec<Affected>, Figures) {
-    let ids: BTreeSet<RecordId> = scope.ids.iter().copied().collect();
-    let mut affected = Vec::new();
-    let mut f = Figures::default();
-    let mut people = BTreeSet::new();
-    let mut risky = BTreeSet::new();
-    for r in records.iter().filter(|r| in_scope(r, scope, &ids)) {
-        let fields = involved(r, scope, policy);
-        if fields.is_empty() {
-            continue; // the breach's categories are not among this record's data
+/// Scopes records one at a time (a store is read in chunks): the affected
+/// ones, the fields involved and the figures.
+pub struct Assessment<'a> {
+    scope: &'a Scope,
+    policy: &'a Policy,
+    ids: BTreeSet<RecordId>,
+    affected: Vec<Affected>,
+    f: Figures,
+    people: BTreeSet<String>,
+    risky: BTreeSet<String>,
+}
+
+impl<'a> Assessment<'a> {
+    pub fn new(scope: &'a Scope, policy: &'a Policy) -> Self {
+        Assessment {
+            scope,
+            policy,
+            ids: scope.ids.iter().copied().collect(),
+            affected: Vec::new(),
+            f: Figures::default(),
+            people: BTreeSet::new(),
+            risky: BTreeSet::new(),
         }
+    }
+
+    pub fn add(&mut self, r: &Record) {
+        if !in_scope(r, self.scope, &self.ids) {
+            return;
+        }
+        let fields = involved(r, self.scope, self.policy);
+        if fields.is_empty() {
+            return; // the breach's categories are not among this record's data
+        }
+        let (f, people, risky) = (&mut self.f, &mut self.people, &mut self.risky);
         let cats: BTreeSet<&str> = fields.iter().map(|(_, c)| c.as_str()).collect();
         for c in &cats {
             *f.by_category.entry((*c).to_owned()).or_default() += 1;
@@ -147,12 +169,25 @@ pub fn assess(records: &[Record], scope: &Scope, policy: &Policy) -> (Vec<Affect
         let country = r.address.country.as_deref().map_or_else(|| "none".to_owned(), |c| c.to_ascii_uppercase());
         *f.by_country.entry(model::text::fit(&country, 8)).or_default() += 1;
         people.insert(person_key(r));
-        affected.push(Affected { id: r.id, fields: fields.into_iter().map(|(n, _)| n).collect() });
+        self.affected.push(Affected { id: r.id, fields: fields.into_iter().map(|(n, _)| n).collect() });
     }
-    f.records = affected.len();
-    f.people = people.len();
-    f.high_risk_categories = risky.into_iter().collect();
-    (affected, f)
+
+    pub fn finish(self) -> (Vec<Affected>, Figures) {
+        let mut f = self.f;
+        f.records = self.affected.len();
+        f.people = self.people.len();
+        f.high_risk_categories = self.risky.into_iter().collect();
+        (self.affected, f)
+    }
+}
+
+/// [`Assessment`] over `records`.
+pub fn assess(records: &[Record], scope: &Scope, policy: &Policy) -> (Vec<Affected>, Figures) {
+    let mut a = Assessment::new(scope, policy);
+    for r in records {
+        a.add(r);
+    }
+    a.finish()
 }
 
 /// Likely consequences of losing data of these categories (Art. 33(3)(c)),
@@ -427,9 +462,14 @@ impl Service {
             return Err(self.refuse(draft, "the sign-up window ends before it starts".into()));
         }
         let (policy, _) = self.policy()?;
-        let records = self.store.load_all(&mut |_| {})?;
-        let (affected, figures) = assess(&records, &new.scope, &policy);
-        drop(records);
+        let mut assessment = Assessment::new(&new.scope, &policy);
+        self.store.each_chunk(4096, &mut |chunk| {
+            for r in &chunk {
+                assessment.add(r);
+            }
+            true
+        })?;
+        let (affected, figures) = assessment.finish();
         let existing = self.breaches()?;
         let reference = reference_of(chrono::Datelike::year(&now), &existing);
         let b = Breach {
@@ -644,7 +684,7 @@ impl Service {
                     let a = &best.address;
                     let ids: Vec<String> = row.records.iter().map(|r| r.id.to_string()).collect();
                     let involved: Vec<&str> = row.involved.iter().map(String::as_str).collect();
-                    csv.write_record([
+                    let row = [
                         b.reference.clone(),
                         ids.join(" "),
                         v(&best.given_name),
@@ -658,8 +698,8 @@ impl Service {
                         v(&a.country),
                         Regime::of(a.country.as_deref()).name().to_owned(),
                         involved.join("; "),
-                    ])
-                    .map_err(bad)?;
+                    ];
+                    csv.write_record(row.iter().map(|v| model::text::csv_cell(v).into_owned())).map_err(bad)?;
                 }
                 csv.flush().map_err(|e| ServiceError::Invalid(format!("could not write: {e}")))
             },

@@ -415,7 +415,7 @@ impl Service {
                     let a = &r.address;
                     let verified = r.times.last_verified.unwrap_or(r.times.updated).date_naive().to_string();
                     let v = |o: &Option<String>| o.clone().unwrap_or_default();
-                    csv.write_record([
+                    let row = [
                         r.id.to_string(),
                         v(&r.given_name),
                         v(&r.family_name),
@@ -426,8 +426,8 @@ impl Service {
                         v(&a.postcode),
                         v(&a.country),
                         verified,
-                    ])
-                    .map_err(bad)?;
+                    ];
+                    csv.write_record(row.iter().map(|v| crate::model::text::csv_cell(v).into_owned())).map_err(bad)?;
                 }
                 csv.flush().map_err(|e| ServiceError::Invalid(format!("could not write: {e}")))
             },

@@ -253,7 +253,7 @@ impl Service {
                     let row: Vec<String> = std::iter::once(r.id.to_string())
                         .chain(names.iter().map(|n| n.get(&r).unwrap_or_default()))
                         .collect();
-                    csv.write_record(&row).map_err(bad)?;
+                    csv.write_record(row.iter().map(|v| crate::model::text::csv_cell(v).into_owned())).map_err(bad)?;
                 }
                 csv.flush().map_err(|e| ServiceError::Invalid(format!("could not write: {e}")))
             },

@@ -135,6 +135,7 @@ pub enum Action {
     BreachNote,
     BreachAuthority,
     BreachPeople,
+    Extract,
 }
 
 impl Action {
@@ -174,7 +175,8 @@ impl Action {
             | Action::ReverifyList
             | Action::BreachNote
             | Action::BreachAuthority
-            | Action::BreachPeople => Role::Admin,
+            | Action::BreachPeople
+            | Action::Extract => Role::Admin,
             _ => Role::Viewer,
         }
     }
@@ -233,6 +235,13 @@ pub const ACTIONS: &[ActionSpec] = &[
     spec!(SelectAll, Records, ["A"], "Select every record in view (search and filter applied); again to clear"),
     spec!(Export, Records, ["E"], "Encrypt-export the record, or the selected records, with age", "export"),
     spec!(UndoMerge, Records, ["u"], "Undo the last change (merge, edit, redaction, dropped field)"),
+    spec!(
+        Extract,
+        Records,
+        ["X"],
+        "Extract for a purpose, age-encrypted: of the records in view (or selected), those its consent or legal basis allows, with its fields only",
+        "extract"
+    ),
     spec!(Down, Findings, ["j", "down"], "Next finding", "move"),
     spec!(Up, Findings, ["k", "up"], "Previous finding"),
     spec!(PageDown, Findings, ["pagedown", "ctrl-d"], "Page down"),

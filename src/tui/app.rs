@@ -288,6 +288,13 @@ pub enum Job {
         recipient: String,
         file: std::path::PathBuf,
     },
+    /// A purpose-checked extract of `ids` (the records in view).
+    Extract {
+        ids: Vec<RecordId>,
+        purpose: String,
+        recipient: String,
+        file: std::path::PathBuf,
+    },
     LoadAudit,
     /// Unmask a record for its reason (audited for stewards).
     Reveal {
@@ -1532,6 +1539,15 @@ impl App {
                             file: std::path::PathBuf::from(f.file.trimmed()),
                         };
                         self.job("exporting", job)
+                    }
+                    Form::Export(f) if f.purpose.is_some() => {
+                        let job = Job::Extract {
+                            ids: f.ids.clone(),
+                            purpose: f.purpose.as_ref().map(|p| p.trimmed().to_owned()).unwrap_or_default(),
+                            recipient: f.recipient.trimmed().to_owned(),
+                            file: std::path::PathBuf::from(f.file.trimmed()),
+                        };
+                        self.job("extracting", job)
                     }
                     Form::Export(f) => {
                         let job = Job::Export {

@@ -335,13 +335,36 @@ pub struct ExportForm {
     pub focus: usize,
     /// Answering this access or portability request (its linked records).
     pub for_request: Option<String>,
+    /// An extract for a purpose (its name typed here): only the records
+    /// and fields the purpose may use (see `service::extract`).
+    pub purpose: Option<TextInput>,
 }
 
 impl ExportForm {
     pub fn new(ids: Vec<RecordId>) -> ExportForm {
         let stamp = crate::model::now().format("%Y%m%d-%H%M%S");
         let file = TextInput::new(&format!("steward-export-{stamp}.age"));
-        ExportForm { ids, recipient: TextInput::default(), file, focus: 0, for_request: None }
+        ExportForm { ids, recipient: TextInput::default(), file, focus: 0, for_request: None, purpose: None }
+    }
+
+    /// An extract for a purpose of `ids` (the records in view).
+    pub fn extract(ids: Vec<RecordId>) -> ExportForm {
+        let stamp = crate::model::now().format("%Y%m%d-%H%M%S");
+        let mut f = ExportForm::new(ids);
+        f.file = TextInput::new(&format!("steward-extract-{stamp}.age"));
+        f.purpose = Some(TextInput::new("marketing"));
+        f
+    }
+
+    /// The inputs in order: (purpose,) recipient, file.
+    fn fields(&self) -> usize {
+        if self.purpose.is_some() { 3 } else { 2 }
+    }
+
+    /// Which input has the focus: 0 purpose, 1 recipient, 2 file (an
+    /// export has no purpose: its focus 0 is the recipient).
+    pub fn focused(&self) -> usize {
+        if self.purpose.is_some() { self.focus } else { self.focus + 1 }
     }
 
     /// The export that answers request `reference`.
@@ -360,27 +383,40 @@ impl ExportForm {
         match actions::lookup(Mode::Form, k) {
             Some(Action::FormCancel) => return Outcome::Cancel,
             Some(Action::FormSubmit) => {
-                if self.focus == 0 {
-                    self.focus = 1;
+                if self.focus + 1 < self.fields() {
+                    self.focus += 1;
                     return Outcome::Stay;
                 }
-                return if self.recipient.trimmed().is_empty() || self.file.trimmed().is_empty() {
+                let no_purpose = self.purpose.as_ref().is_some_and(|p| p.trimmed().is_empty());
+                return if self.recipient.trimmed().is_empty() || self.file.trimmed().is_empty() || no_purpose {
                     Outcome::Stay
                 } else {
                     Outcome::Submit
                 };
             }
-            Some(Action::FormNext | Action::FormPrev) => {
-                self.focus = 1 - self.focus.min(1);
+            Some(Action::FormNext) => {
+                self.focus = (self.focus + 1) % self.fields();
+                return Outcome::Stay;
+            }
+            Some(Action::FormPrev) => {
+                self.focus = (self.focus + self.fields() - 1) % self.fields();
                 return Outcome::Stay;
             }
             _ => {}
         }
-        if self.focus == 0 {
-            self.recipient.key(k)
-        } else {
-            self.file.key(k)
-        };
+        match self.focused() {
+            0 => {
+                if let Some(p) = self.purpose.as_mut() {
+                    p.key(k);
+                }
+            }
+            1 => {
+                self.recipient.key(k);
+            }
+            _ => {
+                self.file.key(k);
+            }
+        }
         Outcome::Stay
     }
 }

@@ -384,6 +384,26 @@ pub fn run(
                 Err(e) => (Err(e), Vec::new()),
             }
         }
+        Job::Extract { ids, purpose, recipient, file } => {
+            let target = Target::Recipients(vec![recipient]);
+            (
+                service.extract(&purpose, Some(&ids), &target, false, &file).map(|r| {
+                    let path = std::path::absolute(&r.file).unwrap_or(r.file);
+                    let left = r.plan.considered - r.plan.included.len();
+                    (
+                        format!(
+                            "extracted {} of {} record(s) for `{}` to {} ({left} left out: no consent, restricted, objected or past retention)",
+                            r.plan.included.len(),
+                            r.plan.considered,
+                            r.plan.purpose,
+                            path.display()
+                        ),
+                        None,
+                    )
+                }),
+                Vec::new(),
+            )
+        }
         Job::Export { ids, recipient, file } => {
             let target = Target::Recipients(vec![recipient]);
             (

@@ -384,12 +384,18 @@ fn draw_erase(f: &mut Frame, app: &App, form: &EraseForm, area: Rect) {
 }
 
 fn draw_export(f: &mut Frame, app: &App, form: &ExportForm, area: Rect) {
-    let title = match &form.for_request {
-        Some(r) => format!(
+    let title = match (&form.for_request, &form.purpose) {
+        (_, Some(_)) => format!(
+            " Extract for a purpose from {} record(s) in view · Enter next/extract · Esc cancel ",
+            form.ids.len()
+        ),
+        (Some(r), None) => format!(
             " Answer {r}: export {} linked record(s) with age · Enter next/export · Esc cancel ",
             form.ids.len()
         ),
-        None => format!(" Encrypt-export {} record(s) with age · Enter next/export · Esc cancel ", form.ids.len()),
+        (None, None) => {
+            format!(" Encrypt-export {} record(s) with age · Enter next/export · Esc cancel ", form.ids.len())
+        }
     };
     let Some(inner) = dialog(f, app, area, 96, &title) else { return };
     let width = inner.width as usize;
@@ -397,18 +403,38 @@ fn draw_export(f: &mut Frame, app: &App, form: &ExportForm, area: Rect) {
     let dim = app.theme.style("ui.text.dim");
     let then =
         if form.for_request.is_some() { "The request is then completed, with the file name attached." } else { "" };
-    let lines = vec![
-        Line::styled(
-            fit("Everything held about them (fields, sources, purposes, consents, actions) as JSON.", width),
-            dim,
-        ),
-        Line::styled(fit(then, width), dim),
-        Line::from(""),
-        input_line(app, "Recipient", &form.recipient, form.focus == 0, lw, width),
+    let focus = form.focused();
+    let mut lines = match &form.purpose {
+        Some(p) => vec![
+            Line::styled(
+                fit(
+                    "Only the records the purpose may use (consent given, within its retention, not restricted,",
+                    width,
+                ),
+                dim,
+            ),
+            Line::styled(
+                fit("no objection), and only its fields, as CSV. Audited with the purpose and the count.", width),
+                dim,
+            ),
+            Line::from(""),
+            input_line(app, "Purpose", p, focus == 0, lw, width),
+        ],
+        None => vec![
+            Line::styled(
+                fit("Everything held about them (fields, sources, purposes, consents, actions) as JSON.", width),
+                dim,
+            ),
+            Line::styled(fit(then, width), dim),
+            Line::from(""),
+        ],
+    };
+    lines.extend([
+        input_line(app, "Recipient", &form.recipient, focus == 1, lw, width),
         Line::styled(fit("             age1…, ssh-ed25519 … or ssh-rsa … public key", width), dim),
-        input_line(app, "File", &form.file, form.focus == 1, lw, width),
+        input_line(app, "File", &form.file, focus == 2, lw, width),
         Line::styled(fit("             written whole or not at all; plaintext never touches the disk", width), dim),
-    ];
+    ]);
     show(f, app, inner, lines);
 }
 

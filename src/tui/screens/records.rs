@@ -333,6 +333,20 @@ pub fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
                 app.open_form(Form::Export(Box::new(ExportForm::new(ids))));
             }
         }
+        Action::Extract => {
+            // The selection, else everything in view (search and filter applied).
+            let ids: Vec<RecordId> = if app.selection.is_empty() {
+                (0..app.row_count())
+                    .filter_map(|row| app.record_at(row))
+                    .filter_map(|i| app.data.as_ref().and_then(|d| d.records.get(i)).map(|r| r.id))
+                    .collect()
+            } else {
+                app.selection.iter().copied().collect()
+            };
+            if !ids.is_empty() {
+                app.open_form(Form::Export(Box::new(ExportForm::extract(ids))));
+            }
+        }
         Action::UndoMerge => return app.undo_merge(),
         Action::ClearSearch => {
             if !app.selection.is_empty() {
