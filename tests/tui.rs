@@ -1127,3 +1127,43 @@ fn x_extracts_the_records_in_view_for_a_purpose() {
     });
     assert_eq!(job, Some((in_view, "marketing".to_owned())), "the records in view, for marketing");
 }
+
+#[test]
+fn o_opens_a_breach_over_the_records_in_view() {
+    use steward::tui::app::{Effect, Job};
+    let mut a = app();
+    // Narrowed on the Records screen: those records are the scope.
+    press(&mut a, key(KeyCode::Char('2')));
+    press(&mut a, key(KeyCode::Char('/')));
+    type_str(&mut a, "harr");
+    press(&mut a, key(KeyCode::Enter));
+    let in_view = a.row_count();
+    press(&mut a, key(KeyCode::Char('7')));
+    press(&mut a, key(KeyCode::Char('o')));
+    assert!(a.form.is_some(), "o opens the dialog");
+    insta::assert_snapshot!("breach_open_80x24", render(&a, 80, 24));
+    press(&mut a, key(KeyCode::Enter)); // discovered: now
+    type_str(&mut a, "laptop with an export stolen");
+    press(&mut a, key(KeyCode::Enter));
+    type_str(&mut a, "crm");
+    let effects = a.update(Event::Key(key(KeyCode::Enter)));
+    let job = effects.iter().find_map(|e| match e {
+        Effect::Job(Job::BreachOpen { discovered, what, source, ids }) => {
+            Some((discovered.clone(), what.clone(), source.clone(), ids.len()))
+        }
+        _ => None,
+    });
+    assert_eq!(
+        job,
+        Some(("now".to_owned(), "laptop with an export stolen".to_owned(), Some("crm".to_owned()), in_view))
+    );
+    // Not narrowed: every record (no ids).
+    let mut a = app();
+    press(&mut a, key(KeyCode::Char('7')));
+    press(&mut a, key(KeyCode::Char('o')));
+    press(&mut a, key(KeyCode::Enter));
+    type_str(&mut a, "x");
+    press(&mut a, key(KeyCode::Enter));
+    let effects = a.update(Event::Key(key(KeyCode::Enter)));
+    assert!(effects.iter().any(|e| matches!(e, Effect::Job(Job::BreachOpen { ids, .. }) if ids.is_empty())));
+}

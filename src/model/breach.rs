@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::RecordId;
@@ -241,6 +241,43 @@ impl Breach {
     }
 }
 
+/// A time as an admin types it at 2 a.m.: RFC 3339, `YYYY-MM-DD HH:MM[:SS]`
+/// (UTC), `YYYY-MM-DD` (midnight UTC), `now`, `N[mhd] ago` / `-N[mhd]`.
+pub fn parse_when(s: &str, now: DateTime<Utc>) -> std::result::Result<DateTime<Utc>, String> {
+    let t = s.trim();
+    if t.eq_ignore_ascii_case("now") {
+        return Ok(now);
+    }
+    let rel = t.strip_suffix("ago").map(str::trim).or_else(|| t.strip_prefix('-'));
+    if let Some(r) = rel {
+        let (n, unit) = r.split_at(r.find(|c: char| !c.is_ascii_digit()).unwrap_or(r.len()));
+        let n: i64 =
+            n.parse().map_err(|_| format!("`{}`: say how long ago, e.g. `30h ago`", super::text::sanitize(t)))?;
+        let d = match unit.trim() {
+            "m" | "min" | "minutes" => Duration::minutes(n),
+            "h" | "hours" => Duration::hours(n),
+            "d" | "days" => Duration::days(n),
+            _ => return Err(format!("`{}`: use m, h or d, e.g. `30h ago`", super::text::sanitize(t))),
+        };
+        return Ok(now - d);
+    }
+    if let Ok(d) = DateTime::parse_from_rfc3339(t) {
+        return Ok(d.with_timezone(&Utc));
+    }
+    for f in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+        if let Ok(d) = NaiveDateTime::parse_from_str(t, f) {
+            return Ok(d.and_utc());
+        }
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).map_or(now, |d| d.and_utc()));
+    }
+    Err(format!(
+        "`{}` is not a time: use `2026-11-28 14:30` (UTC), RFC 3339, `now` or `30h ago`",
+        super::text::fit(&super::text::sanitize(t), 40)
+    ))
+}
+
 /// `HHh MMm` for a number of seconds (negative as positive).
 pub fn hours_minutes(seconds: i64) -> String {
     let s = seconds.unsigned_abs();
@@ -317,5 +354,24 @@ mod tests {
         assert!(s.covers_category("user.contact.email"));
         assert!(!s.covers_category("user.contactless"));
         assert!(Scope::default().is_everything());
+    }
+
+    #[test]
+    fn times_read_as_typed() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).single().expect("now");
+        assert_eq!(parse_when("now", now), Ok(now));
+        assert_eq!(parse_when("30h ago", now), Ok(now - Duration::hours(30)));
+        assert_eq!(parse_when("-2d", now), Ok(now - Duration::days(2)));
+        assert_eq!(
+            parse_when("2026-11-27 08:15", now),
+            Ok(Utc.with_ymd_and_hms(2026, 11, 27, 8, 15, 0).single().expect("t"))
+        );
+        assert_eq!(
+            parse_when("2026-11-27T08:15:00+01:00", now),
+            Ok(Utc.with_ymd_and_hms(2026, 11, 27, 7, 15, 0).single().expect("t"))
+        );
+        assert_eq!(parse_when("2026-11-27", now), Ok(Utc.with_ymd_and_hms(2026, 11, 27, 0, 0, 0).single().expect("t")));
+        assert!(parse_when("yesterday-ish", now).is_err());
+        assert!(parse_when("3 fortnights ago", now).is_err());
     }
 }

@@ -135,6 +135,7 @@ pub enum Action {
     BreachNote,
     BreachAuthority,
     BreachPeople,
+    BreachOpen,
     Extract,
 }
 
@@ -176,6 +177,7 @@ impl Action {
             | Action::BreachNote
             | Action::BreachAuthority
             | Action::BreachPeople
+            | Action::BreachOpen
             | Action::Extract => Role::Admin,
             _ => Role::Viewer,
         }
@@ -414,6 +416,13 @@ pub const ACTIONS: &[ActionSpec] = &[
     spec!(Up, Breaches, ["k", "up"], "Previous breach"),
     spec!(Top, Breaches, ["g", "home"], "First breach (the newest)"),
     spec!(Bottom, Breaches, ["G", "end"], "Last breach"),
+    spec!(
+        BreachOpen,
+        Breaches,
+        ["o"],
+        "Open a breach: when it was discovered, what happened; over the records in view on the Records screen (or all), a source narrows it",
+        "open"
+    ),
     spec!(BreachNote, Breaches, ["n"], "Add a step to the breach's timeline (what was done or learned)", "note"),
     spec!(
         BreachAuthority,

@@ -359,6 +359,13 @@ pub enum Job {
     LoadSources,
     /// The breach register.
     LoadBreaches,
+    /// Open a breach (the time as typed: `now`, `30h ago`, a date).
+    BreachOpen {
+        discovered: String,
+        what: String,
+        source: Option<String>,
+        ids: Vec<RecordId>,
+    },
     /// Plan merging every listed cluster at or above `min`.
     PlanBulkMerge {
         clusters: Vec<(Vec<RecordId>, f64)>,
@@ -1389,7 +1396,8 @@ impl App {
             }
             Screen::Breaches if self.acting_role() >= crate::service::Role::Steward => {
                 self.breaches.stale = false;
-                vec![Effect::Job(Job::LoadBreaches)]
+                // The dashboard's Attention panel (the overview) follows.
+                vec![Effect::Job(Job::LoadBreaches), Effect::Job(Job::LoadRequests)]
             }
             Screen::Requests => {
                 self.requests.stale = false;
@@ -1477,6 +1485,7 @@ impl App {
             Form::Export(f) => f.key(k),
             Form::Reveal(f) => f.key(k),
             Form::Note(f) => f.key(k),
+            Form::Breach(f) => f.key(k),
         };
         match outcome {
             forms::Outcome::Stay => Vec::new(),
@@ -1539,6 +1548,15 @@ impl App {
                             file: std::path::PathBuf::from(f.file.trimmed()),
                         };
                         self.job("exporting", job)
+                    }
+                    Form::Breach(f) => {
+                        let job = Job::BreachOpen {
+                            discovered: f.discovered.trimmed().to_owned(),
+                            what: f.what.trimmed().to_owned(),
+                            source: Some(f.source.trimmed().to_owned()).filter(|s| !s.is_empty()),
+                            ids: f.ids.clone(),
+                        };
+                        self.job("opening the breach", job)
                     }
                     Form::Export(f) if f.purpose.is_some() => {
                         let job = Job::Extract {

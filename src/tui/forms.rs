@@ -694,6 +694,71 @@ pub enum Form {
     Erase(Box<EraseForm>),
     Export(Box<ExportForm>),
     Reveal(Box<RevealForm>),
+    Breach(Box<BreachForm>),
+}
+
+/// Opening a breach: when it was discovered, what happened, and a source
+/// that narrows the scope (the records in view, or all).
+#[derive(Clone, Debug)]
+pub struct BreachForm {
+    pub discovered: TextInput,
+    pub what: TextInput,
+    pub source: TextInput,
+    /// The records in view on the Records screen (a search, a filter or a
+    /// selection); empty: every record.
+    pub ids: Vec<RecordId>,
+    /// 0 discovered, 1 what, 2 source.
+    pub focus: usize,
+}
+
+impl BreachForm {
+    pub fn new(ids: Vec<RecordId>) -> BreachForm {
+        BreachForm {
+            discovered: TextInput::new("now"),
+            what: TextInput::default(),
+            source: TextInput::default(),
+            ids,
+            focus: 0,
+        }
+    }
+
+    pub fn key(&mut self, k: &KeyEvent) -> Outcome {
+        match actions::lookup(Mode::Form, k) {
+            Some(Action::FormCancel) => return Outcome::Cancel,
+            Some(Action::FormSubmit) => {
+                if self.focus < 2 {
+                    self.focus += 1;
+                    return Outcome::Stay;
+                }
+                return if self.what.trimmed().is_empty() || self.discovered.trimmed().is_empty() {
+                    Outcome::Stay
+                } else {
+                    Outcome::Submit
+                };
+            }
+            Some(Action::FormNext) => {
+                self.focus = (self.focus + 1) % 3;
+                return Outcome::Stay;
+            }
+            Some(Action::FormPrev) => {
+                self.focus = (self.focus + 2) % 3;
+                return Outcome::Stay;
+            }
+            _ => {}
+        }
+        match self.focus {
+            0 => {
+                self.discovered.key(k);
+            }
+            1 => {
+                self.what.key(k);
+            }
+            _ => {
+                self.source.key(k);
+            }
+        }
+        Outcome::Stay
+    }
 }
 
 impl Form {

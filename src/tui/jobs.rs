@@ -384,6 +384,30 @@ pub fn run(
                 Err(e) => (Err(e), Vec::new()),
             }
         }
+        Job::BreachOpen { discovered, what, source, ids } => (
+            crate::model::breach::parse_when(&discovered, crate::model::now())
+                .map_err(crate::service::ServiceError::Invalid)
+                .and_then(|discovered| {
+                    let scope = crate::model::breach::Scope {
+                        sources: source.into_iter().collect(),
+                        ids,
+                        ..Default::default()
+                    };
+                    service.breach_open(crate::service::breach::NewBreach { discovered, what, scope })
+                })
+                .map(|b| {
+                    (
+                        format!(
+                            "{} opened: {} record(s) in scope; authority: {}",
+                            b.reference,
+                            b.figures.records,
+                            b.clock(crate::model::now()).short()
+                        ),
+                        None,
+                    )
+                }),
+            Vec::new(),
+        ),
         Job::Extract { ids, purpose, recipient, file } => {
             let target = Target::Recipients(vec![recipient]);
             (

@@ -76,6 +76,35 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         Some(Form::Merge(form)) => draw_merge(f, app, form, area),
         Some(Form::Erase(form)) => draw_erase(f, app, form, area),
         Some(Form::Export(form)) => draw_export(f, app, form, area),
+        Some(Form::Breach(form)) => {
+            let Some(inner) = dialog(f, app, area, 90, " Open a breach · Enter next/open · Esc cancel ") else {
+                return;
+            };
+            let w = inner.width as usize;
+            let dim = app.theme.style("ui.text.dim");
+            let scope = if form.ids.is_empty() {
+                "Scope: every record (a source narrows it)".to_owned()
+            } else {
+                format!("Scope: the {} record(s) in view on the Records screen (a source narrows it)", form.ids.len())
+            };
+            let lines = vec![
+                Line::styled(
+                    fit("The 72-hour clock (GDPR Art. 33) starts at the discovery time: now, 30h ago,", w),
+                    dim,
+                ),
+                Line::styled(fit("2026-11-28 14:30 (UTC). What happened goes into the authority's report.", w), dim),
+                Line::styled(fit(&scope, w), dim),
+                Line::from(""),
+                input_line(app, "Discovered", &form.discovered, form.focus == 0, 12, w),
+                input_line(app, "What", &form.what, form.focus == 1, 12, w),
+                input_line(app, "Source", &form.source, form.focus == 2, 12, w),
+                Line::styled(
+                    fit("             optional: crm, webshop … (`steward breach open --help` for more filters)", w),
+                    dim,
+                ),
+            ];
+            show(f, app, inner, lines);
+        }
         Some(Form::Note(form)) => {
             let (title, help, label) = match &form.purpose {
                 NotePurpose::Verify(r) => (

@@ -1,9 +1,10 @@
 //! Breaches: the breach register with the GDPR Art. 33 clock counting down
 //! (72 hours from discovery to tell the authority), the risk and whether
 //! the people must be told (Art. 34), and the selected incident's counts
-//! per category and jurisdiction and its timeline. `n` adds a note, `a`
-//! records that the authority was told, `p` that the people were (admins).
-//! Incidents are opened with `steward breach open`. Holds no personal data:
+//! per category and jurisdiction and its timeline. `o` opens an incident
+//! (over the records in view on the Records screen, or all), `n` adds a
+//! note, `a` records that the authority was told, `p` that the people were
+//! (admins). `steward breach open` takes every scope filter. Holds no personal data:
 //! references, counts, categories and the admins' words.
 
 use std::cell::Cell;
@@ -151,7 +152,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         let at = Rect { y: inner.y + 1, height: 1, ..inner };
         f.render_widget(
             Paragraph::new(fit(
-                "no breach recorded · open one with `steward breach open --discovered TIME --what TEXT [--source ...]`",
+                "no breach recorded · o opens one (or `steward breach open --discovered TIME --what TEXT ...`)",
                 at.width as usize,
             ))
             .style(app.theme.style("ui.text.dim")),
@@ -245,6 +246,28 @@ fn draw_detail(f: &mut Frame, app: &App, b: &Breach, area: Rect) {
 pub fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
     let n = app.breaches.list.as_ref().map_or(0, |l| l.len());
     if step(&mut app.breaches.selected, n, app.breaches.page.get(), a) {
+        return Vec::new();
+    }
+    if a == Action::BreachOpen {
+        // The records in view on the Records screen when it is narrowed
+        // (a selection, a search, a filter); else every record.
+        let narrowed = !app.selection.is_empty() || app.search.hits.is_some() || app.filter.is_some();
+        let ids: Vec<crate::model::RecordId> = if !app.selection.is_empty() {
+            app.selection.iter().copied().collect()
+        } else if narrowed {
+            (0..app.row_count())
+                .filter_map(|row| app.record_at(row))
+                .filter_map(|i| app.data.as_ref().and_then(|d| d.records.get(i)).map(|r| r.id))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if narrowed && ids.is_empty() {
+            app.error =
+                Some("no record in view on the Records screen: clear the search (Esc there) to scope all".into());
+            return Vec::new();
+        }
+        app.open_form(Form::Breach(Box::new(forms::BreachForm::new(ids))));
         return Vec::new();
     }
     let Some(b) = app.breaches.current() else { return Vec::new() };

@@ -181,13 +181,18 @@ fn draw_attention(f: &mut Frame, app: &App, area: Rect) -> bool {
         let urgent = matches!(clock, crate::model::breach::Clock::Overdue { .. })
             || matches!(clock, crate::model::breach::Clock::Running { seconds_left, .. } if seconds_left < 12 * 3600);
         let style = if urgent || b.breach.people_due() { "finding.danger" } else { "finding.warning" };
-        let people = if b.breach.people_due() { " · tell the people" } else { "" };
         let clock = if urgent || matches!(clock, crate::model::breach::Clock::Running { .. }) {
             format!("authority {}", clock.short())
         } else {
             clock.short()
         };
-        lines.push(Line::styled(fit(&format!("{} {clock}{people}", b.reference), w), app.theme.style(style)));
+        lines.push(Line::styled(fit(&format!("{} {clock}", b.reference), w), app.theme.style(style)));
+        if b.breach.people_due() {
+            lines.push(Line::styled(
+                fit("  and the people must be told (Art. 34)", w),
+                app.theme.style("finding.danger"),
+            ));
+        }
     }
     for a in &o.alerts {
         lines.push(Line::from(vec![
@@ -201,7 +206,11 @@ fn draw_attention(f: &mut Frame, app: &App, area: Rect) -> bool {
             ),
         ]));
     }
-    let title = format!(" Attention: {} breach(es), {} alert(s) · 7 ", o.breaches.len(), o.alerts.len());
+    let title = match (o.breaches.len(), o.alerts.len()) {
+        (0, a) => format!(" Attention: {a} alert(s) "),
+        (b, 0) => format!(" Attention: {b} open breach(es) · 7 "),
+        (b, a) => format!(" Attention: {b} breach(es), {a} alert(s) "),
+    };
     f.render_widget(Paragraph::new(lines).block(block(app, &title)), area);
     true
 }
