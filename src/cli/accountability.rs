@@ -15,11 +15,13 @@ use crate::service::breach::{AuthorityReport, BreachStep, NewBreach, clock_words
 #[derive(Subcommand, Debug)]
 pub enum BreachAction {
     /// Open an incident: when it was discovered, what happened, which records it touched
-    #[command(after_help = "The scope filters combine (all must hold); none: every record. --imported-from/--to \
-select an import batch (when steward collected the records: `steward audit list` shows when each import ran). \
+    #[command(after_help = "The scope filters combine (all must hold); none: every record. --batch N takes the \
+records an import or sync wrote (its audit entry names the batch: `steward audit list --action import`). \
 --category takes a category and everything under it (user.contact takes email and phone; user.financial, \
-user.government_id ...). Times: RFC 3339, `YYYY-MM-DD HH:MM` (UTC), `YYYY-MM-DD`, `now`, or `30h ago` / `2d ago`. \
-The 72-hour clock (GDPR Art. 33) runs from --discovered.")]
+user.government_id ...). Times: RFC 3339, `YYYY-MM-DD HH:MM` (UTC), `YYYY-MM-DD` (a `...-to` date takes the whole \
+day), `now`, or `30h ago` / `2d ago`. A scope that matches no record is refused, with what the store holds. The \
+72-hour clock (GDPR Art. 33) runs from --discovered; say what happened without customer data: it goes into the \
+report for the authority.")]
     Open {
         /// When the breach was discovered (the clock starts here)
         #[arg(long, value_name = "TIME")]
@@ -30,12 +32,9 @@ The 72-hour clock (GDPR Art. 33) runs from --discovered.")]
         /// Records from this source (repeatable)
         #[arg(long, value_name = "NAME")]
         source: Vec<String>,
-        /// Records imported at or after TIME (an import batch)
-        #[arg(long, value_name = "TIME")]
-        imported_from: Option<String>,
-        /// Records imported at or before TIME
-        #[arg(long, value_name = "TIME")]
-        imported_to: Option<String>,
+        /// Records an import batch wrote (repeatable; `audit list --action import` names them)
+        #[arg(long, value_name = "N")]
+        batch: Vec<u64>,
         /// Customers who signed up at or after TIME
         #[arg(long, value_name = "TIME")]
         signed_up_from: Option<String>,
@@ -68,7 +67,7 @@ The 72-hour clock (GDPR Art. 33) runs from --discovered.")]
         #[arg(long)]
         json: bool,
     },
-    /// Add a step to the timeline (what was done or learned)
+    /// Add a step to the timeline (what was done or learned; no customer data: it goes into the report)
     Note { reference: String, text: String },
     /// Record the risk assessment: unlikely (no notification), risk (tell the authority), high (tell the people too)
     Risk {
@@ -135,8 +134,7 @@ pub(super) fn breach(g: &Global, action: BreachAction) -> Result<()> {
             discovered,
             what,
             source,
-            imported_from,
-            imported_to,
+            batch,
             signed_up_from,
             signed_up_to,
             category,
@@ -155,11 +153,17 @@ pub(super) fn breach(g: &Global, action: BreachAction) -> Result<()> {
             }
             let mut scope = Scope {
                 sources: source,
-                collected_from: time_arg(&imported_from, now)?,
-                collected_to: time_arg(&imported_to, now)?,
+                batches: batch,
                 created_from: time_arg(&signed_up_from, now)?,
-                created_to: time_arg(&signed_up_to, now)?,
-                categories: category.into_iter().map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()).collect(),
+                created_to: signed_up_to
+                    .as_deref()
+                    .map(|s| crate::model::breach::parse_until(s, now).map_err(Failure))
+                    .transpose()?,
+                categories: category
+                    .into_iter()
+                    .map(|c| c.trim().to_ascii_lowercase())
+                    .filter(|c| !c.is_empty())
+                    .collect(),
                 ids: Vec::new(),
             };
             let svc = open(g)?;
@@ -367,12 +371,12 @@ pub(super) fn usage(g: &Global, days: i64, json: bool) -> Result<()> {
     }
     println!("use of the data over the last {days} day(s), from the audit trail");
     println!(
-        "{:<16} {:>8} {:>9} {:>8} {:>9} {:>7} {:>8} {:>8}  last seen",
-        "user", "reveals", "revealed", "exports", "exported", "erased", "changes", "failed"
+        "{:<16} {:>8} {:>9} {:>8} {:>9} {:>7} {:>8} {:>8} {:>8}  last seen",
+        "user", "reveals", "revealed", "exports", "exported", "erased", "changes", "refused", "failed"
     );
     for x in &u.users {
         println!(
-            "{:<16} {:>8} {:>9} {:>8} {:>9} {:>7} {:>8} {:>8}  {}",
+            "{:<16} {:>8} {:>9} {:>8} {:>9} {:>7} {:>8} {:>8} {:>8}  {}",
             crate::model::text::fit(&sanitize(&x.user), 16),
             x.reveals,
             x.revealed,
@@ -380,6 +384,7 @@ pub(super) fn usage(g: &Global, days: i64, json: bool) -> Result<()> {
             x.exported,
             x.erased,
             x.changes,
+            x.refused,
             x.failed_logins,
             x.last_seen.map(|d| t(&d)).unwrap_or_else(|| "-".into())
         );

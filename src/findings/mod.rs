@@ -220,23 +220,25 @@ const GIVEN: [&str; 10] = ["yes", "y", "true", "1", "given", "granted", "opt-in"
 const REFUSED: [&str; 6] = ["no", "n", "false", "0", "refused", "declined"];
 
 /// The consent `r` holds for `purpose`, whose consent field is `field`: the
-/// consent history, when steward recorded one, is the proof; else the
-/// imported consent field.
+/// consent history, when steward recorded one, is the proof; the field (as
+/// imported, or edited since) can only take it away — a field saying
+/// `withdrawn` or `no` wins over a history saying given, because someone
+/// changed it after the history was written (recording a consent sets the
+/// field too). Without a history, the field decides.
 pub fn consent(r: &Record, purpose: &str, field: &str) -> Consent {
-    if let Some(c) = r.care.consent(purpose) {
-        return if c.given { Consent::Given } else { Consent::Withdrawn };
-    }
-    let Some(v) = r.extra.get(field).map(|v| v.trim().to_lowercase()).filter(|v| !v.is_empty()) else {
-        return Consent::Missing;
+    let value = r.extra.get(field).map(|v| v.trim().to_lowercase()).filter(|v| !v.is_empty());
+    let from_field = match value.as_deref() {
+        None => Consent::Missing,
+        Some(v) if GIVEN.contains(&v) => Consent::Given,
+        Some(v) if WITHDRAWN.contains(&v) => Consent::Withdrawn,
+        Some(v) if REFUSED.contains(&v) => Consent::Refused,
+        Some(_) => Consent::Unclear,
     };
-    if GIVEN.contains(&v.as_str()) {
-        Consent::Given
-    } else if WITHDRAWN.contains(&v.as_str()) {
-        Consent::Withdrawn
-    } else if REFUSED.contains(&v.as_str()) {
-        Consent::Refused
-    } else {
-        Consent::Unclear
+    match r.care.consent(purpose) {
+        Some(c) if !c.given => Consent::Withdrawn,
+        Some(_) if matches!(from_field, Consent::Withdrawn | Consent::Refused) => from_field,
+        Some(_) => Consent::Given,
+        None => from_field,
     }
 }
 
@@ -1314,5 +1316,42 @@ impl Report {
             }
             self.kinds[r as usize] = bits;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ConsentEvent;
+
+    fn event(given: bool, date: (i32, u32, u32)) -> ConsentEvent {
+        ConsentEvent {
+            purpose: "marketing".into(),
+            given,
+            date: chrono::NaiveDate::from_ymd_opt(date.0, date.1, date.2).expect("date"),
+            source: "form".into(),
+            recorded_by: "ann".into(),
+            recorded_at: crate::model::now(),
+        }
+    }
+
+    #[test]
+    fn consent_is_the_latest_by_date_and_the_field_can_only_take_it_away() {
+        let mut r = Record::new("crm", "1", crate::model::now());
+        assert_eq!(consent(&r, "marketing", "marketing_consent"), Consent::Missing);
+        r.extra.insert("marketing_consent".into(), "Yes".into());
+        assert_eq!(consent(&r, "marketing", "marketing_consent"), Consent::Given);
+        r.extra.insert("marketing_consent".into(), "unsubscribed".into());
+        assert_eq!(consent(&r, "marketing", "marketing_consent"), Consent::Withdrawn);
+        // A withdrawal, then a back-dated form recorded afterwards: still withdrawn.
+        r.extra.insert("marketing_consent".into(), "given".into());
+        r.care.consents = vec![event(false, (2026, 11, 20)), event(true, (2024, 1, 1))];
+        assert_eq!(consent(&r, "marketing", "marketing_consent"), Consent::Withdrawn);
+        // Given in steward, the field edited to "no" since: no.
+        r.care.consents = vec![event(true, (2026, 11, 20))];
+        r.extra.insert("marketing_consent".into(), "no".into());
+        assert_eq!(consent(&r, "marketing", "marketing_consent"), Consent::Refused);
+        r.extra.insert("marketing_consent".into(), "given".into());
+        assert_eq!(consent(&r, "marketing", "marketing_consent"), Consent::Given);
     }
 }

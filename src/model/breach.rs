@@ -25,12 +25,10 @@ pub struct Scope {
     /// Records from these sources (`provenance.source`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<String>,
-    /// Records brought in by an import (or sync) within this window (when
-    /// steward collected them): an import batch.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub collected_from: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub collected_to: Option<DateTime<Utc>>,
+    /// Records written by these import batches (the number each import's
+    /// audit entry names: `steward audit list --action import`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub batches: Vec<u64>,
     /// Customers who signed up within this window (`created`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_from: Option<DateTime<Utc>>,
@@ -64,8 +62,9 @@ impl Scope {
         if !self.sources.is_empty() {
             parts.push(format!("source {}", self.sources.join(", ")));
         }
-        if let Some(r) = range(&self.collected_from, &self.collected_to) {
-            parts.push(format!("imported {r}"));
+        if !self.batches.is_empty() {
+            let b: Vec<String> = self.batches.iter().map(u64::to_string).collect();
+            parts.push(format!("import batch {}", b.join(", ")));
         }
         if let Some(r) = range(&self.created_from, &self.created_to) {
             parts.push(format!("signed up {r}"));
@@ -254,12 +253,15 @@ pub fn parse_when(s: &str, now: DateTime<Utc>) -> std::result::Result<DateTime<U
         let n: i64 =
             n.parse().map_err(|_| format!("`{}`: say how long ago, e.g. `30h ago`", super::text::sanitize(t)))?;
         let d = match unit.trim() {
-            "m" | "min" | "minutes" => Duration::minutes(n),
-            "h" | "hours" => Duration::hours(n),
-            "d" | "days" => Duration::days(n),
+            "m" | "min" | "minutes" => Duration::try_minutes(n),
+            "h" | "hours" => Duration::try_hours(n),
+            "d" | "days" => Duration::try_days(n),
             _ => return Err(format!("`{}`: use m, h or d, e.g. `30h ago`", super::text::sanitize(t))),
         };
-        return Ok(now - d);
+        return d
+            .and_then(|d| now.checked_sub_signed(d))
+            .filter(|t| chrono::Datelike::year(t) >= 1970)
+            .ok_or_else(|| format!("`{}` is too long ago", super::text::fit(&super::text::sanitize(t), 40)));
     }
     if let Ok(d) = DateTime::parse_from_rfc3339(t) {
         return Ok(d.with_timezone(&Utc));
@@ -276,6 +278,16 @@ pub fn parse_when(s: &str, now: DateTime<Utc>) -> std::result::Result<DateTime<U
         "`{}` is not a time: use `2026-11-28 14:30` (UTC), RFC 3339, `now` or `30h ago`",
         super::text::fit(&super::text::sanitize(t), 40)
     ))
+}
+
+/// [`parse_when`] for the end of a window: a bare date means the end of
+/// that day (`--signed-up-to 2025-03-01` takes the whole first of March).
+pub fn parse_until(s: &str, now: DateTime<Utc>) -> std::result::Result<DateTime<Utc>, String> {
+    let t = parse_when(s, now)?;
+    if NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").is_ok() {
+        return Ok(t + Duration::days(1) - Duration::seconds(1));
+    }
+    Ok(t)
 }
 
 /// `HHh MMm` for a number of seconds (negative as positive).
@@ -372,6 +384,13 @@ mod tests {
         );
         assert_eq!(parse_when("2026-11-27", now), Ok(Utc.with_ymd_and_hms(2026, 11, 27, 0, 0, 0).single().expect("t")));
         assert!(parse_when("yesterday-ish", now).is_err());
+        assert!(parse_when("99999999999999999h ago", now).is_err(), "too far back: an error, not a panic");
+        assert!(parse_when("100000000d ago", now).is_err());
+        assert_eq!(
+            parse_until("2026-11-27", now),
+            Ok(Utc.with_ymd_and_hms(2026, 11, 27, 23, 59, 59).single().expect("t"))
+        );
+        assert_eq!(parse_until("now", now), Ok(now));
         assert!(parse_when("3 fortnights ago", now).is_err());
     }
 }

@@ -304,9 +304,16 @@ pub struct ConsentEvent {
 }
 
 impl Care {
-    /// The latest recorded consent for `purpose`: given (true) or withdrawn.
+    /// The latest consent for `purpose` by the date the customer gave or
+    /// withdrew it (a back-dated paper form recorded today does not undo
+    /// a withdrawal of last week); of two on one day, the later recorded.
     pub fn consent(&self, purpose: &str) -> Option<&ConsentEvent> {
-        self.consents.iter().rev().find(|c| c.purpose == purpose)
+        self.consents
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.purpose == purpose)
+            .max_by_key(|(i, c)| (c.date, *i))
+            .map(|(_, c)| c)
     }
 }
 

@@ -85,6 +85,11 @@ pub struct Controller {
     pub contact: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
+    /// Where the controller is established (ISO code). In the EU/EEA or the
+    /// UK, its law covers every customer wherever they live (GDPR Art.
+    /// 3(1)): a breach's 72-hour clock runs for all of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
     /// The data protection officer's contact, if one is appointed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dpo: Option<String>,
@@ -139,6 +144,9 @@ pub struct Monitoring {
     pub reveal_floor: usize,
     /// This many failed unlocks within a day is an alert.
     pub failed_logins: usize,
+    /// This many refused actions (a role trying what it may not) within a
+    /// day is an alert.
+    pub refusals: usize,
 }
 
 impl Default for Monitoring {
@@ -149,6 +157,7 @@ impl Default for Monitoring {
             reveal_factor: 5.0,
             reveal_floor: 50,
             failed_logins: 5,
+            refusals: 5,
         }
     }
 }

@@ -60,6 +60,8 @@ pub struct ListReport {
     pub records: usize,
     /// Affected records erased since the breach was scoped (nobody to tell).
     pub erased: usize,
+    /// Affected records merged since: listed through their survivor.
+    pub merged: usize,
     /// Affected records with neither email, phone nor postal address.
     pub unreachable: usize,
     pub bytes: u64,
@@ -101,14 +103,26 @@ pub fn involved(r: &Record, scope: &Scope, policy: &Policy) -> Vec<(String, Stri
 }
 
 /// Whether `r` falls in `scope` (the category filter aside: see [`involved`]).
-fn in_scope(r: &Record, scope: &Scope, ids: &BTreeSet<RecordId>) -> bool {
+/// `batch` holds the records of the scope's import batches.
+fn in_scope(r: &Record, scope: &Scope, ids: &BTreeSet<RecordId>, batch: &BTreeSet<RecordId>) -> bool {
     let within = |t: DateTime<Utc>, a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>| {
         a.is_none_or(|a| t >= a) && b.is_none_or(|b| t <= b)
     };
     (scope.sources.is_empty() || scope.sources.contains(&r.provenance.source))
-        && within(r.provenance.collected_at, scope.collected_from, scope.collected_to)
+        && (scope.batches.is_empty() || batch.contains(&r.id))
         && within(r.times.created, scope.created_from, scope.created_to)
         && (ids.is_empty() || ids.contains(&r.id))
+}
+
+/// The country of an address as the counts show it: an ISO code, or
+/// `other` / `none` (never the raw value: a country column can hold
+/// anything, an email included).
+fn country_label(country: Option<&str>) -> String {
+    match country.map(str::trim) {
+        None | Some("") => "none".into(),
+        Some(c) if c.len() == 2 && c.chars().all(|x| x.is_ascii_alphabetic()) => c.to_ascii_uppercase(),
+        Some(_) => "other".into(),
+    }
 }
 
 /// The person a record stands for in the counts and the list: its email
@@ -126,6 +140,12 @@ pub struct Assessment<'a> {
     scope: &'a Scope,
     policy: &'a Policy,
     ids: BTreeSet<RecordId>,
+    batch: BTreeSet<RecordId>,
+    /// The controller is established in the EU/EEA or the UK: its law covers
+    /// every customer, wherever they live (GDPR Art. 3(1)).
+    established: bool,
+    /// Sources and categories seen in the store (to explain an empty scope).
+    pub seen_sources: BTreeSet<String>,
     affected: Vec<Affected>,
     f: Figures,
     people: BTreeSet<String>,
@@ -133,11 +153,19 @@ pub struct Assessment<'a> {
 }
 
 impl<'a> Assessment<'a> {
-    pub fn new(scope: &'a Scope, policy: &'a Policy) -> Self {
+    /// `batch`: the records of the scope's import batches.
+    pub fn new(scope: &'a Scope, policy: &'a Policy, batch: BTreeSet<RecordId>) -> Self {
         Assessment {
             scope,
             policy,
             ids: scope.ids.iter().copied().collect(),
+            batch,
+            established: policy
+                .controller
+                .as_ref()
+                .and_then(|c| c.country.as_deref())
+                .is_some_and(crate::policy::jurisdiction::inside_eea_or_uk),
+            seen_sources: BTreeSet::new(),
             affected: Vec::new(),
             f: Figures::default(),
             people: BTreeSet::new(),
@@ -146,7 +174,10 @@ impl<'a> Assessment<'a> {
     }
 
     pub fn add(&mut self, r: &Record) {
-        if !in_scope(r, self.scope, &self.ids) {
+        if !self.seen_sources.contains(&r.provenance.source) {
+            self.seen_sources.insert(r.provenance.source.clone());
+        }
+        if !in_scope(r, self.scope, &self.ids, &self.batch) {
             return;
         }
         let fields = involved(r, self.scope, self.policy);
@@ -163,11 +194,13 @@ impl<'a> Assessment<'a> {
         }
         let regime = Regime::of(r.address.country.as_deref());
         *f.by_jurisdiction.entry(regime.name().to_owned()).or_default() += 1;
-        if regime.has_72h_clock() {
+        // Under a law with the clock: the controller's (when it is in the
+        // EU/EEA or the UK), the customer's, or — not knowing where the
+        // customer lives — assumed so.
+        if self.established || regime.has_72h_clock() || regime == Regime::Unknown {
             f.under_72h_clock += 1;
         }
-        let country = r.address.country.as_deref().map_or_else(|| "none".to_owned(), |c| c.to_ascii_uppercase());
-        *f.by_country.entry(model::text::fit(&country, 8)).or_default() += 1;
+        *f.by_country.entry(country_label(r.address.country.as_deref())).or_default() += 1;
         people.insert(person_key(r));
         self.affected.push(Affected { id: r.id, fields: fields.into_iter().map(|(n, _)| n).collect() });
     }
@@ -183,7 +216,7 @@ impl<'a> Assessment<'a> {
 
 /// [`Assessment`] over `records`.
 pub fn assess(records: &[Record], scope: &Scope, policy: &Policy) -> (Vec<Affected>, Figures) {
-    let mut a = Assessment::new(scope, policy);
+    let mut a = Assessment::new(scope, policy, BTreeSet::new());
     for r in records {
         a.add(r);
     }
@@ -401,6 +434,16 @@ fn clean(s: &str, max: usize) -> Option<String> {
     Some(model::text::fit(s.trim(), max)).filter(|s| !s.is_empty())
 }
 
+/// Why an admin's words must not be kept: they hold a card number, an IBAN
+/// or a social security number (the timeline goes into the authority's
+/// report and the audit trail, which nothing erases).
+fn personal_in(text: &str) -> Option<&'static str> {
+    pii::scan(text, None)
+        .into_iter()
+        .find(|m| matches!(m.category, pii::Category::CreditCard | pii::Category::Iban | pii::Category::UsSsn))
+        .map(|m| m.category.label())
+}
+
 impl Service {
     /// Every incident, newest first (stewards and admins).
     pub fn breaches(&self) -> Result<Vec<Breach>, ServiceError> {
@@ -448,13 +491,12 @@ impl Service {
         let Some(what) = clean(&new.what, MAX_NOTE) else {
             return Err(self.refuse(draft, "say what happened (--what)".into()));
         };
+        if let Some(found) = personal_in(&what) {
+            return Err(self
+                .refuse(draft, format!("the description holds a {found}: describe the breach without customer data")));
+        }
         if new.discovered > now + Duration::minutes(5) {
             return Err(self.refuse(draft, "the discovery time is in the future".into()));
-        }
-        if let (Some(a), Some(b)) = (new.scope.collected_from, new.scope.collected_to)
-            && a > b
-        {
-            return Err(self.refuse(draft, "the import window ends before it starts".into()));
         }
         if let (Some(a), Some(b)) = (new.scope.created_from, new.scope.created_to)
             && a > b
@@ -462,14 +504,45 @@ impl Service {
             return Err(self.refuse(draft, "the sign-up window ends before it starts".into()));
         }
         let (policy, _) = self.policy()?;
-        let mut assessment = Assessment::new(&new.scope, &policy);
+        let mut batch = BTreeSet::new();
+        for n in &new.scope.batches {
+            match self.batch(*n) {
+                Ok(b) => batch.extend(b.ids),
+                Err(e) => return Err(self.refuse(draft, e.to_string())),
+            }
+        }
+        let mut assessment = Assessment::new(&new.scope, &policy, batch);
         self.store.each_chunk(4096, &mut |chunk| {
             for r in &chunk {
                 assessment.add(r);
             }
             true
         })?;
+        let seen = assessment.seen_sources.clone();
         let (affected, figures) = assessment.finish();
+        if affected.is_empty() {
+            // A typo at 2 a.m. must not become "no notification due".
+            let mut why = vec!["no record matches the scope".to_owned()];
+            let unknown: Vec<&String> = new.scope.sources.iter().filter(|s| !seen.contains(*s)).collect();
+            if !unknown.is_empty() {
+                let known: Vec<&str> = seen.iter().map(String::as_str).collect();
+                why.push(format!(
+                    "no record comes from source {} (sources: {})",
+                    unknown.iter().map(|s| format!("`{}`", model::text::fit(s, 40))).collect::<Vec<_>>().join(", "),
+                    known.join(", ")
+                ));
+            }
+            if !new.scope.categories.is_empty() {
+                let mut known: BTreeSet<String> = policy.fields.values().map(|f| f.category.clone()).collect();
+                known.extend(["user.government_id", "user.financial"].map(String::from));
+                why.push(format!(
+                    "categories are lower case, a category or a prefix of one: {}",
+                    known.into_iter().collect::<Vec<_>>().join(", ")
+                ));
+            }
+            why.push("check the filters (a bare date in a `...-to` filter means the end of that day)".into());
+            return Err(self.refuse(draft, why.join("; ")));
+        }
         let existing = self.breaches()?;
         let reference = reference_of(chrono::Datelike::year(&now), &existing);
         let b = Breach {
@@ -520,6 +593,13 @@ impl Service {
             return Err(self.refuse(draft, format!("{} is closed", b.reference)));
         }
         let now = model::now();
+        let words = match &step {
+            BreachStep::Note(t) | BreachStep::Risk(_, t) | BreachStep::Close(t) => t.as_str(),
+            _ => "",
+        };
+        if let Some(found) = personal_in(words) {
+            return Err(self.refuse(draft, format!("the text holds a {found}: write it without customer data")));
+        }
         let not_future = |t: DateTime<Utc>| t <= now + Duration::minutes(5);
         let what = match step {
             BreachStep::Note(text) => {
@@ -539,6 +619,9 @@ impl Service {
             BreachStep::AuthorityNotified(at) | BreachStep::PeopleNotified(at) if !not_future(at) => {
                 return Err(self.refuse(draft, "the notification time is in the future".into()));
             }
+            BreachStep::AuthorityNotified(at) | BreachStep::PeopleNotified(at) if at < b.discovered => {
+                return Err(self.refuse(draft, "the notification time is before the breach was discovered".into()));
+            }
             BreachStep::AuthorityNotified(at) => {
                 b.authority_notified = Some(model::to_seconds(at));
                 format!(
@@ -555,6 +638,14 @@ impl Service {
                 let Some(why) = clean(&why, MAX_NOTE) else {
                     return Err(self.refuse(draft, "say why the incident is closed".into()));
                 };
+                if b.risk == Risk::Unassessed {
+                    return Err(self.refuse(
+                        draft,
+                        "the risk is not assessed: record it first (`breach risk REF unlikely|risk|high --why ...`); \
+                         the decision is part of the breach's documentation (Art. 33(5))"
+                            .into(),
+                    ));
+                }
                 if matches!(b.clock(now), Clock::Running { .. } | Clock::Overdue { .. }) {
                     return Err(self.refuse(
                         draft,
@@ -610,39 +701,96 @@ impl Service {
         let mut b = self.stored_breach(reference)?;
         draft.request = Some(b.reference.clone());
         let recipients = target.recipients().map_err(|e| self.refuse(draft.clone(), e.to_string()))?;
-        struct Row {
-            records: Vec<Record>,
-            involved: BTreeSet<String>,
+        if !b.is_open() {
+            return Err(self.refuse(draft, format!("{} is closed", b.reference)));
         }
+        // One row per person, kept small (a million affected records fit):
+        // the contact of the most complete record, the ids, the data involved.
+        struct Row {
+            ids: BTreeSet<RecordId>,
+            contact: [String; 9],
+            score: (u8, DateTime<Utc>),
+            involved: BTreeSet<u16>,
+        }
+        let mut names: Vec<String> = Vec::new();
+        let mut name_of: BTreeMap<String, u16> = BTreeMap::new();
         let mut rows: BTreeMap<String, Row> = BTreeMap::new();
-        let (mut erased, mut unreachable, mut listed_records) = (0, 0, 0);
+        let (mut erased, mut unreachable, mut merged, mut listed_records) = (0, 0, 0, 0);
         for a in &b.affected {
-            let Some(r) = self.store.get(a.id)? else {
+            // A record merged since speaks through its survivor.
+            let mut id = a.id;
+            let mut found = self.store.get(id)?;
+            for _ in 0..16 {
+                if found.is_some() {
+                    break;
+                }
+                match self.store.redirect(id)? {
+                    Some(r) => {
+                        id = r.into;
+                        found = self.store.get(id)?;
+                    }
+                    None => break,
+                }
+            }
+            let Some(r) = found else {
                 erased += 1;
                 continue;
             };
+            if id != a.id {
+                merged += 1;
+            }
             if r.email.is_none() && r.phone.is_none() && r.address.line1.is_none() {
                 unreachable += 1;
                 continue;
             }
             listed_records += 1;
-            let row =
-                rows.entry(person_key(&r)).or_insert_with(|| Row { records: Vec::new(), involved: BTreeSet::new() });
-            row.involved.extend(a.fields.iter().cloned());
-            row.records.push(r);
+            let v = |o: &Option<String>| o.clone().unwrap_or_default();
+            let score = (u8::from(r.phone.is_some()) + u8::from(r.address.line1.is_some()), r.times.updated);
+            let ad = &r.address;
+            let contact = [
+                v(&r.given_name),
+                v(&r.family_name),
+                v(&r.email),
+                v(&r.phone),
+                v(&ad.line1),
+                v(&ad.line2),
+                v(&ad.locality),
+                v(&ad.postcode),
+                v(&ad.country),
+            ];
+            let row = rows.entry(person_key(&r)).or_insert_with(|| Row {
+                ids: BTreeSet::new(),
+                contact: Default::default(),
+                score: (0, DateTime::<Utc>::MIN_UTC),
+                involved: BTreeSet::new(),
+            });
+            row.ids.insert(r.id);
+            if score >= row.score {
+                row.score = score;
+                row.contact = contact;
+            }
+            for f in &a.fields {
+                let n = *name_of.entry(f.clone()).or_insert_with(|| {
+                    names.push(f.clone());
+                    u16::try_from(names.len() - 1).unwrap_or(u16::MAX)
+                });
+                row.involved.insert(n);
+            }
         }
         if rows.is_empty() {
             return Err(self.refuse(
                 draft,
                 format!(
-                    "nobody to list: of {} affected record(s), {erased} were erased since and {unreachable} cannot be reached",
+                    "nobody to list: of {} affected record(s), {erased} were erased since and {unreachable} cannot be \
+                     reached",
                     b.affected.len()
                 ),
             ));
         }
         let now = model::now();
         let what = format!(
-            "notification list written: {} people ({listed_records} record(s)); {erased} erased since, {unreachable} unreachable; {}",
+            "notification list written: {} people ({listed_records} record(s), {merged} through a merge); {erased} \
+             erased since, {unreachable} unreachable; {}",
             rows.len(),
             target.describe()
         );
@@ -674,29 +822,24 @@ impl Service {
                 ])
                 .map_err(bad)?;
                 for row in rows.values() {
-                    // The most complete record speaks for the person.
-                    let best = row
-                        .records
-                        .iter()
-                        .max_by_key(|r| (r.phone.is_some() as u8 + r.address.line1.is_some() as u8, r.times.updated))
-                        .unwrap_or(&row.records[0]);
-                    let v = |o: &Option<String>| o.clone().unwrap_or_default();
-                    let a = &best.address;
-                    let ids: Vec<String> = row.records.iter().map(|r| r.id.to_string()).collect();
-                    let involved: Vec<&str> = row.involved.iter().map(String::as_str).collect();
+                    let ids: Vec<String> = row.ids.iter().map(RecordId::to_string).collect();
+                    let involved: Vec<&str> =
+                        row.involved.iter().filter_map(|n| names.get(usize::from(*n))).map(String::as_str).collect();
+                    let [given, family, email, phone, line1, line2, locality, postcode, country] = &row.contact;
+                    let country_opt = Some(country.as_str()).filter(|c| !c.is_empty());
                     let row = [
                         b.reference.clone(),
                         ids.join(" "),
-                        v(&best.given_name),
-                        v(&best.family_name),
-                        v(&best.email),
-                        v(&best.phone),
-                        v(&a.line1),
-                        v(&a.line2),
-                        v(&a.locality),
-                        v(&a.postcode),
-                        v(&a.country),
-                        Regime::of(a.country.as_deref()).name().to_owned(),
+                        given.clone(),
+                        family.clone(),
+                        email.clone(),
+                        phone.clone(),
+                        line1.clone(),
+                        line2.clone(),
+                        locality.clone(),
+                        postcode.clone(),
+                        country.clone(),
+                        Regime::of(country_opt).name().to_owned(),
                         involved.join("; "),
                     ];
                     csv.write_record(row.iter().map(|v| model::text::csv_cell(v).into_owned())).map_err(bad)?;
@@ -708,23 +851,15 @@ impl Service {
                 Ok(())
             },
         );
-        let bytes = match written {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                let mut d = draft.clone();
-                d.outcome = Some(crate::store::audit::Outcome::Failed);
-                d.detail =
-                    Some(format!("{}: the notification list could not be written; no file was left", b.reference));
-                let _ = self.store_audit_only(d);
-                return Err(e);
-            }
-        };
+        let bytes =
+            written.map_err(|e| self.failed_write(&draft, &format!("{}: the notification list", b.reference), e))?;
         let entry = entry.ok_or_else(|| ServiceError::Invalid("the list was not audited".into()))?;
         Ok(ListReport {
             file: out.to_owned(),
             people: rows.len(),
             records: listed_records,
             erased,
+            merged,
             unreachable,
             bytes,
             audit_entry: entry.seq,
@@ -761,7 +896,10 @@ mod tests {
         assert_eq!((affected.len(), f.records, f.people), (3, 3, 2));
         assert_eq!(f.by_jurisdiction.get("UK GDPR"), Some(&2));
         assert_eq!(f.by_jurisdiction.get("US state breach laws"), Some(&1));
-        assert_eq!(f.under_72h_clock, 2);
+        assert_eq!(f.under_72h_clock, 3, "a UK controller: the UK GDPR covers the US customer too");
+        let mut abroad = policy.clone();
+        abroad.controller = None;
+        assert_eq!(assess(&records, &scope, &abroad).1.under_72h_clock, 2, "by the customers' countries");
         assert_eq!(f.by_category.get("user.name.first"), Some(&3));
         assert_eq!(f.by_category.get("user.government_id"), Some(&1));
         assert_eq!(f.by_category.get("user.financial.credit_card"), Some(&1));
@@ -774,6 +912,16 @@ mod tests {
         assert_eq!(affected.len(), 1);
         assert_eq!(affected[0].fields, vec!["national_id"]);
         assert_eq!(f.by_category.len(), 1);
+    }
+
+    #[test]
+    fn countries_are_counted_as_codes_and_admin_text_keeps_no_card_numbers() {
+        assert_eq!(country_label(Some("gb")), "GB");
+        assert_eq!(country_label(Some("ivy@jay.example")), "other", "a raw value never reaches the counts");
+        assert_eq!(country_label(Some("United Kingdom")), "other");
+        assert_eq!(country_label(None), "none");
+        assert_eq!(personal_in("called Ann about card 4111 1111 1111 1111"), Some("card number"));
+        assert_eq!(personal_in("the ICO was told through its portal"), None);
     }
 
     #[test]

@@ -450,13 +450,7 @@ impl Service {
         );
         let bytes = match (written, &entry) {
             (Ok(bytes), Some(_)) => bytes,
-            (Err(e), _) => {
-                let mut d = draft.clone();
-                d.outcome = Some(crate::store::audit::Outcome::Failed);
-                d.detail = Some("the re-verification list could not be written; no file was left".into());
-                let _ = self.store_audit_only(d);
-                return Err(e);
-            }
+            (Err(e), _) => return Err(self.failed_write(&draft, "the re-verification list", e)),
             (Ok(_), None) => return Err(ServiceError::Invalid("the list was not audited".into())),
         };
         let entry = entry.ok_or_else(|| ServiceError::Invalid("the list was not audited".into()))?;
@@ -489,6 +483,16 @@ impl Service {
 
     fn store_audit(&self) -> Result<Vec<crate::store::audit::Entry>, ServiceError> {
         Ok(self.store.audit_entries()?)
+    }
+
+    /// Audits that a file could not be written (`what`: which file) and
+    /// returns the error: nothing was left on disk.
+    pub(crate) fn failed_write(&self, draft: &crate::store::audit::Draft, what: &str, e: ServiceError) -> ServiceError {
+        let mut d = draft.clone();
+        d.outcome = Some(crate::store::audit::Outcome::Failed);
+        d.detail = Some(format!("{what} could not be written; no file was left"));
+        let _ = self.store_audit_only(d);
+        e
     }
 
     pub(crate) fn store_audit_only(

@@ -28,8 +28,12 @@ pub enum LeftOut {
     Withdrawn,
     /// Processing restricted (Art. 18).
     Restricted,
-    /// The customer objected (an objection request names the record).
+    /// The customer objected (an objection request names the record, or
+    /// comes from its email address).
     Objected,
+    /// An erasure or restriction request of the customer is open (it names
+    /// the record, or comes from its email address).
+    PendingRequest,
     /// Past the purpose's retention since the last activity.
     PastRetention,
     /// Holds none of the purpose's fields.
@@ -43,6 +47,7 @@ impl LeftOut {
             LeftOut::Withdrawn => "consent withdrawn",
             LeftOut::Restricted => "processing restricted",
             LeftOut::Objected => "objected",
+            LeftOut::PendingRequest => "erasure or restriction requested",
             LeftOut::PastRetention => "past the purpose's retention",
             LeftOut::NoData => "none of the purpose's fields",
         }
@@ -72,17 +77,44 @@ pub struct ExtractReport {
     pub audit_entry: u64,
 }
 
+/// The customers whose requests stop a use of their data: by record (the
+/// request names it) and by email address (not matched yet).
+#[derive(Default)]
+pub struct Blocked {
+    pub objected: HashSet<RecordId>,
+    pub objected_emails: HashSet<String>,
+    pub pending: HashSet<RecordId>,
+    pub pending_emails: HashSet<String>,
+}
+
+impl Blocked {
+    fn email(r: &Record) -> Option<String> {
+        r.email.as_deref().map(|e| e.trim().to_lowercase()).filter(|e| !e.is_empty())
+    }
+
+    fn objected(&self, r: &Record) -> bool {
+        self.objected.contains(&r.id) || Self::email(r).is_some_and(|e| self.objected_emails.contains(&e))
+    }
+
+    fn pending(&self, r: &Record) -> bool {
+        self.pending.contains(&r.id) || Self::email(r).is_some_and(|e| self.pending_emails.contains(&e))
+    }
+}
+
 /// Whether `r` may be used for `purpose` (`name`), and if not why.
 pub fn allows(
     r: &Record,
     name: &str,
     purpose: &Purpose,
     fields: &[String],
-    objected: &HashSet<RecordId>,
+    blocked: &Blocked,
     now: DateTime<Utc>,
 ) -> Result<(), LeftOut> {
     if r.care.restricted.is_some() {
         return Err(LeftOut::Restricted);
+    }
+    if blocked.pending(r) {
+        return Err(LeftOut::PendingRequest);
     }
     // An objection stops processing on legitimate interests or a public
     // task, and direct marketing whatever its basis (Art. 21).
@@ -90,7 +122,7 @@ pub fn allows(
         purpose.legal_basis,
         Some(LegalBasis::LegitimateInterest | LegalBasis::PublicTask | LegalBasis::Consent)
     );
-    if objectionable && objected.contains(&r.id) {
+    if objectionable && blocked.objected(r) {
         return Err(LeftOut::Objected);
     }
     if purpose.needs_consent()
@@ -132,14 +164,25 @@ pub fn purpose_fields(policy: &Policy, purpose: &str) -> Vec<String> {
 }
 
 impl Service {
-    /// Records named by an objection request that was not rejected.
-    fn objected(&self) -> Result<HashSet<RecordId>, ServiceError> {
-        Ok(self
-            .stored_requests()?
-            .into_iter()
-            .filter(|q| q.kind == RequestKind::Objection && !matches!(q.status, Status::Rejected { .. }))
-            .flat_map(|q| q.records)
-            .collect())
+    /// The customers whose requests stop a use: an objection not rejected
+    /// (it holds once honoured), an erasure or restriction still open.
+    fn blocked(&self) -> Result<Blocked, ServiceError> {
+        let mut b = Blocked::default();
+        for q in self.stored_requests()? {
+            let email = q.requester.email.as_deref().map(|e| e.trim().to_lowercase()).filter(|e| !e.is_empty());
+            let (ids, emails) = match q.kind {
+                RequestKind::Objection if !matches!(q.status, Status::Rejected { .. }) => {
+                    (&mut b.objected, &mut b.objected_emails)
+                }
+                RequestKind::Erasure | RequestKind::Restriction if q.status.is_open() => {
+                    (&mut b.pending, &mut b.pending_emails)
+                }
+                _ => continue,
+            };
+            ids.extend(q.records.iter().copied());
+            emails.extend(email);
+        }
+        Ok(b)
     }
 
     /// What an extract for `purpose` would hold: over the whole store, or
@@ -171,7 +214,7 @@ impl Service {
         if fields.is_empty() {
             return Err(self.refuse(draft, format!("no field is declared for purpose `{name}`")));
         }
-        let objected = self.objected()?;
+        let blocked = self.blocked()?;
         let now = crate::model::now();
         let mut plan = ExtractPlan {
             purpose: name.clone(),
@@ -183,14 +226,15 @@ impl Service {
         };
         let judge = |r: &Record, plan: &mut ExtractPlan| {
             plan.considered += 1;
-            match allows(r, &name, p, &plan.fields, &objected, now) {
+            match allows(r, &name, p, &plan.fields, &blocked, now) {
                 Ok(()) => plan.included.push(r.id),
                 Err(why) => *plan.left_out.entry(why).or_default() += 1,
             }
         };
         match among {
             Some(ids) => {
-                for id in ids {
+                let unique: std::collections::BTreeSet<RecordId> = ids.iter().copied().collect();
+                for id in &unique {
                     if let Some(r) = self.store.get(*id)? {
                         judge(&r, &mut plan);
                     }
@@ -248,10 +292,18 @@ impl Service {
                 csv.write_record(&header).map_err(bad)?;
                 let names: Vec<super::actions::FieldName> =
                     plan.fields.iter().map(|f| super::actions::FieldName::parse(f)).collect();
+                let (policy, _) = self.policy()?;
+                // Personal data hiding in free text (a card number in the
+                // notes) goes out redacted, as the remedy would leave it.
+                let free: Vec<bool> = plan.fields.iter().map(|f| crate::findings::is_free_text(&policy, f)).collect();
                 for id in &plan.included {
                     let Some(r) = self.store.get(*id)? else { continue };
+                    let country = r.address.country.as_deref();
                     let row: Vec<String> = std::iter::once(r.id.to_string())
-                        .chain(names.iter().map(|n| n.get(&r).unwrap_or_default()))
+                        .chain(names.iter().zip(&free).map(|(n, free)| {
+                            let v = n.get(&r).unwrap_or_default();
+                            if *free { crate::findings::pii::redact(&v, country).0 } else { v }
+                        }))
                         .collect();
                     csv.write_record(row.iter().map(|v| crate::model::text::csv_cell(v).into_owned())).map_err(bad)?;
                 }
@@ -262,17 +314,8 @@ impl Service {
                 Ok(())
             },
         );
-        let bytes = match written {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                let mut d = draft.clone();
-                d.outcome = Some(crate::store::audit::Outcome::Failed);
-                d.detail =
-                    Some(format!("purpose {}: the extract could not be written; no file was left", plan.purpose));
-                let _ = self.store_audit_only(d);
-                return Err(e);
-            }
-        };
+        let bytes =
+            written.map_err(|e| self.failed_write(&draft, &format!("purpose {}: the extract", plan.purpose), e))?;
         let entry = entry.ok_or_else(|| ServiceError::Invalid("the extract was not audited".into()))?;
         Ok(ExtractReport { plan: plan.clone(), file: out.to_owned(), bytes, audit_entry: entry.seq })
     }

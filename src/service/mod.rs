@@ -6,6 +6,7 @@
 //! API, and a daemon could serve the same calls over a socket.
 
 pub mod actions;
+pub mod batches;
 pub mod breach;
 pub mod demo;
 pub mod export;
@@ -602,17 +603,30 @@ impl Service {
             let records: Vec<Record> =
                 parsed.rows.into_iter().zip(same).filter(|(_, same)| !same).map(|(r, _)| r.record).collect();
             let mut draft = self.draft(if synced.is_some() { "sync" } else { "import" }, &[]);
+            let batch = batches::Batch {
+                number: self.next_batch()?,
+                time: crate::model::now(),
+                by: self.session.user.clone(),
+                source: source_name.clone().unwrap_or_default(),
+                inserted: report.inserted,
+                updated: report.updated,
+                ids: records.iter().map(|r| r.id).collect(),
+            };
             draft.detail = Some(format!(
-                "{} new, {} updated, {} unchanged, {} rejected, {} suppressed (erased earlier), {} merged away, source {}",
+                "{} new, {} updated, {} unchanged, {} rejected, {} suppressed (erased earlier), {} merged away, source {}, batch {}",
                 report.inserted,
                 report.updated,
                 report.unchanged,
                 report.rejected,
                 report.suppressed,
                 report.merged_away,
-                source_name.as_deref().map(|s| crate::model::text::fit(s, 40)).unwrap_or_default()
+                source_name.as_deref().map(|s| crate::model::text::fit(s, 40)).unwrap_or_default(),
+                batch.number
             ));
             let mut shelve = Vec::new();
+            if !records.is_empty() {
+                shelve.push((crate::store::Shelf::Batch, batches::key(batch.number), batch.encode()));
+            }
             if let Some(name) = &source_name {
                 let mut src = match synced {
                     Some(s) => s,

@@ -37,13 +37,15 @@ pub struct UserUsage {
     pub erased: usize,
     pub changes: usize,
     pub failed_logins: usize,
+    /// Actions refused (the role may not, a rule said no).
+    pub refused: usize,
     pub last_seen: Option<DateTime<Utc>>,
 }
 
 /// Something unusual.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Alert {
-    /// `reveal_spike`, `export_off_hours`, `failed_logins`.
+    /// `reveal_spike`, `export_off_hours`, `failed_logins`, `refusals`.
     pub kind: &'static str,
     pub user: String,
     pub time: DateTime<Utc>,
@@ -100,13 +102,14 @@ fn median(mut v: Vec<usize>) -> Option<f64> {
 
 /// Use over the `days` before `now`, with alerts, from the whole trail.
 pub fn usage(entries: &[Entry], monitoring: &Monitoring, now: DateTime<Utc>, days: i64) -> Usage {
-    let since = now - Duration::days(days.max(1));
+    let since = now - Duration::days(days.clamp(1, 3650));
     let ((start, end), offset) = monitoring.hours().unwrap_or(((7 * 60, 20 * 60), 0));
     let mut users: BTreeMap<String, UserUsage> = BTreeMap::new();
     let mut alerts = Vec::new();
     // Reveals per user per day, over the baseline period and the window.
     let mut daily: BTreeMap<(String, NaiveDate), (usize, u64)> = BTreeMap::new();
     let mut failed: BTreeMap<String, Vec<(DateTime<Utc>, u64)>> = BTreeMap::new();
+    let mut refused: BTreeMap<String, Vec<(DateTime<Utc>, u64)>> = BTreeMap::new();
     for e in entries {
         let when = if e.action == "login" { failed_at(e) } else { e.time };
         if e.action == "reveal" && e.outcome == Outcome::Ok && when >= since - Duration::days(BASELINE_DAYS) {
@@ -123,6 +126,10 @@ pub fn usage(entries: &[Entry], monitoring: &Monitoring, now: DateTime<Utc>, day
             u.failed_logins += 1;
             failed.entry(e.user.clone()).or_default().push((when, e.seq));
             continue;
+        }
+        if e.outcome == Outcome::Denied {
+            u.refused += 1;
+            refused.entry(e.user.clone()).or_default().push((when, e.seq));
         }
         if e.outcome != Outcome::Ok {
             continue;
@@ -185,21 +192,27 @@ pub fn usage(entries: &[Entry], monitoring: &Monitoring, now: DateTime<Utc>, day
             }
         }
     }
-    // Failed unlocks: `failed_logins` or more within any 24 hours.
-    for (user, mut times) in failed {
-        times.sort();
-        let mut alerted_until = None;
-        for (i, (t, seq)) in times.iter().enumerate() {
-            let within = times[..=i].iter().filter(|(s, _)| *t - *s < Duration::hours(24)).count();
-            if within >= monitoring.failed_logins && alerted_until.is_none_or(|u| *t > u) {
-                alerts.push(Alert {
-                    kind: "failed_logins",
-                    user: user.clone(),
-                    time: *t,
-                    seq: *seq,
-                    what: format!("{within} failed unlocks within 24 hours (alert at {})", monitoring.failed_logins),
-                });
-                alerted_until = Some(*t + Duration::hours(24));
+    // Failed unlocks, refusals: that many or more within any 24 hours.
+    let bursts = [
+        (failed, "failed_logins", "failed unlocks", monitoring.failed_logins),
+        (refused, "refusals", "refused actions", monitoring.refusals),
+    ];
+    for (by_user, kind, what, limit) in bursts {
+        for (user, mut times) in by_user {
+            times.sort();
+            let mut alerted_until = None;
+            for (i, (t, seq)) in times.iter().enumerate() {
+                let within = times[..=i].iter().filter(|(s, _)| *t - *s < Duration::hours(24)).count();
+                if within >= limit.max(1) && alerted_until.is_none_or(|u| *t > u) {
+                    alerts.push(Alert {
+                        kind,
+                        user: user.clone(),
+                        time: *t,
+                        seq: *seq,
+                        what: format!("{within} {what} within 24 hours (alert at {limit})"),
+                    });
+                    alerted_until = Some(*t + Duration::hours(24));
+                }
             }
         }
     }

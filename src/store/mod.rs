@@ -99,6 +99,7 @@ const P_SUPPRESS: u8 = b'z';
 const P_OUTBOX: u8 = b'o';
 const P_SOURCE_DEF: u8 = b'g';
 const P_BREACH: u8 = b'b';
+const P_BATCH: u8 = b'i';
 
 /// Meta key set while an import's new pages are being written.
 const IMPORT_PENDING: &str = "import-pending";

@@ -1,6 +1,6 @@
 //! Small sealed collections beside the records: the suppression list, the
-//! outgoing change feed of each source, the source definitions and the
-//! breach register.
+//! outgoing change feed of each source, the source definitions, the
+//! breach register and the import batches.
 //!
 //! Each value is sealed like a request (its own key wrapped by the data key,
 //! its sled key bound as associated data), so a rotation re-wraps them with
@@ -29,10 +29,13 @@ pub enum Shelf {
     Source,
     /// `b` + reference → a personal-data breach (`model::breach`).
     Breach,
+    /// `i` + batch number (big-endian) → the records an import or sync
+    /// wrote (see `service::batches`).
+    Batch,
 }
 
 impl Shelf {
-    pub(super) const ALL: [Shelf; 4] = [Shelf::Suppression, Shelf::Outbox, Shelf::Source, Shelf::Breach];
+    pub(super) const ALL: [Shelf; 5] = [Shelf::Suppression, Shelf::Outbox, Shelf::Source, Shelf::Breach, Shelf::Batch];
 
     pub(super) fn prefix(self) -> u8 {
         match self {
@@ -40,6 +43,7 @@ impl Shelf {
             Shelf::Outbox => P_OUTBOX,
             Shelf::Source => P_SOURCE_DEF,
             Shelf::Breach => P_BREACH,
+            Shelf::Batch => P_BATCH,
         }
     }
 
@@ -49,6 +53,7 @@ impl Shelf {
             Shelf::Outbox => "outbox",
             Shelf::Source => "source",
             Shelf::Breach => "breach",
+            Shelf::Batch => "batch",
         }
     }
 
@@ -89,6 +94,15 @@ impl Store {
             let key = k[1..].to_vec();
             let (ka, ad) = shelf.key_ad(&key);
             out.push((key, open_enveloped(&master, &ka, &ad, &v).ok_or_else(corrupt)?));
+        }
+        Ok(out)
+    }
+
+    /// The keys on `shelf` (without the prefix), in order; nothing decrypted.
+    pub fn shelf_keys(&self, shelf: Shelf) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.db().scan_prefix([shelf.prefix()]) {
+            out.push(kv?.0[1..].to_vec());
         }
         Ok(out)
     }
