@@ -171,8 +171,8 @@ pub(super) fn breach(g: &Global, action: BreachAction) -> Result<()> {
                 scope.ids.push(super::actions::record_id(&svc, k)?);
             }
             let progress = Progress::new(svc.count() as u64, "records");
-            progress.set("scoping", 0);
-            let b = svc.breach_open(NewBreach { discovered, what, scope })?;
+            let b =
+                svc.breach_open(NewBreach { discovered, what, scope }, &mut |n| progress.set("scoping", n as u64))?;
             progress.bar.finish_and_clear();
             if json {
                 println!("{}", output::json_pretty(&b)?);

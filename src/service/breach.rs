@@ -482,8 +482,8 @@ impl Service {
     }
 
     /// Opens an incident: scopes the records it touched and starts the
-    /// clock at `discovered` (admin).
-    pub fn breach_open(&self, new: NewBreach) -> Result<Breach, ServiceError> {
+    /// clock at `discovered` (admin). `progress(done)` between chunks.
+    pub fn breach_open(&self, new: NewBreach, progress: &mut dyn FnMut(usize)) -> Result<Breach, ServiceError> {
         let _hold = self.store.hold()?; // the reference and the scope are read under the writers' lock
         let mut draft = self.draft("breach-open", &[]);
         self.require(Role::Admin, "open a breach", &[])?;
@@ -512,10 +512,13 @@ impl Service {
             }
         }
         let mut assessment = Assessment::new(&new.scope, &policy, batch);
+        let mut done = 0;
         self.store.each_chunk(4096, &mut |chunk| {
             for r in &chunk {
                 assessment.add(r);
             }
+            done += chunk.len();
+            progress(done);
             true
         })?;
         let seen = assessment.seen_sources.clone();

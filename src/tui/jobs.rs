@@ -393,7 +393,9 @@ pub fn run(
                         ids,
                         ..Default::default()
                     };
-                    service.breach_open(crate::service::breach::NewBreach { discovered, what, scope })
+                    service.breach_open(crate::service::breach::NewBreach { discovered, what, scope }, &mut |n| {
+                        progress(format!("scoping the breach: {n} records read"))
+                    })
                 })
                 .map(|b| {
                     (
