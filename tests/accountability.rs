@@ -95,7 +95,7 @@ fn a_breach_scoped_to_one_source_shows_its_counts_clock_list_and_a_report_withou
     assert!(reference.starts_with("BR-") && reference.ends_with("-0001"), "{reference}");
     assert_eq!(b["figures"]["records"], shop.len());
     let affected: BTreeSet<&str> =
-        b["affected"].as_array().expect("affected").iter().map(|a| a["id"].as_str().expect("id")).collect();
+        b["affected"]["ids"].as_array().expect("affected").iter().map(|a| a.as_str().expect("id")).collect();
     let expected: BTreeSet<&str> = shop.iter().map(|r| r["id"].as_str().expect("id")).collect();
     assert_eq!(affected, expected, "exactly the web shop's records");
 
@@ -147,7 +147,7 @@ fn a_breach_scoped_to_one_source_shows_its_counts_clock_list_and_a_report_withou
         &["breach", "open", "--discovered", "30h ago", "--what", "the same, by batch", "--batch", &batch, "--json"],
     )));
     let batch_ids: BTreeSet<&str> =
-        by_batch["affected"].as_array().expect("affected").iter().map(|a| a["id"].as_str().expect("id")).collect();
+        by_batch["affected"]["ids"].as_array().expect("affected").iter().map(|a| a.as_str().expect("id")).collect();
     assert_eq!(batch_ids, expected, "batch {batch} holds exactly the web shop's records");
 
     // A typo does not become "no notification due": refused, saying what there is.

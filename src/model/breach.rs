@@ -91,12 +91,64 @@ pub fn under(category: &str, parent: &str) -> bool {
 }
 
 /// One affected record and the fields of it the breach involved.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Affected {
     pub id: RecordId,
     /// Field names (not values) held when the breach was scoped; a free-text
-    /// field hiding a card number is named `notes (card number)`.
-    pub fields: Vec<String>,
+    /// field hiding a card number is named `notes (card number)`. Records
+    /// holding the same fields share one list (a million affected records
+    /// hold a few dozen distinct lists).
+    pub fields: std::sync::Arc<[String]>,
+}
+
+/// The affected records as stored and printed: each distinct list of
+/// fields once (`sets`), the ids in order, and for each id the index of its
+/// list (`set_of`) — compact at a million records.
+mod compact {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::{Affected, RecordId};
+
+    #[derive(Serialize, Deserialize)]
+    struct Compact {
+        sets: Vec<Vec<String>>,
+        ids: Vec<RecordId>,
+        set_of: Vec<u32>,
+    }
+
+    pub fn serialize<S: Serializer>(list: &[Affected], s: S) -> Result<S::Ok, S::Error> {
+        let mut index: HashMap<&[String], u32> = HashMap::new();
+        let mut sets: Vec<Vec<String>> = Vec::new();
+        let mut set_of = Vec::with_capacity(list.len());
+        for a in list {
+            let n = *index.entry(&a.fields[..]).or_insert_with(|| {
+                sets.push(a.fields.to_vec());
+                u32::try_from(sets.len() - 1).unwrap_or(u32::MAX)
+            });
+            set_of.push(n);
+        }
+        Compact { sets, ids: list.iter().map(|a| a.id).collect(), set_of }.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Affected>, D::Error> {
+        let c = Compact::deserialize(d)?;
+        let sets: Vec<Arc<[String]>> = c.sets.into_iter().map(Arc::from).collect();
+        if c.ids.len() != c.set_of.len() {
+            return Err(serde::de::Error::custom("affected: ids and set_of differ in length"));
+        }
+        c.ids
+            .into_iter()
+            .zip(c.set_of)
+            .map(|(id, n)| {
+                let fields =
+                    sets.get(n as usize).cloned().ok_or_else(|| serde::de::Error::custom("affected: no such set"))?;
+                Ok(Affected { id, fields })
+            })
+            .collect()
+    }
 }
 
 /// The counts the authority asks for (Art. 33(3)(a)).
@@ -175,6 +227,7 @@ pub struct Breach {
     /// What happened, in the admin's words.
     pub what: String,
     pub scope: Scope,
+    #[serde(with = "compact")]
     pub affected: Vec<Affected>,
     pub figures: Figures,
     pub risk: Risk,
@@ -357,6 +410,24 @@ mod tests {
         b.risk = Risk::Unassessed;
         b.figures.under_72h_clock = 0;
         assert_eq!(b.clock(now), Clock::NotDue);
+    }
+
+    #[test]
+    fn affected_records_are_stored_with_their_field_lists_once() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 0).single().expect("time");
+        let mut b = breach(now);
+        let a: std::sync::Arc<[String]> = vec!["email".to_owned(), "given_name".to_owned()].into();
+        let c: std::sync::Arc<[String]> = vec!["national_id".to_owned()].into();
+        b.affected = (0..4u128)
+            .map(|i| Affected {
+                id: RecordId::from_bytes(i.to_be_bytes()),
+                fields: if i == 2 { c.clone() } else { a.clone() },
+            })
+            .collect();
+        let json = serde_json::to_string(&b).expect("json");
+        assert_eq!(json.matches("given_name").count(), 1, "{json}");
+        let back: Breach = serde_json::from_str(&json).expect("back");
+        assert_eq!(back, b);
     }
 
     #[test]

@@ -147,6 +147,8 @@ pub struct Assessment<'a> {
     /// Sources and categories seen in the store (to explain an empty scope).
     pub seen_sources: BTreeSet<String>,
     affected: Vec<Affected>,
+    /// Each distinct list of fields once.
+    sets: std::collections::HashMap<Vec<String>, std::sync::Arc<[String]>>,
     f: Figures,
     people: BTreeSet<String>,
     risky: BTreeSet<String>,
@@ -167,6 +169,7 @@ impl<'a> Assessment<'a> {
                 .is_some_and(crate::policy::jurisdiction::inside_eea_or_uk),
             seen_sources: BTreeSet::new(),
             affected: Vec::new(),
+            sets: std::collections::HashMap::new(),
             f: Figures::default(),
             people: BTreeSet::new(),
             risky: BTreeSet::new(),
@@ -202,7 +205,16 @@ impl<'a> Assessment<'a> {
         }
         *f.by_country.entry(country_label(r.address.country.as_deref())).or_default() += 1;
         people.insert(person_key(r));
-        self.affected.push(Affected { id: r.id, fields: fields.into_iter().map(|(n, _)| n).collect() });
+        let names: Vec<String> = fields.into_iter().map(|(n, _)| n).collect();
+        let shared = match self.sets.get(&names) {
+            Some(s) => s.clone(),
+            None => {
+                let s: std::sync::Arc<[String]> = names.clone().into();
+                self.sets.insert(names, s.clone());
+                s
+            }
+        };
+        self.affected.push(Affected { id: r.id, fields: shared });
     }
 
     pub fn finish(self) -> (Vec<Affected>, Figures) {
@@ -772,7 +784,7 @@ impl Service {
                 row.score = score;
                 row.contact = contact;
             }
-            for f in &a.fields {
+            for f in a.fields.iter() {
                 let n = *name_of.entry(f.clone()).or_insert_with(|| {
                     names.push(f.clone());
                     u16::try_from(names.len() - 1).unwrap_or(u16::MAX)
@@ -913,7 +925,7 @@ mod tests {
         let scope = Scope { categories: vec!["user.government_id".into()], ..Scope::default() };
         let (affected, f) = assess(&records, &scope, &policy);
         assert_eq!(affected.len(), 1);
-        assert_eq!(affected[0].fields, vec!["national_id"]);
+        assert_eq!(&affected[0].fields[..], ["national_id"]);
         assert_eq!(f.by_category.len(), 1);
     }
 
