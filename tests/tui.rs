@@ -1167,3 +1167,52 @@ fn o_opens_a_breach_over_the_records_in_view() {
     let effects = a.update(Event::Key(key(KeyCode::Enter)));
     assert!(effects.iter().any(|e| matches!(e, Effect::Job(Job::BreachOpen { ids, .. }) if ids.is_empty())));
 }
+
+#[test]
+fn the_breaches_screen_assesses_closes_lists_and_reports() {
+    use steward::model::breach::Risk;
+    use steward::tui::app::{Effect, Job};
+    use steward::tui::forms::NotePurpose;
+    let mut a = app();
+    press(&mut a, key(KeyCode::Char('7')));
+    // r: the risk, suggested high (a government id among the data); Ctrl-t cycles.
+    press(&mut a, key(KeyCode::Char('r')));
+    insta::assert_snapshot!("breach_risk_80x24", render(&a, 80, 24));
+    press(&mut a, KeyEvent::new(KeyCode::Char('t'), KeyModifiers::CONTROL));
+    type_str(&mut a, "contact data only, no ids after all");
+    let effects = a.update(Event::Key(key(KeyCode::Enter)));
+    let risk = effects.iter().find_map(|e| match e {
+        Effect::Job(Job::NoteRequest { purpose: NotePurpose::BreachRisk(r, level), .. }) => Some((r.clone(), *level)),
+        _ => None,
+    });
+    assert_eq!(risk, Some(("BR-2026-0002".to_owned(), Risk::Unlikely)), "high, then Ctrl-t: unlikely");
+    // L: the notification list dialog (recipient, file).
+    let mut a = app();
+    press(&mut a, key(KeyCode::Char('7')));
+    press(&mut a, KeyEvent::new(KeyCode::Char('L'), KeyModifiers::SHIFT));
+    type_str(&mut a, "age1example");
+    press(&mut a, key(KeyCode::Enter));
+    let effects = a.update(Event::Key(key(KeyCode::Enter)));
+    assert!(
+        effects.iter().any(|e| matches!(e, Effect::Job(Job::BreachList { reference, recipient, .. })
+            if reference == "BR-2026-0002" && recipient == "age1example")),
+        "L writes the list through a job; error: {:?}",
+        a.error
+    );
+    // W on a closed breach: the report may still be written; c is refused.
+    let mut a = app();
+    press(&mut a, key(KeyCode::Char('7')));
+    press(&mut a, key(KeyCode::Char('j')));
+    press(&mut a, key(KeyCode::Char('c')));
+    assert!(a.form.is_none());
+    press(&mut a, KeyEvent::new(KeyCode::Char('W'), KeyModifiers::SHIFT));
+    let effects = a.update(Event::Key(key(KeyCode::Enter)));
+    assert!(
+        effects
+            .iter()
+            .any(|e| matches!(e, Effect::Job(Job::NoteRequest { purpose: NotePurpose::BreachReport(r), text, .. })
+            if r == "BR-2026-0001" && text.ends_with("BR-2026-0001-report.md"))),
+        "W writes the report through a job; error: {:?}",
+        a.error
+    );
+}

@@ -136,6 +136,10 @@ pub enum Action {
     BreachAuthority,
     BreachPeople,
     BreachOpen,
+    BreachRisk,
+    BreachClose,
+    BreachList,
+    BreachReport,
     Extract,
 }
 
@@ -166,7 +170,8 @@ impl Action {
             | Action::RecordConsent
             | Action::Restrict
             | Action::SourceSync
-            | Action::SourcePush => Role::Steward,
+            | Action::SourcePush
+            | Action::BreachReport => Role::Steward,
             Action::Erase
             | Action::Export
             | Action::Housekeeping
@@ -178,6 +183,9 @@ impl Action {
             | Action::BreachAuthority
             | Action::BreachPeople
             | Action::BreachOpen
+            | Action::BreachRisk
+            | Action::BreachClose
+            | Action::BreachList
             | Action::Extract => Role::Admin,
             _ => Role::Viewer,
         }
@@ -438,6 +446,34 @@ pub const ACTIONS: &[ActionSpec] = &[
         "Record that the affected people were told now (how: the mailing)",
         "people told"
     ),
+    spec!(
+        BreachRisk,
+        Breaches,
+        ["r"],
+        "Assess the risk to the people (Ctrl-t: unlikely, risk, high), and why: high means they must be told",
+        "risk"
+    ),
+    spec!(
+        BreachList,
+        Breaches,
+        ["L"],
+        "Write the notification list, age-encrypted: who to tell, how to reach them, which of their data",
+        "list"
+    ),
+    spec!(
+        BreachReport,
+        Breaches,
+        ["W"],
+        "Write the report for the supervisory authority to a file (Markdown, no personal data)",
+        "report"
+    ),
+    spec!(
+        BreachClose,
+        Breaches,
+        ["c"],
+        "Close the breach (once assessed, the authority told if due, the people told if the risk is high)",
+        "close"
+    ),
     spec!(ShowReceipt, Audit, ["enter"], "Show the erasure receipt of the entry (to attach to the reply)", "receipt"),
     spec!(AuditVerify, Audit, ["V"], "Verify the whole chain now (the check is recorded in the trail)", "verify"),
     spec!(FormSubmit, Form, ["enter"], "Next field; on the last, preview or confirm", "next/confirm"),
@@ -448,7 +484,7 @@ pub const ACTIONS: &[ActionSpec] = &[
         FormToggle,
         Form,
         ["ctrl-t"],
-        "Erase: switch between delete and anonymize; identity check: verified or failed"
+        "Erase: switch between delete and anonymize; identity check: verified or failed; breach risk: the next level"
     ),
     spec!(FormClear, Form, ["ctrl-u"], "Clear the field"),
     spec!(Down, Merge, ["j", "down"], "Next field", "move"),

@@ -288,6 +288,12 @@ pub enum Job {
         recipient: String,
         file: std::path::PathBuf,
     },
+    /// A breach's notification list, age-encrypted.
+    BreachList {
+        reference: String,
+        recipient: String,
+        file: std::path::PathBuf,
+    },
     /// A purpose-checked extract of `ids` (the records in view).
     Extract {
         ids: Vec<RecordId>,
@@ -1557,6 +1563,14 @@ impl App {
                             ids: f.ids.clone(),
                         };
                         self.job("opening the breach", job)
+                    }
+                    Form::Export(f) if f.breach.is_some() => {
+                        let job = Job::BreachList {
+                            reference: f.breach.clone().unwrap_or_default(),
+                            recipient: f.recipient.trimmed().to_owned(),
+                            file: std::path::PathBuf::from(f.file.trimmed()),
+                        };
+                        self.job("writing the notification list", job)
                     }
                     Form::Export(f) if f.purpose.is_some() => {
                         let job = Job::Extract {

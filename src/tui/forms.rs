@@ -338,13 +338,32 @@ pub struct ExportForm {
     /// An extract for a purpose (its name typed here): only the records
     /// and fields the purpose may use (see `service::extract`).
     pub purpose: Option<TextInput>,
+    /// The notification list of this breach instead of an export.
+    pub breach: Option<String>,
 }
 
 impl ExportForm {
     pub fn new(ids: Vec<RecordId>) -> ExportForm {
         let stamp = crate::model::now().format("%Y%m%d-%H%M%S");
         let file = TextInput::new(&format!("steward-export-{stamp}.age"));
-        ExportForm { ids, recipient: TextInput::default(), file, focus: 0, for_request: None, purpose: None }
+        ExportForm {
+            ids,
+            recipient: TextInput::default(),
+            file,
+            focus: 0,
+            for_request: None,
+            purpose: None,
+            breach: None,
+        }
+    }
+
+    /// The notification list of breach `reference`.
+    pub fn breach_list(reference: &str) -> ExportForm {
+        let dir = std::env::current_dir().unwrap_or_default();
+        let mut f = ExportForm::new(Vec::new());
+        f.file = TextInput::new(&dir.join(format!("{reference}-notify.age")).to_string_lossy());
+        f.breach = Some(reference.to_owned());
+        f
     }
 
     /// An extract for a purpose of `ids` (the records in view).
@@ -463,6 +482,12 @@ pub enum NotePurpose {
     BreachAuthority(String),
     /// How the people were told (now).
     BreachPeople(String),
+    /// The risk assessment of a breach (Ctrl-t: the next level), and why.
+    BreachRisk(String, crate::model::breach::Risk),
+    /// Why a breach is closed.
+    BreachClose(String),
+    /// Where to write a breach's report for the authority (a file name).
+    BreachReport(String),
 }
 
 /// A one-line note for a request: how the identity was verified, or what
@@ -481,8 +506,17 @@ impl NoteForm {
             Some(Action::FormCancel) => Outcome::Cancel,
             Some(Action::FormSubmit) if !self.text.trimmed().is_empty() => Outcome::Submit,
             Some(Action::FormToggle) => {
-                if matches!(self.purpose, NotePurpose::Verify(_)) {
-                    self.failed = !self.failed;
+                use crate::model::breach::Risk;
+                match &mut self.purpose {
+                    NotePurpose::Verify(_) => self.failed = !self.failed,
+                    NotePurpose::BreachRisk(_, level) => {
+                        *level = match level {
+                            Risk::Unlikely => Risk::Risk,
+                            Risk::Risk => Risk::High,
+                            Risk::High | Risk::Unassessed => Risk::Unlikely,
+                        }
+                    }
+                    _ => {}
                 }
                 Outcome::Stay
             }

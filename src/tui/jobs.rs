@@ -87,6 +87,13 @@ pub fn run(
                     .map(|b| (format!("{}: added to the timeline", b.reference), None)),
                 NotePurpose::BreachAuthority(r) => breach_told(service, &r, true, text),
                 NotePurpose::BreachPeople(r) => breach_told(service, &r, false, text),
+                NotePurpose::BreachRisk(r, level) => service
+                    .breach_step(&r, BreachStep::Risk(level, text))
+                    .map(|b| (format!("{}: {}", b.reference, b.risk.name()), None)),
+                NotePurpose::BreachReport(r) => write_report(service, &r, &text),
+                NotePurpose::BreachClose(r) => {
+                    service.breach_step(&r, BreachStep::Close(text)).map(|b| (format!("{}: closed", b.reference), None))
+                }
                 NotePurpose::Distinct(_) => Ok((String::new(), None)),
             },
             Vec::new(),
@@ -410,6 +417,25 @@ pub fn run(
                 }),
             Vec::new(),
         ),
+        Job::BreachList { reference, recipient, file } => {
+            let target = Target::Recipients(vec![recipient]);
+            (
+                service.breach_notification_list(&reference, &target, false, &file).map(|r| {
+                    let path = std::path::absolute(&r.file).unwrap_or(r.file);
+                    (
+                        format!(
+                            "{reference}: {} people listed in {} ({} erased since, {} unreachable); once told: p",
+                            r.people,
+                            path.display(),
+                            r.erased,
+                            r.unreachable
+                        ),
+                        None,
+                    )
+                }),
+                Vec::new(),
+            )
+        }
         Job::Extract { ids, purpose, recipient, file } => {
             let target = Target::Recipients(vec![recipient]);
             (
@@ -731,6 +757,27 @@ fn plan_bulk(service: &Service, data: Option<&Arc<Data>>, clusters: Vec<(Vec<Rec
         }
         Err(e) => Event::ActFailed(e.to_string()),
     }
+}
+
+/// Writes a breach's report for the authority (Markdown: no personal data)
+/// to a new file.
+fn write_report(
+    service: &Service,
+    reference: &str,
+    file: &str,
+) -> Result<(String, Option<String>), crate::service::ServiceError> {
+    let report = service.breach_report(reference)?;
+    let path = std::path::absolute(file.trim()).unwrap_or_else(|_| std::path::PathBuf::from(file.trim()));
+    let text: String =
+        report.markdown().lines().map(crate::model::text::sanitize).collect::<Vec<_>>().join("\n") + "\n";
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(|e| crate::service::ServiceError::Invalid(format!("could not create {}: {e}", path.display())))?;
+    std::io::Write::write_all(&mut f, text.as_bytes())
+        .map_err(|e| crate::service::ServiceError::Invalid(format!("could not write {}: {e}", path.display())))?;
+    Ok((format!("{reference}: the report for the authority is in {}", path.display()), None))
 }
 
 /// Records that the authority (or the people) were told now, and how.

@@ -152,6 +152,28 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                     "How: the mailing sent from the notification list (`steward breach notify-list`).",
                     "How",
                 ),
+                NotePurpose::BreachRisk(r, level) => (
+                    format!(
+                        " {r}: risk {} · Ctrl-t next · Enter records · Esc cancel ",
+                        match level {
+                            crate::model::breach::Risk::High => "HIGH",
+                            crate::model::breach::Risk::Risk => "yes",
+                            _ => "unlikely",
+                        }
+                    ),
+                    "Why (Art. 33(5)). HIGH: the people must be told. No customer data.",
+                    "Why",
+                ),
+                NotePurpose::BreachReport(r) => (
+                    format!(" {r}: the report for the authority · Enter writes it · Esc cancel "),
+                    "Markdown (Art. 33(3)): the figures and your words, no personal data. A new file.",
+                    "File",
+                ),
+                NotePurpose::BreachClose(r) => (
+                    format!(" Close {r} · Enter closes · Esc cancel "),
+                    "Why it is over (contained, everyone told). Refused while a notification is due.",
+                    "Why",
+                ),
                 NotePurpose::Distinct(ids) => (
                     format!(" Not the same person: {} records · Enter records it · Esc cancel ", ids.len()),
                     "Why these are different people (e.g. father and son, different birth dates); the scan and \
@@ -414,6 +436,10 @@ fn draw_erase(f: &mut Frame, app: &App, form: &EraseForm, area: Rect) {
 
 fn draw_export(f: &mut Frame, app: &App, form: &ExportForm, area: Rect) {
     let title = match (&form.for_request, &form.purpose) {
+        _ if form.breach.is_some() => format!(
+            " {}: the notification list, age-encrypted · Enter next/write · Esc cancel ",
+            form.breach.as_deref().unwrap_or_default()
+        ),
         (_, Some(_)) => format!(
             " Extract for a purpose from {} record(s) in view · Enter next/extract · Esc cancel ",
             form.ids.len()
@@ -434,6 +460,17 @@ fn draw_export(f: &mut Frame, app: &App, form: &ExportForm, area: Rect) {
         if form.for_request.is_some() { "The request is then completed, with the file name attached." } else { "" };
     let focus = form.focused();
     let mut lines = match &form.purpose {
+        _ if form.breach.is_some() => vec![
+            Line::styled(
+                fit("Who to tell, how to reach them, which of their data was involved: CSV, one row", width),
+                dim,
+            ),
+            Line::styled(
+                fit("per person, for the mailing. Erased and unreachable records are counted, left out.", width),
+                dim,
+            ),
+            Line::from(""),
+        ],
         Some(p) => vec![
             Line::styled(
                 fit(

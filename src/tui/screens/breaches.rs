@@ -219,7 +219,7 @@ fn draw_detail(f: &mut Frame, app: &App, b: &Breach, area: Rect) {
     ];
     let room = area.height.saturating_sub(2) as usize;
     let keys = if app.acting_role() >= crate::service::Role::Admin {
-        "n note · a authority told · p people told · for the authority: `steward breach report REF`"
+        "o open · n note · r risk · a authority told · L list · p people told · W report · c close"
     } else {
         "an admin records notes and notifications · `steward breach report REF` for the authority"
     };
@@ -271,7 +271,7 @@ pub fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
         return Vec::new();
     }
     let Some(b) = app.breaches.current() else { return Vec::new() };
-    if !b.is_open() {
+    if !b.is_open() && a != Action::BreachReport {
         app.error = Some(format!("{} is closed", sanitize(&b.reference)));
         return Vec::new();
     }
@@ -280,6 +280,29 @@ pub fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
         Action::BreachNote => NotePurpose::BreachNote(reference),
         Action::BreachAuthority => NotePurpose::BreachAuthority(reference),
         Action::BreachPeople => NotePurpose::BreachPeople(reference),
+        Action::BreachRisk => {
+            let level = match b.risk {
+                Risk::Unassessed if !b.figures.high_risk_categories.is_empty() => Risk::High,
+                Risk::Unassessed => Risk::Risk,
+                r => r,
+            };
+            NotePurpose::BreachRisk(reference, level)
+        }
+        Action::BreachClose => NotePurpose::BreachClose(reference),
+        Action::BreachList => {
+            app.open_form(Form::Export(Box::new(forms::ExportForm::breach_list(&reference))));
+            return Vec::new();
+        }
+        Action::BreachReport => {
+            let dir = std::env::current_dir().unwrap_or_default();
+            let file = dir.join(format!("{reference}-report.md")).to_string_lossy().into_owned();
+            app.open_form(Form::Note(Box::new(NoteForm {
+                purpose: NotePurpose::BreachReport(reference),
+                text: forms::TextInput::new(&file),
+                failed: false,
+            })));
+            return Vec::new();
+        }
         _ => return Vec::new(),
     };
     app.open_form(Form::Note(Box::new(NoteForm { purpose, text: forms::TextInput::default(), failed: false })));
