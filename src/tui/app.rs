@@ -764,6 +764,21 @@ impl App {
                 .sources
                 .current()
                 .is_some_and(|s| s.kind == "postgres" && (a == Action::SourceSync || s.pending > 0)),
+            // A closed incident takes no more steps; its report can still be written.
+            Mode::Breaches
+                if matches!(
+                    a,
+                    Action::BreachNote
+                        | Action::BreachRisk
+                        | Action::BreachAuthority
+                        | Action::BreachList
+                        | Action::BreachPeople
+                        | Action::BreachClose
+                        | Action::BreachReport
+                ) =>
+            {
+                self.breaches.current().is_some_and(|b| b.is_open() || a == Action::BreachReport)
+            }
             Mode::Audit if a == Action::ShowReceipt => self
                 .audit
                 .visible()
