@@ -63,7 +63,7 @@ impl Service {
     }
 
     /// One batch, with its ids.
-    pub fn batch(&self, number: u64) -> Result<Batch, ServiceError> {
+    pub(crate) fn batch(&self, number: u64) -> Result<Batch, ServiceError> {
         let plain = self.store.shelf_get(Shelf::Batch, &key(number))?.ok_or_else(|| {
             ServiceError::NotFound(format!("import batch {number} (`steward audit list --action import` names them)"))
         })?;
