@@ -210,18 +210,13 @@ fn breach_list() -> Vec<steward::model::breach::Breach> {
         opened_by: "tester".into(),
         what: "the web shop's export sat in a public bucket \u{1b}[31mfor 9 days".into(),
         scope: Scope { sources: vec!["webshop".into()], ..Scope::default() },
-        affected: vec![],
         figures: figures.clone(),
-        risk: Risk::Unassessed,
-        risk_reason: None,
-        authority_notified: None,
-        people_notified: None,
-        closed: None,
         timeline: vec![Step {
             time: now() - chrono::Duration::hours(2),
             by: "tester".into(),
             what: "incident opened in steward".into(),
         }],
+        ..Breach::default()
     };
     let closed = Breach {
         reference: "BR-2026-0001".into(),

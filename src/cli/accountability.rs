@@ -88,6 +88,9 @@ report for the authority.")]
         /// When [default: now]
         #[arg(long, value_name = "TIME")]
         at: Option<String>,
+        /// How: the authority's portal reference, the mailing (kept in the timeline)
+        #[arg(long, value_name = "TEXT")]
+        how: Option<String>,
     },
     /// Write the notification list, age-encrypted: who, how to reach them, which of their data was involved
     #[command(after_help = "CSV, one row per person (records sharing an email address are one): breach, \
@@ -228,13 +231,9 @@ pub(super) fn breach(g: &Global, action: BreachAction) -> Result<()> {
             let risk = Risk::parse(&level).ok_or_else(|| Failure("risk: unlikely, risk or high".into()))?;
             step(g, &reference, BreachStep::Risk(risk, why))
         }
-        BreachAction::Notified { reference, authority, people: _, at } => {
+        BreachAction::Notified { reference, authority, people: _, at, how } => {
             let at = time_arg(&at, now)?.unwrap_or(now);
-            step(
-                g,
-                &reference,
-                if authority { BreachStep::AuthorityNotified(at) } else { BreachStep::PeopleNotified(at) },
-            )
+            step(g, &reference, BreachStep::Notified { authority, at, how: how.unwrap_or_default() })
         }
         BreachAction::Close { reference, reason } => step(g, &reference, BreachStep::Close(reason)),
         BreachAction::NotifyList { reference, to, output: out, json } => {
@@ -263,16 +262,11 @@ pub(super) fn breach(g: &Global, action: BreachAction) -> Result<()> {
             if format == "json" {
                 println!("{}", output::json_pretty(&r)?);
             } else {
-                print!("{}", sanitize_block(&r.markdown()));
+                print!("{}", r.markdown());
             }
             Ok(())
         }
     }
-}
-
-/// Admin-written text may hold anything: control characters go, lines stay.
-fn sanitize_block(s: &str) -> String {
-    s.lines().map(sanitize).collect::<Vec<_>>().join("\n") + "\n"
 }
 
 fn step(g: &Global, reference: &str, s: BreachStep) -> Result<()> {
@@ -310,7 +304,7 @@ fn print_breach(b: &Breach, now: DateTime<Utc>) {
         b.risk.name(),
         b.risk_reason.as_deref().map(|r| format!(" — {}", sanitize(r))).unwrap_or_default()
     );
-    if b.risk == Risk::Unassessed && !f.high_risk_categories.is_empty() {
+    if b.risk == Risk::Unassessed && b.suggested_risk() == Risk::High {
         println!(
             "            {} suggest a HIGH risk: the people must then be told without undue delay (Art. 34)",
             f.high_risk_categories.join(", ")
@@ -337,7 +331,7 @@ pub(super) fn ropa(g: &Global, format: &str) -> Result<()> {
     progress.bar.finish_and_clear();
     match format {
         "json" => println!("{}", output::json_pretty(&r)?),
-        _ => print!("{}", sanitize_block(&r.markdown())),
+        _ => print!("{}", r.markdown()),
     }
     Ok(())
 }
@@ -352,7 +346,7 @@ pub(super) fn notice(g: &Global, format: &str, strict: bool) -> Result<()> {
             let v = serde_json::json!({"contradictions": r.contradictions, "notice": r.notice()});
             println!("{}", output::json_pretty(&v)?);
         }
-        _ => print!("{}", sanitize_block(&r.notice())),
+        _ => print!("{}", r.notice()),
     }
     if strict && !r.contradictions.is_empty() {
         return Err(Failure(format!(

@@ -31,6 +31,18 @@ impl Category {
         }
     }
 
+    /// The data category (fideslang-style) it belongs to: what a breach
+    /// counts and the record of processing declares.
+    pub fn category(self) -> &'static str {
+        match self {
+            Category::CreditCard => "user.financial.credit_card",
+            Category::Iban => "user.financial.bank_account",
+            Category::UsSsn => "user.government_id",
+            Category::Email => "user.contact.email",
+            Category::Phone => "user.contact.phone_number",
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Category::CreditCard => "card number",

@@ -215,8 +215,8 @@ pub struct Step {
     pub what: String,
 }
 
-/// A breach.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A breach. `Default` is an empty, unassessed, unnotified, open one.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Breach {
     /// `BR-YYYY-NNNN`.
     pub reference: String,
@@ -279,6 +279,17 @@ impl Breach {
             Clock::Running { deadline, seconds_left: left }
         } else {
             Clock::Overdue { deadline, seconds_over: -left }
+        }
+    }
+
+    /// The risk as assessed, or, before the assessment, the one the data
+    /// suggests: high when high-risk categories (government ids, financial
+    /// data, credentials, health) are among it.
+    pub fn suggested_risk(&self) -> Risk {
+        match self.risk {
+            Risk::Unassessed if !self.figures.high_risk_categories.is_empty() => Risk::High,
+            Risk::Unassessed => Risk::Risk,
+            r => r,
         }
     }
 
@@ -378,14 +389,8 @@ mod tests {
             opened_by: "admin".into(),
             what: "a backup bucket was public".into(),
             scope: Scope { sources: vec!["webshop".into()], ..Scope::default() },
-            affected: Vec::new(),
             figures,
-            risk: Risk::Unassessed,
-            risk_reason: None,
-            authority_notified: None,
-            people_notified: None,
-            closed: None,
-            timeline: Vec::new(),
+            ..Breach::default()
         }
     }
 

@@ -68,6 +68,12 @@ fn char_width(c: char) -> usize {
     c.width().unwrap_or(0)
 }
 
+/// A whole document (Markdown a terminal or an editor shows) made inert
+/// line by line: control characters go, the lines stay.
+pub fn inert_lines(s: &str) -> String {
+    s.lines().map(sanitize).collect::<Vec<_>>().join("\n") + "\n"
+}
+
 /// A value for a CSV cell a spreadsheet may open (a mailing list, an
 /// extract): a value that would start a formula (`=`, `@`, a tab or return,
 /// or `+`/`-` followed by more than a number) gets a leading `'`, so

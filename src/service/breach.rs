@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use super::export::{Target, expand_home, write_encrypted_then};
+use super::export::{Target, expand_home, write_encrypted_csv};
 use super::*;
 use crate::findings::pii;
 use crate::model;
@@ -42,10 +42,9 @@ pub enum BreachStep {
     Note(String),
     /// The risk assessment, and why.
     Risk(Risk, String),
-    /// The authority was told (at this time).
-    AuthorityNotified(DateTime<Utc>),
-    /// The people were told (at this time).
-    PeopleNotified(DateTime<Utc>),
+    /// The authority (or the people) were told, at this time, and how (a
+    /// portal reference, the mailing; may be empty).
+    Notified { authority: bool, at: DateTime<Utc>, how: String },
     /// The incident is over; why.
     Close(String),
 }
@@ -68,17 +67,6 @@ pub struct ListReport {
     pub audit_entry: u64,
 }
 
-/// The category a piece of personal data found in free text belongs to.
-fn pii_category(c: pii::Category) -> &'static str {
-    match c {
-        pii::Category::CreditCard => "user.financial.credit_card",
-        pii::Category::Iban => "user.financial.bank_account",
-        pii::Category::UsSsn => "user.government_id",
-        pii::Category::Email => "user.contact.email",
-        pii::Category::Phone => "user.contact.phone_number",
-    }
-}
-
 /// The fields of `r` a breach scoped by `scope` involves, with the category
 /// of each: (label, category). A free-text field names what hides in it.
 pub fn involved(r: &Record, scope: &Scope, policy: &Policy) -> Vec<(String, String)> {
@@ -89,7 +77,7 @@ pub fn involved(r: &Record, scope: &Scope, policy: &Policy) -> Vec<(String, Stri
         if crate::findings::is_free_text(policy, &name) {
             let found: BTreeSet<pii::Category> = pii::scan(&value, country).into_iter().map(|m| m.category).collect();
             for c in &found {
-                let cat = pii_category(*c);
+                let cat = c.category();
                 if scope.categories.is_empty() || scope.covers_category(cat) {
                     out.push((format!("{name} ({})", c.label()), cat.to_owned()));
                 }
@@ -411,7 +399,7 @@ impl AuthorityReport {
         if let Some(c) = &self.closed {
             let _ = writeln!(s, "\nClosed {}.", t(c));
         }
-        s
+        model::text::inert_lines(&s)
     }
 }
 
@@ -569,16 +557,12 @@ impl Service {
             scope: new.scope,
             affected,
             figures,
-            risk: Risk::Unassessed,
-            risk_reason: None,
-            authority_notified: None,
-            people_notified: None,
-            closed: None,
             timeline: vec![Step {
                 time: now,
                 by: self.session.user.clone(),
                 what: "incident opened in steward".into(),
             }],
+            ..Breach::default()
         };
         draft.request = Some(reference.clone());
         draft.detail = Some(format!(
@@ -597,7 +581,7 @@ impl Service {
         let action = match &step {
             BreachStep::Note(_) => "breach-note",
             BreachStep::Risk(..) => "breach-risk",
-            BreachStep::AuthorityNotified(_) | BreachStep::PeopleNotified(_) => "breach-notified",
+            BreachStep::Notified { .. } => "breach-notified",
             BreachStep::Close(_) => "breach-close",
         };
         let mut draft = self.draft(action, &[]);
@@ -609,8 +593,10 @@ impl Service {
         }
         let now = model::now();
         let words = match &step {
-            BreachStep::Note(t) | BreachStep::Risk(_, t) | BreachStep::Close(t) => t.as_str(),
-            _ => "",
+            BreachStep::Note(t)
+            | BreachStep::Risk(_, t)
+            | BreachStep::Close(t)
+            | BreachStep::Notified { how: t, .. } => t.as_str(),
         };
         if let Some(found) = personal_in(words) {
             return Err(self.refuse(draft, format!("the text holds a {found}: write it without customer data")));
@@ -631,23 +617,23 @@ impl Service {
                 b.risk_reason = Some(why.clone());
                 format!("risk assessed: {} — {why}", risk.name())
             }
-            BreachStep::AuthorityNotified(at) | BreachStep::PeopleNotified(at) if !not_future(at) => {
+            BreachStep::Notified { at, .. } if !not_future(at) => {
                 return Err(self.refuse(draft, "the notification time is in the future".into()));
             }
-            BreachStep::AuthorityNotified(at) | BreachStep::PeopleNotified(at) if at < b.discovered => {
+            BreachStep::Notified { at, .. } if at < b.discovered => {
                 return Err(self.refuse(draft, "the notification time is before the breach was discovered".into()));
             }
-            BreachStep::AuthorityNotified(at) => {
-                b.authority_notified = Some(model::to_seconds(at));
-                format!(
-                    "supervisory authority told at {}{}",
-                    at.format("%Y-%m-%d %H:%M UTC"),
-                    if at <= b.deadline() { "" } else { " (after the 72-hour deadline)" }
-                )
-            }
-            BreachStep::PeopleNotified(at) => {
-                b.people_notified = Some(model::to_seconds(at));
-                format!("affected people told at {}", at.format("%Y-%m-%d %H:%M UTC"))
+            BreachStep::Notified { authority, at, how } => {
+                let how = clean(&how, MAX_NOTE).map(|h| format!(": {h}")).unwrap_or_default();
+                let at_text = at.format("%Y-%m-%d %H:%M UTC");
+                if authority {
+                    b.authority_notified = Some(model::to_seconds(at));
+                    let late = if at <= b.deadline() { "" } else { " (after the 72-hour deadline)" };
+                    format!("supervisory authority told at {at_text}{late}{how}")
+                } else {
+                    b.people_notified = Some(model::to_seconds(at));
+                    format!("affected people told at {at_text}{how}")
+                }
             }
             BreachStep::Close(why) => {
                 let Some(why) = clean(&why, MAX_NOTE) else {
@@ -697,6 +683,18 @@ impl Service {
             self.store.audit(draft)?;
         }
         Ok(report)
+    }
+
+    /// Writes the report for the authority to a new file (Markdown, no
+    /// personal data); audited like [`Service::breach_report`].
+    pub fn write_breach_report(&self, reference: &str, out: &Path) -> Result<PathBuf, ServiceError> {
+        let report = self.breach_report(reference)?;
+        let path = std::path::absolute(expand_home(out)).unwrap_or_else(|_| out.to_owned());
+        let io = |e: std::io::Error| ServiceError::Invalid(format!("could not write {}: {e}", path.display()));
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&path).map_err(io)?;
+        std::io::Write::write_all(&mut f, report.markdown().as_bytes()).map_err(io)?;
+        f.sync_all().map_err(io)?;
+        Ok(path)
     }
 
     /// Writes the notification list of an incident as CSV, encrypted to
@@ -813,29 +811,27 @@ impl Service {
         b.timeline.push(Step { time: now, by: self.session.user.clone(), what: what.clone() });
         let out = &expand_home(out);
         let mut entry = None;
-        let written = write_encrypted_then(
+        let header = [
+            "breach",
+            "records",
+            "given_name",
+            "family_name",
+            "email",
+            "phone",
+            "address_1",
+            "address_2",
+            "locality",
+            "postcode",
+            "country",
+            "jurisdiction",
+            "data_involved",
+        ];
+        let written = write_encrypted_csv(
             out,
             recipients,
             armor,
-            |w| {
-                let mut csv = csv::Writer::from_writer(w);
-                let bad = |e: csv::Error| ServiceError::Invalid(format!("could not write: {e}"));
-                csv.write_record([
-                    "breach",
-                    "records",
-                    "given_name",
-                    "family_name",
-                    "email",
-                    "phone",
-                    "address_1",
-                    "address_2",
-                    "locality",
-                    "postcode",
-                    "country",
-                    "jurisdiction",
-                    "data_involved",
-                ])
-                .map_err(bad)?;
+            &header,
+            |emit| {
                 for row in rows.values() {
                     let ids: Vec<String> = row.ids.iter().map(RecordId::to_string).collect();
                     let involved: Vec<&str> =
@@ -857,9 +853,9 @@ impl Service {
                         Regime::of(country_opt).name().to_owned(),
                         involved.join("; "),
                     ];
-                    csv.write_record(row.iter().map(|v| model::text::csv_cell(v).into_owned())).map_err(bad)?;
+                    emit(&row)?;
                 }
-                csv.flush().map_err(|e| ServiceError::Invalid(format!("could not write: {e}")))
+                Ok(())
             },
             || {
                 entry = Some(self.save_breach(&b, draft.clone())?);

@@ -167,6 +167,37 @@ pub(crate) fn write_encrypted_then(
     Ok(size)
 }
 
+/// A CSV row writer: one call per row (every cell made safe for a spreadsheet).
+pub(crate) type EmitRow<'a> = dyn FnMut(&[String]) -> Result<(), ServiceError> + 'a;
+
+/// [`write_encrypted_then`] for a CSV people open in a spreadsheet (a
+/// mailing list, an extract): `header`, then the rows `rows` emits, each cell
+/// through [`crate::model::text::csv_cell`].
+pub(crate) fn write_encrypted_csv(
+    out: &Path,
+    recipients: Recipients,
+    armor: bool,
+    header: &[&str],
+    rows: impl FnOnce(&mut EmitRow) -> Result<(), ServiceError>,
+    publish: impl FnOnce() -> Result<(), ServiceError>,
+) -> Result<u64, ServiceError> {
+    write_encrypted_then(
+        out,
+        recipients,
+        armor,
+        |w| {
+            let bad = |e: csv::Error| ServiceError::Invalid(format!("could not write: {e}"));
+            let mut csv = csv::Writer::from_writer(w);
+            csv.write_record(header).map_err(bad)?;
+            rows(&mut |row: &[String]| {
+                csv.write_record(row.iter().map(|v| crate::model::text::csv_cell(v).into_owned())).map_err(bad)
+            })?;
+            csv.flush().map_err(|e| ServiceError::Invalid(format!("could not write: {e}")))
+        },
+        publish,
+    )
+}
+
 /// The export document (see the README for the schema).
 #[derive(Serialize)]
 struct Document<'a> {
@@ -391,26 +422,24 @@ impl Service {
         ));
         let out = &expand_home(out);
         let mut entry = None;
-        let written = write_encrypted_then(
+        let header = [
+            "id",
+            "given_name",
+            "family_name",
+            "email",
+            "phone",
+            "address_1",
+            "locality",
+            "postcode",
+            "country",
+            "last_verified",
+        ];
+        let written = write_encrypted_csv(
             out,
             recipients,
             armor,
-            |w| {
-                let mut csv = csv::Writer::from_writer(w);
-                let bad = |e: csv::Error| ServiceError::Invalid(format!("could not write: {e}"));
-                csv.write_record([
-                    "id",
-                    "given_name",
-                    "family_name",
-                    "email",
-                    "phone",
-                    "address_1",
-                    "locality",
-                    "postcode",
-                    "country",
-                    "last_verified",
-                ])
-                .map_err(bad)?;
+            &header,
+            |emit| {
                 for r in &listed {
                     let a = &r.address;
                     let verified = r.times.last_verified.unwrap_or(r.times.updated).date_naive().to_string();
@@ -427,9 +456,9 @@ impl Service {
                         v(&a.country),
                         verified,
                     ];
-                    csv.write_record(row.iter().map(|v| crate::model::text::csv_cell(v).into_owned())).map_err(bad)?;
+                    emit(&row)?;
                 }
-                csv.flush().map_err(|e| ServiceError::Invalid(format!("could not write: {e}")))
+                Ok(())
             },
             || {
                 // Who was asked, and when: unanswered past the grace period,

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::export::{Target, expand_home, write_encrypted_then};
+use super::export::{Target, expand_home, write_encrypted_csv};
 use super::*;
 use crate::findings::{self, Consent};
 use crate::model::request::{RequestKind, Status};
@@ -61,6 +61,9 @@ pub struct ExtractPlan {
     pub legal_basis: LegalBasis,
     /// The fields the purpose may use (the policy's), in output order.
     pub fields: Vec<String>,
+    /// Which of them are free text (written redacted).
+    #[serde(skip)]
+    pub free_text: Vec<bool>,
     /// Records considered (the store, or the view the extract was made from).
     pub considered: usize,
     pub included: Vec<RecordId>,
@@ -219,6 +222,7 @@ impl Service {
         let mut plan = ExtractPlan {
             purpose: name.clone(),
             legal_basis: basis,
+            free_text: fields.iter().map(|f| crate::findings::is_free_text(&policy, f)).collect(),
             fields,
             considered: 0,
             included: Vec::new(),
@@ -281,33 +285,29 @@ impl Service {
         ));
         let out = &expand_home(out);
         let mut entry = None;
-        let written = write_encrypted_then(
+        let header: Vec<&str> = std::iter::once("id").chain(plan.fields.iter().map(String::as_str)).collect();
+        let names: Vec<super::actions::FieldName> =
+            plan.fields.iter().map(|f| super::actions::FieldName::parse(f)).collect();
+        let written = write_encrypted_csv(
             out,
             recipients,
             armor,
-            |w| {
-                let mut csv = csv::Writer::from_writer(w);
-                let bad = |e: csv::Error| ServiceError::Invalid(format!("could not write: {e}"));
-                let header: Vec<&str> = std::iter::once("id").chain(plan.fields.iter().map(String::as_str)).collect();
-                csv.write_record(&header).map_err(bad)?;
-                let names: Vec<super::actions::FieldName> =
-                    plan.fields.iter().map(|f| super::actions::FieldName::parse(f)).collect();
-                let (policy, _) = self.policy()?;
-                // Personal data hiding in free text (a card number in the
-                // notes) goes out redacted, as the remedy would leave it.
-                let free: Vec<bool> = plan.fields.iter().map(|f| crate::findings::is_free_text(&policy, f)).collect();
+            &header,
+            |emit| {
                 for id in &plan.included {
                     let Some(r) = self.store.get(*id)? else { continue };
                     let country = r.address.country.as_deref();
                     let row: Vec<String> = std::iter::once(r.id.to_string())
-                        .chain(names.iter().zip(&free).map(|(n, free)| {
+                        // Personal data hiding in free text (a card number in
+                        // the notes) goes out redacted, as the remedy leaves it.
+                        .chain(names.iter().zip(&plan.free_text).map(|(n, free)| {
                             let v = n.get(&r).unwrap_or_default();
                             if *free { crate::findings::pii::redact(&v, country).0 } else { v }
                         }))
                         .collect();
-                    csv.write_record(row.iter().map(|v| crate::model::text::csv_cell(v).into_owned())).map_err(bad)?;
+                    emit(&row)?;
                 }
-                csv.flush().map_err(|e| ServiceError::Invalid(format!("could not write: {e}")))
+                Ok(())
             },
             || {
                 entry = Some(self.store.audit(draft.clone())?);

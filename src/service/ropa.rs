@@ -311,13 +311,7 @@ impl Ropa {
             });
         }
         for ((field, cat), n) in &t.in_free_text {
-            let category = match cat {
-                pii::Category::CreditCard => "user.financial.credit_card",
-                pii::Category::Iban => "user.financial.bank_account",
-                pii::Category::UsSsn => "user.government_id",
-                pii::Category::Email => "user.contact.email",
-                pii::Category::Phone => "user.contact.phone_number",
-            };
+            let category = cat.category();
             if declared_category(policy, category) && !matches!(cat, pii::Category::CreditCard) {
                 continue; // an email in the notes is a declared kind of data (still a finding)
             }
@@ -426,7 +420,7 @@ impl Ropa {
             "\nSecurity measures: records sealed with XChaCha20-Poly1305 under per-record keys; keys wrapped per \
              user; erasure by crypto-shredding and key rotation; a hash-chained audit trail of every change."
         );
-        s
+        crate::model::text::inert_lines(&s)
     }
 
     /// The privacy-notice sections a website needs, from the same facts.
@@ -512,7 +506,7 @@ impl Ropa {
             "Customer data is encrypted at rest, shown only to staff who need it, every use is recorded, and \
              erased data is made unrecoverable. If a breach puts you at high risk, we tell you without undue delay."
         );
-        s
+        crate::model::text::inert_lines(&s)
     }
 }
 

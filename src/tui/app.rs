@@ -807,6 +807,20 @@ impl App {
         }
     }
 
+    /// The ids of the records in view on the Records screen (search and
+    /// filter applied), in their order.
+    pub fn ids_in_view(&self) -> Vec<RecordId> {
+        (0..self.row_count())
+            .filter_map(|row| self.record_at(row))
+            .filter_map(|i| self.data.as_ref().and_then(|d| d.records.get(i)).map(|r| r.id))
+            .collect()
+    }
+
+    /// The selection, else the records in view.
+    pub fn selected_or_in_view(&self) -> Vec<RecordId> {
+        if self.selection.is_empty() { self.ids_in_view() } else { self.selection.iter().copied().collect() }
+    }
+
     /// True, or an error shown, when the role may use `a`.
     pub(crate) fn may(&mut self, a: Action) -> bool {
         let need = a.min_role();

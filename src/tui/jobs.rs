@@ -90,7 +90,9 @@ pub fn run(
                 NotePurpose::BreachRisk(r, level) => service
                     .breach_step(&r, BreachStep::Risk(level, text))
                     .map(|b| (format!("{}: {}", b.reference, b.risk.name()), None)),
-                NotePurpose::BreachReport(r) => write_report(service, &r, &text),
+                NotePurpose::BreachReport(r) => service
+                    .write_breach_report(&r, std::path::Path::new(text.trim()))
+                    .map(|p| (format!("{r}: the report for the authority is in {}", p.display()), None)),
                 NotePurpose::BreachClose(r) => {
                     service.breach_step(&r, BreachStep::Close(text)).map(|b| (format!("{}: closed", b.reference), None))
                 }
@@ -759,27 +761,6 @@ fn plan_bulk(service: &Service, data: Option<&Arc<Data>>, clusters: Vec<(Vec<Rec
     }
 }
 
-/// Writes a breach's report for the authority (Markdown: no personal data)
-/// to a new file.
-fn write_report(
-    service: &Service,
-    reference: &str,
-    file: &str,
-) -> Result<(String, Option<String>), crate::service::ServiceError> {
-    let report = service.breach_report(reference)?;
-    let path = std::path::absolute(file.trim()).unwrap_or_else(|_| std::path::PathBuf::from(file.trim()));
-    let text: String =
-        report.markdown().lines().map(crate::model::text::sanitize).collect::<Vec<_>>().join("\n") + "\n";
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .map_err(|e| crate::service::ServiceError::Invalid(format!("could not create {}: {e}", path.display())))?;
-    std::io::Write::write_all(&mut f, text.as_bytes())
-        .map_err(|e| crate::service::ServiceError::Invalid(format!("could not write {}: {e}", path.display())))?;
-    Ok((format!("{reference}: the report for the authority is in {}", path.display()), None))
-}
-
 /// Records that the authority (or the people) were told now, and how.
 fn breach_told(
     service: &Service,
@@ -788,9 +769,7 @@ fn breach_told(
     how: String,
 ) -> Result<(String, Option<String>), crate::service::ServiceError> {
     let now = crate::model::now();
-    let step = if authority { BreachStep::AuthorityNotified(now) } else { BreachStep::PeopleNotified(now) };
-    service.breach_step(reference, step)?;
-    let b = service.breach_step(reference, BreachStep::Note(format!("how: {how}")))?;
+    let b = service.breach_step(reference, BreachStep::Notified { authority, at: now, how })?;
     let who = if authority { "the authority" } else { "the people" };
     Ok((format!("{}: {who} told; clock: {}", b.reference, b.clock(now).short()), None))
 }

@@ -202,8 +202,8 @@ fn draw_detail(f: &mut Frame, app: &App, b: &Breach, area: Rect) {
         kv("authority", crate::service::breach::clock_words(&clock), app.theme.style(clock_style(&clock))),
         kv(
             "risk",
-            match (&b.risk, f_.high_risk_categories.is_empty()) {
-                (Risk::Unassessed, false) => {
+            match (b.risk, b.suggested_risk()) {
+                (Risk::Unassessed, Risk::High) => {
                     "not assessed: the data suggests a HIGH risk (Art. 34: tell the people)".into()
                 }
                 (r, _) => format!(
@@ -252,16 +252,7 @@ pub fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
         // The records in view on the Records screen when it is narrowed
         // (a selection, a search, a filter); else every record.
         let narrowed = !app.selection.is_empty() || app.search.hits.is_some() || app.filter.is_some();
-        let ids: Vec<crate::model::RecordId> = if !app.selection.is_empty() {
-            app.selection.iter().copied().collect()
-        } else if narrowed {
-            (0..app.row_count())
-                .filter_map(|row| app.record_at(row))
-                .filter_map(|i| app.data.as_ref().and_then(|d| d.records.get(i)).map(|r| r.id))
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let ids = if narrowed { app.selected_or_in_view() } else { Vec::new() };
         if narrowed && ids.is_empty() {
             app.error =
                 Some("no record in view on the Records screen: clear the search (Esc there) to scope all".into());
@@ -280,14 +271,7 @@ pub fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
         Action::BreachNote => NotePurpose::BreachNote(reference),
         Action::BreachAuthority => NotePurpose::BreachAuthority(reference),
         Action::BreachPeople => NotePurpose::BreachPeople(reference),
-        Action::BreachRisk => {
-            let level = match b.risk {
-                Risk::Unassessed if !b.figures.high_risk_categories.is_empty() => Risk::High,
-                Risk::Unassessed => Risk::Risk,
-                r => r,
-            };
-            NotePurpose::BreachRisk(reference, level)
-        }
+        Action::BreachRisk => NotePurpose::BreachRisk(reference, b.suggested_risk()),
         Action::BreachClose => NotePurpose::BreachClose(reference),
         Action::BreachList => {
             app.open_form(Form::Export(Box::new(forms::ExportForm::breach_list(&reference))));

@@ -1,7 +1,6 @@
 //! Records: a virtualised table (only visible rows are built, so it stays
 //! instant at a million records), search highlighting, and a detail pane.
 
-use crate::model::RecordId;
 use crate::tui::actions::Action;
 use crate::tui::app::{App, Effect, Job};
 use crate::tui::forms::{self, EditForm, ExportForm, Form};
@@ -314,10 +313,7 @@ pub fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
         }
         Action::SelectAll => {
             if app.selection.is_empty() {
-                let ids: Vec<RecordId> = (0..app.row_count())
-                    .filter_map(|row| app.record_at(row))
-                    .filter_map(|i| app.data.as_ref().and_then(|d| d.records.get(i)).map(|r| r.id))
-                    .collect();
+                let ids = app.ids_in_view();
                 app.selection.extend(ids);
             } else {
                 app.selection.clear();
@@ -334,15 +330,7 @@ pub fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
             }
         }
         Action::Extract => {
-            // The selection, else everything in view (search and filter applied).
-            let ids: Vec<RecordId> = if app.selection.is_empty() {
-                (0..app.row_count())
-                    .filter_map(|row| app.record_at(row))
-                    .filter_map(|i| app.data.as_ref().and_then(|d| d.records.get(i)).map(|r| r.id))
-                    .collect()
-            } else {
-                app.selection.iter().copied().collect()
-            };
+            let ids = app.selected_or_in_view();
             if !ids.is_empty() {
                 app.open_form(Form::Export(Box::new(ExportForm::extract(ids))));
             }
